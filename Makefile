@@ -1,0 +1,52 @@
+# The two commands: `make serve` and `make test`. Both set up everything they need on a fresh
+# Debian/Ubuntu machine: system packages (apt), a virtual environment and the Python packages.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ./timeseal-data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Packages the tests drive for real: openssl (interop), SoftHSM2 (PKCS#11), poppler (PDF checks),
+# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering).
+SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk
+
+.PHONY: serve test lint typecheck unit system-packages venv clean
+
+serve: $(BIN)/.installed
+	$(BIN)/timeseal serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) $(if $(CLOCK_SOURCE),--clock-source $(CLOCK_SOURCE))
+
+test: system-packages $(BIN)/.installed lint typecheck unit
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Clients that produce evidence and talk to a TimeSeal server over HTTP."""

@@ -1,0 +1,3 @@
+from timeseal.cli.main import main
+
+main()

@@ -1,0 +1,295 @@
+"""``timeseal``: one command for the server, the client and the verifier.
+
+Exit codes follow DESIGN.md: 0 valid / success, 1 invalid (every reason printed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography import x509
+
+from timeseal.core.digest import digest_stream
+from timeseal.core.errors import TimeSealError
+from timeseal.core.tsp.response import parse_response
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+
+app = typer.Typer(
+    name="timeseal",
+    help="TimeSeal 时印: trusted timestamps and evidence you can prove.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tsa_app = typer.Typer(help="Time-Stamp Authority administration.", no_args_is_help=True)
+app.add_typer(tsa_app, name="tsa")
+
+DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
+DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
+
+DataDirOption = Annotated[
+    Path, typer.Option("--data-dir", help="Data directory (PKI, database, blobs).")
+]
+
+
+def _usage_error(message: str) -> typer.Exit:
+    typer.echo(f"错误 error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@app.command()
+def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+    """Create the data directory: root CA, TSA certificate and configuration (idempotent)."""
+    from timeseal.server import datadir
+
+    config = datadir.initialise(data_dir, now=_now())
+    typer.echo(f"data directory {data_dir.resolve()}")
+    typer.echo(f"TSA policy {config.tsa.policy}")
+    typer.echo(f"root certificate {datadir.root_certificate_path(data_dir).resolve()}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    workers: Annotated[int, typer.Option(help="Worker processes (default: one per CPU core).")] = 0,
+    clock_source: Annotated[
+        str | None,
+        typer.Option(
+            help="Clock source: auto, chrony, kernel, local (trust this machine's clock), "
+            "unsynchronised. Default: as in config.json (auto)."
+        ),
+    ] = None,
+) -> None:
+    """Run the whole platform (TSA, API, log, web UI)."""
+    import uvicorn
+
+    from timeseal.server import datadir
+    from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV
+    from timeseal.server.clock import source_by_name
+
+    data_dir = data_dir.resolve()
+    config = datadir.initialise(data_dir, now=_now())
+    if clock_source is not None:
+        try:
+            source_by_name(clock_source)
+        except ValueError as exc:
+            raise _usage_error(str(exc)) from None
+        os.environ[CLOCK_SOURCE_ENV] = clock_source
+    os.environ[DATA_DIR_ENV] = str(data_dir)
+    n = workers or os.cpu_count() or 1
+    typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
+    typer.echo(f"TSA policy {config.tsa.policy}")
+    uvicorn.run(
+        "timeseal.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=n,
+        log_level="info",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
+def stamp(
+    files: Annotated[list[Path], typer.Argument(help="Files to timestamp.")],
+    server: Annotated[str, typer.Option(help="TimeSeal server URL.")] = DEFAULT_SERVER,
+    ca: Annotated[
+        Path | None, typer.Option(help="Root certificate to check each new token against.")
+    ] = None,
+) -> None:
+    """Timestamp files: writes FILE.tsr (an RFC 3161 TimeStampResp) next to each FILE."""
+    from timeseal.capture.tsa_client import TSAClient, TSAClientError, verify_stamp
+
+    roots = _load_roots(ca) if ca is not None else []
+    failed = False
+    with TSAClient(server) as client:
+        for path in files:
+            try:
+                with path.open("rb") as f:
+                    digest = digest_stream(f)
+            except OSError as exc:
+                raise _usage_error(f"cannot read {path}: {exc}") from None
+            try:
+                result = client.stamp_digest(digest)
+            except TSAClientError as exc:
+                typer.echo(f"✗ {path}: {exc}", err=True)
+                failed = True
+                continue
+            if roots:
+                check = verify_stamp(result, roots)
+                if not check.ok:
+                    names = ", ".join(c.value for c in check.failed)
+                    typer.echo(f"✗ {path}: token does not verify ({names})", err=True)
+                    failed = True
+                    continue
+            out = path.with_name(path.name + ".tsr")
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_bytes(result.response.der)
+            tmp.replace(out)
+            assert result.response.token is not None
+            from timeseal.cli.report import format_time
+
+            tst = result.response.token.tst_info
+            typer.echo(
+                f"✓ {path} -> {out}  {format_time(tst.gen_time)}  serial {tst.serial_number:x}"
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _load_roots(path: Path) -> list[x509.Certificate]:
+    try:
+        roots = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise _usage_error(f"cannot read trust anchor {path}: {exc}") from None
+    if not roots:
+        raise _usage_error(f"{path} holds no certificate")
+    return roots
+
+
+def _default_ca() -> Path | None:
+    candidate = DEFAULT_DATA_DIR / "pki" / "root.pem"
+    return candidate if candidate.exists() else None
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="The file (or evidence package) to verify.")],
+    token: Annotated[
+        Path | None, typer.Option(help="RFC 3161 token (.tsr) for the file; default PATH.tsr.")
+    ] = None,
+    ca: Annotated[
+        Path | None,
+        typer.Option(help="Trust anchor (PEM root). Default: the local data directory's root."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+) -> None:
+    """Verify a file against its token. Exit 0 valid, 1 invalid, 2 usage error."""
+    from timeseal.cli import report
+
+    if token is None:
+        sibling = path.with_name(path.name + ".tsr")
+        if not sibling.exists():
+            raise _usage_error(f"no token given and {sibling} does not exist (use --token)")
+        token = sibling
+    ca = ca or _default_ca()
+    if ca is None:
+        raise _usage_error("no trust anchor: pass --ca ROOT.pem")
+    roots = _load_roots(ca)
+    try:
+        token_der = token.read_bytes()
+    except OSError as exc:
+        raise _usage_error(f"cannot read {token}: {exc}") from None
+    if not path.is_file():
+        raise _usage_error(f"{path} is not a readable file")
+
+    try:
+        response = parse_response(token_der)
+    except TimeSealError as exc:
+        _print_malformed(path, token, str(exc), as_json)
+        raise typer.Exit(1) from None
+
+    builder = TimestampVerifierBuilder()
+    for root in roots:
+        builder = builder.add_root(root)
+    hashed = b""
+    if response.token is not None:
+        with path.open("rb") as f:
+            hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
+    result = builder.build().verify(response, hashed)
+
+    if as_json:
+        body = {
+            "valid": result.ok,
+            "file": str(path),
+            "token": str(token),
+            "checks": report.result_json(result),
+            "tst_info": None
+            if response.token is None
+            else report.tst_info_json(response.token.tst_info),
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"文件 File: {path}")
+        typer.echo(f"令牌 Token: {token}")
+        if response.token is not None:
+            tst = response.token.tst_info
+            typer.echo(f"时间 Time: {report.format_time(tst.gen_time)}")
+            typer.echo(f"序列号 Serial: {tst.serial_number:x}")
+            typer.echo(f"策略 Policy: {tst.policy}")
+            typer.echo(f"哈希 {tst.hash_algorithm.name}: {tst.message_imprint.hex()}")
+        for line in report.result_lines(result):
+            typer.echo(line)
+        typer.echo(report.verdict_line(result.ok))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> None:
+    if as_json:
+        body = {
+            "valid": False,
+            "file": str(path),
+            "token": str(token),
+            "error": "malformed_token",
+            "detail": reason,
+            "checks": [],
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"✗ 令牌无法解析 the token does not parse: {reason}")
+        typer.echo("结论 Result: 无效 INVALID")
+
+
+@tsa_app.command("journal")
+def tsa_journal(
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List every token the TSA has issued, from the issuance journal."""
+    from timeseal.store.db import create_schema, database_url, make_engine
+    from timeseal.store.issuance import iter_journal
+
+    engine = make_engine(database_url(data_dir.resolve()))
+    create_schema(engine)
+    for row_id, e in iter_journal(engine):
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": row_id,
+                        "serial_number": format(e.serial_number, "x"),
+                        "gen_time": e.gen_time.isoformat(),
+                        "hash_algorithm": e.hash_algorithm,
+                        "message_imprint": e.message_imprint.hex(),
+                        "policy": e.policy,
+                        "token_sha256": e.token_sha256.hex(),
+                    }
+                )
+            )
+        else:
+            typer.echo(
+                f"{row_id}\t{e.serial_number:x}\t{e.gen_time.isoformat()}\t"
+                f"{e.hash_algorithm}\t{e.message_imprint.hex()}\t{e.token_sha256.hex()}"
+            )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

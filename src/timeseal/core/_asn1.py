@@ -1,0 +1,63 @@
+"""Private glue over asn1crypto: strict loading and the few encodings the core needs.
+
+Nothing outside ``timeseal.core`` sees an asn1crypto object; public types hold bytes, ints,
+strings, enums and ``cryptography`` certificates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, cast
+
+from asn1crypto import cms, tsp
+from asn1crypto import core as asn1_core
+
+from timeseal.core.errors import MalformedError
+
+T = TypeVar("T", bound=asn1_core.Asn1Value)
+
+#: Inputs larger than this are refused before parsing (a TimeStampResp with a chain is ~2 KiB).
+MAX_DER_SIZE = 1 << 20
+
+
+def load(spec: type[T], data: bytes, what: str, *, require_der: bool = False) -> T:
+    """Parse ``data`` as ``spec`` completely, with no trailing bytes.
+
+    With ``require_der`` the input must also be the canonical DER encoding (the re-encoding of
+    what was parsed is byte-identical), as a strict parser of our own inputs demands.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{what}: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > MAX_DER_SIZE:
+        raise MalformedError(f"{what}: {len(data)} bytes is larger than {MAX_DER_SIZE}")
+    try:
+        value = spec.load(data, strict=True)
+        _ = value.native  # asn1crypto parses lazily; force every field now
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise MalformedError(f"{what}: bad DER ({exc})") from exc
+    if require_der:
+        try:
+            again = spec.load(data, strict=True)
+            canonical = again.dump(force=True)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            raise MalformedError(f"{what}: bad DER ({exc})") from exc
+        if canonical != data:
+            raise MalformedError(f"{what}: not DER-canonical")
+    return cast(T, value)
+
+
+def native(value: asn1_core.Asn1Value) -> Any:
+    return value.native
+
+
+class TimeStampResp(asn1_core.Sequence):  # type: ignore[misc]
+    """RFC 3161 §2.4.2 TimeStampResp with ``timeStampToken`` OPTIONAL.
+
+    asn1crypto's ``tsp.TimeStampResp`` makes the token mandatory, so it cannot encode or parse
+    a rejection; this is the same structure as the RFC defines it.
+    """
+
+    _fields = [  # noqa: RUF012 - asn1crypto's declaration style
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]

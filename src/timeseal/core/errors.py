@@ -1,0 +1,50 @@
+"""Exceptions raised by the trust core.
+
+::
+
+    TimeSealError
+     ├─ MalformedError      input does not parse (DER, JSON, note)
+     ├─ UnsupportedError    known but unsupported algorithm or version
+ │   ├─ UnsupportedAlgorithm   a digest or signature algorithm we refuse (SHA-1, MD5, ...)
+ │   └─ UnsupportedVersion     a structure version we do not implement
+     └─ VerificationFailed  .result: VerificationResult, raised only by raise_for_failure()
+
+Wrong types raise ``TypeError`` and wrong values ``ValueError``, as builders in
+pyca/cryptography do. Third-party errors are wrapped at the boundary with their cause kept.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from timeseal.core.verification import VerificationResult
+
+
+class TimeSealError(Exception):
+    """Base of every error the trust core raises on purpose."""
+
+
+class MalformedError(TimeSealError):
+    """The input does not parse: bad DER, JSON or note text."""
+
+
+class UnsupportedError(TimeSealError):
+    """The input is well formed but uses an algorithm or version we do not support."""
+
+
+class UnsupportedAlgorithm(UnsupportedError):
+    """A digest or signature algorithm that is known but refused."""
+
+
+class UnsupportedVersion(UnsupportedError):
+    """A structure version this implementation does not know."""
+
+
+class VerificationFailed(TimeSealError):
+    """Raised by ``VerificationResult.raise_for_failure()``; ``result`` says which checks failed."""
+
+    def __init__(self, result: VerificationResult) -> None:
+        self.result = result
+        names = ", ".join(c.value for c in result.failed) or "no checks ran"
+        super().__init__(f"verification failed: {names}")

@@ -1,0 +1,467 @@
+"""Verifying RFC 3161 time-stamp responses against a trust anchor we choose.
+
+Build a verifier, then verify::
+
+    verifier = TimestampVerifierBuilder().add_root(root).nonce(request.nonce).build()
+    result = verifier.verify(response, hashed_message)
+    result.raise_for_failure()
+
+``verify`` runs these checks in order and reports each by name (``Check``); a check that needs
+an earlier one that failed is reported SKIPPED:
+
+(1)  PKI_STATUS_GRANTED   the status is ``granted`` (we reject grantedWithMods too)
+(2)  CONTENT_TYPE         exactly one SignerInfo; its contentType attribute is id-ct-TSTInfo
+(3)  SIGNER_CERTIFICATE   the certificate named by the SignerInfo's sid is at hand (carried
+                          in the token, or given with ``tsa_certificate``), and is the given
+                          TSA certificate when one was given
+(4)  MESSAGE_DIGEST       the messageDigest attribute is the digest of the TSTInfo bytes
+(5)  SIGNATURE            the signature over the DER signed attributes verifies with (3)'s key
+(6)  ESS_CERT_ID          signingCertificateV2 (or v1) names exactly (3)'s certificate
+(7)  CHAIN_TRUSTED        (3) chains to one of our roots, every certificate valid at genTime
+(8)  TSA_EKU_CRITICAL     (3) has one EKU, id-kp-timeStamping, marked critical (RFC 3161 §2.3)
+(9)  IMPRINT_MATCHES      TSTInfo's messageImprint is the hash of the message
+(10) NONCE_MATCHES        only when a nonce was set
+(11) POLICY_MATCHES       only when a policy was set
+
+Certificates inside the token are used only to build the path; trust comes from the roots
+given to the builder alone. Revocation is *not* checked (no network in the core).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from timeseal.core import _asn1
+from timeseal.core.tsp.response import (
+    ID_CT_TST_INFO,
+    PKIStatus,
+    TimeStampResponse,
+    TimeStampToken,
+)
+from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
+
+_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256,
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512,
+}
+_ECDSA = {
+    "1.2.840.10045.4.3.2": hashes.SHA256,
+    "1.2.840.10045.4.3.3": hashes.SHA384,
+    "1.2.840.10045.4.3.4": hashes.SHA512,
+}
+_RSA_PKCS1 = {
+    "1.2.840.113549.1.1.11": hashes.SHA256,
+    "1.2.840.113549.1.1.12": hashes.SHA384,
+    "1.2.840.113549.1.1.13": hashes.SHA512,
+}
+_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+_SHA1 = "1.3.14.3.2.26"
+_MAX_CHAIN_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampVerifierBuilder:
+    """Collects the trust settings; each setter returns a new builder."""
+
+    _roots: tuple[x509.Certificate, ...] = ()
+    _intermediates: tuple[x509.Certificate, ...] = ()
+    _tsa_certificate: x509.Certificate | None = None
+    _nonce: int | None = None
+    _policy: str | None = None
+    _set: frozenset[str] = field(default_factory=frozenset)
+
+    def _once(self, name: str) -> None:
+        if name in self._set:
+            raise ValueError(f"{name} may only be set once")
+
+    def add_root(self, certificate: x509.Certificate) -> TimestampVerifierBuilder:
+        """A trust anchor. At least one is required."""
+        _require_certificate(certificate)
+        return replace(self, _roots=(*self._roots, certificate))
+
+    def add_intermediate(self, certificate: x509.Certificate) -> TimestampVerifierBuilder:
+        """An untrusted certificate that may help build the path."""
+        _require_certificate(certificate)
+        return replace(self, _intermediates=(*self._intermediates, certificate))
+
+    def tsa_certificate(self, certificate: x509.Certificate) -> TimestampVerifierBuilder:
+        """Require the token to be signed by exactly this certificate."""
+        _require_certificate(certificate)
+        self._once("tsa_certificate")
+        return replace(self, _tsa_certificate=certificate, _set=self._set | {"tsa_certificate"})
+
+    def nonce(self, nonce: int) -> TimestampVerifierBuilder:
+        """Require TSTInfo's nonce to be this value (the one sent in the request)."""
+        if not isinstance(nonce, int) or isinstance(nonce, bool):
+            raise TypeError("nonce must be an int")
+        self._once("nonce")
+        return replace(self, _nonce=nonce, _set=self._set | {"nonce"})
+
+    def policy(self, policy_oid: str) -> TimestampVerifierBuilder:
+        """Require TSTInfo's policy to be this OID."""
+        if not isinstance(policy_oid, str):
+            raise TypeError("policy_oid must be a dotted OID string")
+        self._once("policy")
+        return replace(self, _policy=policy_oid, _set=self._set | {"policy"})
+
+    def build(self) -> TimestampVerifier:
+        if not self._roots:
+            raise ValueError("a verifier needs at least one root certificate")
+        return TimestampVerifier(_Settings(self))
+
+
+def _require_certificate(value: object) -> None:
+    if not isinstance(value, x509.Certificate):
+        raise TypeError("expected a cryptography x509.Certificate")
+
+
+class _Settings:
+    __slots__ = ("intermediates", "nonce", "policy", "roots", "tsa_certificate")
+
+    def __init__(self, builder: TimestampVerifierBuilder) -> None:
+        self.roots = builder._roots
+        self.intermediates = builder._intermediates
+        self.tsa_certificate = builder._tsa_certificate
+        self.nonce = builder._nonce
+        self.policy = builder._policy
+
+
+class TimestampVerifier:
+    """Verifies responses; made only by :class:`TimestampVerifierBuilder`."""
+
+    __slots__ = ("_settings",)
+
+    def __init__(self, settings: _Settings) -> None:
+        if not isinstance(settings, _Settings):
+            raise TypeError("use TimestampVerifierBuilder().build()")
+        self._settings = settings
+
+    def verify(self, response: TimeStampResponse, hashed_message: bytes) -> VerificationResult:
+        """Run every check; ``hashed_message`` is the message digested with the token's
+        ``tst_info.hash_algorithm``."""
+        run = _Run(self._settings)
+        return run.verify(response, bytes(hashed_message))
+
+    def verify_message(self, response: TimeStampResponse, message: bytes) -> VerificationResult:
+        """Like :meth:`verify`, hashing ``message`` with the token's own algorithm."""
+        if response.token is None:
+            return self.verify(response, b"")
+        return self.verify(response, response.token.tst_info.hash_algorithm.digest(message))
+
+
+class _Run:
+    """State of one verification: results so far and what earlier checks established."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self.s = settings
+        self.results: list[CheckResult] = []
+        self.failed: set[Check] = set()
+
+    def record(self, check: Check, ok: bool, detail: str = "") -> bool:
+        status = Status.PASS if ok else Status.FAIL
+        self.results.append(CheckResult(check, status, detail))
+        if not ok:
+            self.failed.add(check)
+        return ok
+
+    def skip(self, check: Check, because: Check) -> None:
+        self.results.append(CheckResult(check, Status.SKIPPED, f"needs {because.value}"))
+
+    def verify(self, response: TimeStampResponse, hashed: bytes) -> VerificationResult:
+        token = response.token
+        # (1)
+        granted = response.status is PKIStatus.GRANTED and token is not None
+        self.record(
+            Check.PKI_STATUS_GRANTED,
+            granted,
+            ""
+            if granted
+            else f"status {response.status.name.lower()}"
+            + (f": {'; '.join(response.status_text)}" if response.status_text else ""),
+        )
+        if not granted or token is None:
+            for check in _ALL_AFTER_STATUS:
+                self.skip(check, Check.PKI_STATUS_GRANTED)
+            return VerificationResult(tuple(self.results))
+        signed_data = _asn1.load(cms.ContentInfo, token.der, "TimeStampToken")["content"]
+        signer_infos = signed_data["signer_infos"]
+        signer_info = signer_infos[0] if len(signer_infos) == 1 else None
+        attrs = _attributes(signer_info) if signer_info is not None else {}
+        # (2)
+        content_type = attrs.get("content_type")
+        ok = signer_info is not None and content_type is not None
+        detail = ""
+        if signer_info is None:
+            detail = f"{len(signer_infos)} SignerInfos, expected exactly 1"
+        elif content_type is None:
+            detail = "no contentType signed attribute"
+        elif content_type.dotted != ID_CT_TST_INFO:
+            ok, detail = False, f"contentType attribute is {content_type.dotted}"
+        self.record(Check.CONTENT_TYPE, ok, detail)
+        if not ok or signer_info is None:
+            for check in _ALL_AFTER_STATUS[1:]:
+                self.skip(check, Check.CONTENT_TYPE)
+            return VerificationResult(tuple(self.results))
+        # (3)
+        signer = self._find_signer(signer_info, token)
+        # (4)
+        self._check_message_digest(signer_info, attrs, token)
+        if signer is None:
+            for check in (Check.SIGNATURE, Check.ESS_CERT_ID, Check.CHAIN_TRUSTED):
+                self.skip(check, Check.SIGNER_CERTIFICATE)
+            self.skip(Check.TSA_EKU_CRITICAL, Check.SIGNER_CERTIFICATE)
+        else:
+            # (5) (6) (7) (8)
+            self._check_signature(signer_info, signer)
+            self._check_ess_cert_id(attrs, signer)
+            self._check_chain(signer, token)
+            self._check_eku(signer)
+        tst = token.tst_info
+        # (9)
+        ok = hmac.compare_digest(tst.message_imprint, hashed)
+        self.record(
+            Check.IMPRINT_MATCHES,
+            ok,
+            ""
+            if ok
+            else f"imprint mismatch: token {tst.message_imprint.hex()}, "
+            f"message {hashed.hex()} ({tst.hash_algorithm.name})",
+        )
+        # (10)
+        if self.s.nonce is not None:
+            ok = tst.nonce == self.s.nonce
+            self.record(
+                Check.NONCE_MATCHES, ok, "" if ok else f"expected {self.s.nonce}, got {tst.nonce}"
+            )
+        # (11)
+        if self.s.policy is not None:
+            ok = tst.policy == self.s.policy
+            self.record(
+                Check.POLICY_MATCHES,
+                ok,
+                "" if ok else f"expected {self.s.policy}, got {tst.policy}",
+            )
+        return VerificationResult(tuple(self.results))
+
+    def _find_signer(
+        self, signer_info: cms.SignerInfo, token: TimeStampToken
+    ) -> x509.Certificate | None:
+        sid = signer_info["sid"]
+        candidates = list(token.certificates)
+        if self.s.tsa_certificate is not None:
+            candidates.append(self.s.tsa_certificate)
+        match = next((c for c in candidates if _sid_matches(sid, c)), None)
+        if match is None:
+            self.record(
+                Check.SIGNER_CERTIFICATE,
+                False,
+                "the certificate named by the SignerInfo is neither in the token nor given",
+            )
+            return None
+        if self.s.tsa_certificate is not None and match != self.s.tsa_certificate:
+            self.record(
+                Check.SIGNER_CERTIFICATE, False, "signed by a different certificate than required"
+            )
+            return None
+        self.record(Check.SIGNER_CERTIFICATE, True, match.subject.rfc4514_string())
+        return match
+
+    def _check_message_digest(
+        self, signer_info: cms.SignerInfo, attrs: dict[str, cms.Asn1Value], token: TimeStampToken
+    ) -> None:
+        digest_oid = signer_info["digest_algorithm"]["algorithm"].dotted
+        algorithm = _DIGESTS.get(digest_oid)
+        claimed = attrs.get("message_digest")
+        if algorithm is None:
+            self.record(Check.MESSAGE_DIGEST, False, f"digest algorithm {digest_oid} refused")
+            return
+        if claimed is None:
+            self.record(Check.MESSAGE_DIGEST, False, "no messageDigest signed attribute")
+            return
+        h = hashes.Hash(algorithm())
+        h.update(token.tst_info.der)
+        computed = h.finalize()
+        want = bytes(claimed.native)
+        ok = hmac.compare_digest(want, computed)
+        self.record(
+            Check.MESSAGE_DIGEST,
+            ok,
+            "" if ok else f"messageDigest {want.hex()}, TSTInfo hashes to {computed.hex()}",
+        )
+
+    def _check_signature(self, signer_info: cms.SignerInfo, signer: x509.Certificate) -> None:
+        signed_attrs = signer_info["signed_attrs"]
+        # RFC 5652 §5.4: the signature covers the attributes' DER with an EXPLICIT SET OF tag,
+        # taken from the bytes received (not re-encoded).
+        data = b"\x31" + signed_attrs.dump()[1:]
+        signature = signer_info["signature"].native
+        sig_oid = signer_info["signature_algorithm"]["algorithm"].dotted
+        digest_oid = signer_info["digest_algorithm"]["algorithm"].dotted
+        key = signer.public_key()
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey) and (
+                sig_oid in _ECDSA or sig_oid == _EC_PUBLIC_KEY
+            ):
+                hash_cls = _ECDSA.get(sig_oid) or _DIGESTS[digest_oid]
+                key.verify(signature, data, ec.ECDSA(hash_cls()))
+            elif isinstance(key, rsa.RSAPublicKey) and (
+                sig_oid in _RSA_PKCS1 or sig_oid == _RSA_ENCRYPTION
+            ):
+                hash_cls = _RSA_PKCS1.get(sig_oid) or _DIGESTS[digest_oid]
+                key.verify(signature, data, padding.PKCS1v15(), hash_cls())
+            else:
+                self.record(
+                    Check.SIGNATURE,
+                    False,
+                    f"signature algorithm {sig_oid} with a {type(key).__name__} is not supported",
+                )
+                return
+        except InvalidSignature:
+            self.record(Check.SIGNATURE, False, "the signature does not verify")
+            return
+        except KeyError:
+            self.record(Check.SIGNATURE, False, f"digest algorithm {digest_oid} refused")
+            return
+        self.record(Check.SIGNATURE, True)
+
+    def _check_ess_cert_id(self, attrs: dict[str, cms.Asn1Value], signer: x509.Certificate) -> None:
+        der = signer.public_bytes(Encoding.DER)
+        v2 = attrs.get("signing_certificate_v2")
+        v1 = attrs.get("signing_certificate")
+        if v2 is None and v1 is None:
+            self.record(Check.ESS_CERT_ID, False, "no signingCertificate(V2) attribute")
+            return
+        if v2 is not None:
+            ess = v2["certs"][0]
+            alg_oid = ess["hash_algorithm"]["algorithm"].dotted
+            if alg_oid not in _DIGESTS:
+                self.record(Check.ESS_CERT_ID, False, f"ESSCertIDv2 hash {alg_oid} refused")
+                return
+            h = hashes.Hash(_DIGESTS[alg_oid]())
+            h.update(der)
+            computed = h.finalize()
+        else:
+            assert v1 is not None
+            ess = v1["certs"][0]
+            # RFC 2634 ESSCertID is SHA-1 by definition; it binds, it does not authenticate.
+            computed = hashlib.sha1(der, usedforsecurity=False).digest()
+        want = bytes(ess["cert_hash"].native)
+        if not hmac.compare_digest(want, computed):
+            self.record(
+                Check.ESS_CERT_ID,
+                False,
+                f"certHash {want.hex()}, signer certificate hashes to {computed.hex()}",
+            )
+            return
+        issuer_serial = ess["issuer_serial"]
+        if (
+            issuer_serial.native is not None
+            and issuer_serial["serial_number"].native != signer.serial_number
+        ):
+            self.record(Check.ESS_CERT_ID, False, "issuerSerial names another serial number")
+            return
+        self.record(Check.ESS_CERT_ID, True)
+
+    def _check_chain(self, signer: x509.Certificate, token: TimeStampToken) -> None:
+        gen_time = token.tst_info.gen_time
+        intermediates = [c for c in (*token.certificates, *self.s.intermediates) if c != signer]
+        try:
+            verifier = (
+                PolicyBuilder()
+                .store(Store(list(self.s.roots)))
+                .time(gen_time)
+                .max_chain_depth(_MAX_CHAIN_DEPTH)
+                .extension_policies(
+                    ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+                    ee_policy=ExtensionPolicy.permit_all().may_be_present(
+                        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None
+                    ),
+                )
+                .build_client_verifier()
+            )
+            verifier.verify(signer, intermediates)
+        except VerificationError as exc:
+            self.record(Check.CHAIN_TRUSTED, False, f"no trusted path at genTime: {exc}")
+            return
+        self.record(Check.CHAIN_TRUSTED, True)
+
+    def _check_eku(self, signer: x509.Certificate) -> None:
+        try:
+            eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        except x509.ExtensionNotFound:
+            self.record(Check.TSA_EKU_CRITICAL, False, "no extendedKeyUsage extension")
+            return
+        purposes = [p.dotted_string for p in eku.value]
+        if purposes != [x509.oid.ExtendedKeyUsageOID.TIME_STAMPING.dotted_string]:
+            self.record(
+                Check.TSA_EKU_CRITICAL,
+                False,
+                f"extendedKeyUsage must be exactly id-kp-timeStamping, is {purposes}",
+            )
+            return
+        if not eku.critical:
+            self.record(Check.TSA_EKU_CRITICAL, False, "extendedKeyUsage is not critical")
+            return
+        self.record(Check.TSA_EKU_CRITICAL, True)
+
+
+_ALL_AFTER_STATUS = (
+    Check.CONTENT_TYPE,
+    Check.SIGNER_CERTIFICATE,
+    Check.MESSAGE_DIGEST,
+    Check.SIGNATURE,
+    Check.ESS_CERT_ID,
+    Check.CHAIN_TRUSTED,
+    Check.TSA_EKU_CRITICAL,
+    Check.IMPRINT_MATCHES,
+)
+
+
+def _attributes(signer_info: cms.SignerInfo) -> dict[str, cms.Asn1Value]:
+    """Signed attributes by name; an attribute present twice or multi-valued is refused."""
+    found: dict[str, cms.Asn1Value] = {}
+    attrs = signer_info["signed_attrs"]
+    if attrs.native is None:
+        return found
+    for attr in attrs:
+        name = attr["type"].native
+        values = attr["values"]
+        if name in found or len(values) != 1:
+            return {}
+        found[name] = values[0]
+    return found
+
+
+def _sid_matches(sid: cms.SignerIdentifier, certificate: x509.Certificate) -> bool:
+    if sid.name == "issuer_and_serial_number":
+        from asn1crypto import x509 as asn1_x509
+
+        cert = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+        value = sid.chosen
+        return bool(
+            value["serial_number"].native == cert.serial_number and value["issuer"] == cert.issuer
+        )
+    try:
+        ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return False
+    return bool(sid.chosen.native == ski.value.digest)

@@ -1,0 +1,72 @@
+"""Verification results: every check by name, never a bare boolean.
+
+A verifier runs its checks in a fixed order and records each as PASS, FAIL or SKIPPED (a check
+that depends on one that failed). Callers look at ``result.failed`` rather than parsing text.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from timeseal.core.errors import VerificationFailed
+
+
+class Check(enum.Enum):
+    """Every check a TimeSeal verifier can run, in the order verifiers run them."""
+
+    # RFC 3161 tokens (timeseal.core.tsp.verify), numbered as in TimestampVerifier.verify.
+    PKI_STATUS_GRANTED = "pki_status_granted"  # RFC 3161 §2.4.2
+    CONTENT_TYPE = "content_type"  # RFC 3161 §2.4.2, RFC 5652 §11.1
+    SIGNER_CERTIFICATE = "signer_certificate"  # RFC 5652 §5.3 sid
+    MESSAGE_DIGEST = "message_digest"  # RFC 5652 §11.2
+    SIGNATURE = "signature"  # RFC 5652 §5.4
+    ESS_CERT_ID = "ess_cert_id"  # RFC 5816 §2.2.1, RFC 5035
+    CHAIN_TRUSTED = "chain_trusted"  # RFC 5280 §6 at gen_time
+    TSA_EKU_CRITICAL = "tsa_eku_critical"  # RFC 3161 §2.3
+    IMPRINT_MATCHES = "imprint_matches"  # RFC 3161 §2.4.2 messageImprint
+    NONCE_MATCHES = "nonce_matches"  # RFC 3161 §2.4.2 nonce
+    POLICY_MATCHES = "policy_matches"  # RFC 3161 §2.4.2 policy
+
+
+class Status(enum.Enum):
+    PASS = "pass"  # noqa: S105 - a check status, not a password
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check; ``detail`` says why, with both sides of a mismatch in hex."""
+
+    check: Check
+    status: Status
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    """All checks a verifier ran, in order."""
+
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True only if at least one check ran and every check passed (an empty result fails)."""
+        return bool(self.checks) and all(c.status is Status.PASS for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        """The checks that failed, in order (skipped ones are not listed)."""
+        return tuple(c.check for c in self.checks if c.status is Status.FAIL)
+
+    def get(self, check: Check) -> CheckResult | None:
+        for c in self.checks:
+            if c.check is check:
+                return c
+        return None
+
+    def raise_for_failure(self) -> None:
+        """Raise ``VerificationFailed`` unless ``ok``, like httpx's ``raise_for_status()``."""
+        if not self.ok:
+            raise VerificationFailed(self)

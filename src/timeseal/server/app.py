@@ -1,0 +1,125 @@
+"""The ASGI application: ``create_app`` wires the data directory to the HTTP endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from timeseal import __version__
+from timeseal.core.tsp.authority import TimeStampAuthority
+from timeseal.server import datadir
+from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.tsa import MAX_REQUEST_BYTES, QUERY_TYPE, REPLY_TYPE, TSAService, utc_now
+from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.issuance import IssuanceJournal, SerialAllocator
+
+log = logging.getLogger("timeseal.server")
+
+DATA_DIR_ENV = "TIMESEAL_DATA_DIR"
+CLOCK_SOURCE_ENV = "TIMESEAL_CLOCK_SOURCE"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    data_dir: Path
+    clock_source: ClockSource | None = None  # None: as configured in config.json
+
+    @classmethod
+    def from_env(cls) -> ServerSettings:
+        data_dir = Path(os.environ.get(DATA_DIR_ENV, "./timeseal-data")).resolve()
+        source = os.environ.get(CLOCK_SOURCE_ENV)
+        return cls(data_dir=data_dir, clock_source=source_by_name(source) if source else None)
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """Build the application. The data directory must already be initialised."""
+    config = datadir.load_config(settings.data_dir)
+    chain = datadir.load_chain(settings.data_dir, config.tsa.signer)
+    signer = datadir.load_signer(settings.data_dir, config.tsa.signer)
+    authority = TimeStampAuthority(
+        signer,
+        chain,
+        policy=config.tsa.policy,
+        accepted_policies=config.tsa.accepted_policies,
+        accuracy=config.tsa.accuracy,
+    )
+    source = settings.clock_source or source_by_name(config.clock.source)
+    guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
+    engine = make_engine(database_url(settings.data_dir))
+    chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
+
+    state: dict[str, TSAService] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        create_schema(engine)
+        allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
+        journal = IssuanceJournal(engine)
+        journal.start()
+        guard.start()
+        state["tsa"] = TSAService(authority, allocator, journal, guard)
+        log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
+        try:
+            yield
+        finally:
+            guard.stop()
+            journal.close()
+            engine.dispose()
+
+    async def tsa_endpoint(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != QUERY_TYPE:
+            return PlainTextResponse(f"Content-Type must be {QUERY_TYPE}\n", status_code=415)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+            return PlainTextResponse("request body too large (64 KiB at most)\n", status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST_BYTES:
+                return PlainTextResponse(
+                    "request body too large (64 KiB at most)\n", status_code=413
+                )
+        reply = await state["tsa"].respond(bytes(body))
+        return Response(reply.der, media_type=REPLY_TYPE)
+
+    async def tsa_certs(_request: Request) -> Response:
+        return Response(chain_pem, media_type="application/pem-certificate-chain")
+
+    async def healthz(_request: Request) -> Response:
+        status = guard.status
+        trusted = guard.trusted()
+        body = {
+            "status": "ok" if trusted else "clock_untrusted",
+            "version": __version__,
+            "clock": status.as_json(guard.max_offset),
+            "tsa": {"policy": config.tsa.policy, "issuing": trusted},
+        }
+        return JSONResponse(body, status_code=200 if trusted else 503)
+
+    app = FastAPI(
+        title="TimeSeal",
+        version=__version__,
+        lifespan=lifespan,
+        routes=[
+            Route("/tsa", tsa_endpoint, methods=["POST"]),
+            Route("/tsa/certs", tsa_certs, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+    )
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from the environment."""
+    return create_app(ServerSettings.from_env())

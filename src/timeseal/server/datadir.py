@@ -1,0 +1,202 @@
+"""The data directory: configuration, the platform PKI and the signer.
+
+Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
+
+    config.json          settings minted once: the TSA policy OID, accuracy, signer, clock
+    pki/root.pem         root CA certificate            pki/root.key   its key (mode 0600)
+    pki/tsa.pem          TSA signing certificate         pki/tsa.key    its key (mode 0600)
+    pki/tsa-chain.pem    TSA certificate, then its chain up to the root
+    timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere)
+
+The signer may instead be an operator's own key and chain (``signer.kind = "file"`` with other
+paths) or a key inside an HSM (``signer.kind = "pkcs11"``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from timeseal.core import pki
+from timeseal.core.signers import KeySigner, Signer
+from timeseal.core.tsp.response import Accuracy
+
+CONFIG_FILE = "config.json"
+DEFAULT_ACCURACY_MS = 1000
+
+
+class DataDirError(Exception):
+    """The data directory is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignerConfig:
+    kind: str = "file"  # "file" or "pkcs11"
+    key: str = "pki/tsa.key"
+    chain: str = "pki/tsa-chain.pem"
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = ""
+    pkcs11_key_label: str = ""
+    pkcs11_pin_env: str = "TIMESEAL_PKCS11_PIN"
+
+
+@dataclass(frozen=True, slots=True)
+class TSAConfig:
+    policy: str
+    accepted_policies: tuple[str, ...] = ()
+    accuracy_ms: int = DEFAULT_ACCURACY_MS
+    signer: SignerConfig = field(default_factory=SignerConfig)
+
+    @property
+    def accuracy(self) -> Accuracy:
+        return Accuracy(seconds=self.accuracy_ms // 1000, millis=self.accuracy_ms % 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockConfig:
+    source: str = "auto"  # auto | chrony | kernel | local | unsynchronised
+    max_offset_ms: int = DEFAULT_ACCURACY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    tsa: TSAConfig
+    clock: ClockConfig = field(default_factory=ClockConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        try:
+            raw = json.loads(text)
+            tsa = dict(raw["tsa"])
+            tsa["signer"] = SignerConfig(**tsa.get("signer", {}))
+            tsa["accepted_policies"] = tuple(tsa.get("accepted_policies", ()))
+            return cls(tsa=TSAConfig(**tsa), clock=ClockConfig(**raw.get("clock", {})))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc
+
+
+def _asdict(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _asdict(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, tuple):
+        return [_asdict(v) for v in obj]
+    return obj
+
+
+@contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret readable by the owner only, atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
+    """Create the PKI and configuration if they do not exist yet; return the configuration.
+
+    Safe to call from several processes at once (a file lock serialises them) and idempotent.
+    """
+    with _locked(data_dir):
+        config_path = data_dir / CONFIG_FILE
+        if config_path.exists():
+            return Config.from_json(config_path.read_text())
+        pki_dir = data_dir / "pki"
+        pki_dir.mkdir(mode=0o700, exist_ok=True)
+        root = pki.create_root_ca(now=now)
+        tsa = pki.create_tsa_key_and_certificate(root, now=now)
+        _write_private(pki_dir / "root.key", root.key_pem())
+        _write_public(pki_dir / "root.pem", root.certificate_pem())
+        _write_private(pki_dir / "tsa.key", tsa.key_pem())
+        _write_public(pki_dir / "tsa.pem", tsa.certificate_pem())
+        _write_public(pki_dir / "tsa-chain.pem", tsa.certificate_pem() + root.certificate_pem())
+        config = Config(tsa=TSAConfig(policy=pki.new_policy_oid()))
+        _write_public(config_path, config.to_json().encode())
+        return config
+
+
+def load_config(data_dir: Path) -> Config:
+    path = data_dir / CONFIG_FILE
+    if not path.exists():
+        raise DataDirError(f"{data_dir} is not initialised (run `timeseal init`)")
+    return Config.from_json(path.read_text())
+
+
+def root_certificate_path(data_dir: Path) -> Path:
+    return data_dir / "pki" / "root.pem"
+
+
+def load_chain(data_dir: Path, signer: SignerConfig) -> list[x509.Certificate]:
+    path = data_dir / signer.chain
+    try:
+        chain = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DataDirError(f"cannot read the TSA chain {path}: {exc}") from exc
+    if not chain:
+        raise DataDirError(f"{path} holds no certificate")
+    return chain
+
+
+def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
+    """The TSA's signer, from a key file or an HSM."""
+    if config.kind == "file":
+        path = data_dir / config.key
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataDirError(f"cannot read the TSA key {path}: {exc}") from exc
+        mode = path.stat().st_mode & 0o077
+        if mode:
+            raise DataDirError(f"{path} is readable by others (mode {oct(mode)}); chmod 600 it")
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise DataDirError(f"{path}: only EC and RSA keys can sign timestamps")
+        return KeySigner(key)
+    if config.kind == "pkcs11":
+        from timeseal.core.signers.pkcs11 import Pkcs11Signer
+
+        pin = os.environ.get(config.pkcs11_pin_env)
+        if pin is None:
+            raise DataDirError(f"set {config.pkcs11_pin_env} to the token's user PIN")
+        return Pkcs11Signer.open(
+            module=config.pkcs11_module,
+            token_label=config.pkcs11_token_label,
+            key_label=config.pkcs11_key_label,
+            pin=pin,
+        )
+    raise DataDirError(f"unknown signer kind {config.kind!r} (file or pkcs11)")

@@ -1,0 +1,91 @@
+"""The Time-Stamp Authority service: RFC 3161 over HTTP (RFC 3161 §3.4).
+
+Every answer to a well-formed HTTP exchange is a TimeStampResp: bad requests, an untrusted
+clock and internal failures become PKIStatus ``rejection`` with the matching failInfo, never
+an HTTP 500. Only transport-level problems get HTTP errors (415 wrong content type, 413 body
+over 64 KiB, 405 wrong method).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from timeseal.core.tsp.authority import Rejection, TimeStampAuthority, format_rejection
+from timeseal.core.tsp.response import FailureInfo
+from timeseal.server.clock import ClockGuard
+from timeseal.store.issuance import IssuanceJournal, JournalEntry, SerialAllocator
+
+log = logging.getLogger("timeseal.tsa")
+
+QUERY_TYPE = "application/timestamp-query"
+REPLY_TYPE = "application/timestamp-reply"
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    der: bytes
+    granted: bool
+    failure: FailureInfo | None = None
+
+
+class TSAService:
+    """Checks, issues, journals. One per server process."""
+
+    def __init__(
+        self,
+        authority: TimeStampAuthority,
+        allocator: SerialAllocator,
+        journal: IssuanceJournal,
+        guard: ClockGuard,
+        *,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.authority = authority
+        self.allocator = allocator
+        self.journal = journal
+        self.guard = guard
+        self._clock = clock
+
+    async def respond(self, body: bytes) -> Reply:
+        try:
+            request = self.authority.check(body)
+        except Rejection as rejection:
+            return Reply(rejection.response_der, False, rejection.failure)
+        if not self.guard.trusted():
+            status = self.guard.status
+            return _reject(
+                FailureInfo.TIME_NOT_AVAILABLE,
+                f"time source not trusted: {status.detail}",
+            )
+        try:
+            issued = self.authority.issue(
+                request, gen_time=self._clock(), serial_number=self.allocator.next()
+            )
+            committed = self.journal.record(
+                JournalEntry(
+                    serial_number=issued.serial_number,
+                    gen_time=issued.gen_time,
+                    hash_algorithm=issued.hash_algorithm.name,
+                    message_imprint=issued.message_imprint,
+                    policy=issued.policy,
+                    token_sha256=issued.token_sha256,
+                )
+            )
+            await asyncio.wrap_future(committed)
+        except Exception:  # an answer must still be a TimeStampResp; the cause goes to the log
+            log.exception("issuance failed")
+            return _reject(FailureInfo.SYSTEM_FAILURE, "internal failure; the token was not issued")
+        return Reply(issued.response_der, True)
+
+
+def _reject(failure: FailureInfo, text: str) -> Reply:
+    return Reply(format_rejection(failure, text), False, failure)

@@ -1,0 +1,1 @@
+"""Persistence: the database (SQLite by default, PostgreSQL to scale out) and blob storage."""
