@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from cryptography import x509
 
+from timeseal.cli.hsm import register as register_hsm_commands
 from timeseal.core.digest import digest_stream
 from timeseal.core.errors import TimeSealError
 from timeseal.core.tsp.response import parse_response
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 tsa_app = typer.Typer(help="Time-Stamp Authority administration.", no_args_is_help=True)
 app.add_typer(tsa_app, name="tsa")
+register_hsm_commands(tsa_app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")

@@ -6,19 +6,21 @@ Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
     pki/root.pem         root CA certificate            pki/root.key   its key (mode 0600)
     pki/tsa.pem          TSA signing certificate         pki/tsa.key    its key (mode 0600)
     pki/tsa-chain.pem    TSA certificate, then its chain up to the root
+    pki/tsa-pkcs11.pem   TSA certificate of an HSM key   pki/tsa-pkcs11-chain.pem  its chain
     timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere)
 
 The signer may instead be an operator's own key and chain (``signer.kind = "file"`` with other
-paths) or a key inside an HSM (``signer.kind = "pkcs11"``).
+paths) or a key inside an HSM (``signer.kind = "pkcs11"``, set by ``timeseal tsa use-pkcs11``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,22 @@ def load_config(data_dir: Path) -> Config:
     if not path.exists():
         raise DataDirError(f"{data_dir} is not initialised (run `timeseal init`)")
     return Config.from_json(path.read_text())
+
+
+def switch_signer(data_dir: Path, signer: SignerConfig, files: Mapping[str, bytes]) -> Config:
+    """Make ``signer`` the TSA's signer from the next start; return the new configuration.
+
+    Writes ``files`` (paths relative to ``data_dir``, e.g. the new certificate and chain), then
+    ``config.json``, each atomically (temporary file, fsync, rename) and under the
+    initialisation lock, so ``config.json`` never names a file that is not complete yet.
+    """
+    with _locked(data_dir):
+        config = load_config(data_dir)
+        for name, data in files.items():
+            _write_public(data_dir / name, data)
+        config = dataclasses.replace(config, tsa=dataclasses.replace(config.tsa, signer=signer))
+        _write_public(data_dir / CONFIG_FILE, config.to_json().encode())
+        return config
 
 
 def root_certificate_path(data_dir: Path) -> Path:

@@ -37,7 +37,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from asn1crypto import cms, tsp
+from asn1crypto import cms, parser, tsp
 from cryptography import x509
 
 from timeseal.core import _asn1
@@ -150,19 +150,23 @@ class TimeStampResponse:
 
 def parse_response(data: bytes) -> TimeStampResponse:
     """Parse a DER TimeStampResp (status and, when present, the token)."""
-    resp = _asn1.load(_asn1.TimeStampResp, data, "TimeStampResp")
-    status_info = resp["status"]
-    status = _status_from_native(status_info["status"])
-    texts = status_info["status_string"].native or []
-    failure_bits = status_info["fail_info"].native or set()
+    resp = _asn1.load(_asn1.TimeStampResp, data, "TimeStampResp", values=False)
+    try:
+        status_info = resp["status"]
+        status = _status_from_native(status_info["status"])
+        texts = status_info["status_string"].native or []
+        failure_bits = status_info["fail_info"].native or set()
+        has_token = isinstance(resp["time_stamp_token"], cms.ContentInfo)
+    except _asn1.ASN1_ERRORS as exc:
+        raise MalformedError(f"TimeStampResp: bad PKIStatusInfo ({exc})") from exc
     failure_info = frozenset(
         _FAILURE_BY_ASN1CRYPTO[name] for name in failure_bits if name in _FAILURE_BY_ASN1CRYPTO
     )
     token = None
     if status in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
-        if resp["time_stamp_token"].native is None:
+        if not has_token:
             raise MalformedError("TimeStampResp: status granted but no timeStampToken")
-        token = _token_from_content_info(resp["time_stamp_token"])
+        token = _token_from_content_info(resp["time_stamp_token"], _received_token(data))
     return TimeStampResponse(
         status=status,
         status_text=tuple(texts),
@@ -194,11 +198,31 @@ def _status_from_native(value: tsp.PKIStatus) -> PKIStatus:
 
 def parse_token(data: bytes) -> TimeStampToken:
     """Parse a bare TimeStampToken (ContentInfo), as found inside a TimeStampResp."""
-    content_info = _asn1.load(cms.ContentInfo, data, "TimeStampToken")
-    return _token_from_content_info(content_info)
+    content_info = _asn1.load(cms.ContentInfo, data, "TimeStampToken", values=False)
+    return _token_from_content_info(content_info, bytes(data))
 
 
-def _token_from_content_info(content_info: cms.ContentInfo) -> TimeStampToken:
+def _received_token(data: bytes) -> bytes:
+    """The timeStampToken of a TimeStampResp exactly as received: what follows the status.
+
+    Not ``dump()``: once ``_asn1.load`` has parsed every field, asn1crypto has filled in absent
+    DEFAULT fields (ESSCertIDv2's hashAlgorithm) and marked the tree mutated, so ``dump()``
+    would re-encode the whole token, slowly, and for BER input into other bytes.
+    """
+    _, _, _, _, content, _ = parser.parse(bytes(data))
+    _, _, _, status_header, status_content, status_trailer = parser.parse(content)
+    return bytes(content[len(status_header) + len(status_content) + len(status_trailer) :])
+
+
+def _token_from_content_info(content_info: cms.ContentInfo, der: bytes) -> TimeStampToken:
+    """``content_info`` is the parsed token, ``der`` its bytes as received (kept verbatim)."""
+    try:
+        return _token_fields(content_info, der)
+    except _asn1.ASN1_ERRORS as exc:
+        raise MalformedError(f"TimeStampToken: bad field ({exc})") from exc
+
+
+def _token_fields(content_info: cms.ContentInfo, der: bytes) -> TimeStampToken:
     if content_info["content_type"].dotted != ID_SIGNED_DATA:
         raise MalformedError("TimeStampToken: content type is not id-signedData")
     signed_data = content_info["content"]
@@ -206,9 +230,10 @@ def _token_from_content_info(content_info: cms.ContentInfo) -> TimeStampToken:
     if encap["content_type"].dotted != ID_CT_TST_INFO:
         raise MalformedError("TimeStampToken: eContentType is not id-ct-TSTInfo")
     econtent = encap["content"]
-    if econtent.native is None:
+    if not isinstance(econtent, cms.ParsableOctetString):
         raise MalformedError("TimeStampToken: no eContent")
-    tst_der = econtent.contents if isinstance(econtent, cms.ParsableOctetString) else b""
+    # bytes() joins the segments of a BER constructed OCTET STRING; DER gives the value as is.
+    tst_der = bytes(econtent)
     tst_info = _parse_tst_info(tst_der)
     certificates = []
     for choice in signed_data["certificates"] or ():
@@ -218,9 +243,7 @@ def _token_from_content_info(content_info: cms.ContentInfo) -> TimeStampToken:
             certificates.append(x509.load_der_x509_certificate(choice.chosen.dump()))
         except ValueError as exc:
             raise MalformedError("TimeStampToken: unparsable certificate") from exc
-    return TimeStampToken(
-        tst_info=tst_info, certificates=tuple(certificates), der=content_info.dump()
-    )
+    return TimeStampToken(tst_info=tst_info, certificates=tuple(certificates), der=der)
 
 
 def _parse_tst_info(der: bytes) -> TSTInfo:

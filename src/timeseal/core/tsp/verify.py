@@ -33,10 +33,12 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from asn1crypto import cms
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -76,6 +78,7 @@ _EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 _SHA1 = "1.3.14.3.2.26"
 _MAX_CHAIN_DEPTH = 8
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +205,16 @@ class _Run:
             for check in _ALL_AFTER_STATUS:
                 self.skip(check, Check.PKI_STATUS_GRANTED)
             return VerificationResult(tuple(self.results))
-        signed_data = _asn1.load(cms.ContentInfo, token.der, "TimeStampToken")["content"]
-        signer_infos = signed_data["signer_infos"]
-        signer_info = signer_infos[0] if len(signer_infos) == 1 else None
-        attrs = _attributes(signer_info) if signer_info is not None else {}
+        content_info = _asn1.load(cms.ContentInfo, token.der, "TimeStampToken", values=False)
+        try:
+            signer_infos = content_info["content"]["signer_infos"]
+            signer_info = signer_infos[0] if len(signer_infos) == 1 else None
+            attrs = _attributes(signer_info) if signer_info is not None else {}
+        except _asn1.ASN1_ERRORS as exc:
+            self.record(Check.CONTENT_TYPE, False, f"malformed SignerInfo: {exc}")
+            for check in _ALL_AFTER_STATUS[1:]:
+                self.skip(check, Check.CONTENT_TYPE)
+            return VerificationResult(tuple(self.results))
         # (2)
         content_type = attrs.get("content_type")
         ok = signer_info is not None and content_type is not None
@@ -222,19 +231,19 @@ class _Run:
                 self.skip(check, Check.CONTENT_TYPE)
             return VerificationResult(tuple(self.results))
         # (3)
-        signer = self._find_signer(signer_info, token)
+        signer = self._guard(Check.SIGNER_CERTIFICATE, self._find_signer, signer_info, token)
         # (4)
-        self._check_message_digest(signer_info, attrs, token)
+        self._guard(Check.MESSAGE_DIGEST, self._check_message_digest, signer_info, attrs, token)
         if signer is None:
             for check in (Check.SIGNATURE, Check.ESS_CERT_ID, Check.CHAIN_TRUSTED):
                 self.skip(check, Check.SIGNER_CERTIFICATE)
             self.skip(Check.TSA_EKU_CRITICAL, Check.SIGNER_CERTIFICATE)
         else:
             # (5) (6) (7) (8)
-            self._check_signature(signer_info, signer)
-            self._check_ess_cert_id(attrs, signer)
-            self._check_chain(signer, token)
-            self._check_eku(signer)
+            self._guard(Check.SIGNATURE, self._check_signature, signer_info, signer)
+            self._guard(Check.ESS_CERT_ID, self._check_ess_cert_id, attrs, signer)
+            self._guard(Check.CHAIN_TRUSTED, self._check_chain, signer, token)
+            self._guard(Check.TSA_EKU_CRITICAL, self._check_eku, signer)
         tst = token.tst_info
         # (9)
         ok = hmac.compare_digest(tst.message_imprint, hashed)
@@ -261,6 +270,16 @@ class _Run:
                 "" if ok else f"expected {self.s.policy}, got {tst.policy}",
             )
         return VerificationResult(tuple(self.results))
+
+    def _guard(self, check: Check, step: Callable[..., _R], *args: object) -> _R | None:
+        """Run one check; a field that does not decode fails that check, by name."""
+        try:
+            return step(*args)
+        except (*_asn1.ASN1_ERRORS, CryptoUnsupported) as exc:
+            # A field that does not decode, or a certificate whose key cryptography cannot
+            # load, fails this check by name.
+            self.record(check, False, f"malformed or unsupported field: {exc}")
+            return None
 
     def _find_signer(
         self, signer_info: cms.SignerInfo, token: TimeStampToken

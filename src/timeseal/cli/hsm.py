@@ -1,0 +1,147 @@
+"""``timeseal tsa use-pkcs11``: move the TSA's signing key into an HSM (PKCS#11).
+
+The command opens the key on the token (which checks the PIN and signs a test message),
+certifies its public key with the data directory's root CA, proves the pair by issuing and
+verifying one token, and only then points ``config.json``'s ``tsa.signer`` at the HSM. The old
+file key and its certificate stay where they are, so switching back is an edit of
+``config.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from timeseal.core import pki
+from timeseal.core.digest import HashAlgorithm
+from timeseal.core.errors import TimeSealError
+from timeseal.core.tsp.authority import TimeStampAuthority
+from timeseal.core.tsp.request import build_request
+from timeseal.core.tsp.response import parse_response
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+
+CERTIFICATE_FILE = "pki/tsa-pkcs11.pem"
+CHAIN_FILE = "pki/tsa-pkcs11-chain.pem"
+
+_DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
+
+
+def register(tsa_app: typer.Typer) -> None:
+    """Add ``use-pkcs11`` to the ``timeseal tsa`` command group."""
+    tsa_app.command("use-pkcs11")(use_pkcs11)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"错误 error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def use_pkcs11(
+    module: Annotated[
+        str,
+        typer.Option(
+            "--module",
+            help="PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.",
+        ),
+    ],
+    token_label: Annotated[str, typer.Option("--token-label", help="Label of the token.")],
+    key_label: Annotated[
+        str, typer.Option("--key-label", help="CKA_LABEL of the key pair (EC or RSA).")
+    ],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Data directory (PKI, database, blobs).")
+    ] = _DEFAULT_DATA_DIR,
+) -> None:
+    """Sign timestamps with a key inside an HSM (PKCS#11) from the next `timeseal serve`.
+
+    The user PIN comes from TIMESEAL_PKCS11_PIN, or is asked for. The server needs the same
+    variable set when it starts.
+    """
+    from timeseal.core.signers.pkcs11 import Pkcs11Error, Pkcs11Failure, Pkcs11Signer
+    from timeseal.server import datadir
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        config = datadir.load_config(data_dir)
+    except datadir.DataDirError as exc:
+        raise _fail(str(exc)) from None
+    root = _load_root(data_dir)
+    pin_env = config.tsa.signer.pkcs11_pin_env
+    pin = os.environ.get(pin_env)
+    if pin is None:
+        pin = typer.prompt(f"User PIN of token {token_label!r}", hide_input=True)
+
+    try:
+        with Pkcs11Signer.open(
+            module=module, token_label=token_label, key_label=key_label, pin=pin
+        ) as signer:
+            certificate = pki.create_tsa_certificate(root, signer.public_key(), now=now)
+            chain = [certificate, root.certificate]
+            _trial_issue(TimeStampAuthority(signer, chain, policy=config.tsa.policy), root, now=now)
+    except Pkcs11Error as exc:
+        raise _fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
+
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    signer_config = datadir.SignerConfig(
+        kind="pkcs11",
+        chain=CHAIN_FILE,
+        pkcs11_module=os.path.abspath(module),
+        pkcs11_token_label=token_label,
+        pkcs11_key_label=key_label,
+        pkcs11_pin_env=pin_env,
+    )
+    datadir.switch_signer(
+        data_dir,
+        signer_config,
+        {
+            CERTIFICATE_FILE: pem,
+            CHAIN_FILE: pem + root.certificate.public_bytes(serialization.Encoding.PEM),
+        },
+    )
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
+    typer.echo(f"TSA signer: key {key_label!r} on token {token_label!r} ({module})")
+    typer.echo(f"certificate {(data_dir / CERTIFICATE_FILE).resolve()}  SHA-256 {fingerprint}")
+    typer.echo(f"chain {(data_dir / CHAIN_FILE).resolve()}")
+    typer.echo(f"restart `timeseal serve` with {pin_env} set to the PIN to sign with the HSM")
+
+
+def _load_root(data_dir: Path) -> pki.IssuedCertificate:
+    key_path = data_dir / "pki" / "root.key"
+    cert_path = data_dir / "pki" / "root.pem"
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise _fail(f"cannot read the root CA ({key_path}, {cert_path}): {exc}") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise _fail(f"{key_path}: only an EC or RSA root key can issue certificates")
+    if key.public_key() != certificate.public_key():
+        raise _fail(f"{key_path} is not the key of {cert_path}")
+    return pki.IssuedCertificate(key=key, certificate=certificate)
+
+
+def _trial_issue(
+    authority: TimeStampAuthority, root: pki.IssuedCertificate, *, now: dt.datetime
+) -> None:
+    """Issue one token with the HSM key and verify it, before anything is switched."""
+    digest = HashAlgorithm.SHA256.digest(b"TimeSeal use-pkcs11 trial")
+    nonce = secrets.randbits(64)
+    request = authority.check(build_request(digest, nonce=nonce).der)
+    issued = authority.issue(request, gen_time=now, serial_number=secrets.randbits(64) | 1)
+    try:
+        response = parse_response(issued.response_der)
+    except TimeSealError as exc:  # pragma: no cover - our own encoder's output
+        raise _fail(f"the trial token does not parse: {exc}", 1) from None
+    verifier = TimestampVerifierBuilder().add_root(root.certificate).nonce(nonce).build()
+    result = verifier.verify(response, digest)
+    if not result.ok:
+        names = ", ".join(c.value for c in result.failed)
+        raise _fail(f"a trial token signed by the HSM key does not verify ({names})", 1)
