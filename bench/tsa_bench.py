@@ -141,9 +141,7 @@ def _summary(latencies: list[float], elapsed: float) -> dict[str, Any]:
     }
 
 
-def _client(
-    mode: str, port: int, connections: int, rate: float, duration: float, out: Any
-) -> None:
+def _client(mode: str, port: int, connections: int, rate: float, duration: float, out: Any) -> None:
     try:
         import uvloop
 

@@ -32,6 +32,24 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
     Check.IMPRINT_MATCHES: ("文件哈希与时间戳记录一致", "the file's hash matches the token"),
     Check.NONCE_MATCHES: ("随机数（nonce）一致", "the nonce matches"),
     Check.POLICY_MATCHES: ("时间戳策略一致", "the policy matches"),
+    # Merkle log
+    Check.CHECKPOINT_ORIGIN: (
+        "日志检查点来自预期的日志（origin 一致）",
+        "the checkpoint is from the expected log (origin)",
+    ),
+    Check.CHECKPOINT_SIGNATURE: ("日志检查点签名有效", "the log's checkpoint signature is valid"),
+    Check.COSIGNATURE: (
+        "见证方联署签名有效且数量足够",
+        "enough witnesses validly cosigned the checkpoint",
+    ),
+    Check.INCLUSION_PROOF: (
+        "记录已收录于公开日志（包含证明有效）",
+        "the record is in the public log (inclusion proof)",
+    ),
+    Check.CONSISTENCY_PROOF: (
+        "日志只追加、未改写历史（一致性证明有效）",
+        "the log only appended to its history (consistency proof)",
+    ),
 }
 
 _MARK = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIPPED: "–"}

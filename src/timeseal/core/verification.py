@@ -27,6 +27,12 @@ class Check(enum.Enum):
     IMPRINT_MATCHES = "imprint_matches"  # RFC 3161 §2.4.2 messageImprint
     NONCE_MATCHES = "nonce_matches"  # RFC 3161 §2.4.2 nonce
     POLICY_MATCHES = "policy_matches"  # RFC 3161 §2.4.2 policy
+    # Merkle log (timeseal.core.tlog), in the order of C2SP tlog-proof "Verifying a tlog proof".
+    CHECKPOINT_ORIGIN = "checkpoint_origin"  # C2SP tlog-proof step 2, tlog-checkpoint origin
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"  # C2SP signed-note, tlog-checkpoint
+    COSIGNATURE = "cosignature"  # C2SP tlog-cosignature (cosignature/v1), tlog-proof step 3
+    INCLUSION_PROOF = "inclusion_proof"  # RFC 9162 §2.1.3.2, tlog-proof step 4
+    CONSISTENCY_PROOF = "consistency_proof"  # RFC 9162 §2.1.4.2
 
 
 class Status(enum.Enum):

@@ -12,14 +12,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
-from timeseal.server.tsa import MAX_REQUEST_BYTES, QUERY_TYPE, REPLY_TYPE, TSAService, utc_now
+from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 
@@ -41,7 +42,7 @@ class ServerSettings:
         return cls(data_dir=data_dir, clock_source=source_by_name(source) if source else None)
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
+def create_app(settings: ServerSettings) -> RouteFirst:
     """Build the application. The data directory must already be initialised."""
     config = datadir.load_config(settings.data_dir)
     chain = datadir.load_chain(settings.data_dir, config.tsa.signer)
@@ -65,7 +66,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
         create_schema(engine)
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal = IssuanceJournal(engine)
-        journal.start()
         guard.start()
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
@@ -75,23 +75,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
             guard.stop()
             journal.close()
             engine.dispose()
-
-    async def tsa_endpoint(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != QUERY_TYPE:
-            return PlainTextResponse(f"Content-Type must be {QUERY_TYPE}\n", status_code=415)
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
-            return PlainTextResponse("request body too large (64 KiB at most)\n", status_code=413)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_REQUEST_BYTES:
-                return PlainTextResponse(
-                    "request body too large (64 KiB at most)\n", status_code=413
-                )
-        reply = await state["tsa"].respond(bytes(body))
-        return Response(reply.der, media_type=REPLY_TYPE)
 
     async def tsa_certs(_request: Request) -> Response:
         return Response(chain_pem, media_type="application/pem-certificate-chain")
@@ -112,14 +95,30 @@ def create_app(settings: ServerSettings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         routes=[
-            Route("/tsa", tsa_endpoint, methods=["POST"]),
             Route("/tsa/certs", tsa_certs, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
     )
-    return app
+    return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 
-def app_from_env() -> FastAPI:
+class RouteFirst:
+    """Serves a few hot paths with bare ASGI handlers; everything else goes to ``app``
+    (lifespan included)."""
+
+    def __init__(self, app: FastAPI, routes: dict[str, ASGIApp]) -> None:
+        self.app = app
+        self._routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self._routes.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def app_from_env() -> RouteFirst:
     """Factory for uvicorn workers: settings come from the environment."""
     return create_app(ServerSettings.from_env())

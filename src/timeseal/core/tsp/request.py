@@ -24,9 +24,7 @@ from asn1crypto import algos, tsp
 from timeseal.core import _asn1
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError, UnsupportedVersion
-
-#: RFC 3161 allows arbitrary INTEGER nonces; we cap them at 160 bits like serial numbers.
-MAX_NONCE_BITS = 160
+from timeseal.core.tsp._decode import MAX_NONCE_BITS, parse_simple_request
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +96,30 @@ def build_request(
 def parse_request(data: bytes) -> TimeStampRequest:
     """Parse a DER TimeStampReq strictly.
 
-    Raises ``MalformedError`` for anything that is not a canonical DER TimeStampReq with a
-    digest of the right length, ``UnsupportedAlgorithm`` for a digest we refuse (SHA-1, MD5)
-    and ``UnsupportedVersion`` for a version other than v1.
+    The common shape takes a fast path (``_decode.parse_simple_request``, proven to agree with
+    the asn1crypto parser); everything else goes through asn1crypto. Raises ``MalformedError``
+    for anything that is not a canonical DER TimeStampReq with a digest of the right length,
+    ``UnsupportedAlgorithm`` for a digest we refuse (SHA-1, MD5) and ``UnsupportedVersion``
+    for a version other than v1.
     """
+    if isinstance(data, bytes):
+        simple = parse_simple_request(data)
+        if simple is not None:
+            hash_algorithm, imprint, nonce, cert_req = simple
+            return TimeStampRequest(
+                hash_algorithm=hash_algorithm,
+                message_imprint=imprint,
+                nonce=nonce,
+                cert_req=cert_req,
+                req_policy=None,
+                extensions=(),
+                der=data,
+            )
+    return parse_request_asn1crypto(data)
+
+
+def parse_request_asn1crypto(data: bytes) -> TimeStampRequest:
+    """The reference parser: asn1crypto, with a DER round-trip check."""
     req = _asn1.load(tsp.TimeStampReq, data, "TimeStampReq", require_der=True)
     if req["version"].native != "v1":
         raise UnsupportedVersion(f"TimeStampReq version {req['version'].native} is not v1")
