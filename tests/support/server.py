@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +91,37 @@ def live_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_detached(
+    data_dir: Path, port: int, *, workers: int = 2, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``timeseal serve`` in its own process group, so that :func:`kill_hard` can kill the
+    supervisor and every worker at once, as a power cut would."""
+    return subprocess.Popen(
+        [
+            *TIMESEAL,
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            str(workers),
+            "--clock-source",
+            "local",
+        ],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill_hard(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole process group: no shutdown code runs anywhere."""
+    import signal
+
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -36,7 +36,7 @@ class Check(enum.Enum):
 
 
 class Status(enum.Enum):
-    PASS = "pass"  # noqa: S105 - a check status, not a password
+    PASS = "pass"
     FAIL = "fail"
     SKIPPED = "skipped"
 

@@ -20,9 +20,11 @@ from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.log import Sequencer, log_routes
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
+from timeseal.store.log import LogStore, SequencerLock
 
 log = logging.getLogger("timeseal.server")
 
@@ -57,6 +59,15 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     source = settings.clock_source or source_by_name(config.clock.source)
     guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
     engine = make_engine(database_url(settings.data_dir))
+    log_key = datadir.load_log_key(settings.data_dir, config.log)
+    log_store = LogStore(engine)
+    sequencer = Sequencer(
+        log_store,
+        SequencerLock(engine, settings.data_dir / "log.sequencer.lock"),
+        log_key,
+        config.log.origin,
+        interval=config.log.interval_ms / 1000,
+    )
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
 
     state: dict[str, TSAService] = {}
@@ -67,12 +78,14 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal = IssuanceJournal(engine)
         guard.start()
+        sequencer.start()
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
         try:
             yield
         finally:
             guard.stop()
+            sequencer.stop()
             journal.close()
             engine.dispose()
 
@@ -87,6 +100,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "version": __version__,
             "clock": status.as_json(guard.max_offset),
             "tsa": {"policy": config.tsa.policy, "issuing": trusted},
+            "log": {"origin": config.log.origin, "sequencer": sequencer.is_sequencer},
         }
         return JSONResponse(body, status_code=200 if trusted else 503)
 
@@ -97,6 +111,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         routes=[
             Route("/tsa/certs", tsa_certs, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *log_routes(log_store, log_key),
         ],
     )
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})

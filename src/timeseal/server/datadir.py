@@ -20,9 +20,10 @@ import datetime as dt
 import fcntl
 import json
 import os
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from timeseal.core import pki
+from timeseal.core.errors import MalformedError
 from timeseal.core.signers import KeySigner, Signer
+from timeseal.core.tlog import (
+    SignerKey,
+    format_signer_key,
+    format_verifier_key,
+    generate_signer_key,
+    parse_signer_key,
+)
 from timeseal.core.tsp.response import Accuracy
 
 CONFIG_FILE = "config.json"
@@ -72,9 +81,28 @@ class ClockConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessConfig:
+    url: str  # the witness's base URL; checkpoints go to <url>/add-checkpoint
+    vkey: str  # its cosignature/v1 verifier key, name+hex+base64
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    origin: str = ""  # the checkpoint origin line; also the name of the log's note key
+    key: str = "log/log.key"
+    interval_ms: int = 500  # the sequencer integrates pending entries at least this often
+    witnesses: tuple[WitnessConfig, ...] = ()
+
+
+def new_log_origin() -> str:
+    return f"timeseal.local/log/{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     tsa: TSAConfig
     clock: ClockConfig = field(default_factory=ClockConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -86,7 +114,13 @@ class Config:
             tsa = dict(raw["tsa"])
             tsa["signer"] = SignerConfig(**tsa.get("signer", {}))
             tsa["accepted_policies"] = tuple(tsa.get("accepted_policies", ()))
-            return cls(tsa=TSAConfig(**tsa), clock=ClockConfig(**raw.get("clock", {})))
+            log = dict(raw.get("log", {}))
+            log["witnesses"] = tuple(WitnessConfig(**w) for w in log.get("witnesses", ()))
+            return cls(
+                tsa=TSAConfig(**tsa),
+                clock=ClockConfig(**raw.get("clock", {})),
+                log=LogConfig(**log),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc
 
@@ -138,7 +172,7 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
     with _locked(data_dir):
         config_path = data_dir / CONFIG_FILE
         if config_path.exists():
-            return Config.from_json(config_path.read_text())
+            return _ensure_log(data_dir, Config.from_json(config_path.read_text()))
         pki_dir = data_dir / "pki"
         pki_dir.mkdir(mode=0o700, exist_ok=True)
         root = pki.create_root_ca(now=now)
@@ -150,7 +184,39 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
         _write_public(pki_dir / "tsa-chain.pem", tsa.certificate_pem() + root.certificate_pem())
         config = Config(tsa=TSAConfig(policy=pki.new_policy_oid()))
         _write_public(config_path, config.to_json().encode())
-        return config
+        return _ensure_log(data_dir, config)
+
+
+def _ensure_log(data_dir: Path, config: Config) -> Config:
+    """Mint the log's origin and Ed25519 note key once (also for data dirs made before the
+    log existed). The caller holds the init lock."""
+    changed = config
+    if not config.log.origin:
+        changed = replace(config, log=replace(config.log, origin=new_log_origin()))
+    key_path = data_dir / changed.log.key
+    if not key_path.exists():
+        key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = generate_signer_key(changed.log.origin)
+        _write_private(key_path, (format_signer_key(key) + "\n").encode())
+        _write_public(
+            data_dir / "log" / "log.vkey", (format_verifier_key(key.verifier_key) + "\n").encode()
+        )
+    if changed is not config:
+        _write_public(data_dir / CONFIG_FILE, changed.to_json().encode())
+    return changed
+
+
+def load_log_key(data_dir: Path, config: LogConfig) -> SignerKey:
+    path = data_dir / config.key
+    try:
+        key = parse_signer_key(path.read_text().strip())
+    except (OSError, MalformedError) as exc:
+        raise DataDirError(f"cannot read the log key {path}: {exc}") from exc
+    if path.stat().st_mode & 0o077:
+        raise DataDirError(f"{path} is readable by others; chmod 600 it")
+    if key.name != config.origin:
+        raise DataDirError(f"the log key is named {key.name!r}, the origin is {config.origin!r}")
+    return key
 
 
 def load_config(data_dir: Path) -> Config:

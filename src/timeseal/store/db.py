@@ -6,11 +6,12 @@ database is ``<data-dir>/timeseal.db``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 
 metadata = MetaData()
 
@@ -41,7 +42,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create missing tables. Several processes may start at once: serialise them (a file lock
+    beside the SQLite database, a transaction-scoped advisory lock on PostgreSQL)."""
     # Import the table modules so that they register on ``metadata``.
-    from timeseal.store import issuance  # noqa: F401
+    from timeseal.store import issuance, log  # noqa: F401
 
-    metadata.create_all(engine)
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            metadata.create_all(engine)
+            return
+        with open(f"{database}.schema.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            metadata.create_all(engine)
+        return
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        metadata.create_all(conn)
+
+
+_SCHEMA_LOCK_KEY = 0x54535343  # "TSSC"

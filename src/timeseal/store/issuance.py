@@ -6,7 +6,8 @@ process before and after a restart, never share an epoch, so serials are unique 
 any coordination per token.
 
 The journal records every token (serial, genTime, imprint, policy, SHA-256 of the token)
-before the reply is sent. Writes are group-committed (see :class:`IssuanceJournal`).
+before the reply is sent, and in the same transaction appends the token's entry to the Merkle
+log (``timeseal.store.log``). Writes are group-committed (see :class:`IssuanceJournal`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ from sqlalchemy import (
     select,
 )
 
+from timeseal.core.digest import HashAlgorithm
+from timeseal.core.log_entry import TsaTokenEntry, format_entry
+from timeseal.core.tlog import leaf_hash
 from timeseal.store.db import metadata
+from timeseal.store.log import LogStore
 
 EPOCH_SHIFT = 64
 
@@ -135,11 +140,12 @@ class IssuanceJournal:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
-        self._pending: list[tuple[tuple[object, ...], asyncio.Future[None]]] = []
+        self._pending: list[tuple[JournalEntry, asyncio.Future[None]]] = []
         self._scheduled = False
         self._locked_since: float | None = None
         self._connection: Any = None
         self._sql = _insert_sql(engine)
+        self._log_sql = LogStore(engine).insert_entries_sql()
 
     def close(self) -> None:
         if self._connection is not None:
@@ -149,7 +155,7 @@ class IssuanceJournal:
     async def record(self, entry: JournalEntry) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((_row(entry), future))
+        self._pending.append((entry, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -158,7 +164,7 @@ class IssuanceJournal:
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         try:
-            self._write([row for row, _ in batch])
+            self._write([entry for entry, _ in batch])
         except Exception as exc:  # any database failure fails the whole batch, loudly
             if self._sqlite and _is_lock_error(exc) and self._retry(batch):
                 return
@@ -167,7 +173,7 @@ class IssuanceJournal:
             return
         self._finish(batch, None)
 
-    def _retry(self, batch: list[tuple[tuple[object, ...], asyncio.Future[None]]]) -> bool:
+    def _retry(self, batch: list[tuple[JournalEntry, asyncio.Future[None]]]) -> bool:
         now = time.monotonic()
         if self._locked_since is None:
             self._locked_since = now
@@ -179,7 +185,7 @@ class IssuanceJournal:
 
     def _finish(
         self,
-        batch: list[tuple[tuple[object, ...], asyncio.Future[None]]],
+        batch: list[tuple[JournalEntry, asyncio.Future[None]]],
         error: Exception | None,
     ) -> None:
         self._locked_since = None
@@ -195,14 +201,16 @@ class IssuanceJournal:
             else:
                 future.set_exception(error)
 
-    def _write(self, rows: list[tuple[object, ...]]) -> None:
+    def _write(self, entries: list[JournalEntry]) -> None:
+        """One transaction: the journal rows and the tokens' log entries."""
         if self._connection is None:
             self._connection = self._engine.raw_connection()
             if self._sqlite:
                 self._connection.execute("PRAGMA busy_timeout=0")
         cursor = self._connection.cursor()
         try:
-            cursor.executemany(self._sql, rows)
+            cursor.executemany(self._sql, [_row(e) for e in entries])
+            cursor.executemany(self._log_sql, [_log_row(e) for e in entries])
             self._connection.commit()
         except Exception:
             self._connection.rollback()
@@ -227,9 +235,24 @@ def _insert_sql(engine: Engine) -> str:
         "token_sha256",
     )
     return (
-        f"INSERT INTO {issuance_journal.name} ({', '.join(columns)}) "  # noqa: S608
+        f"INSERT INTO {issuance_journal.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join([marker] * len(columns))})"
     )
+
+
+def _log_row(e: JournalEntry) -> tuple[bytes, bytes]:
+    """(entry bytes, leaf hash) of the token's log entry (timeseal/tsa-token/v1)."""
+    data = format_entry(
+        TsaTokenEntry(
+            serial_number=e.serial_number,
+            gen_time=e.gen_time,
+            hash_algorithm=HashAlgorithm[e.hash_algorithm],
+            message_imprint=e.message_imprint,
+            policy=e.policy,
+            token_sha256=e.token_sha256,
+        )
+    )
+    return data, leaf_hash(data)
 
 
 def _row(e: JournalEntry) -> tuple[object, ...]:

@@ -64,7 +64,7 @@ class Pkcs11Failure(enum.Enum):
     """What went wrong, so callers and tests need not read the message."""
 
     MODULE = "module"  # no such file, not a PKCS#11 library, or C_Initialize failed
-    TOKEN = "token"  # no token, or several, with that label  # noqa: S105 (not a secret)
+    TOKEN = "token"  # no token, or several, with that label
     PIN = "pin"  # wrong, locked, expired or uninitialised user PIN
     KEY = "key"  # no usable key pair with that label
     DEVICE = "device"  # the token failed an operation even after reopening the session

@@ -1,0 +1,151 @@
+"""The log service: the sequencer loop and the public C2SP tlog-tiles endpoints.
+
+Every server process runs a :class:`Sequencer` thread, but only the one holding the
+:class:`~timeseal.store.log.SequencerLock` integrates: at least every ``interval`` it takes the
+pending entries, writes their tiles and a new signed checkpoint in one transaction, and then
+asks the configured witnesses to cosign. Any process serves the log:
+
+- ``GET /log/checkpoint``                     the signed checkpoint (cosigned when witnessed)
+- ``GET /log/tile/<L>/<N>[.p/<W>]``           hash tiles          } C2SP tlog-tiles,
+- ``GET /log/tile/entries/<N>[.p/<W>]``       entry bundles       } tile height 8
+- ``GET /log/vkey``                            the log's note verifier key, one line
+- ``GET /api/v1/log/leaf-index/<leaf hash>``   where an entry landed, once sequenced
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from timeseal.core.errors import MalformedError
+from timeseal.core.tlog import SignedCheckpoint, SignerKey, format_verifier_key
+from timeseal.core.tlog.tiles import parse_tile_path
+from timeseal.store.log import LogStore, SequencerLock
+
+log = logging.getLogger("timeseal.log")
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# A partial tile's path names its width, so its bytes never change either; it is only
+# superseded (by a wider partial, then the full tile), so clients may cache it briefly.
+PARTIAL = "public, max-age=60"
+CHECKPOINT_CACHE = "no-cache"
+
+OnCheckpoint = Callable[[SignedCheckpoint], None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Sequencer:
+    """Integrates pending entries while this process holds the sequencer lock."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        lock: SequencerLock,
+        key: SignerKey,
+        origin: str,
+        *,
+        interval: float = 0.5,
+        on_checkpoint: OnCheckpoint | None = None,
+    ) -> None:
+        self.store = store
+        self.lock = lock
+        self._key = key
+        self._origin = origin
+        self._interval = interval
+        self._on_checkpoint = on_checkpoint
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-sequencer", daemon=True)
+
+    @property
+    def is_sequencer(self) -> bool:
+        return self.lock.held
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.lock.release()
+
+    def step(self) -> SignedCheckpoint | None:
+        """One round: take the lock if free, then integrate what is pending."""
+        if not self.lock.try_acquire() or not self.lock.still_held():
+            return None
+        self.store.initialise(self._key, self._origin, _now())
+        signed = self.store.sequence(self._key, self._origin, _now())
+        if signed is not None and self._on_checkpoint is not None:
+            self._on_checkpoint(signed)
+        return signed
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                signed = self.step()
+            except Exception:  # a failed round is logged and retried; nothing was committed
+                log.exception("sequencing failed")
+                signed = None
+            # After a batch, go again at once if more is waiting (a backlog).
+            if signed is None or self.store.pending_count() == 0:
+                self._stop.wait(self._interval)
+
+
+def log_routes(store: LogStore, key: SignerKey) -> list[Route]:
+    vkey = (format_verifier_key(key.verifier_key) + "\n").encode()
+
+    async def checkpoint(_request: Request) -> Response:
+        head = store.head()
+        if head is None:
+            return PlainTextResponse("the log has no checkpoint yet\n", status_code=503)
+        return Response(
+            head.served_checkpoint,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": CHECKPOINT_CACHE},
+        )
+
+    async def tile(request: Request) -> Response:
+        path = "tile/" + request.path_params["rest"]
+        try:
+            address = parse_tile_path(path)
+        except MalformedError:
+            return PlainTextResponse("not a tile path\n", status_code=404)
+        data = store.tile(address.path)
+        if data is None:
+            return PlainTextResponse("no such tile\n", status_code=404)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": PARTIAL if address.is_partial else IMMUTABLE},
+        )
+
+    async def verifier_key(_request: Request) -> Response:
+        return Response(vkey, media_type="text/plain; charset=utf-8")
+
+    async def leaf_index(request: Request) -> Response:
+        text = request.path_params["leaf_hash"]
+        try:
+            leaf = bytes.fromhex(text)
+        except ValueError:
+            leaf = b""
+        if len(leaf) != 32:
+            return JSONResponse({"error": "leaf hash must be 64 hex digits"}, status_code=400)
+        index = store.leaf_index(leaf)
+        if index is None:
+            return JSONResponse({"error": "not_sequenced"}, status_code=404)
+        return JSONResponse({"leaf_index": index})
+
+    return [
+        Route("/log/checkpoint", checkpoint, methods=["GET"]),
+        Route("/log/vkey", verifier_key, methods=["GET"]),
+        Route("/log/tile/{rest:path}", tile, methods=["GET"]),
+        Route("/api/v1/log/leaf-index/{leaf_hash}", leaf_index, methods=["GET"]),
+    ]

@@ -1,0 +1,384 @@
+"""The Merkle log's storage: entries, tiles and the signed tree state, in the database.
+
+Tables:
+
+- ``log_entries``  every appended entry (canonical bytes, its RFC 6962 leaf hash) and, once
+                   sequenced, its ``leaf_index``. Appending is an INSERT; it is durable when
+                   its transaction commits (the TSA inserts in the same transaction as the
+                   issuance journal, before the token is sent).
+- ``log_tiles``    C2SP tlog-tiles hash tiles and entry bundles, by path. Rows are only ever
+                   inserted: a full tile never changes, and a partial tile has its own path.
+- ``log_state``    one row: tree size, root hash, the right-edge hashes (``TreeState``) and
+                   the signed checkpoint for that size (and the witness-cosigned one).
+
+:meth:`LogStore.sequence` integrates pending entries in one transaction: the tiles, the leaf
+indices, the new state and its signed checkpoint commit together or not at all, so a crash at
+any point leaves the last committed checkpoint and its tiles, never a checkpoint without tiles
+or two inconsistent checkpoints. Only the holder of the :class:`SequencerLock` calls it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    select,
+)
+
+from timeseal.core.tlog import (
+    Checkpoint,
+    SignedCheckpoint,
+    SignerKey,
+    Tile,
+    TileHashReader,
+    TreeState,
+    consistency_proof,
+    format_signed_checkpoint,
+    inclusion_proof,
+    integrate,
+    parse_signed_checkpoint,
+    sign_checkpoint,
+)
+from timeseal.core.tlog.tiles import EntriesTile, edge_tiles
+from timeseal.store.db import metadata
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("data", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("leaf_index", BigInteger, nullable=True, unique=True),
+    Index("ix_log_entries_leaf_hash", "leaf_hash"),
+)
+
+log_tiles = Table(
+    "log_tiles",
+    metadata,
+    Column("path", String(96), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("edge", LargeBinary, nullable=False),  # TreeState.hashes, concatenated
+    Column("checkpoint", LargeBinary, nullable=False),  # signed note
+    Column("cosigned_checkpoint", LargeBinary, nullable=True),  # same size, with cosignatures
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+#: At most this many entries go into one sequencing transaction.
+MAX_BATCH = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogHead:
+    size: int
+    root_hash: bytes
+    checkpoint: bytes
+    cosigned_checkpoint: bytes | None
+
+    @property
+    def served_checkpoint(self) -> bytes:
+        """The checkpoint to publish: the witness-cosigned one when it is for this size."""
+        return self.cosigned_checkpoint or self.checkpoint
+
+
+def _marker(engine: Engine) -> str:
+    return "?" if engine.dialect.paramstyle == "qmark" else "%s"
+
+
+class LogStore:
+    """Reads and writes the log tables. Cheap to create; one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._m = _marker(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    # --- reading (any process) ------------------------------------------------------------
+
+    def head(self) -> LogHead | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(log_state).where(log_state.c.id == 1)).first()
+        if row is None:
+            return None
+        return LogHead(row.size, row.root_hash, row.checkpoint, row.cosigned_checkpoint)
+
+    def tile(self, path: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            data = conn.execute(
+                select(log_tiles.c.data).where(log_tiles.c.path == path)
+            ).scalar_one_or_none()
+        return None if data is None else bytes(data)
+
+    def tiles(self, paths: Sequence[str]) -> dict[str, bytes]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(log_tiles.c.path, log_tiles.c.data).where(log_tiles.c.path.in_(paths))
+            )
+            return {row.path: bytes(row.data) for row in rows}
+
+    def leaf_index(self, leaf_hash: bytes) -> int | None:
+        """The index of the first sequenced entry with this leaf hash, if any."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(log_entries.c.leaf_index)
+                .where(log_entries.c.leaf_hash == leaf_hash)
+                .where(log_entries.c.leaf_index.is_not(None))
+                .order_by(log_entries.c.leaf_index)
+                .limit(1)
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def pending_count(self) -> int:
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT count(*) FROM log_entries WHERE leaf_index IS NULL"
+            ).scalar_one()
+        return int(rows)
+
+    def inclusion_proof(self, leaf_index: int, tree_size: int) -> tuple[bytes, ...]:
+        """The RFC 9162 inclusion proof, computed from the stored tiles."""
+        reader = TileHashReader(tree_size, self._fetch_tiles)
+        return inclusion_proof(reader, leaf_index=leaf_index, tree_size=tree_size)
+
+    def consistency_proof(self, first: int, second: int) -> tuple[bytes, ...]:
+        """The RFC 9162 consistency proof from size ``first`` to ``second``, from the tiles."""
+        reader = TileHashReader(second, self._fetch_tiles)
+        return consistency_proof(reader, first=first, second=second)
+
+    def _fetch_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
+        found = self.tiles([t.path for t in tiles])
+        missing = [t.path for t in tiles if t.path not in found]
+        if missing:
+            raise LookupError(f"tiles missing from the store: {', '.join(missing)}")
+        return [found[t.path] for t in tiles]
+
+    # --- appending (any process) ----------------------------------------------------------
+
+    def insert_entries_sql(self) -> str:
+        """The INSERT for (data, leaf_hash) rows, for callers batching on a raw connection."""
+        return f"INSERT INTO log_entries (data, leaf_hash) VALUES ({self._m}, {self._m})"
+
+    # --- sequencing (the lock holder only) ------------------------------------------------
+
+    def initialise(self, key: SignerKey, origin: str, now: dt.datetime) -> LogHead:
+        """Create the empty tree's state and checkpoint if there is none yet."""
+        head = self.head()
+        if head is not None:
+            return head
+        state = TreeState()
+        signed = sign_checkpoint(Checkpoint(origin, 0, state.root_hash), key)
+        with self.engine.begin() as conn:
+            conn.execute(
+                log_state.insert().values(
+                    id=1,
+                    size=0,
+                    root_hash=state.root_hash,
+                    edge=b"",
+                    checkpoint=format_signed_checkpoint(signed),
+                    cosigned_checkpoint=None,
+                    updated_at_ms=_ms(now),
+                )
+            )
+        head = self.head()
+        assert head is not None
+        return head
+
+    def sequence(
+        self, key: SignerKey, origin: str, now: dt.datetime, *, max_batch: int = MAX_BATCH
+    ) -> SignedCheckpoint | None:
+        """Integrate up to ``max_batch`` pending entries; return the new signed checkpoint,
+        or None when nothing was pending."""
+        head, state = self._state()
+        m = self._m
+        with self.engine.connect() as conn:
+            pending = conn.exec_driver_sql(
+                "SELECT id, data FROM log_entries WHERE leaf_index IS NULL "
+                f"ORDER BY id LIMIT {int(max_batch)}"
+            ).all()
+        if not pending:
+            return None
+        edge = edge_tiles(state.size)
+        stored = self.tiles([t.path for t in edge])
+        if len(stored) != len(edge):
+            raise LookupError("edge tiles missing from the store; refusing to extend the log")
+        result = integrate(
+            state, [bytes(row.data) for row in pending], {t: stored[t.path] for t in edge}
+        )
+        new = result.state
+        signed = sign_checkpoint(Checkpoint(origin, new.size, new.root_hash), key)
+        note = format_signed_checkpoint(signed)
+
+        raw: Any = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("SELECT size FROM log_state WHERE id = 1")
+            current = cursor.fetchone()
+            if current is None or int(current[0]) != head.size:
+                raise RuntimeError("log state changed under the sequencer; lock broken?")
+            cursor.executemany(
+                f"INSERT INTO log_tiles (path, data) VALUES ({m}, {m})",
+                [(tile.path, data) for tile, data in result.tiles],
+            )
+            cursor.executemany(
+                f"UPDATE log_entries SET leaf_index = {m} WHERE id = {m}",
+                [(state.size + i, row.id) for i, row in enumerate(pending)],
+            )
+            cursor.execute(
+                f"UPDATE log_state SET size = {m}, root_hash = {m}, edge = {m}, "
+                f"checkpoint = {m}, cosigned_checkpoint = NULL, updated_at_ms = {m} WHERE id = 1",
+                (new.size, new.root_hash, b"".join(new.hashes), note, _ms(now)),
+            )
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+        return signed
+
+    def store_cosigned(self, size: int, cosigned: bytes) -> bool:
+        """Keep the witness-cosigned checkpoint, if the log is still at ``size``."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                log_state.update()
+                .where(log_state.c.id == 1)
+                .where(log_state.c.size == size)
+                .values(cosigned_checkpoint=cosigned)
+            )
+        return bool(result.rowcount)
+
+    def _state(self) -> tuple[LogHead, TreeState]:
+        head = self.head()
+        if head is None:
+            raise LookupError("the log is not initialised")
+        with self.engine.connect() as conn:
+            edge = conn.execute(select(log_state.c.edge).where(log_state.c.id == 1)).scalar_one()
+        hashes = tuple(bytes(edge[i : i + 32]) for i in range(0, len(edge), 32))
+        state = TreeState(head.size, hashes)
+        if state.root_hash != head.root_hash:
+            raise AssertionError("stored edge hashes do not fold to the stored root")
+        return head, state
+
+
+def signed_checkpoint_of(head: LogHead) -> SignedCheckpoint:
+    return parse_signed_checkpoint(head.checkpoint)
+
+
+def _ms(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+class SequencerLock:
+    """Who may sequence: one process among all that share the database.
+
+    SQLite: an exclusive ``flock`` on a file next to the database; PostgreSQL: a session
+    advisory lock on a dedicated connection. Both are released by the kernel or the server
+    when the holder dies, so a ``kill -9`` hands the role over.
+    """
+
+    #: pg_advisory_lock key: "TSLG" as an int.
+    PG_KEY = 0x54534C47
+
+    def __init__(self, engine: Engine, lock_file: Path) -> None:
+        self._engine = engine
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._pg: Any = None
+        self._mutex = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._pg is not None
+
+    def try_acquire(self) -> bool:
+        with self._mutex:
+            if self.held:
+                return True
+            if self._engine.dialect.name == "sqlite":
+                fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    return False
+                self._fd = fd
+                return True
+            raw: Any = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.PG_KEY,))
+                got = bool(cursor.fetchone()[0])
+                raw.commit()
+            except BaseException:
+                raw.close()
+                raise
+            if not got:
+                raw.close()
+                return False
+            self._pg = raw
+            return True
+
+    def still_held(self) -> bool:
+        """For PostgreSQL, check the connection holding the lock is alive."""
+        with self._mutex:
+            if self._pg is None:
+                return self._fd is not None
+            try:
+                cursor = self._pg.cursor()
+                cursor.execute("SELECT 1")
+                self._pg.commit()
+                return True
+            except Exception:
+                self._pg = None
+                return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = None
+            if self._pg is not None:
+                try:
+                    self._pg.close()
+                finally:
+                    self._pg = None
+
+
+__all__ = [
+    "MAX_BATCH",
+    "EntriesTile",
+    "LogHead",
+    "LogStore",
+    "SequencerLock",
+    "log_entries",
+    "log_state",
+    "log_tiles",
+    "signed_checkpoint_of",
+]

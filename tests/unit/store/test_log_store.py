@@ -1,0 +1,117 @@
+"""The log store on SQLite: sequencing, tiles, proofs, restart, and the sequencer lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from timeseal.core.tlog import (
+    TreeState,
+    generate_signer_key,
+    leaf_hash,
+    parse_signed_checkpoint,
+    tree_hash,
+    verify_checkpoint,
+    verify_inclusion,
+)
+from timeseal.core.tlog.tiles import EntriesTile, parse_entry_bundle
+from timeseal.store.db import create_schema, make_engine
+from timeseal.store.log import LogStore, SequencerLock
+
+ORIGIN = "test.example/log"
+KEY = generate_signer_key(ORIGIN)
+NOW = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    create_schema(engine)
+    return engine
+
+
+def append(store: LogStore, entries: list[bytes]) -> None:
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(store.insert_entries_sql(), [(e, leaf_hash(e)) for e in entries])
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def test_sequencing_signs_checkpoints_over_the_entries(engine: Engine) -> None:
+    store = LogStore(engine)
+    head = store.initialise(KEY, ORIGIN, NOW)
+    assert head.size == 0
+    assert store.sequence(KEY, ORIGIN, NOW) is None  # nothing pending
+    entries = [f"entry {i}".encode() for i in range(600)]
+    append(store, entries[:300])
+    first = store.sequence(KEY, ORIGIN, NOW, max_batch=257)
+    assert first is not None and first.checkpoint.size == 257
+    second = store.sequence(KEY, ORIGIN, NOW)
+    assert second is not None and second.checkpoint.size == 300
+    append(store, entries[300:])
+    third = store.sequence(KEY, ORIGIN, NOW)
+    assert third is not None and third.checkpoint.size == 600
+    assert third.checkpoint.root_hash == tree_hash([leaf_hash(e) for e in entries])
+    served = parse_signed_checkpoint(store.head().served_checkpoint)  # type: ignore[union-attr]
+    assert verify_checkpoint(served, KEY.verifier_key, origin=ORIGIN).ok
+    # Entry bundles hold the entries in order; every entry knows its index.
+    assert list(parse_entry_bundle(store.tile(EntriesTile(0).path) or b"")) == entries[:256]
+    for i in (0, 255, 256, 599):
+        assert store.leaf_index(leaf_hash(entries[i])) == i
+        proof = store.inclusion_proof(i, 600)
+        result = verify_inclusion(
+            leaf_hash=leaf_hash(entries[i]),
+            leaf_index=i,
+            tree_size=600,
+            inclusion_path=proof,
+            root_hash=third.checkpoint.root_hash,
+        )
+        assert result.ok
+
+
+def test_a_restarted_store_continues_the_same_tree(engine: Engine, tmp_path: Path) -> None:
+    entries = [bytes([i]) * 10 for i in range(100)]
+    store = LogStore(engine)
+    store.initialise(KEY, ORIGIN, NOW)
+    append(store, entries[:40])
+    store.sequence(KEY, ORIGIN, NOW)
+    engine.dispose()
+    again = LogStore(make_engine(f"sqlite:///{tmp_path / 'log.db'}"))
+    append(again, entries[40:])
+    signed = again.sequence(KEY, ORIGIN, NOW)
+    assert signed is not None
+    state = TreeState()
+    for e in entries:
+        state = state.append(leaf_hash(e))
+    assert signed.checkpoint.root_hash == state.root_hash
+
+
+def test_a_corrupted_edge_tile_stops_the_sequencer(engine: Engine) -> None:
+    store = LogStore(engine)
+    store.initialise(KEY, ORIGIN, NOW)
+    append(store, [b"a", b"b", b"c"])
+    store.sequence(KEY, ORIGIN, NOW)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE log_tiles SET data = ? WHERE path = ?", (b"\x00" * 96, "tile/0/000.p/3")
+        )
+    append(store, [b"d"])
+    with pytest.raises(ValueError, match="does not hash to"):
+        store.sequence(KEY, ORIGIN, NOW)
+    assert store.head().size == 3  # type: ignore[union-attr]
+
+
+def test_only_one_process_holds_the_sequencer_lock(engine: Engine, tmp_path: Path) -> None:
+    first = SequencerLock(engine, tmp_path / "seq.lock")
+    second = SequencerLock(engine, tmp_path / "seq.lock")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    second.release()
