@@ -23,6 +23,7 @@ import datetime as dt
 import fcntl
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +113,16 @@ def _marker(engine: Engine) -> str:
 class LogStore:
     """Reads and writes the log tables. Cheap to create; one per process."""
 
+    #: Tiles never change once written (a partial tile's path names its width), so a process
+    #: may keep them; this many (up to 8 KiB each).
+    TILE_CACHE = 4096
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._m = _marker(engine)
         self._sqlite = engine.dialect.name == "sqlite"
+        self._tile_cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # --- reading (any process) ------------------------------------------------------------
 
@@ -127,18 +134,33 @@ class LogStore:
         return LogHead(row.size, row.root_hash, row.checkpoint, row.cosigned_checkpoint)
 
     def tile(self, path: str) -> bytes | None:
-        with self.engine.connect() as conn:
-            data = conn.execute(
-                select(log_tiles.c.data).where(log_tiles.c.path == path)
-            ).scalar_one_or_none()
-        return None if data is None else bytes(data)
+        return self.tiles([path]).get(path)
 
     def tiles(self, paths: Sequence[str]) -> dict[str, bytes]:
+        """The stored tiles among ``paths``, from a cache once read."""
+        found: dict[str, bytes] = {}
+        with self._cache_lock:
+            for path in paths:
+                data = self._tile_cache.get(path)
+                if data is not None:
+                    self._tile_cache.move_to_end(path)
+                    found[path] = data
+        wanted = [p for p in paths if p not in found]
+        if not wanted:
+            return found
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(log_tiles.c.path, log_tiles.c.data).where(log_tiles.c.path.in_(paths))
-            )
-            return {row.path: bytes(row.data) for row in rows}
+                select(log_tiles.c.path, log_tiles.c.data).where(log_tiles.c.path.in_(wanted))
+            ).all()
+        with self._cache_lock:
+            for row in rows:
+                data = bytes(row.data)
+                found[row.path] = data
+                # A tile's path names its width, so its bytes never change: cacheable.
+                self._tile_cache[row.path] = data
+                if len(self._tile_cache) > self.TILE_CACHE:
+                    self._tile_cache.popitem(last=False)
+        return found
 
     def leaf_index(self, leaf_hash: bytes) -> int | None:
         """The index of the first sequenced entry with this leaf hash, if any."""
