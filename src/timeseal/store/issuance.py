@@ -16,8 +16,8 @@ import asyncio
 import datetime as dt
 import socket
 import threading
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,36 +118,28 @@ class SerialAllocator:
 
 
 class IssuanceJournal:
-    """Group commit of journal entries, driven by the event loop.
+    """Group commit of journal entries (and the tokens' log entries).
 
-    ``await record(entry)`` returns once the entry is committed. Entries that arrive in the
-    same event-loop iteration share one transaction: the first schedules a flush with
-    ``call_soon``, which runs after every request already read has been handled. The flush
-    runs on the loop thread through the raw DB-API connection (SQLite commits in well under
-    a millisecond with fsync), which avoids a hand-off to another thread and back.
-
-    With SQLite, several server processes share one database file. SQLite's own busy handler
-    sleeps up to 100 ms while another process holds the write lock, and would stall the event
-    loop; so the journal's connection does not wait (busy_timeout 0) and a locked flush is
-    retried from the loop after a short delay, collecting the entries that arrive meanwhile.
+    ``await record(entry)`` returns once the entry is committed. One commit is in flight at a
+    time, on a dedicated thread (so the event loop keeps answering requests while the
+    database fsyncs); everything recorded meanwhile waits and goes into the next commit. Under
+    load a commit therefore carries every token issued during the previous one, and the cost
+    of an fsync is shared by all of them.
 
     A failed commit fails every entry of its batch; the server then answers ``systemFailure``.
     """
 
-    #: Give up on a batch that could not be committed for this long.
-    LOCK_DEADLINE = 10.0
-
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
         self._pending: list[tuple[JournalEntry, asyncio.Future[None]]] = []
-        self._scheduled = False
-        self._locked_since: float | None = None
+        self._in_flight = False
         self._connection: Any = None
         self._sql = _insert_sql(engine)
         self._log_sql = LogStore(engine).insert_entries_sql()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -156,43 +148,27 @@ class IssuanceJournal:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((entry, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        if not self._in_flight:
+            self._in_flight = True
+            # call_soon: let every request already read join this commit.
+            loop.call_soon(self._start_commit, loop)
         await future
 
-    def _flush(self) -> None:
+    def _start_commit(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
-        try:
-            self._write([entry for entry, _ in batch])
-        except Exception as exc:  # any database failure fails the whole batch, loudly
-            if self._sqlite and _is_lock_error(exc) and self._retry(batch):
-                return
-            self.close()
-            self._finish(batch, exc)
+        if not batch:
+            self._in_flight = False
             return
-        self._finish(batch, None)
-
-    def _retry(self, batch: list[tuple[JournalEntry, asyncio.Future[None]]]) -> bool:
-        now = time.monotonic()
-        if self._locked_since is None:
-            self._locked_since = now
-        elif now - self._locked_since > self.LOCK_DEADLINE:
-            return False
-        self._pending[:0] = batch
-        asyncio.get_running_loop().call_later(0.0005, self._flush)
-        return True
+        done = loop.run_in_executor(self._executor, self._write, [e for e, _ in batch])
+        done.add_done_callback(lambda f: self._finish(loop, batch, f))
 
     def _finish(
         self,
+        loop: asyncio.AbstractEventLoop,
         batch: list[tuple[JournalEntry, asyncio.Future[None]]],
-        error: Exception | None,
+        done: asyncio.Future[None],
     ) -> None:
-        self._locked_since = None
-        self._scheduled = False
-        if self._pending:  # arrived while a retry was waiting
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        error = done.exception()
         for _, future in batch:
             if future.done():
                 continue
@@ -200,28 +176,29 @@ class IssuanceJournal:
                 future.set_result(None)
             else:
                 future.set_exception(error)
+        if self._pending:
+            self._start_commit(loop)
+        else:
+            self._in_flight = False
 
     def _write(self, entries: list[JournalEntry]) -> None:
-        """One transaction: the journal rows and the tokens' log entries."""
+        """One transaction: the journal rows and the tokens' log entries (journal thread)."""
         if self._connection is None:
             self._connection = self._engine.raw_connection()
-            if self._sqlite:
-                self._connection.execute("PRAGMA busy_timeout=0")
         cursor = self._connection.cursor()
         try:
             cursor.executemany(self._sql, [_row(e) for e in entries])
             cursor.executemany(self._log_sql, [_log_row(e) for e in entries])
             self._connection.commit()
         except Exception:
-            self._connection.rollback()
+            try:
+                self._connection.rollback()
+            finally:
+                self._connection.close()
+                self._connection = None
             raise
         finally:
             cursor.close()
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "database is locked" in text or "database is busy" in text
 
 
 def _insert_sql(engine: Engine) -> str:
