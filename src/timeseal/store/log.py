@@ -55,7 +55,7 @@ from timeseal.core.tlog import (
     parse_signed_checkpoint,
     sign_checkpoint,
 )
-from timeseal.core.tlog.tiles import EntriesTile, edge_tiles
+from timeseal.core.tlog.tiles import EntriesTile, TilePyramidCache, edge_tiles
 from timeseal.store.db import metadata
 
 log_entries = Table(
@@ -123,6 +123,7 @@ class LogStore:
         self._sqlite = engine.dialect.name == "sqlite"
         self._tile_cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._pyramids: TilePyramidCache = _LRU(self.TILE_CACHE)
 
     # --- reading (any process) ------------------------------------------------------------
 
@@ -183,12 +184,12 @@ class LogStore:
 
     def inclusion_proof(self, leaf_index: int, tree_size: int) -> tuple[bytes, ...]:
         """The RFC 9162 inclusion proof, computed from the stored tiles."""
-        reader = TileHashReader(tree_size, self._fetch_tiles)
+        reader = TileHashReader(tree_size, self._fetch_tiles, self._pyramids)
         return inclusion_proof(reader, leaf_index=leaf_index, tree_size=tree_size)
 
     def consistency_proof(self, first: int, second: int) -> tuple[bytes, ...]:
         """The RFC 9162 consistency proof from size ``first`` to ``second``, from the tiles."""
-        reader = TileHashReader(second, self._fetch_tiles)
+        reader = TileHashReader(second, self._fetch_tiles, self._pyramids)
         return consistency_proof(reader, first=first, second=second)
 
     def _fetch_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
@@ -306,6 +307,20 @@ class LogStore:
         if state.root_hash != head.root_hash:
             raise AssertionError("stored edge hashes do not fold to the stored root")
         return head, state
+
+
+class _LRU(OrderedDict[str, tuple[tuple[bytes, ...], ...]]):
+    """A bounded mapping that forgets the least recently stored entry (thread-safe enough
+    for a cache: a lost race only recomputes a pyramid)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def __setitem__(self, key: str, value: tuple[tuple[bytes, ...], ...]) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self._limit:
+            self.popitem(last=False)
 
 
 def signed_checkpoint_of(head: LogHead) -> SignedCheckpoint:

@@ -17,9 +17,10 @@ Hashes at tree levels between tile levels are computed from the tile below, so e
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from timeseal.core.errors import MalformedError
@@ -29,7 +30,6 @@ from timeseal.core.tlog.merkle import (
     consistency_proof_nodes,
     inclusion_proof_nodes,
     right_edge_nodes,
-    tree_hash_unchecked,
 )
 
 TILE_HEIGHT = 8
@@ -313,36 +313,65 @@ def parse_entry_bundle(data: bytes, width: int | None = None) -> tuple[bytes, ..
 TileFetcher = Callable[[Sequence[Tile]], Sequence[bytes]]
 
 
+#: A tile's hashes at every height inside it: level 0 is the tile itself, level k holds the
+#: hashes of the perfect subtrees 2**k wide. Keyed by tile path, which never changes content.
+TilePyramidCache = MutableMapping[str, tuple[tuple[bytes, ...], ...]]
+
+
+def tile_pyramid(hashes: Sequence[bytes]) -> tuple[tuple[bytes, ...], ...]:
+    """Every complete subtree hash inside one tile, level by level (up to height 8).
+
+    A level-k entry exists only where all 2**k hashes below it are present, so a partial tile
+    yields only the complete subtrees, as RFC 6962 requires.
+    """
+    levels = [tuple(hashes)]
+    sha256 = hashlib.sha256
+    while len(levels) <= TILE_HEIGHT and len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append(
+            tuple(
+                sha256(b"\x01" + below[i] + below[i + 1]).digest()
+                for i in range(0, len(below) - 1, 2)
+            )
+        )
+    return tuple(levels)
+
+
 class TileHashReader:
     """A ``HashReader`` over the tiles of the tree of ``tree_size``.
 
     Tiles are *not* authenticated here: a proof computed from tiles is only as good as its
     verification against a signed checkpoint, which catches any altered tile.
+
+    ``cache``, when given, keeps each tile's :func:`tile_pyramid` by path, so that a server
+    answering many proofs hashes each tile once rather than per proof.
     """
 
-    __slots__ = ("_fetch", "_tree_size")
+    __slots__ = ("_cache", "_fetch", "_tree_size")
 
-    def __init__(self, tree_size: int, fetch: TileFetcher) -> None:
+    def __init__(
+        self, tree_size: int, fetch: TileFetcher, cache: TilePyramidCache | None = None
+    ) -> None:
         self._tree_size = require_size(tree_size, "tree_size")
         self._fetch = fetch
+        self._cache = cache
 
     def read_hashes(self, nodes: Sequence[Node], /) -> list[bytes]:
         tiles = [tile_for_node(node, self._tree_size) for node in nodes]
         unique = sorted(set(tiles))
-        fetched = list(self._fetch(unique))
-        if len(fetched) != len(unique):
-            raise ValueError(f"fetched {len(fetched)} tiles for {len(unique)}")
-        contents = {}
-        for tile, data in zip(unique, fetched, strict=True):
+        cache = self._cache if self._cache is not None else {}
+        missing = [t for t in unique if t.path not in cache]
+        fetched = list(self._fetch(missing)) if missing else []
+        if len(fetched) != len(missing):
+            raise ValueError(f"fetched {len(fetched)} tiles for {len(missing)}")
+        for tile, data in zip(missing, fetched, strict=True):
             require_bytes(data, f"tile {tile.path}")
             if tile.is_partial and len(data) == TILE_WIDTH * HASH_SIZE:
                 data = data[: tile.width * HASH_SIZE]
-            contents[tile] = parse_tile(data, tile.width)
+            cache[tile.path] = tile_pyramid(parse_tile(data, tile.width))
         hashes = []
         for node, tile in zip(nodes, tiles, strict=True):
             rest = node.level % TILE_HEIGHT
             first = (node.index << rest) - tile.index * TILE_WIDTH
-            below = contents[tile][first : first + (1 << rest)]
-            # parse_tile checked every hash's length already.
-            hashes.append(below[0] if rest == 0 else tree_hash_unchecked(below))
+            hashes.append(cache[tile.path][rest][first >> rest])
         return hashes
