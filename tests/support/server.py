@@ -64,6 +64,8 @@ def live_server(
 ) -> Iterator[LiveServer]:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    log_path = data_dir.parent / f"server-{port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [
             *TIMESEAL,
@@ -78,11 +80,14 @@ def live_server(
             clock_source,
         ],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     try:
-        wait_ready(url, process)
+        try:
+            wait_ready(url, process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; server output:\n{log_path.read_text()[-3000:]}") from None
         yield LiveServer(url=url, data_dir=data_dir, process=process)
     finally:
         process.terminate()
@@ -91,6 +96,7 @@ def live_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_file.close()
 
 
 def start_detached(

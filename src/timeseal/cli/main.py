@@ -16,9 +16,12 @@ import typer
 from cryptography import x509
 
 from timeseal.cli.hsm import register as register_hsm_commands
+from timeseal.cli.log_cmd import register as register_log_commands
+from timeseal.cli.tsa_key import register as register_key_commands
+from timeseal.cli.witness_cmd import register as register_witness_commands
 from timeseal.core.digest import digest_stream
 from timeseal.core.errors import TimeSealError
-from timeseal.core.tsp.response import parse_response
+from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 
 app = typer.Typer(
@@ -31,9 +34,13 @@ app = typer.Typer(
 tsa_app = typer.Typer(help="Time-Stamp Authority administration.", no_args_is_help=True)
 app.add_typer(tsa_app, name="tsa")
 register_hsm_commands(tsa_app)
+register_key_commands(tsa_app)
+register_witness_commands(app)
+register_log_commands(app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
+DEFAULT_RECEIPT_WAIT = 5.0
 
 DataDirOption = Annotated[
     Path, typer.Option("--data-dir", help="Data directory (PKI, database, blobs).")
@@ -82,7 +89,11 @@ def serve(
     from timeseal.server.clock import source_by_name
 
     data_dir = data_dir.resolve()
-    config = datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=_now())
+    try:
+        config = datadir.validate(data_dir)
+    except datadir.DataDirError as exc:
+        raise _usage_error(str(exc)) from None
     if clock_source is not None:
         try:
             source_by_name(clock_source)
@@ -113,12 +124,37 @@ def stamp(
     ca: Annotated[
         Path | None, typer.Option(help="Root certificate to check each new token against.")
     ] = None,
+    receipt: Annotated[
+        bool | None,
+        typer.Option(
+            "--receipt/--no-receipt",
+            help="Also write FILE.tlog-proof, the log's receipt for the token (default: when "
+            "the server has a log).",
+        ),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="The log's verifier key (or a file holding it) to check receipts with; "
+            "default: the key the server serves at /log/vkey.",
+        ),
+    ] = None,
+    receipt_wait: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait, in all, for the log to include the tokens."),
+    ] = DEFAULT_RECEIPT_WAIT,
 ) -> None:
-    """Timestamp files: writes FILE.tsr (an RFC 3161 TimeStampResp) next to each FILE."""
+    """Timestamp files: writes FILE.tsr (an RFC 3161 TimeStampResp) next to each FILE, and
+    FILE.tlog-proof (its C2SP tlog-proof receipt) when the server has a log."""
     from timeseal.capture.tsa_client import TSAClient, TSAClientError, verify_stamp
+    from timeseal.cli.log_cmd import load_verifier_key, write_receipts
+    from timeseal.cli.report import format_time
 
     roots = _load_roots(ca) if ca is not None else []
+    key = load_verifier_key(log_key, "--log-key") if log_key is not None else None
     failed = False
+    stamped: list[tuple[Path, TimeStampResponse]] = []
     with TSAClient(server) as client:
         for path in files:
             try:
@@ -144,12 +180,17 @@ def stamp(
             tmp.write_bytes(result.response.der)
             tmp.replace(out)
             assert result.response.token is not None
-            from timeseal.cli.report import format_time
-
             tst = result.response.token.tst_info
             typer.echo(
                 f"✓ {path} -> {out}  {format_time(tst.gen_time)}  serial {tst.serial_number:x}"
             )
+            stamped.append((path, result.response))
+    if receipt is not False and stamped:
+        # A receipt that is not ready in time is only a warning: the .tsr stands on its own.
+        receipt_failed, _ = write_receipts(
+            server, stamped, log_key=key, wait=receipt_wait, required=receipt is True
+        )
+        failed = failed or bool(receipt_failed)
     if failed:
         raise typer.Exit(1)
 
@@ -169,6 +210,12 @@ def _default_ca() -> Path | None:
     return candidate if candidate.exists() else None
 
 
+def _default_log_key() -> Path | None:
+    """The local server's log verifier key, which ``timeseal serve`` writes there."""
+    candidate = DEFAULT_DATA_DIR / "log" / "log.vkey"
+    return candidate if candidate.exists() else None
+
+
 @app.command()
 def verify(
     path: Annotated[Path, typer.Argument(help="The file (or evidence package) to verify.")],
@@ -179,10 +226,28 @@ def verify(
         Path | None,
         typer.Option(help="Trust anchor (PEM root). Default: the local data directory's root."),
     ] = None,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            help="Log receipt (C2SP tlog-proof) for the token; default PATH.tlog-proof if present."
+        ),
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(
+            "--log-key",
+            help="The log's verifier key (name+hex+base64) or a file holding it. Default: the "
+            "local data directory's log/log.vkey.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
-    """Verify a file against its token. Exit 0 valid, 1 invalid, 2 usage error."""
+    """Verify a file against its token, and the token's log receipt when there is one.
+    Exit 0 valid, 1 invalid, 2 usage error."""
     from timeseal.cli import report
+    from timeseal.cli.log_cmd import check_receipt, load_verifier_key, receipt_path
+    from timeseal.core.tlog import SignatureType, VerifierKey
+    from timeseal.core.verification import VerificationResult
 
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
@@ -199,6 +264,25 @@ def verify(
         raise _usage_error(f"cannot read {token}: {exc}") from None
     if not path.is_file():
         raise _usage_error(f"{path} is not a readable file")
+    receipt_file = receipt
+    if receipt_file is None and receipt_path(path).exists():
+        receipt_file = receipt_path(path)
+    receipt_der = b""
+    key: VerifierKey | None = None
+    if receipt_file is not None:
+        try:
+            receipt_der = receipt_file.read_bytes()
+        except OSError as exc:
+            raise _usage_error(f"cannot read {receipt_file}: {exc}") from None
+        default_key = _default_log_key()
+        if log_key is not None:
+            key = load_verifier_key(log_key, "--log-key")
+        elif default_key is not None:
+            key = load_verifier_key(str(default_key), str(default_key))
+        elif receipt is not None:
+            raise _usage_error("--receipt needs the log's key: pass --log-key VKEY_OR_FILE")
+        if key is not None and key.signature_type is not SignatureType.ED25519:
+            raise _usage_error(f"{key.label} is not a log key (Ed25519, type 0x01)")
 
     try:
         response = parse_response(token_der)
@@ -214,16 +298,22 @@ def verify(
         with path.open("rb") as f:
             hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
     result = builder.build().verify(response, hashed)
+    log = None
+    if receipt_file is not None:
+        log = check_receipt(receipt_file, receipt_der, response, key)
+        result = VerificationResult(result.checks + log.checks)
+    valid = result.ok and not (log is not None and log.malformed)
 
     if as_json:
         body = {
-            "valid": result.ok,
+            "valid": valid,
             "file": str(path),
             "token": str(token),
             "checks": report.result_json(result),
             "tst_info": None
             if response.token is None
             else report.tst_info_json(response.token.tst_info),
+            "receipt": None if log is None else log.json(),
         }
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
     else:
@@ -235,10 +325,12 @@ def verify(
             typer.echo(f"序列号 Serial: {tst.serial_number:x}")
             typer.echo(f"策略 Policy: {tst.policy}")
             typer.echo(f"哈希 {tst.hash_algorithm.name}: {tst.message_imprint.hex()}")
+        for line in log.lines() if log is not None else []:
+            typer.echo(line)
         for line in report.result_lines(result):
             typer.echo(line)
-        typer.echo(report.verdict_line(result.ok))
-    raise typer.Exit(0 if result.ok else 1)
+        typer.echo(report.verdict_line(valid))
+    raise typer.Exit(0 if valid else 1)
 
 
 def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> None:

@@ -50,6 +50,14 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
         "日志只追加、未改写历史（一致性证明有效）",
         "the log only appended to its history (consistency proof)",
     ),
+    Check.LOG_TILES: (
+        "日志哈希瓦片完整，与签名检查点一致",
+        "the log's hash tiles are complete and rebuild the signed tree",
+    ),
+    Check.LOG_ENTRIES: (
+        "日志全部条目可下载，重算的根哈希与签名检查点一致",
+        "the log's entries are all served and rebuild the signed root hash",
+    ),
 }
 
 _MARK = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIPPED: "–"}

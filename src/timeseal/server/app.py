@@ -20,7 +20,7 @@ from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
-from timeseal.server.log import Sequencer, log_routes
+from timeseal.server.log import Sequencer, WitnessCosigner, log_routes
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
@@ -61,12 +61,14 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     engine = make_engine(database_url(settings.data_dir))
     log_key = datadir.load_log_key(settings.data_dir, config.log)
     log_store = LogStore(engine)
+    cosigner = WitnessCosigner(log_store, datadir.witness_keys(config.log))
     sequencer = Sequencer(
         log_store,
         SequencerLock(engine, settings.data_dir / "log.sequencer.lock"),
         log_key,
         config.log.origin,
         interval=config.log.interval_ms / 1000,
+        on_checkpoint=cosigner,
     )
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
 

@@ -36,10 +36,12 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.signers import KeySigner, Signer
 from timeseal.core.tlog import (
     SignerKey,
+    VerifierKey,
     format_signer_key,
     format_verifier_key,
     generate_signer_key,
     parse_signer_key,
+    parse_verifier_key,
 )
 from timeseal.core.tsp.response import Accuracy
 
@@ -226,17 +228,25 @@ def load_config(data_dir: Path) -> Config:
     return Config.from_json(path.read_text())
 
 
-def switch_signer(data_dir: Path, signer: SignerConfig, files: Mapping[str, bytes]) -> Config:
+def switch_signer(
+    data_dir: Path,
+    signer: SignerConfig,
+    files: Mapping[str, bytes],
+    private_files: Mapping[str, bytes] | None = None,
+) -> Config:
     """Make ``signer`` the TSA's signer from the next start; return the new configuration.
 
     Writes ``files`` (paths relative to ``data_dir``, e.g. the new certificate and chain), then
     ``config.json``, each atomically (temporary file, fsync, rename) and under the
     initialisation lock, so ``config.json`` never names a file that is not complete yet.
+    ``private_files`` (keys) are written readable by the owner only.
     """
     with _locked(data_dir):
         config = load_config(data_dir)
         for name, data in files.items():
             _write_public(data_dir / name, data)
+        for name, data in (private_files or {}).items():
+            _write_private(data_dir / name, data)
         config = dataclasses.replace(config, tsa=dataclasses.replace(config.tsa, signer=signer))
         _write_public(data_dir / CONFIG_FILE, config.to_json().encode())
         return config
@@ -284,3 +294,40 @@ def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
             pin=pin,
         )
     raise DataDirError(f"unknown signer kind {config.kind!r} (file or pkcs11)")
+
+
+def witness_keys(config: LogConfig) -> list[tuple[str, VerifierKey]]:
+    """The configured witnesses as (URL, verifier key)."""
+    out = []
+    for witness in config.witnesses:
+        try:
+            out.append((witness.url, parse_verifier_key(witness.vkey)))
+        except MalformedError as exc:
+            raise DataDirError(
+                f"config.json log.witnesses: bad vkey for {witness.url}: {exc}"
+            ) from exc
+    return out
+
+
+def validate(data_dir: Path) -> Config:
+    """Load everything a server start needs, so that a mistake is reported once, clearly,
+    before any worker starts."""
+    config = load_config(data_dir)
+    load_chain(data_dir, config.tsa.signer)
+    signer = load_signer(data_dir, config.tsa.signer)
+    close = getattr(signer, "close", None)
+    if callable(close):
+        close()
+    load_log_key(data_dir, config.log)
+    witness_keys(config.log)
+    return config
+
+
+def add_witness(data_dir: Path, witness: WitnessConfig) -> Config:
+    """Add (or replace, by URL) a witness in ``config.json``, atomically."""
+    with _locked(data_dir):
+        config = load_config(data_dir)
+        others = tuple(w for w in config.log.witnesses if w.url != witness.url)
+        config = replace(config, log=replace(config.log, witnesses=(*others, witness)))
+        _write_public(data_dir / CONFIG_FILE, config.to_json().encode())
+        return config

@@ -14,18 +14,33 @@ asks the configured witnesses to cosign. Any process serves the log:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from timeseal.core.errors import MalformedError
-from timeseal.core.tlog import SignedCheckpoint, SignerKey, format_verifier_key
+from timeseal.core.tlog import (
+    Cosignature,
+    SignedCheckpoint,
+    SignerKey,
+    VerifierKey,
+    format_signed_checkpoint,
+    format_verifier_key,
+)
 from timeseal.core.tlog.tiles import parse_tile_path
+from timeseal.server.witness_client import (
+    Conflict,
+    WitnessClientError,
+    attach_cosignatures,
+    submit_checkpoint,
+)
 from timeseal.store.log import LogStore, SequencerLock
 
 log = logging.getLogger("timeseal.log")
@@ -97,6 +112,60 @@ class Sequencer:
             # After a batch, go again at once if more is waiting (a backlog).
             if signed is None or self.store.pending_count() == 0:
                 self._stop.wait(self._interval)
+
+
+class WitnessCosigner:
+    """Asks every configured witness to cosign each new checkpoint (C2SP tlog-witness) and
+    stores the cosigned note, which ``GET /log/checkpoint`` then serves.
+
+    Each witness's last known size starts at 0; a witness that holds more answers 409 with
+    its size, and the request is repeated with a consistency proof from there. A witness
+    that is down only costs its cosignature on this checkpoint.
+    """
+
+    def __init__(
+        self, store: LogStore, witnesses: Sequence[tuple[str, VerifierKey]], timeout: float = 5.0
+    ) -> None:
+        self._store = store
+        self._witnesses = list(witnesses)
+        self._known: dict[str, int] = {}
+        self._timeout = timeout
+
+    def __call__(self, signed: SignedCheckpoint) -> None:
+        if self._witnesses:
+            asyncio.run(self.cosign(signed))
+
+    async def cosign(self, signed: SignedCheckpoint) -> bytes | None:
+        note = format_signed_checkpoint(signed)
+        size = signed.checkpoint.size
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            results = await asyncio.gather(
+                *(self._one(client, url, key, note, size) for url, key in self._witnesses)
+            )
+        cosignatures = [c for c in results if c is not None]
+        if not cosignatures:
+            return None
+        cosigned = attach_cosignatures(note, cosignatures)
+        self._store.store_cosigned(size, cosigned)
+        return cosigned
+
+    async def _one(
+        self, client: httpx.AsyncClient, url: str, key: VerifierKey, note: bytes, size: int
+    ) -> Cosignature | None:
+        for _ in range(2):  # a 409 teaches us the witness's size; then once more
+            old = min(self._known.get(url, 0), size)
+            try:
+                proof = self._store.consistency_proof(old, size) if 0 < old < size else ()
+                result = await submit_checkpoint(url, key, note, old, proof, client=client)
+            except (WitnessClientError, LookupError) as exc:
+                log.warning("witness %s did not cosign size %d: %s", url, size, exc)
+                return None
+            if isinstance(result, Conflict):
+                self._known[url] = result.size
+                continue
+            self._known[url] = size
+            return result
+        return None
 
 
 def log_routes(store: LogStore, key: SignerKey) -> list[Route]:

@@ -12,6 +12,7 @@ Modules, from the maths up:
 - ``cosignature``  C2SP tlog-cosignature ``cosignature/v1``
 - ``checkpoint``   C2SP tlog-checkpoint: parse, format, sign, cosign, verify
 - ``proof``        C2SP tlog-proof offline receipts
+- ``witness``      C2SP tlog-witness add-checkpoint bodies and the witness's decision
 
 All pure: no I/O, no clock (times are arguments). See docs/log.md.
 """
@@ -102,6 +103,20 @@ from timeseal.core.tlog.tiles import (
     tiles_for_tree_hash,
 )
 from timeseal.core.tlog.verify import verify_consistency, verify_inclusion
+from timeseal.core.tlog.witness import (
+    MAX_WITNESS_PROOF,
+    SIZE_CONTENT_TYPE,
+    AddCheckpointRequest,
+    Decision,
+    WitnessStatus,
+    decide_add_checkpoint,
+    format_add_checkpoint,
+    format_cosignature_response,
+    format_size_response,
+    parse_add_checkpoint,
+    parse_cosignature_response,
+    parse_size_response,
+)
 
 __all__ = [
     "EMPTY_ROOT",
@@ -109,10 +124,14 @@ __all__ = [
     "MAX_CONSISTENCY_PATH",
     "MAX_INCLUSION_PATH",
     "MAX_TREE_SIZE",
+    "MAX_WITNESS_PROOF",
+    "SIZE_CONTENT_TYPE",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "AddCheckpointRequest",
     "Checkpoint",
     "Cosignature",
+    "Decision",
     "EntriesTile",
     "HashReader",
     "Integration",
@@ -129,20 +148,25 @@ __all__ = [
     "TlogProof",
     "TreeState",
     "VerifierKey",
+    "WitnessStatus",
     "add_signature",
     "consistency_proof",
     "consistency_proof_nodes",
     "cosign_checkpoint",
     "cosignature_is_valid",
     "cosigned_message",
+    "decide_add_checkpoint",
     "edge_tiles",
     "entries_tile_for",
     "find_signature",
+    "format_add_checkpoint",
     "format_checkpoint",
+    "format_cosignature_response",
     "format_entry_bundle",
     "format_note",
     "format_signed_checkpoint",
     "format_signer_key",
+    "format_size_response",
     "format_tile",
     "format_tlog_proof",
     "format_verifier_key",
@@ -155,12 +179,15 @@ __all__ = [
     "make_cosignature",
     "new_tiles",
     "node_hash",
+    "parse_add_checkpoint",
     "parse_checkpoint",
     "parse_cosignature",
+    "parse_cosignature_response",
     "parse_entry_bundle",
     "parse_note",
     "parse_signed_checkpoint",
     "parse_signer_key",
+    "parse_size_response",
     "parse_tile",
     "parse_tile_path",
     "parse_tlog_proof",

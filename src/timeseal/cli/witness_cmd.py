@@ -1,0 +1,118 @@
+"""``timeseal witness …``: run a C2SP tlog-witness and choose the logs it follows.
+
+::
+
+    timeseal witness vkey    [--data-dir DIR] [--name NAME]     print the witness's vkey
+    timeseal witness add-log --vkey VKEY [--origin ORIGIN] [--data-dir DIR]
+    timeseal witness serve   [--host 127.0.0.1] [--port 8100] [--data-dir DIR] [--name NAME]
+
+Each command creates the data directory and the witness key on first use; ``--name`` names
+a new key (default ``<host name>/timeseal-witness``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from timeseal.core.errors import TimeSealError
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", help="Witness data directory (key and state)."),
+]
+Name = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Key name for a new witness key, e.g. witness.example.org/w1 (default: "
+        "<host name>/timeseal-witness); for an existing key it must be that key's name.",
+    ),
+]
+DEFAULT_DATA_DIR = Path("./timeseal-witness")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"错误 error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``witness`` command group to ``app``."""
+    witness_app = typer.Typer(
+        help="Run a C2SP tlog-witness that cosigns logs' checkpoints.", no_args_is_help=True
+    )
+    app.add_typer(witness_app, name="witness")
+
+    def _initialise(data_dir: Path, name: str | None) -> str:
+        from timeseal.core.tlog import format_verifier_key
+        from timeseal.server.witness import WitnessError, initialise
+
+        try:
+            key = initialise(data_dir, name=name)
+        except (WitnessError, OSError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        return format_verifier_key(key.verifier_key)
+
+    @witness_app.command("vkey")
+    def vkey(data_dir: DataDir = DEFAULT_DATA_DIR, name: Name = None) -> None:
+        """Print the witness's verifier key (name+hex+base64), for log operators."""
+        typer.echo(_initialise(data_dir, name))
+
+    @witness_app.command("add-log")
+    def add_log(
+        vkey: Annotated[str, typer.Option("--vkey", help="The log's note verifier key.")],
+        origin: Annotated[
+            str | None,
+            typer.Option("--origin", help="The log's checkpoint origin (default: key name)."),
+        ] = None,
+        data_dir: DataDir = DEFAULT_DATA_DIR,
+    ) -> None:
+        """Follow a log: cosign its checkpoints from now on (a running witness sees it at once)."""
+        from timeseal.core.tlog import parse_verifier_key
+        from timeseal.server.witness import DB_FILE, WitnessError, WitnessStore
+
+        _initialise(data_dir, None)
+        try:
+            key = parse_verifier_key(vkey.strip())
+        except TimeSealError as exc:
+            raise _fail(f"--vkey: {exc}") from None
+        origin = key.name if origin is None else origin
+        try:
+            added = WitnessStore(data_dir / DB_FILE).add_log(
+                key, origin, now=dt.datetime.now(dt.UTC)
+            )
+        except WitnessError as exc:
+            raise _fail(str(exc)) from None
+        state = "following" if added else "already following"
+        typer.echo(f"{state} {origin} ({key.label})")
+
+    @witness_app.command("serve")
+    def serve(
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port.")] = 8100,
+        data_dir: DataDir = DEFAULT_DATA_DIR,
+        name: Name = None,
+    ) -> None:
+        """Run the witness: POST /add-checkpoint, GET /<origin hash>/checkpoint, /healthz."""
+        import logging
+
+        import uvicorn
+
+        from timeseal.server.witness import DB_FILE, WitnessStore, create_witness_app
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+
+        vkey = _initialise(data_dir, name)
+        app = create_witness_app(data_dir.resolve())
+        logs = WitnessStore(data_dir / DB_FILE).logs()
+        typer.echo(f"TimeSeal witness on http://{host}:{port}  data {data_dir.resolve()}")
+        typer.echo(f"vkey {vkey}")
+        for origin, size in logs:
+            typer.echo(f"log {origin} at {size}")
+        if not logs:
+            typer.echo("no logs yet: add one with `timeseal witness add-log --vkey …`")
+        uvicorn.run(app, host=host, port=port, log_level="info")
