@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import postgres_url_or_skip, scratch_database
-from tests.support.server import free_port, kill_hard, start_detached, wait_ready
+from tests.support.server import TIMESEAL, free_port, kill_hard, start_detached, wait_ready
 from timeseal.cli.main import _now
 from timeseal.core.log_entry import format_entry, tsa_token_entry
 from timeseal.core.tlog import (
@@ -174,6 +175,24 @@ def _crash_rounds(data_dir: Path, rounds: int, env: dict[str, str], servers: int
         _wait_sequenced(store, total.acknowledged)
         _check_log(data_dir, store, total)
         store.engine.dispose()
+        # And the audit client, which sees only what the server publishes, agrees.
+        vkey = (data_dir / "log" / "log.vkey").read_text().strip()
+        audit = subprocess.run(
+            [
+                *TIMESEAL,
+                "log",
+                "verify",
+                "--server",
+                urls[0],
+                "--vkey",
+                vkey,
+                "--state",
+                str(data_dir.parent / "audit.json"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:
         for process in processes:
             kill_hard(process)
