@@ -181,7 +181,16 @@ def _der_length(n: int) -> bytes:
 
 
 def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _der_length(len(content)) + content
+    n = len(content)
+    # Tokens are a few KiB: the short and one/two-byte long forms cover them; the general
+    # case stays for completeness.
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    if n < 0x100:
+        return bytes((tag, 0x81, n)) + content
+    if n < 0x10000:
+        return bytes((tag, 0x82, n >> 8, n & 0xFF)) + content
+    return bytes((tag,)) + _der_length(n) + content
 
 
 def _der_integer(n: int) -> bytes:

@@ -65,3 +65,13 @@ def test_template_encoder_matches_asn1crypto(
     fast = TemplateEncoder(profile).token(fields, SIGNER.sign)
     reference = ReferenceEncoder(profile).token(fields, SIGNER.sign)
     assert fast == reference
+
+
+def test_tlv_length_forms_match_asn1crypto() -> None:
+    from asn1crypto import core as asn1_core
+
+    from timeseal.core.tsp._encode import _tlv
+
+    for n in (0, 1, 127, 128, 255, 256, 65_535, 65_536, 70_000):
+        content = b"\x01" * n
+        assert _tlv(0x04, content) == asn1_core.OctetString(content).dump()
