@@ -39,6 +39,22 @@ class LiveServer:
         return f"{self.url}/tsa"
 
 
+def serve_argv(data_dir: Path, port: int, workers: int, clock_source: str = "local") -> list[str]:
+    """The ``timeseal serve`` command line the tests start."""
+    return [
+        *TIMESEAL,
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        str(workers),
+        "--clock-source",
+        clock_source,
+    ]
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,18 +83,7 @@ def live_server(
     log_path = data_dir.parent / f"server-{port}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [
-            *TIMESEAL,
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--workers",
-            str(workers),
-            "--clock-source",
-            clock_source,
-        ],
+        serve_argv(data_dir, port, workers, clock_source),
         env={**os.environ, **(env or {})},
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -105,18 +110,7 @@ def start_detached(
     """``timeseal serve`` in its own process group, so that :func:`kill_hard` can kill the
     supervisor and every worker at once, as a power cut would."""
     return subprocess.Popen(
-        [
-            *TIMESEAL,
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--workers",
-            str(workers),
-            "--clock-source",
-            "local",
-        ],
+        serve_argv(data_dir, port, workers),
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
