@@ -32,10 +32,12 @@ from timeseal.core.tlog import (
     VerifierKey,
     cosign_checkpoint,
     format_entry_bundle,
+    format_note,
     format_signed_checkpoint,
     format_tlog_proof,
     generate_signer_key,
     parse_entry_bundle,
+    parse_note,
     parse_signed_checkpoint,
     parse_tlog_proof,
     sign_checkpoint,
@@ -258,8 +260,12 @@ def test_bad_checkpoint_signature_fetches_no_tile() -> None:
 
 def test_corrupted_checkpoint_signature() -> None:
     log = FakeLog(entries(3))
-    note = log.files["checkpoint"]
-    log.files["checkpoint"] = note[:-10] + flip(note[-10:-1]) + b"\n"
+    # Flip a bit of the signature itself (not of its base64 text, which could merely make the
+    # base64 non-canonical and the note malformed).
+    note = parse_note(log.files["checkpoint"])
+    first = note.signatures[0]
+    bad = dataclasses.replace(first, signature=flip(first.signature, 5))
+    log.files["checkpoint"] = format_note(dataclasses.replace(note, signatures=(bad,)))
     report, _ = audit(log)
     assert report.result.failed == (Check.CHECKPOINT_SIGNATURE,)
     assert "does not verify" in detail(report, Check.CHECKPOINT_SIGNATURE)
