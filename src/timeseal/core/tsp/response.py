@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import warnings
 from dataclasses import dataclass
 
 from asn1crypto import cms, parser, tsp
@@ -240,10 +241,22 @@ def _token_fields(content_info: cms.ContentInfo, der: bytes) -> TimeStampToken:
         if choice.name != "certificate":
             continue
         try:
-            certificates.append(x509.load_der_x509_certificate(choice.chosen.dump()))
-        except ValueError as exc:
+            certificates.append(_load_certificate(choice.chosen.dump()))
+        except (ValueError, x509.InvalidVersion, x509.DuplicateExtension, Warning) as exc:
             raise MalformedError("TimeStampToken: unparsable certificate") from exc
     return TimeStampToken(tst_info=tst_info, certificates=tuple(certificates), der=der)
+
+
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """A certificate whose names and extensions decode, refusing what cryptography only warns
+    about (a serial number that is not positive, RFC 5280 §4.1.2.2; a name attribute of the
+    wrong length): a token carrying such a certificate is malformed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        certificate = x509.load_der_x509_certificate(der)
+        # cryptography decodes these lazily; make their errors surface here.
+        _ = certificate.subject, certificate.issuer, certificate.extensions
+        return certificate
 
 
 def _parse_tst_info(der: bytes) -> TSTInfo:

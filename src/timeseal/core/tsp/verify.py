@@ -79,6 +79,8 @@ _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 _SHA1 = "1.3.14.3.2.26"
 _MAX_CHAIN_DEPTH = 8
 _R = TypeVar("_R")
+#: What cryptography raises, lazily, for a certificate it parsed but cannot use.
+_CERTIFICATE_ERRORS = (CryptoUnsupported, x509.DuplicateExtension, x509.InvalidVersion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +277,7 @@ class _Run:
         """Run one check; a field that does not decode fails that check, by name."""
         try:
             return step(*args)
-        except (*_asn1.ASN1_ERRORS, CryptoUnsupported) as exc:
+        except (*_asn1.ASN1_ERRORS, *_CERTIFICATE_ERRORS) as exc:
             # A field that does not decode, or a certificate whose key cryptography cannot
             # load, fails this check by name.
             self.record(check, False, f"malformed or unsupported field: {exc}")
