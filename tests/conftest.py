@@ -1,21 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import os
-
 import pytest
 from hypothesis import settings
+
+from tests.support.pki import PKIFixture, make_pki
+from tests.support.server import LiveServer, live_server
 
 # In CI every run tries the same examples, so a landing never depends on the luck of the draw;
 # locally each run explores new ones (and keeps failures in .hypothesis/ to replay them).
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from tests.support.pki import PKIFixture, make_pki
-from tests.support.server import LiveServer, live_server
 
 
 @pytest.fixture(scope="session")
