@@ -1,5 +1,8 @@
 """The canonical bytes of TimeSeal's log entries (the leaves of the Merkle log).
 
+Two kinds exist: ``timeseal/tsa-token/v1`` (every token the TSA issues) and
+``timeseal/evidence/v1`` (every sealed evidence record, see :class:`EvidenceEntry`).
+
 A leaf holds hashes and identifiers, never evidence itself. Each entry is a short UTF-8 text,
 every line ending in ``\\n``, the first line naming the kind and version. A TSA token::
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.tsp.response import TimeStampToken
 
 TSA_TOKEN_HEADER = "timeseal/tsa-token/v1"
@@ -77,8 +81,64 @@ def _format_time(t: dt.datetime) -> str:
     return f"{u:%Y-%m-%dT%H:%M:%S}.{u.microsecond // 1000:03d}Z"
 
 
-def format_entry(entry: TsaTokenEntry) -> bytes:
+EVIDENCE_HEADER = "timeseal/evidence/v1"
+
+#: Kinds of evidence records (the vault's ``kind`` column uses the same words).
+EVIDENCE_KINDS = (
+    "screen-recording",
+    "video",
+    "photo",
+    "screenshot",
+    "web-capture",
+    "document",
+    "seal-record",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceEntry:
+    """The log entry for one sealed evidence record: identifiers and hashes, nothing personal.
+
+    ``token_sha256`` is the SHA-256 of the RFC 3161 token over ``content_sha256``;
+    ``supersedes`` names the record this one corrects, if any (records are never changed).
+    """
+
+    number: str
+    kind: str
+    content_sha256: bytes
+    size: int
+    token_sha256: bytes
+    supersedes: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("number", "supersedes"):
+            value = getattr(self, name)
+            if value is not None and parse_evidence_number(value) != value:
+                raise ValueError(f"{name} must be a canonical evidence number")
+        if self.kind not in EVIDENCE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(EVIDENCE_KINDS)}")
+        if len(self.content_sha256) != 32 or len(self.token_sha256) != 32:
+            raise ValueError("hashes must be 32 bytes")
+        if self.size < 0:
+            raise ValueError("size must not be negative")
+
+
+LogEntry = TsaTokenEntry | EvidenceEntry
+
+
+def format_entry(entry: LogEntry) -> bytes:
     """The canonical entry bytes."""
+    if isinstance(entry, EvidenceEntry):
+        return (
+            f"{EVIDENCE_HEADER}\n"
+            f"number {entry.number}\n"
+            f"kind {entry.kind}\n"
+            f"content-sha256 {entry.content_sha256.hex()}\n"
+            f"size {entry.size}\n"
+            f"token-sha256 {entry.token_sha256.hex()}\n"
+            f"supersedes {entry.supersedes or '-'}\n"
+        ).encode("ascii")
     return (
         f"{TSA_TOKEN_HEADER}\n"
         f"serial {entry.serial_number:x}\n"
@@ -89,50 +149,80 @@ def format_entry(entry: TsaTokenEntry) -> bytes:
     ).encode("ascii")
 
 
-def parse_entry(data: bytes) -> TsaTokenEntry:
+def _fields(data: bytes, names: tuple[str, ...]) -> dict[str, str]:
+    lines = data.decode("ascii").split("\n")
+    if len(lines) != len(names) + 2 or lines[-1] != "":
+        raise MalformedError(f"log entry: expected {len(names) + 1} lines")
+    fields = {}
+    for line, name in zip(lines[1:-1], names, strict=True):
+        key, sep, value = line.partition(" ")
+        if key != name or not sep:
+            raise MalformedError(f"log entry: expected {name!r} line, got {line!r}")
+        fields[name] = value
+    return fields
+
+
+def parse_entry(data: bytes) -> LogEntry:
     """Parse canonical entry bytes strictly; ``MalformedError`` unless they round-trip."""
     if not isinstance(data, bytes):
         raise TypeError("entry must be bytes")
     if len(data) > MAX_ENTRY_SIZE:
         raise MalformedError("log entry larger than 65,535 bytes")
+    if not data.isascii():
+        raise MalformedError("log entry is not ASCII")
+    header = data.split(b"\n", 1)[0]
+    entry: LogEntry
     try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise MalformedError("log entry is not ASCII") from None
-    lines = text.split("\n")
-    if len(lines) != 7 or lines[-1] != "" or lines[0] != TSA_TOKEN_HEADER:
-        raise MalformedError(f"not a {TSA_TOKEN_HEADER} entry")
-    fields = {}
-    for line, name in zip(
-        lines[1:6], ("serial", "gen-time", "imprint", "policy", "token-sha256"), strict=True
-    ):
-        key, sep, value = line.partition(" ")
-        if key != name or not sep:
-            raise MalformedError(f"log entry: expected {name!r} line, got {line!r}")
-        fields[name] = value
-    try:
-        algorithm_name, _, imprint_hex = fields["imprint"].partition(":")
-        algorithm = HashAlgorithm[algorithm_name.upper()]
-        if not (
-            _HEX.fullmatch(fields["serial"])
-            and _HEX.fullmatch(imprint_hex)
-            and _HEX.fullmatch(fields["token-sha256"])
-            and _TIME.fullmatch(fields["gen-time"])
-            and algorithm_name == algorithm.name.lower()
-        ):
-            raise ValueError("bad field syntax")
-        entry = TsaTokenEntry(
-            serial_number=int(fields["serial"], 16),
-            gen_time=dt.datetime.strptime(fields["gen-time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=dt.UTC
-            ),
-            hash_algorithm=algorithm,
-            message_imprint=bytes.fromhex(imprint_hex),
-            policy=fields["policy"],
-            token_sha256=bytes.fromhex(fields["token-sha256"]),
-        )
+        if header == EVIDENCE_HEADER.encode():
+            entry = _parse_evidence(data)
+        elif header == TSA_TOKEN_HEADER.encode():
+            entry = _parse_tsa_token(data)
+        else:
+            raise MalformedError("not a TimeSeal log entry")
     except (KeyError, ValueError) as exc:
+        if isinstance(exc, MalformedError):
+            raise
         raise MalformedError(f"log entry: {exc}") from exc
     if format_entry(entry) != data:
         raise MalformedError("log entry is not in canonical form")
     return entry
+
+
+def _parse_evidence(data: bytes) -> EvidenceEntry:
+    f = _fields(data, ("number", "kind", "content-sha256", "size", "token-sha256", "supersedes"))
+    if not (_HEX.fullmatch(f["content-sha256"]) and _HEX.fullmatch(f["token-sha256"])):
+        raise ValueError("bad hash syntax")
+    if not f["size"].isdigit():
+        raise ValueError("bad size")
+    return EvidenceEntry(
+        number=f["number"],
+        kind=f["kind"],
+        content_sha256=bytes.fromhex(f["content-sha256"]),
+        size=int(f["size"]),
+        token_sha256=bytes.fromhex(f["token-sha256"]),
+        supersedes=None if f["supersedes"] == "-" else f["supersedes"],
+    )
+
+
+def _parse_tsa_token(data: bytes) -> TsaTokenEntry:
+    fields = _fields(data, ("serial", "gen-time", "imprint", "policy", "token-sha256"))
+    algorithm_name, _, imprint_hex = fields["imprint"].partition(":")
+    algorithm = HashAlgorithm[algorithm_name.upper()]
+    if not (
+        _HEX.fullmatch(fields["serial"])
+        and _HEX.fullmatch(imprint_hex)
+        and _HEX.fullmatch(fields["token-sha256"])
+        and _TIME.fullmatch(fields["gen-time"])
+        and algorithm_name == algorithm.name.lower()
+    ):
+        raise ValueError("bad field syntax")
+    return TsaTokenEntry(
+        serial_number=int(fields["serial"], 16),
+        gen_time=dt.datetime.strptime(fields["gen-time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=dt.UTC
+        ),
+        hash_algorithm=algorithm,
+        message_imprint=bytes.fromhex(imprint_hex),
+        policy=fields["policy"],
+        token_sha256=bytes.fromhex(fields["token-sha256"]),
+    )

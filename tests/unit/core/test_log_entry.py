@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 from tests.support.pki import make_pki
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError
-from timeseal.core.log_entry import TsaTokenEntry, format_entry, parse_entry, tsa_token_entry
+from timeseal.core.evidence.number import new_evidence_number
+from timeseal.core.log_entry import (
+    EvidenceEntry,
+    TsaTokenEntry,
+    format_entry,
+    parse_entry,
+    tsa_token_entry,
+)
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
 
@@ -78,3 +86,45 @@ def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
     except MalformedError:
         return
     assert format_entry(entry) == data
+
+
+EVIDENCE = EvidenceEntry(
+    number=new_evidence_number(dt.date(2026, 11, 29), "7Q4KM2X"),
+    kind="screen-recording",
+    content_sha256=bytes(range(32)),
+    size=123_456_789,
+    token_sha256=bytes(32),
+)
+
+
+def test_evidence_entry_known_answer() -> None:
+    data = format_entry(EVIDENCE)
+    assert data == (
+        b"timeseal/evidence/v1\n"
+        b"number " + EVIDENCE.number.encode() + b"\n"
+        b"kind screen-recording\n"
+        b"content-sha256 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+        b"size 123456789\n"
+        b"token-sha256 " + b"00" * 32 + b"\n"
+        b"supersedes -\n"
+    )
+    assert parse_entry(data) == EVIDENCE
+    correction = dataclasses.replace(
+        EVIDENCE, number=new_evidence_number(dt.date(2026, 11, 30)), supersedes=EVIDENCE.number
+    )
+    assert parse_entry(format_entry(correction)) == correction
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        format_entry(EVIDENCE).replace(b"kind screen-recording", b"kind movie"),
+        format_entry(EVIDENCE).replace(b"size 123456789", b"size +123456789"),
+        format_entry(EVIDENCE).replace(b"supersedes -", b"supersedes TS-1"),
+        format_entry(EVIDENCE).replace(EVIDENCE.number.encode(), EVIDENCE.number.lower().encode()),
+        format_entry(EVIDENCE)[:-1],
+    ],
+)
+def test_non_canonical_evidence_entries_are_rejected(bad: bytes) -> None:
+    with pytest.raises(MalformedError):
+        parse_entry(bad)
