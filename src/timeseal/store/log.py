@@ -47,15 +47,17 @@ from timeseal.core.tlog import (
     SignerKey,
     Tile,
     TileHashReader,
+    TlogProof,
     TreeState,
     consistency_proof,
     format_signed_checkpoint,
     inclusion_proof,
     integrate,
+    leaf_hash,
     parse_signed_checkpoint,
     sign_checkpoint,
 )
-from timeseal.core.tlog.tiles import EntriesTile, TilePyramidCache, edge_tiles
+from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, EntriesTile, TilePyramidCache, edge_tiles
 from timeseal.store.db import metadata
 
 log_entries = Table(
@@ -200,6 +202,44 @@ class LogStore:
         return [found[t.path] for t in tiles]
 
     # --- appending (any process) ----------------------------------------------------------
+
+    def append(self, entries: Sequence[bytes]) -> list[int]:
+        """Append entries durably (committed before this returns); their pending ids, in order.
+
+        The sequencer gives them leaf indices within ``LogConfig.interval_ms``; see
+        :meth:`leaf_index_of` and :meth:`receipt`. Callers that must commit entries together
+        with their own rows (the TSA journal) use :meth:`insert_entries_sql` instead.
+        """
+        for entry in entries:
+            if not isinstance(entry, bytes) or len(entry) > MAX_ENTRY_SIZE:
+                raise ValueError("entries must be bytes of at most 65,535")
+        ids = []
+        with self.engine.begin() as conn:
+            for entry in entries:
+                result = conn.execute(
+                    log_entries.insert().values(data=entry, leaf_hash=leaf_hash(entry))
+                )
+                key = result.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        return ids
+
+    def leaf_index_of(self, entry_id: int) -> int | None:
+        """The leaf index the sequencer gave the entry with this pending id, if it has yet."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(log_entries.c.leaf_index).where(log_entries.c.id == entry_id)
+            ).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def receipt(self, leaf_index: int) -> TlogProof:
+        """A C2SP tlog-proof for a sequenced leaf against the current signed checkpoint."""
+        head = self.head()
+        if head is None or leaf_index >= head.size:
+            raise LookupError(f"leaf {leaf_index} is not in the log yet")
+        signed = parse_signed_checkpoint(head.served_checkpoint)
+        proof = self.inclusion_proof(leaf_index, signed.checkpoint.size)
+        return TlogProof(leaf_index=leaf_index, inclusion_path=proof, checkpoint=signed)
 
     def insert_entries_sql(self) -> str:
         """The INSERT for (data, leaf_hash) rows, for callers batching on a raw connection."""

@@ -10,12 +10,15 @@ from sqlalchemy import Engine
 
 from timeseal.core.tlog import (
     TreeState,
+    format_tlog_proof,
     generate_signer_key,
     leaf_hash,
     parse_signed_checkpoint,
+    parse_tlog_proof,
     tree_hash,
     verify_checkpoint,
     verify_inclusion,
+    verify_tlog_proof,
 )
 from timeseal.core.tlog.tiles import EntriesTile, parse_entry_bundle
 from timeseal.store.db import create_schema, make_engine
@@ -115,3 +118,22 @@ def test_only_one_process_holds_the_sequencer_lock(engine: Engine, tmp_path: Pat
     first.release()
     assert second.try_acquire()
     second.release()
+
+
+def test_append_then_receipt_verifies_offline(engine: Engine) -> None:
+    store = LogStore(engine)
+    store.initialise(KEY, ORIGIN, NOW)
+    first = store.append([b"one", b"two"])
+    assert [store.leaf_index_of(i) for i in first] == [None, None]
+    with pytest.raises(LookupError):
+        store.receipt(0)
+    store.sequence(KEY, ORIGIN, NOW)
+    second = store.append([b"three"])
+    store.sequence(KEY, ORIGIN, NOW)
+    indices = [store.leaf_index_of(i) for i in [*first, *second]]
+    assert indices == [0, 1, 2]
+    receipt = parse_tlog_proof(format_tlog_proof(store.receipt(1)))
+    assert verify_tlog_proof(receipt, leaf=b"two", log_key=KEY.verifier_key, origin=ORIGIN).ok
+    assert not verify_tlog_proof(receipt, leaf=b"one", log_key=KEY.verifier_key).ok
+    with pytest.raises(ValueError, match="65,535"):
+        store.append([bytes(70_000)])
