@@ -19,8 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
+from timeseal.server.api.auth import include_auth
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.log import Sequencer, WitnessCosigner, log_routes
+from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
@@ -115,6 +117,12 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             Route("/healthz", healthz, methods=["GET"]),
             *log_routes(log_store, log_key),
         ],
+    )
+    include_auth(
+        app,
+        engine=engine,
+        secret=datadir.load_auth_secret(settings.data_dir),
+        sms=sms_provider(config.sms, settings.data_dir),
     )
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 

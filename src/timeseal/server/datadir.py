@@ -8,6 +8,8 @@ Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
     pki/tsa-chain.pem    TSA certificate, then its chain up to the root
     pki/tsa-pkcs11.pem   TSA certificate of an HSM key   pki/tsa-pkcs11-chain.pem  its chain
     timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere)
+    auth.key             the server secret that keys login-code hashes and CSRF tokens (0600)
+    sms-outbox.log       login codes of the "dev" SMS provider, one JSON line each (0600)
 
 The signer may instead be an operator's own key and chain (``signer.kind = "file"`` with other
 paths) or a key inside an HSM (``signer.kind = "pkcs11"``, set by ``timeseal tsa use-pkcs11``).
@@ -20,6 +22,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -101,10 +104,21 @@ def new_log_origin() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SmsConfig:
+    """How login codes reach phones (``timeseal.server.sms``)."""
+
+    provider: str = "dev"  # "dev": sms-outbox.log and the server log; "webhook": POST to a URL
+    webhook_url: str = ""
+    webhook_token_env: str = "TIMESEAL_SMS_WEBHOOK_TOKEN"  # bearer token, when this is set
+    timeout_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     tsa: TSAConfig
     clock: ClockConfig = field(default_factory=ClockConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -122,6 +136,7 @@ class Config:
                 tsa=TSAConfig(**tsa),
                 clock=ClockConfig(**raw.get("clock", {})),
                 log=LogConfig(**log),
+                sms=SmsConfig(**raw.get("sms", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc
@@ -174,6 +189,7 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
     with _locked(data_dir):
         config_path = data_dir / CONFIG_FILE
         if config_path.exists():
+            _ensure_auth_secret(data_dir)
             return _ensure_log(data_dir, Config.from_json(config_path.read_text()))
         pki_dir = data_dir / "pki"
         pki_dir.mkdir(mode=0o700, exist_ok=True)
@@ -186,7 +202,33 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
         _write_public(pki_dir / "tsa-chain.pem", tsa.certificate_pem() + root.certificate_pem())
         config = Config(tsa=TSAConfig(policy=pki.new_policy_oid()))
         _write_public(config_path, config.to_json().encode())
+        _ensure_auth_secret(data_dir)
         return _ensure_log(data_dir, config)
+
+
+AUTH_SECRET_FILE = "auth.key"
+
+
+def _ensure_auth_secret(data_dir: Path) -> None:
+    """Mint the server secret once (also for data dirs made before accounts existed). The
+    caller holds the init lock."""
+    path = data_dir / AUTH_SECRET_FILE
+    if not path.exists():
+        _write_private(path, (secrets.token_hex(32) + "\n").encode())
+
+
+def load_auth_secret(data_dir: Path) -> bytes:
+    """The 32-byte server secret (HMAC key of login codes and CSRF tokens)."""
+    path = data_dir / AUTH_SECRET_FILE
+    try:
+        secret = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise DataDirError(f"cannot read the server secret {path}: {exc}") from exc
+    if len(secret) != 32:
+        raise DataDirError(f"{path} must hold 32 bytes in hex")
+    if path.stat().st_mode & 0o077:
+        raise DataDirError(f"{path} is readable by others; chmod 600 it")
+    return secret
 
 
 def _ensure_log(data_dir: Path, config: Config) -> Config:

@@ -1,21 +1,75 @@
-"""Database engines: SQLite (WAL, synchronous FULL) in the data directory, or PostgreSQL.
+"""Database engines and the schema: SQLite (WAL, synchronous FULL) in the data directory, or
+PostgreSQL; the schema is created and upgraded by the Alembic migrations in
+``timeseal/store/migrations`` (see docs/storage.md).
 
 ``TIMESEAL_DATABASE_URL`` selects PostgreSQL (``postgresql+psycopg://...``); otherwise the
 database is ``<data-dir>/timeseal.db``.
+
+Tables are SQLAlchemy Core ``Table`` objects on :data:`metadata`, defined in the modules named
+by :data:`MODEL_MODULES`. The migrations are the source of truth for the database; a test
+checks that migrating an empty database yields exactly :data:`metadata`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 
-metadata = MetaData()
+#: Constraint names as PostgreSQL would choose them, so that every constraint has a name that
+#: later migrations can refer to (SQLite's batch mode needs names to drop or alter one).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: The modules whose tables live on :data:`metadata`. A module that defines tables must be
+#: listed here, and every change to its tables needs a migration (docs/storage.md).
+MODEL_MODULES: tuple[str, ...] = (
+    "timeseal.store.accounts",
+    "timeseal.store.issuance",
+    "timeseal.store.log",
+)
 
 DATABASE_URL_ENV = "TIMESEAL_DATABASE_URL"
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: The first revision: the tables that ``metadata.create_all`` made before there were
+#: migrations. A database that has them but no ``alembic_version`` is stamped with it.
+BASELINE_REVISION = "0001"
+BASELINE_TABLES = (
+    "tsa_serial_epochs",
+    "tsa_issuance_journal",
+    "log_entries",
+    "log_tiles",
+    "log_state",
+)
+
+_SCHEMA_LOCK_KEY = 0x54535343  # "TSSC"
+
+
+class StoreError(Exception):
+    """Base of the errors raised by ``timeseal.store``."""
+
+
+class SchemaError(StoreError):
+    """The database schema cannot be brought to the version this code needs."""
 
 
 def database_url(data_dir: Path) -> str:
@@ -41,24 +95,106 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables. Several processes may start at once: serialise them (a file lock
-    beside the SQLite database, a transaction-scoped advisory lock on PostgreSQL)."""
-    # Import the table modules so that they register on ``metadata``.
-    from timeseal.store import issuance, log  # noqa: F401
+def schema_metadata() -> MetaData:
+    """:data:`metadata` with every table of :data:`MODEL_MODULES` registered on it."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return metadata
 
+
+def migration_config(connection: Connection | None = None) -> Config:
+    """The Alembic configuration, built in code: no ``alembic.ini`` is needed at run time.
+
+    With ``connection``, ``env.py`` migrates through it (inside the caller's transaction).
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    # Revision files are modules with valid names: v0002_add_accounts.py.
+    config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The revision this code needs (the single head of the migration scripts)."""
+    head = ScriptDirectory.from_config(migration_config()).get_current_head()
+    if head is None:
+        raise AssertionError("no migration scripts")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (default: the newest), creating it if empty.
+
+    Several server processes may start at once, so migrations are serialised: by an exclusive
+    ``flock`` on ``<database>.schema.lock`` beside a SQLite file, and on PostgreSQL by a
+    transaction-scoped advisory lock taken in the transaction that runs the migrations
+    (PostgreSQL DDL is transactional: all of them commit together or none does). The first
+    process migrates; the others then find the database at head and do nothing.
+
+    A database made by ``metadata.create_all`` before there were migrations (the baseline
+    tables and no ``alembic_version``) is stamped as the baseline revision first.
+    """
+    with _schema_lock(engine) as conn:
+        _adopt_unversioned(conn)
+        command.upgrade(migration_config(conn), revision)
+        if revision == "head":
+            _check_every_table_is_migrated(conn)
+
+
+def create_schema(engine: Engine) -> None:
+    """Bring the schema up to date: what the server and the CLI call at start-up."""
+    migrate(engine)
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if not database or database == ":memory:":
-            metadata.create_all(engine)
+            with engine.begin() as conn:
+                yield conn
             return
         with open(f"{database}.schema.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            metadata.create_all(engine)
+            with engine.begin() as conn:
+                yield conn
         return
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        metadata.create_all(conn)
+        yield conn
 
 
-_SCHEMA_LOCK_KEY = 0x54535343  # "TSSC"
+def _check_every_table_is_migrated(conn: Connection) -> None:
+    inspector = inspect(conn)
+    missing = sorted(name for name in metadata.tables if not inspector.has_table(name))
+    if missing:
+        raise SchemaError(
+            f"no migration creates table(s) {', '.join(missing)}: list their module in "
+            "timeseal.store.db.MODEL_MODULES and run `python -m timeseal.store.migrations "
+            'revision -m "..."` (docs/storage.md)'
+        )
+
+
+def _adopt_unversioned(conn: Connection) -> None:
+    inspector = inspect(conn)
+    if inspector.has_table("alembic_version"):
+        return
+    present = [t for t in BASELINE_TABLES if inspector.has_table(t)]
+    if not present:
+        return
+    if len(present) != len(BASELINE_TABLES):
+        missing = sorted(set(BASELINE_TABLES) - set(present))
+        raise SchemaError(
+            f"database has some of the baseline tables but not {', '.join(missing)}, and no "
+            "alembic_version: it was not made by TimeSeal's create_all or migrations"
+        )
+    command.stamp(migration_config(conn), BASELINE_REVISION)

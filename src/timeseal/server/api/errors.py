@@ -1,0 +1,216 @@
+"""JSON errors for ``/api/v1``: ``{"error": {"code": "snake_case", "message": "…"}}``.
+
+``code`` is stable (clients and tests branch on it); ``message`` is for people, in Chinese
+unless the request's ``Accept-Language`` prefers English (RFC 9110 §12.5.4: the highest
+q-value among the languages we have wins, ties go to the one listed first). Some errors add
+``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left`` or ``fields``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+from fastapi import FastAPI
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+Language = Literal["zh", "en"]
+
+API_PREFIX = "/api/"
+
+#: code -> (中文, English). ``{wait}``, ``{fields}``, ``{status}`` are filled in.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "invalid_phone": (
+        "请输入有效的中国大陆手机号（11 位，以 13–19 开头，可带 +86）。",
+        "Enter a valid mainland China mobile number (11 digits from 13 to 19, +86 optional).",
+    ),
+    "invalid_request": ("请求格式不正确：{fields}", "The request is malformed: {fields}"),
+    "unsupported_media_type": (
+        "请求体必须是 JSON（Content-Type: application/json）。",
+        "The request body must be JSON (Content-Type: application/json).",
+    ),
+    "rate_limited": (
+        "操作过于频繁，请{wait}后再试。",
+        "Too many requests; try again in {wait}.",
+    ),
+    "phone_locked": (
+        "验证码错误次数过多，该手机号已暂时锁定，请{wait}后再试。",
+        "Too many wrong codes: this number is locked; try again in {wait}.",
+    ),
+    "code_invalid": ("验证码不正确。", "The code is not correct."),
+    "code_expired": ("验证码已过期，请重新获取。", "The code has expired; request a new one."),
+    "code_used": ("验证码已使用过，请重新获取。", "The code was already used; request a new one."),
+    "code_exhausted": (
+        "该验证码错误次数过多，请重新获取。",
+        "Too many wrong tries at this code; request a new one.",
+    ),
+    "code_not_requested": ("请先获取验证码。", "Request a code first."),
+    "sms_unavailable": (
+        "短信发送失败，请稍后再试。",
+        "The text message could not be sent; try again later.",
+    ),
+    "unauthenticated": ("请先登录。", "Log in first."),
+    "csrf_failed": (
+        "缺少或错误的 CSRF 令牌，请刷新页面后重试。",
+        "Missing or wrong CSRF token; reload the page and try again.",
+    ),
+    "not_found": ("找不到该资源。", "Not found."),
+    "method_not_allowed": ("不支持该请求方法。", "Method not allowed."),
+    "http_error": ("请求失败（HTTP {status}）。", "The request failed (HTTP {status})."),
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    retry_after: int | None = None
+    attempts_left: int | None = None
+    fields: list[str] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """Raise in an endpoint or dependency to answer with a JSON error."""
+
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        attempts_left: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if code not in MESSAGES:
+            raise ValueError(f"no message for error code {code!r}")
+        super().__init__(code)
+        self.code = code
+        self.status = status
+        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
+        self.attempts_left = attempts_left
+        self.headers = dict(headers or {})
+
+
+def preferred_language(accept_language: str | None) -> Language:
+    """``"en"`` when the header ranks English above Chinese, else ``"zh"``."""
+    best: tuple[float, int, Language] | None = None
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.partition(";")
+        tag = tag.strip().lower()
+        lang: Language
+        if tag == "en" or tag.startswith("en-"):
+            lang = "en"
+        elif tag == "zh" or tag.startswith("zh-"):
+            lang = "zh"
+        else:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        candidate = (q, -position, lang)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return "zh" if best is None else best[2]
+
+
+def _wait(seconds: int, lang: Language) -> str:
+    if seconds >= 120:
+        minutes = math.ceil(seconds / 60)
+        return f" {minutes} 分钟" if lang == "zh" else f"{minutes} minutes"
+    return f" {seconds} 秒" if lang == "zh" else f"{seconds} seconds"
+
+
+def error_body(
+    request: Request,
+    code: str,
+    *,
+    retry_after: int | None = None,
+    attempts_left: int | None = None,
+    fields: list[str] | None = None,
+    status: int = 0,
+) -> ErrorBody:
+    lang = preferred_language(request.headers.get("accept-language"))
+    template = MESSAGES[code][0 if lang == "zh" else 1]
+    message = template.format(
+        wait=_wait(retry_after or 0, lang),
+        fields=", ".join(fields or ()),
+        status=status,
+    )
+    detail = ErrorDetail(
+        code=code,
+        message=message,
+        retry_after=retry_after,
+        attempts_left=attempts_left,
+        fields=fields,
+    )
+    return ErrorBody(error=detail)
+
+
+def _json(body: ErrorBody, status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    body = error_body(
+        request, exc.code, retry_after=exc.retry_after, attempts_left=exc.attempts_left
+    )
+    headers = dict(exc.headers)
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return _json(body, exc.status, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if not request.url.path.startswith(API_PREFIX):
+        return await request_validation_exception_handler(request, exc)
+    fields = sorted(
+        {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body" for e in exc.errors()}
+    )
+    return _json(error_body(request, "invalid_request", fields=fields), 422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if not request.url.path.startswith(API_PREFIX):
+        return await http_exception_handler(request, exc)
+    code = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}.get(
+        exc.status_code, "http_error"
+    )
+    return _json(error_body(request, code, status=exc.status_code), exc.status_code, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer errors under ``/api/`` in our JSON shape; other paths keep FastAPI's."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+#: For ``responses=`` in route decorators, so that /openapi.json documents the error shape.
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    return {status: {"model": ErrorBody} for status in statuses}

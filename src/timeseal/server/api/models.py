@@ -1,0 +1,83 @@
+"""Request and response bodies of the accounts API (they make /openapi.json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SmsCodeRequest(_Body):
+    phone: str = Field(max_length=64, examples=["138 1234 5678"])
+
+
+class SmsCodeSent(BaseModel):
+    phone: str = Field(description="The number in E.164, e.g. +8613812345678.")
+    expires_in: int = Field(description="Seconds the code stays valid.")
+    resend_after: int = Field(description="Seconds before another code may be requested.")
+
+
+class LoginRequest(_Body):
+    phone: str = Field(max_length=64)
+    code: str = Field(max_length=16, examples=["123456"])
+    kind: Literal["session", "token"] = Field(
+        default="session",
+        description="session: a browser cookie (HttpOnly, SameSite=Lax); "
+        "token: an API token for the command-line client, returned once.",
+    )
+    token_name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class AccountOut(BaseModel):
+    id: int
+    phone: str
+    created_at: dt.datetime
+    last_login_at: dt.datetime
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime = Field(description="Absolute expiry; idle sessions end sooner.")
+    ip: str
+    user_agent: str
+    current: bool = Field(description="The session this request was made with.")
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    hint: str = Field(description="The token's last characters, to recognise it.")
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    current: bool = Field(description="The token this request was made with.")
+
+
+class NewToken(TokenOut):
+    token: str = Field(description="The secret (ts_…). Shown only in this answer.")
+
+
+class LoginResult(BaseModel):
+    account: AccountOut
+    kind: Literal["session", "token"]
+    session: SessionOut | None = None
+    csrf_token: str | None = Field(
+        default=None,
+        description="For a session: send it back in the X-CSRF-Token header (or a csrf_token "
+        "form field) with every POST, PUT, PATCH and DELETE. Also in the ts_csrf cookie.",
+    )
+    token: NewToken | None = None
+
+
+class CreateTokenRequest(_Body):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class Revoked(BaseModel):
+    revoked: int

@@ -1,0 +1,193 @@
+"""Logging in: one-time codes by SMS, browser sessions and API tokens.
+
+Secrets and what is stored of them:
+
+- login code: 6 digits from :mod:`secrets`; stored as HMAC-SHA256(server secret,
+  ``"timeseal login-code v1" ‖ 0 ‖ phone ‖ 0 ‖ code``), so a copy of the database alone does not
+  let anyone try the million candidates offline;
+- session: 32 random bytes (base64url) in the ``ts_session`` cookie; stored as SHA-256;
+- API token: ``ts_`` + 32 random bytes (base64url), shown once; stored as SHA-256;
+- CSRF token of a session: HMAC-SHA256(server secret, ``"timeseal csrf v1" ‖ 0 ‖
+  SHA-256(session secret)``), recomputed on each request, never stored (see ``security``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from timeseal.server.api.errors import ApiError
+from timeseal.server.phone import mask_phone
+from timeseal.server.sms import SmsDeliveryError, SmsMessage, SmsProvider
+from timeseal.store.accounts import Account, AccountStore, SessionRecord, TokenRecord
+from timeseal.store.login_codes import (
+    CodeIssued,
+    CodeProblem,
+    CodeRejected,
+    Limit,
+    LoginCodes,
+    LoginPolicy,
+    Refused,
+)
+
+log = logging.getLogger("timeseal.auth")
+
+TOKEN_PREFIX = "ts_"
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    idle: dt.timedelta = dt.timedelta(hours=12)  # no request for this long ends a session
+    lifetime: dt.timedelta = dt.timedelta(days=14)  # absolute, from login
+    touch_every: dt.timedelta = dt.timedelta(minutes=1)  # last_seen / last_used resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made the request, and with which credential."""
+
+    account: Account
+    via: Literal["session", "token"]
+    credential_id: str  # the session's or the token's id
+    csrf_token: str | None = None  # sessions only
+
+
+def _sha256(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _refusal(refused: Refused, now: dt.datetime) -> ApiError:
+    wait = (refused.retry_at - now).total_seconds()
+    if refused.limit is Limit.PHONE_LOCKED:
+        return ApiError("phone_locked", 429, retry_after=wait)
+    return ApiError("rate_limited", 429, retry_after=wait)
+
+
+class AuthService:
+    """Everything the accounts API does, over the store. One per application."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        secret: bytes,
+        sms: SmsProvider,
+        clock: Clock = utc_now,
+        login_policy: LoginPolicy | None = None,
+        session_policy: SessionPolicy | None = None,
+    ) -> None:
+        if len(secret) < 32:
+            raise ValueError("the server secret must be at least 32 bytes")
+        self.accounts = AccountStore(engine)
+        self.codes = LoginCodes(engine, login_policy)
+        self.sessions = session_policy or SessionPolicy()
+        self.sms = sms
+        self.clock = clock
+        self._secret = secret
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    # --- codes ----------------------------------------------------------------------------
+
+    def code_hash(self, phone: str, code: str) -> bytes:
+        message = b"timeseal login-code v1\0" + phone.encode() + b"\0" + code.encode()
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def request_code(self, phone: str, ip: str) -> CodeIssued:
+        now = self.now()
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        digest = self.code_hash(phone, code)
+        outcome = self.codes.issue(phone, ip, digest, now=now)
+        if isinstance(outcome, Refused):
+            raise _refusal(outcome, now)
+        try:
+            self.sms.send(SmsMessage(phone, code, now, outcome.expires_at))
+        except SmsDeliveryError as exc:
+            log.error("login code for %s not delivered: %s", mask_phone(phone), exc)
+            self.codes.discard(phone, digest)
+            raise ApiError("sms_unavailable", 502) from exc
+        return outcome
+
+    def redeem_code(self, phone: str, code: str, ip: str) -> Account:
+        now = self.now()
+        outcome = self.codes.redeem(phone, ip, self.code_hash(phone, code.strip()), now=now)
+        if isinstance(outcome, Refused):
+            raise _refusal(outcome, now)
+        if isinstance(outcome, CodeRejected):
+            if outcome.locked_until is not None:
+                log.warning("%s locked after repeated wrong codes", mask_phone(phone))
+                wait = (outcome.locked_until - now).total_seconds()
+                raise ApiError("phone_locked", 429, retry_after=wait)
+            left = outcome.attempts_left if outcome.problem is CodeProblem.WRONG else None
+            raise ApiError(outcome.problem.value, 400, attempts_left=left)
+        return outcome.account
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def csrf_token(self, session_secret: str) -> str:
+        message = b"timeseal csrf v1\0" + _sha256(session_secret)
+        mac = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def start_session(
+        self, account: Account, *, ip: str, user_agent: str
+    ) -> tuple[str, SessionRecord]:
+        """A new session for ``account``: (cookie value, record)."""
+        secret = secrets.token_urlsafe(32)
+        record = self.accounts.create_session(
+            account.id,
+            _sha256(secret),
+            now=self.now(),
+            lifetime=self.sessions.lifetime,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        return secret, record
+
+    def session_principal(self, cookie: str) -> Principal | None:
+        now = self.now()
+        found = self.accounts.session_by_secret(_sha256(cookie), now=now, idle=self.sessions.idle)
+        if found is None:
+            return None
+        account, session = found
+        if now - session.last_seen_at >= self.sessions.touch_every:  # most requests write nothing
+            self.accounts.touch_session(session.id, now=now, every=self.sessions.touch_every)
+        return Principal(account, "session", session.id, self.csrf_token(cookie))
+
+    # --- API tokens -----------------------------------------------------------------------
+
+    def create_token(self, account_id: int, name: str) -> tuple[str, TokenRecord]:
+        """A new API token: (the secret, shown once; record)."""
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = self.accounts.create_token(
+            account_id, name, _sha256(secret), secret[-4:], now=self.now()
+        )
+        return secret, record
+
+    def token_principal(self, token: str) -> Principal | None:
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        found = self.accounts.token_by_secret(_sha256(token))
+        if found is None:
+            return None
+        account, record = found
+        now = self.now()
+        last = record.last_used_at
+        if last is None or now - last >= self.sessions.touch_every:
+            self.accounts.touch_token(record.id, now=now, every=self.sessions.touch_every)
+        return Principal(account, "token", record.id)

@@ -1,0 +1,1 @@
+"""Revision scripts, oldest first: ``v<rev>_<slug>.py`` (Alembic skips this file)."""

@@ -1,0 +1,113 @@
+"""The login-code limits hold under concurrency: many threads, each on its own database
+connection (as several server processes would be), race for the same number or IP. On SQLite
+and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tests.support.accounts import PHONE, START, database_url, migrated_engine
+from timeseal.store.accounts import accounts
+from timeseal.store.login_codes import (
+    CodeIssued,
+    CodeProblem,
+    CodeRejected,
+    Limit,
+    LoggedIn,
+    LoginCodes,
+    LoginPolicy,
+    Refused,
+)
+
+T = TypeVar("T")
+RIGHT = b"\x01" * 32
+WRONG = b"\x02" * 32
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
+        yield engine
+
+
+def race(n: int, task: Callable[[int], T]) -> list[T]:
+    """Run ``task(0..n-1)`` in ``n`` threads released at the same instant."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        barrier.wait()
+        return task(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_one_code_per_number_however_many_ask_at_once(engine: Engine) -> None:
+    codes = LoginCodes(engine)
+    results = race(12, lambda i: codes.issue(PHONE, f"10.0.0.{i}", RIGHT, now=START))
+    issued = [r for r in results if isinstance(r, CodeIssued)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    assert len(issued) == 1
+    assert {r.limit for r in refused} == {Limit.RESEND_INTERVAL} and len(refused) == 11
+
+
+def test_the_ip_quota_holds_under_a_race(engine: Engine) -> None:
+    codes = LoginCodes(engine)
+    results = race(26, lambda i: codes.issue(f"+86139000000{i:02d}", "192.0.2.1", RIGHT, now=START))
+    kinds = Counter(r.limit if isinstance(r, Refused) else "issued" for r in results)
+    assert kinds == {"issued": 20, Limit.IP_CODE_QUOTA: 6}
+
+
+def test_every_concurrent_guess_is_counted(engine: Engine) -> None:
+    codes = LoginCodes(engine)
+    assert isinstance(codes.issue(PHONE, "192.0.2.1", RIGHT, now=START), CodeIssued)
+    results = race(12, lambda i: codes.redeem(PHONE, f"10.0.1.{i}", WRONG, now=START))
+    rejected = [r for r in results if isinstance(r, CodeRejected)]
+    refused = [r for r in results if isinstance(r, Refused)]
+    # Five guesses at the code, then it is exhausted; the tenth failure locks the number,
+    # and the rest are refused without being checked.
+    assert Counter(r.problem for r in rejected) == {
+        CodeProblem.WRONG: 5,
+        CodeProblem.EXHAUSTED: 5,
+    }
+    assert len([r for r in rejected if r.locked_until is not None]) == 1
+    assert [r.limit for r in refused] == [Limit.PHONE_LOCKED] * 2
+    # Even the right code now fails.
+    right = codes.redeem(PHONE, "10.0.2.1", RIGHT, now=START)
+    assert isinstance(right, Refused) and right.limit is Limit.PHONE_LOCKED
+
+
+def test_a_code_logs_in_once_however_many_use_it_at_once(engine: Engine) -> None:
+    codes = LoginCodes(engine)
+    codes.issue(PHONE, "192.0.2.1", RIGHT, now=START)
+    results = race(8, lambda i: codes.redeem(PHONE, f"10.0.3.{i}", RIGHT, now=START))
+    assert len([r for r in results if isinstance(r, LoggedIn)]) == 1
+    assert Counter(r.problem for r in results if isinstance(r, CodeRejected)) == {
+        CodeProblem.USED: 7
+    }
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(accounts)).scalar_one() == 1
+
+
+def test_first_logins_of_one_number_create_one_account(engine: Engine) -> None:
+    codes = LoginCodes(engine, LoginPolicy(resend_interval=START - START))
+    ids = set()
+    for i in range(3):
+        codes.issue(PHONE, "192.0.2.1", bytes([i]) * 32, now=START)
+        result = codes.redeem(PHONE, "192.0.2.1", bytes([i]) * 32, now=START)
+        assert isinstance(result, LoggedIn)
+        ids.add(result.account.id)
+    assert len(ids) == 1
+
+
+def test_policy_limits_must_allow_something() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        LoginPolicy(codes_per_ip=0)
