@@ -20,13 +20,18 @@ from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.api.auth import include_auth
+from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
-from timeseal.server.log import Sequencer, WitnessCosigner, log_routes
+from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
+from timeseal.server.vault import VaultService
+from timeseal.store.blobs import blob_store_from_env
 from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 from timeseal.store.log import LogStore, SequencerLock
+from timeseal.store.uploads import STAGING_DIR
 
 log = logging.getLogger("timeseal.server")
 
@@ -118,12 +123,21 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             *log_routes(log_store, log_key),
         ],
     )
+    app.include_router(log_api(log_store))
     include_auth(
         app,
         engine=engine,
         secret=datadir.load_auth_secret(settings.data_dir),
         sms=sms_provider(config.sms, settings.data_dir),
     )
+    vault = VaultService(
+        EvidenceStore(engine),
+        blob_store_from_env(settings.data_dir),
+        log_store,
+        lambda: state["tsa"],
+        settings.data_dir / STAGING_DIR,
+    )
+    include_vault(app, vault, config.vault)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 

@@ -9,7 +9,7 @@ asks the configured witnesses to cosign. Any process serves the log:
 - ``GET /log/tile/<L>/<N>[.p/<W>]``           hash tiles          } C2SP tlog-tiles,
 - ``GET /log/tile/entries/<N>[.p/<W>]``       entry bundles       } tile height 8
 - ``GET /log/vkey``                            the log's note verifier key, one line
-- ``GET /api/v1/log/leaf-index/<leaf hash>``   where an entry landed, once sequenced
+- ``GET /api/v1/log/leaf-index/<leaf hash>``   where an entry landed, once sequenced (JSON)
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Sequence
 
 import httpx
+from fastapi import APIRouter
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -199,22 +201,44 @@ def log_routes(store: LogStore, key: SignerKey) -> list[Route]:
     async def verifier_key(_request: Request) -> Response:
         return Response(vkey, media_type="text/plain; charset=utf-8")
 
-    async def leaf_index(request: Request) -> Response:
-        text = request.path_params["leaf_hash"]
-        try:
-            leaf = bytes.fromhex(text)
-        except ValueError:
-            leaf = b""
-        if len(leaf) != 32:
-            return JSONResponse({"error": "leaf hash must be 64 hex digits"}, status_code=400)
-        index = store.leaf_index(leaf)
-        if index is None:
-            return JSONResponse({"error": "not_sequenced"}, status_code=404)
-        return JSONResponse({"leaf_index": index})
-
     return [
         Route("/log/checkpoint", checkpoint, methods=["GET"]),
         Route("/log/vkey", verifier_key, methods=["GET"]),
         Route("/log/tile/{rest:path}", tile, methods=["GET"]),
-        Route("/api/v1/log/leaf-index/{leaf_hash}", leaf_index, methods=["GET"]),
     ]
+
+
+class LeafIndex(BaseModel):
+    leaf_index: int
+
+
+def log_api(store: LogStore) -> APIRouter:
+    """``/api/v1/log``: where an entry landed (JSON, in the OpenAPI document)."""
+    router = APIRouter(prefix="/api/v1/log", tags=["log"])
+
+    @router.get(
+        "/leaf-index/{leaf_hash}",
+        response_model=LeafIndex,
+        responses={400: {"description": "not 64 hex digits"}, 404: {"description": "not yet"}},
+    )
+    async def leaf_index(leaf_hash: str) -> LeafIndex | JSONResponse:
+        """The index of the first sequenced entry whose RFC 6962 leaf hash is ``leaf_hash``
+        (404 until the sequencer has integrated it, within a second or so)."""
+        try:
+            leaf = bytes.fromhex(leaf_hash)
+        except ValueError:
+            leaf = b""
+        if len(leaf) != 32:
+            return JSONResponse(
+                {"error": {"code": "bad_leaf_hash", "message": "leaf hash must be 64 hex digits"}},
+                status_code=400,
+            )
+        index = store.leaf_index(leaf)
+        if index is None:
+            return JSONResponse(
+                {"error": {"code": "not_sequenced", "message": "not in the log yet"}},
+                status_code=404,
+            )
+        return LeafIndex(leaf_index=index)
+
+    return router
