@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ class IssuanceJournal:
         self._sql = _insert_sql(engine)
         self._log_sql = LogStore(engine).insert_entries_sql()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._sqlite = engine.dialect.name == "sqlite"
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -181,14 +183,37 @@ class IssuanceJournal:
         else:
             self._in_flight = False
 
+    #: How long a commit may wait for another process's SQLite write lock before failing.
+    LOCK_DEADLINE = 10.0
+
     def _write(self, entries: list[JournalEntry]) -> None:
-        """One transaction: the journal rows and the tokens' log entries (journal thread)."""
+        """One transaction: the journal rows and the tokens' log entries (journal thread).
+
+        With SQLite, another process (a second worker, the sequencer) may hold the write lock
+        for a few milliseconds. SQLite's own busy handler sleeps in steps of up to 100 ms, so
+        this connection does not use it (busy_timeout 0) and retries every half millisecond.
+        """
+        rows = [_row(e) for e in entries]
+        log_rows = [_log_row(e) for e in entries]
+        deadline = time.monotonic() + self.LOCK_DEADLINE
+        while True:
+            try:
+                self._commit(rows, log_rows)
+                return
+            except Exception as exc:
+                if not (self._sqlite and _is_lock_error(exc)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0005)
+
+    def _commit(self, rows: list[tuple[object, ...]], log_rows: list[tuple[bytes, bytes]]) -> None:
         if self._connection is None:
             self._connection = self._engine.raw_connection()
+            if self._sqlite:
+                self._connection.execute("PRAGMA busy_timeout=0")
         cursor = self._connection.cursor()
         try:
-            cursor.executemany(self._sql, [_row(e) for e in entries])
-            cursor.executemany(self._log_sql, [_log_row(e) for e in entries])
+            cursor.executemany(self._sql, rows)
+            cursor.executemany(self._log_sql, log_rows)
             self._connection.commit()
         except Exception:
             try:
@@ -199,6 +224,11 @@ class IssuanceJournal:
             raise
         finally:
             cursor.close()
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _insert_sql(engine: Engine) -> str:
