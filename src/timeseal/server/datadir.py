@@ -114,11 +114,20 @@ class SmsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultConfig:
+    """Limits of the evidence vault (``timeseal.server.vault``)."""
+
+    quota_bytes: int = 10 << 30  # per account: sealed plus pending uploads
+    max_upload_bytes: int = 4 << 30  # tus Tus-Max-Size
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     tsa: TSAConfig
     clock: ClockConfig = field(default_factory=ClockConfig)
     log: LogConfig = field(default_factory=LogConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    vault: VaultConfig = field(default_factory=VaultConfig)
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -137,6 +146,7 @@ class Config:
                 clock=ClockConfig(**raw.get("clock", {})),
                 log=LogConfig(**log),
                 sms=SmsConfig(**raw.get("sms", {})),
+                vault=VaultConfig(**raw.get("vault", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc

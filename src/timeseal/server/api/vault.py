@@ -1,0 +1,517 @@
+"""The vault over HTTP: tus 1.0 uploads at ``/api/v1/uploads`` and records at
+``/api/v1/evidence``.
+
+Uploads follow tus 1.0.0 (https://tus.io/protocols/resumable-upload) with the ``creation``,
+``checksum`` (sha256) and ``termination`` extensions. ``Upload-Metadata`` must carry ``filename``
+and ``sha256`` (the whole file's SHA-256 in hex); ``kind``, ``title``, ``filetype`` and
+``supersedes`` are optional. When the last byte arrives the file goes to the blob store and is
+sealed; the answer carries ``TimeSeal-Evidence-Number``. A file whose SHA-256 differs from the
+declared one is refused with 460 and nothing is kept. Other accounts' uploads and records are
+404, exactly like ones that do not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import mimetypes
+import re
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+
+from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.log_entry import EVIDENCE_KINDS
+from timeseal.core.tlog.proof import format_tlog_proof
+from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.datadir import VaultConfig
+from timeseal.server.vault import SealingFailed, SealRequest, VaultService
+from timeseal.store.blobs import BlobRef, DigestMismatch
+from timeseal.store.evidence import EvidenceRecord, UploadRow
+from timeseal.store.uploads import (
+    PartialUpload,
+    UploadBusy,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+)
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,checksum,termination"
+EVIDENCE_NUMBER_HEADER = "TimeSeal-Evidence-Number"
+OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
+#: Media types served as themselves; everything else is application/octet-stream.
+INLINE_SAFE = ("image/", "video/", "audio/", "application/pdf")
+
+MESSAGES.update(
+    {
+        "quota_exceeded": (
+            "存储空间不足：此次上传会超出账户的存储配额。",
+            "Quota exceeded: this upload would take the account past its storage quota.",
+        ),
+        "upload_too_large": ("文件超过允许的最大大小。", "The file is larger than allowed."),
+        "upload_offset_mismatch": (
+            "上传偏移量不一致，请先查询当前偏移量（HEAD）。",
+            "Upload-Offset does not match the upload; ask for the current one (HEAD).",
+        ),
+        "upload_busy": ("该上传正在被另一个请求写入。", "Another request is writing this upload."),
+        "checksum_mismatch": (
+            "数据校验和不一致，本段数据未被接收。",
+            "The checksum does not match; this chunk was not accepted.",
+        ),
+        "sha256_mismatch": (
+            "文件的 SHA-256 与声明的不一致，已丢弃。",
+            "The file's SHA-256 differs from the declared one; it was discarded.",
+        ),
+        "tus_version": ("仅支持 tus 1.0.0。", "Only tus 1.0.0 is supported."),
+        "sealing_failed": (
+            "暂时无法签发时间戳，请稍后重试。",
+            "No timestamp can be issued right now; try again later.",
+        ),
+        "range_not_satisfiable": ("请求的范围无效。", "The requested range is not satisfiable."),
+    }
+)
+
+_METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class EvidenceSummary(BaseModel):
+    number: str
+    kind: str
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: dt.datetime
+    leaf_index: int | None
+    supersedes: str | None
+
+
+class EvidenceDetail(EvidenceSummary):
+    capture: dict[str, Any]
+    timestamp_response: str  # base64 of the RFC 3161 TimeStampResp DER
+    token_sha256: str
+    log_entry: str  # base64 of the log entry the receipt proves
+    receipt: str | None  # C2SP tlog-proof text, once sequenced
+    custody: list[dict[str, Any]]
+
+
+class EvidenceList(BaseModel):
+    items: list[EvidenceSummary]
+
+
+def _summary(record: EvidenceRecord) -> dict[str, Any]:
+    return {
+        "number": record.number,
+        "kind": record.kind,
+        "title": record.title,
+        "filename": record.filename,
+        "media_type": record.media_type,
+        "size": record.size,
+        "sha256": record.content_sha256.hex(),
+        "created_at": record.created_at,
+        "leaf_index": record.leaf_index,
+        "supersedes": record.supersedes,
+    }
+
+
+def _tus(**headers: str) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store", **headers}
+
+
+def _parse_metadata(header: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in header.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, encoded = item.partition(" ")
+        if not _METADATA_KEY.match(key) or key in values:
+            raise ApiError("invalid_request", 400)
+        try:
+            values[key] = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError("invalid_request", 400) from None
+    return values
+
+
+def _int_header(request: Request, name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise ApiError("invalid_request", 400)
+    return int(value)
+
+
+def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> None:
+    """Mount the uploads and evidence endpoints (after ``include_auth``)."""
+    router = APIRouter(prefix="/api/v1")
+
+    def check_tus(request: Request) -> None:
+        if request.headers.get("tus-resumable") != TUS_VERSION:
+            raise ApiError("tus_version", 412, headers={"Tus-Version": TUS_VERSION})
+
+    def own_upload(upload_id: str, principal: CurrentAccount) -> UploadRow:
+        row = vault.store.upload(upload_id) if len(upload_id) <= 64 else None
+        if row is None or row.owner_id != principal.account.id:
+            raise ApiError("not_found", 404, headers=_tus())
+        return row
+
+    def own_record(number: str, principal: CurrentAccount) -> EvidenceRecord:
+        try:
+            canonical = parse_evidence_number(number)
+        except MalformedError:
+            raise ApiError("not_found", 404) from None
+        record = vault.store.get(canonical)
+        if record is None or record.owner_id != principal.account.id:
+            raise ApiError("not_found", 404)
+        return vault.sequenced(record)
+
+    async def seal_finished(row: UploadRow, upload: PartialUpload | None, ip: str) -> str:
+        """Finish the staged upload into the blob store (if still staged) and seal it."""
+        if upload is not None:
+            try:
+                blob = await anyio.to_thread.run_sync(upload.finish, vault.blobs, row.sha256)
+            except DigestMismatch:
+                vault.store.remove_upload(row.id)
+                raise ApiError("sha256_mismatch", 460, headers=_tus()) from None
+        elif vault.blobs.exists(row.sha256):  # finished before a crash, not sealed yet
+            blob = BlobRef(row.sha256, vault.blobs.size(row.sha256))
+        else:
+            raise ApiError("not_found", 404, headers=_tus())
+        try:
+            record = await vault.seal(
+                blob,
+                SealRequest(
+                    owner_id=row.owner_id,
+                    kind=row.kind,
+                    title=row.title,
+                    filename=row.filename,
+                    media_type=row.media_type,
+                    upload_id=row.id,
+                    supersedes=row.supersedes,
+                    capture=row.capture,
+                    client_ip=ip,
+                ),
+            )
+        except SealingFailed:
+            raise ApiError("sealing_failed", 503, headers=_tus()) from None
+        return record.number
+
+    @router.options("/uploads", include_in_schema=False)
+    @router.options("/uploads/{upload_id}", include_in_schema=False)
+    async def tus_options() -> Response:
+        return Response(
+            status_code=204,
+            headers=_tus(
+                **{
+                    "Tus-Version": TUS_VERSION,
+                    "Tus-Extension": TUS_EXTENSIONS,
+                    "Tus-Max-Size": str(config.max_upload_bytes),
+                    "Tus-Checksum-Algorithm": "sha256",
+                }
+            ),
+        )
+
+    @router.post(
+        "/uploads", status_code=201, responses=error_responses(400, 401, 412, 413), tags=["vault"]
+    )
+    async def create_upload(request: Request, principal: CurrentAccount) -> Response:
+        """tus creation: ``Upload-Length`` and ``Upload-Metadata`` (filename, sha256, ...)."""
+        check_tus(request)
+        length = _int_header(request, "upload-length")
+        if length > config.max_upload_bytes:
+            raise ApiError("upload_too_large", 413, headers=_tus())
+        meta = _parse_metadata(request.headers.get("upload-metadata", ""))
+        filename = meta.get("filename", "").replace("/", "_").replace("\\", "_")[:255]
+        sha = meta.get("sha256", "").lower()
+        kind = meta.get("kind", "other")
+        if not filename or not _HEX64.match(sha) or kind not in EVIDENCE_KINDS:
+            raise ApiError("invalid_request", 400, headers=_tus())
+        supersedes = meta.get("supersedes")
+        if supersedes is not None:
+            try:
+                supersedes = own_record(supersedes, principal).number
+            except ApiError:
+                raise ApiError("invalid_request", 400, headers=_tus()) from None
+        media_type = meta.get("filetype") or mimetypes.guess_type(filename)[0]
+        owner = principal.account.id
+        over = vault.store.used_bytes(owner) + length - config.quota_bytes
+        if over > 0:
+            raise ApiError("quota_exceeded", 413, headers=_tus())
+        upload_id = secrets.token_urlsafe(24)
+        row = UploadRow(
+            id=upload_id,
+            owner_id=owner,
+            length=length,
+            sha256=bytes.fromhex(sha),
+            filename=filename,
+            media_type=(media_type or "application/octet-stream")[:127],
+            kind=kind,
+            title=(meta.get("title") or filename)[:255],
+            capture={},
+            supersedes=supersedes,
+            client_ip=client_ip(request),
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        PartialUpload.create(vault.staging, upload_id, length=length)
+        vault.store.add_upload(row)
+        headers = _tus(Location=f"/api/v1/uploads/{upload_id}", **{"Upload-Offset": "0"})
+        if length == 0:
+            number = await seal_finished(row, PartialUpload.open(vault.staging, upload_id), "")
+            headers[EVIDENCE_NUMBER_HEADER] = number
+        return Response(status_code=201, headers=headers)
+
+    @router.head("/uploads/{upload_id}", responses=error_responses(401, 404), tags=["vault"])
+    async def upload_offset(upload_id: str, principal: CurrentAccount) -> Response:
+        """tus: the upload's durable offset (where to resume)."""
+        row = own_upload(upload_id, principal)
+        headers = _tus(**{"Upload-Length": str(row.length)})
+        if row.number is not None:
+            headers.update({"Upload-Offset": str(row.length), EVIDENCE_NUMBER_HEADER: row.number})
+            return Response(status_code=200, headers=headers)
+        try:
+            offset = PartialUpload.open(vault.staging, upload_id).offset
+        except UploadNotFound:
+            if not vault.blobs.exists(row.sha256):
+                raise ApiError("not_found", 404, headers=_tus()) from None
+            offset = row.length
+        headers["Upload-Offset"] = str(offset)
+        return Response(status_code=200, headers=headers)
+
+    @router.patch(
+        "/uploads/{upload_id}",
+        status_code=204,
+        responses=error_responses(400, 401, 404, 409, 413, 415, 460),
+        tags=["vault"],
+    )
+    async def upload_chunk(upload_id: str, request: Request, principal: CurrentAccount) -> Response:
+        """tus: append the body at ``Upload-Offset``; the last byte seals the file."""
+        check_tus(request)
+        row = own_upload(upload_id, principal)
+        if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_MEDIA_TYPE:
+            raise ApiError("unsupported_media_type", 415, headers=_tus())
+        offset = _int_header(request, "upload-offset")
+        ip = client_ip(request)
+        if row.number is not None:  # a retry after completion: the same record
+            if offset != row.length:
+                raise ApiError("upload_offset_mismatch", 409, headers=_tus())
+            return Response(
+                status_code=204,
+                headers=_tus(
+                    **{"Upload-Offset": str(row.length), EVIDENCE_NUMBER_HEADER: row.number}
+                ),
+            )
+        try:
+            upload: PartialUpload | None = PartialUpload.open(vault.staging, upload_id)
+        except UploadNotFound:
+            upload = None
+        if upload is None:
+            if offset != row.length:
+                raise ApiError("upload_offset_mismatch", 409, headers=_tus())
+            new_offset = row.length
+        else:
+            checksum = request.headers.get("upload-checksum")
+            try:
+                if checksum is None:
+                    new_offset = await _append_streaming(upload, offset, request)
+                else:
+                    new_offset = await _append_checked(upload, offset, request, checksum)
+            except UploadOffsetMismatch:
+                raise ApiError("upload_offset_mismatch", 409, headers=_tus()) from None
+            except UploadBusy:
+                raise ApiError("upload_busy", 409, headers=_tus()) from None
+            except UploadTooLarge:
+                raise ApiError("upload_too_large", 413, headers=_tus()) from None
+        headers = _tus(**{"Upload-Offset": str(new_offset)})
+        if new_offset == row.length:
+            headers[EVIDENCE_NUMBER_HEADER] = await seal_finished(row, upload, ip)
+        return Response(status_code=204, headers=headers)
+
+    @router.delete(
+        "/uploads/{upload_id}", status_code=204, responses=error_responses(401, 404), tags=["vault"]
+    )
+    async def terminate_upload(
+        upload_id: str, request: Request, principal: CurrentAccount
+    ) -> Response:
+        """tus termination: forget an unfinished upload and its bytes."""
+        check_tus(request)
+        row = own_upload(upload_id, principal)
+        if row.number is not None:  # sealed evidence is never deleted
+            raise ApiError("not_found", 404, headers=_tus())
+        try:
+            PartialUpload.open(vault.staging, upload_id).discard()
+        except UploadNotFound:
+            pass
+        except UploadBusy:
+            raise ApiError("upload_busy", 409, headers=_tus()) from None
+        vault.store.remove_upload(upload_id)
+        return Response(status_code=204, headers=_tus())
+
+    @router.get("/evidence", response_model=EvidenceList, tags=["vault"])
+    async def list_evidence(
+        principal: CurrentAccount,
+        kind: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """The caller's records, newest first."""
+        records = vault.store.list_for(principal.account.id, kind=kind, limit=limit, offset=offset)
+        return {"items": [_summary(r) for r in records]}
+
+    @router.get(
+        "/evidence/{number}",
+        response_model=EvidenceDetail,
+        responses=error_responses(401, 404),
+        tags=["vault"],
+    )
+    async def get_evidence(number: str, request: Request, principal: CurrentAccount) -> Any:
+        """A record with its token, log entry, receipt (once sequenced) and custody trail."""
+        record = own_record(number, principal)
+        now = dt.datetime.now(dt.UTC)
+        vault.store.add_custody(
+            record.id, "viewed", actor_id=principal.account.id, at=now, client_ip=client_ip(request)
+        )
+        receipt = vault.receipt(record)
+        return {
+            **_summary(record),
+            "capture": record.capture,
+            "timestamp_response": base64.b64encode(record.tsr_der).decode(),
+            "token_sha256": record.token_sha256.hex(),
+            "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
+            "receipt": None if receipt is None else format_tlog_proof(receipt).decode(),
+            "custody": [
+                {
+                    "action": e.action,
+                    "actor_id": e.actor_id,
+                    "at": e.at.isoformat(),
+                    "client_ip": e.client_ip,
+                }
+                for e in vault.store.custody(record.id)
+            ],
+        }
+
+    @router.get(
+        "/evidence/{number}/content",
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            **error_responses(401, 404, 416),
+        },
+        response_class=Response,
+        tags=["vault"],
+    )
+    async def evidence_content(number: str, request: Request, principal: CurrentAccount) -> Any:
+        """The file, streamed; one ``Range`` (``bytes=a-b``, ``a-``, ``-n``) is honoured."""
+        record = own_record(number, principal)
+        size = record.size
+        start, end, status = 0, size, 200
+        spec = request.headers.get("range")
+        if spec is not None:
+            match = _RANGE.match(spec.strip())
+            if match is None or match.groups() == ("", ""):
+                raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
+            first, last = match.groups()
+            if first == "":
+                start, end = max(0, size - int(last)), size
+            else:
+                start = int(first)
+                end = size if last == "" else min(size, int(last) + 1)
+            if start >= size or end <= start:
+                raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
+            status = 206
+        vault.store.add_custody(
+            record.id,
+            "downloaded",
+            actor_id=principal.account.id,
+            at=dt.datetime.now(dt.UTC),
+            client_ip=client_ip(request),
+        )
+        media = record.media_type.lower()
+        safe = media if media.startswith(INLINE_SAFE) else "application/octet-stream"
+        ascii_name = record.filename.encode("ascii", "replace").decode().replace('"', "_")
+        headers = {
+            "Content-Length": str(end - start),
+            "Accept-Ranges": "bytes",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'attachment; filename="{ascii_name}"',
+            "Cache-Control": "private, no-store",
+            "ETag": f'"{record.content_sha256.hex()}"',
+        }
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        return StreamingResponse(
+            _blob_range(vault, record.content_sha256, start, end),
+            status_code=status,
+            media_type=safe,
+            headers=headers,
+        )
+
+    app.include_router(router)
+
+
+def _blob_range(vault: VaultService, sha256: bytes, start: int, end: int) -> Iterator[bytes]:
+    if start == end:
+        return
+    with vault.blobs.open(sha256) as reader:
+        yield from reader.read_range(start, end)
+
+
+async def _next_chunk(stream: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _append_streaming(upload: PartialUpload, offset: int, request: Request) -> int:
+    """Append the body as it arrives: a worker thread writes, pulling chunks from the loop."""
+    stream = request.stream().__aiter__()
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            chunk = anyio.from_thread.run(_next_chunk, stream)
+            if chunk is None:
+                return
+            yield chunk
+
+    try:
+        return await anyio.to_thread.run_sync(lambda: upload.append(offset, chunks()))
+    except ClientDisconnect:
+        return upload.offset
+
+
+async def _append_checked(
+    upload: PartialUpload, offset: int, request: Request, checksum: str
+) -> int:
+    """tus checksum: spool the body to a temporary file (never memory), compare its SHA-256
+    with ``Upload-Checksum``, and append only if it matches (else 460, nothing appended)."""
+    algorithm, _, encoded = checksum.strip().partition(" ")
+    if algorithm.lower() != "sha256":
+        raise ApiError("invalid_request", 400, headers=_tus())
+    try:
+        expected = base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error:
+        raise ApiError("invalid_request", 400, headers=_tus()) from None
+    hasher = hashlib.sha256()
+    with tempfile.TemporaryFile(dir=upload.directory.parent) as spool:
+        async for chunk in request.stream():
+            hasher.update(chunk)
+            await anyio.to_thread.run_sync(spool.write, chunk)
+        if hasher.digest() != expected:
+            raise ApiError("checksum_mismatch", 460, headers=_tus())
+        spool.seek(0)
+        return await anyio.to_thread.run_sync(lambda: upload.append(offset, spool))

@@ -1,0 +1,144 @@
+"""Sealing evidence (no HTTP): a finished blob becomes an immutable, timestamped, logged record.
+
+:meth:`VaultService.seal` mints an evidence number, asks the in-process TSA for a token over the
+content SHA-256 (through :class:`~timeseal.server.tsa.TSAService`, so the token is journaled and
+logged like every other), appends the :class:`~timeseal.core.log_entry.EvidenceEntry` leaf to
+the log, and inserts the record with its ``uploaded`` and ``sealed`` custody events. It is
+idempotent per upload: a retry after completion returns the record already sealed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from timeseal.core.evidence.number import new_evidence_number
+from timeseal.core.log_entry import EvidenceEntry, format_entry
+from timeseal.core.tlog.proof import TlogProof
+from timeseal.core.tsp.request import build_request
+from timeseal.core.tsp.response import parse_response
+from timeseal.server.tsa import TSAService, utc_now
+from timeseal.store.blobs import BlobRef, BlobStore
+from timeseal.store.evidence import EvidenceRecord, EvidenceStore, NewRecord
+from timeseal.store.log import LogStore
+
+
+class SealingFailed(Exception):
+    """The TSA refused to issue a token (for instance: the clock is not trusted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealRequest:
+    """Metadata of an item to seal, besides its blob."""
+
+    owner_id: int
+    kind: str
+    title: str
+    filename: str
+    media_type: str
+    upload_id: str | None = None
+    supersedes: str | None = None
+    capture: dict[str, Any] | None = None
+    client_ip: str = "unknown"
+
+
+class VaultService:
+    """Seals blobs into records; finds records and their sequencing state."""
+
+    def __init__(
+        self,
+        store: EvidenceStore,
+        blobs: BlobStore,
+        log_store: LogStore,
+        tsa: Callable[[], TSAService],
+        staging: Path,
+        *,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.log_store = log_store
+        self._tsa = tsa
+        self.staging = staging
+        self._clock = clock
+
+    async def seal(self, blob: BlobRef, request: SealRequest) -> EvidenceRecord:
+        if request.upload_id is not None:
+            existing = self.store.by_upload(request.upload_id)
+            if existing is not None:
+                return existing
+        now = self._clock()
+        number = new_evidence_number(now.date())
+        query = build_request(blob.sha256, nonce=secrets.randbits(63))
+        reply = await self._tsa().respond(query.der)
+        response = parse_response(reply.der)
+        if not reply.granted or response.token is None:
+            raise SealingFailed(f"the TSA refused to stamp: {', '.join(response.status_text)}")
+        token_sha256 = hashlib.sha256(response.token.der).digest()
+        entry = EvidenceEntry(
+            number=number,
+            kind=request.kind,
+            content_sha256=blob.sha256,
+            size=blob.size,
+            token_sha256=token_sha256,
+            supersedes=request.supersedes,
+        )
+        [entry_id] = self.log_store.append([format_entry(entry)])
+        return self.store.insert(
+            NewRecord(
+                number=number,
+                owner_id=request.owner_id,
+                upload_id=request.upload_id,
+                kind=request.kind,
+                title=request.title,
+                filename=request.filename,
+                media_type=request.media_type,
+                size=blob.size,
+                content_sha256=blob.sha256,
+                tsr_der=reply.der,
+                token_sha256=token_sha256,
+                log_entry_id=entry_id,
+                created_at=now,
+                supersedes=request.supersedes,
+                capture=dict(request.capture or {}),
+            ),
+            client_ip=request.client_ip,
+        )
+
+    def sequenced(self, record: EvidenceRecord) -> EvidenceRecord:
+        """``record`` with its leaf index, once the sequencer has given it one."""
+        if record.leaf_index is not None:
+            return record
+        leaf_index = self.log_store.leaf_index_of(record.log_entry_id)
+        if leaf_index is None:
+            return record
+        self.store.note_leaf_index(record.number, leaf_index)
+        updated = self.store.get(record.number)
+        assert updated is not None
+        return updated
+
+    def receipt(self, record: EvidenceRecord) -> TlogProof | None:
+        if record.leaf_index is None:
+            return None
+        try:
+            return self.log_store.receipt(record.leaf_index)
+        except LookupError:
+            return None
+
+    def log_entry(self, record: EvidenceRecord) -> bytes:
+        """The exact log entry of ``record`` (what its receipt proves)."""
+        return format_entry(
+            EvidenceEntry(
+                number=record.number,
+                kind=record.kind,
+                content_sha256=record.content_sha256,
+                size=record.size,
+                token_sha256=record.token_sha256,
+                supersedes=record.supersedes,
+            )
+        )

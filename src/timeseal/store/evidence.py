@@ -1,0 +1,453 @@
+"""Evidence records, their chain of custody, and the uploads that become them (the vault).
+
+Tables::
+
+    evidence_uploads    one tus upload: owner, declared length and SHA-256, metadata; ``number``
+                        once its record is sealed (how a retry finds the record again)
+    evidence_records    one sealed item: immutable once inserted, except ``leaf_index``, which
+                        the log's sequencer assigns later (NULL until then, set once)
+    evidence_custody    append-only trail per record: uploaded, sealed, viewed, downloaded,
+                        shared, share_opened; actor account, time, client IP
+
+Immutability is enforced here: :class:`EvidenceStore` has no way to change a record but
+:meth:`EvidenceStore.note_leaf_index` (NULL -> value, once); :meth:`EvidenceStore.update`
+refuses every sealed field with :class:`RecordSealed`. A correction is a new record whose
+``supersedes`` names the old one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from timeseal.store.db import StoreError, metadata
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+CustodyAction = Literal["uploaded", "sealed", "viewed", "downloaded", "shared", "share_opened"]
+CUSTODY_ACTIONS: tuple[str, ...] = (
+    "uploaded",
+    "sealed",
+    "viewed",
+    "downloaded",
+    "shared",
+    "share_opened",
+)
+
+evidence_uploads = Table(
+    "evidence_uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("sha256", LargeBinary(32), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("media_type", String(127), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("capture", Text, nullable=False),  # JSON object
+    Column("supersedes", String(24), nullable=True),
+    Column("client_ip", String(64), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("number", String(24), nullable=True),
+    Index("ix_evidence_uploads_owner", "owner_id", "number"),
+)
+
+evidence_records = Table(
+    "evidence_records",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("number", String(24), nullable=False, unique=True),
+    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("upload_id", String(64), nullable=True, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("media_type", String(127), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_sha256", LargeBinary(32), nullable=False),
+    Column("capture", Text, nullable=False),  # JSON object
+    Column("tsr_der", LargeBinary, nullable=False),  # the RFC 3161 TimeStampResp
+    Column("token_sha256", LargeBinary(32), nullable=False),
+    Column("log_entry_id", BigInteger, nullable=False),
+    Column("leaf_index", BigInteger, nullable=True),
+    Column("supersedes", String(24), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index("ix_evidence_records_owner_created", "owner_id", "created_at_ms"),
+)
+
+evidence_custody = Table(
+    "evidence_custody",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", _ID, ForeignKey("accounts.id"), nullable=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Index("ix_evidence_custody_record", "record_id", "id"),
+)
+
+#: Columns of a record that may still change after it is sealed (once, from NULL).
+_SEQUENCING_FIELDS = frozenset({"leaf_index"})
+
+
+class EvidenceError(StoreError):
+    """A vault store operation failed."""
+
+
+class RecordSealed(EvidenceError):
+    """An attempt to change a field of a sealed record."""
+
+
+def to_ms(t: dt.datetime) -> int:
+    if t.tzinfo is None:
+        raise ValueError("naive datetime")
+    return int(t.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    id: str
+    owner_id: int
+    length: int
+    sha256: bytes
+    filename: str
+    media_type: str
+    kind: str
+    title: str
+    capture: dict[str, Any]
+    supersedes: str | None
+    client_ip: str
+    created_at: dt.datetime
+    number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    id: int
+    number: str
+    owner_id: int
+    upload_id: str | None
+    kind: str
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    content_sha256: bytes
+    capture: dict[str, Any]
+    tsr_der: bytes
+    token_sha256: bytes
+    log_entry_id: int
+    leaf_index: int | None
+    supersedes: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEvent:
+    action: str
+    actor_id: int | None
+    at: dt.datetime
+    client_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """What :meth:`EvidenceStore.insert` needs; ``id`` and ``leaf_index`` come later."""
+
+    number: str
+    owner_id: int
+    upload_id: str | None
+    kind: str
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    content_sha256: bytes
+    tsr_der: bytes
+    token_sha256: bytes
+    log_entry_id: int
+    created_at: dt.datetime
+    supersedes: str | None = None
+    capture: dict[str, Any] = field(default_factory=dict)
+
+
+def _record(row: Any) -> EvidenceRecord:
+    return EvidenceRecord(
+        id=int(row.id),
+        number=row.number,
+        owner_id=int(row.owner_id),
+        upload_id=row.upload_id,
+        kind=row.kind,
+        title=row.title,
+        filename=row.filename,
+        media_type=row.media_type,
+        size=int(row.size),
+        content_sha256=bytes(row.content_sha256),
+        capture=json.loads(row.capture),
+        tsr_der=bytes(row.tsr_der),
+        token_sha256=bytes(row.token_sha256),
+        log_entry_id=int(row.log_entry_id),
+        leaf_index=None if row.leaf_index is None else int(row.leaf_index),
+        supersedes=row.supersedes,
+        created_at=from_ms(int(row.created_at_ms)),
+    )
+
+
+def _upload(row: Any) -> UploadRow:
+    return UploadRow(
+        id=row.id,
+        owner_id=int(row.owner_id),
+        length=int(row.length),
+        sha256=bytes(row.sha256),
+        filename=row.filename,
+        media_type=row.media_type,
+        kind=row.kind,
+        title=row.title,
+        capture=json.loads(row.capture),
+        supersedes=row.supersedes,
+        client_ip=row.client_ip,
+        created_at=from_ms(int(row.created_at_ms)),
+        number=row.number,
+    )
+
+
+class EvidenceStore:
+    """Records, custody and upload bookkeeping on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- uploads ----------------------------------------------------------------------------
+
+    def add_upload(self, upload: UploadRow) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(evidence_uploads).values(
+                    id=upload.id,
+                    owner_id=upload.owner_id,
+                    length=upload.length,
+                    sha256=upload.sha256,
+                    filename=upload.filename,
+                    media_type=upload.media_type,
+                    kind=upload.kind,
+                    title=upload.title,
+                    capture=json.dumps(upload.capture, sort_keys=True),
+                    supersedes=upload.supersedes,
+                    client_ip=upload.client_ip,
+                    created_at_ms=to_ms(upload.created_at),
+                    number=None,
+                )
+            )
+
+    def upload(self, upload_id: str) -> UploadRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(evidence_uploads).where(evidence_uploads.c.id == upload_id)
+            ).one_or_none()
+        return None if row is None else _upload(row)
+
+    def remove_upload(self, upload_id: str) -> None:
+        """Forget an upload that was never sealed (termination, a refused digest)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                evidence_uploads.delete().where(
+                    (evidence_uploads.c.id == upload_id) & evidence_uploads.c.number.is_(None)
+                )
+            )
+
+    def used_bytes(self, owner_id: int) -> int:
+        """Sealed bytes plus the declared lengths of uploads still pending."""
+        with self.engine.connect() as conn:
+            sealed = conn.execute(
+                select(func.coalesce(func.sum(evidence_records.c.size), 0)).where(
+                    evidence_records.c.owner_id == owner_id
+                )
+            ).scalar_one()
+            pending = conn.execute(
+                select(func.coalesce(func.sum(evidence_uploads.c.length), 0)).where(
+                    (evidence_uploads.c.owner_id == owner_id) & evidence_uploads.c.number.is_(None)
+                )
+            ).scalar_one()
+        return int(sealed) + int(pending)
+
+    # --- records ----------------------------------------------------------------------------
+
+    def insert(self, new: NewRecord, *, client_ip: str) -> EvidenceRecord:
+        """Insert a sealed record with its ``uploaded`` and ``sealed`` custody events, and
+        mark its upload done, in one transaction. If a record for ``new.upload_id`` exists
+        already (a retry, or a concurrent finisher), returns that one instead."""
+        if new.upload_id is not None:
+            existing = self.by_upload(new.upload_id)
+            if existing is not None:
+                return existing
+        at_ms = to_ms(new.created_at)
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    insert(evidence_records).values(
+                        number=new.number,
+                        owner_id=new.owner_id,
+                        upload_id=new.upload_id,
+                        kind=new.kind,
+                        title=new.title,
+                        filename=new.filename,
+                        media_type=new.media_type,
+                        size=new.size,
+                        content_sha256=new.content_sha256,
+                        capture=json.dumps(new.capture, sort_keys=True),
+                        tsr_der=new.tsr_der,
+                        token_sha256=new.token_sha256,
+                        log_entry_id=new.log_entry_id,
+                        leaf_index=None,
+                        supersedes=new.supersedes,
+                        created_at_ms=at_ms,
+                    )
+                )
+                key = result.inserted_primary_key
+                assert key is not None
+                record_id = int(key[0])
+                for action in ("uploaded", "sealed"):
+                    conn.execute(
+                        insert(evidence_custody).values(
+                            record_id=record_id,
+                            action=action,
+                            actor_id=new.owner_id,
+                            at_ms=at_ms,
+                            client_ip=client_ip,
+                        )
+                    )
+                if new.upload_id is not None:
+                    conn.execute(
+                        update(evidence_uploads)
+                        .where(evidence_uploads.c.id == new.upload_id)
+                        .values(number=new.number)
+                    )
+        except IntegrityError:
+            if new.upload_id is not None:
+                existing = self.by_upload(new.upload_id)
+                if existing is not None:
+                    return existing
+            raise
+        record = self.get(new.number)
+        assert record is not None
+        return record
+
+    def get(self, number: str) -> EvidenceRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(evidence_records).where(evidence_records.c.number == number)
+            ).one_or_none()
+        return None if row is None else _record(row)
+
+    def by_upload(self, upload_id: str) -> EvidenceRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(evidence_records).where(evidence_records.c.upload_id == upload_id)
+            ).one_or_none()
+        return None if row is None else _record(row)
+
+    def list_for(
+        self, owner_id: int, *, kind: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[EvidenceRecord]:
+        """The owner's records, newest first."""
+        query = select(evidence_records).where(evidence_records.c.owner_id == owner_id)
+        if kind is not None:
+            query = query.where(evidence_records.c.kind == kind)
+        query = query.order_by(
+            evidence_records.c.created_at_ms.desc(), evidence_records.c.id.desc()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return [_record(r) for r in rows]
+
+    def note_leaf_index(self, number: str, leaf_index: int) -> None:
+        """Record the leaf index the sequencer gave the record's log entry (once)."""
+        self.update(number, leaf_index=leaf_index)
+
+    def update(self, number: str, **values: Any) -> None:
+        """The only write to an existing record: ``leaf_index``, from NULL to a value.
+        Any other field raises :class:`RecordSealed`; so does changing a set leaf index."""
+        sealed = sorted(set(values) - _SEQUENCING_FIELDS)
+        if sealed:
+            raise RecordSealed(f"record {number} is sealed: {', '.join(sealed)} cannot change")
+        leaf_index = values.get("leaf_index")
+        if not isinstance(leaf_index, int) or leaf_index < 0:
+            raise ValueError("leaf_index must be a non-negative int")
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(evidence_records.c.leaf_index).where(evidence_records.c.number == number)
+            ).one_or_none()
+            if current is None:
+                raise EvidenceError(f"no record {number}")
+            if current[0] is not None:
+                if int(current[0]) != leaf_index:
+                    raise RecordSealed(f"record {number} already has leaf index {current[0]}")
+                return
+            conn.execute(
+                update(evidence_records)
+                .where(
+                    (evidence_records.c.number == number) & evidence_records.c.leaf_index.is_(None)
+                )
+                .values(leaf_index=leaf_index)
+            )
+
+    # --- custody ----------------------------------------------------------------------------
+
+    def add_custody(
+        self, record_id: int, action: str, *, actor_id: int | None, at: dt.datetime, client_ip: str
+    ) -> None:
+        if action not in CUSTODY_ACTIONS:
+            raise ValueError(f"custody action must be one of {', '.join(CUSTODY_ACTIONS)}")
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(evidence_custody).values(
+                    record_id=record_id,
+                    action=action,
+                    actor_id=actor_id,
+                    at_ms=to_ms(at),
+                    client_ip=client_ip[:64],
+                )
+            )
+
+    def custody(self, record_id: int) -> list[CustodyEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(evidence_custody)
+                .where(evidence_custody.c.record_id == record_id)
+                .order_by(evidence_custody.c.id)
+            ).all()
+        return [
+            CustodyEvent(
+                r.action,
+                None if r.actor_id is None else int(r.actor_id),
+                from_ms(int(r.at_ms)),
+                r.client_ip,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,290 @@
+"""The vault through the real application (``create_app``): tus uploads, sealing, records,
+downloads and isolation, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from tests.support.accounts import PHONE, database_url, log_in
+from tests.unit.server.conftest import running_app
+from timeseal.core.tlog import parse_verifier_key
+from timeseal.core.tlog.proof import parse_tlog_proof, verify_tlog_proof
+from timeseal.core.tsp.response import parse_response
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+from timeseal.server import datadir
+from timeseal.store.blobs import LocalBlobStore
+from timeseal.store.db import DATABASE_URL_ENV, make_engine
+from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
+
+OTHER_PHONE = "+8613900001111"
+TUS = {"Tus-Resumable": "1.0.0"}
+PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
+DATA = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def _meta(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The server's database: SQLite in the data directory, or a scratch PostgreSQL one."""
+    with database_url(request.param, data_dir) as url:
+        if request.param == "postgresql":
+            monkeypatch.setenv(DATABASE_URL_ENV, url)
+        else:
+            monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        yield url
+
+
+@pytest.fixture
+def vault(data_dir: Path, db_url: str) -> Iterator[TestClient]:
+    with running_app(data_dir) as client:
+        yield client
+
+
+def bearer(client: TestClient, data_dir: Path, phone: str = PHONE) -> dict[str, str]:
+    answer = log_in(client, data_dir / "sms-outbox.log", phone, kind="token", token_name="t")
+    return {"Authorization": f"Bearer {answer['token']['token']}"}
+
+
+def create(
+    client: TestClient, auth: dict[str, str], data: bytes = DATA, sha: str | None = None
+) -> str:
+    reply = client.post(
+        "/api/v1/uploads",
+        headers={
+            **auth,
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": _meta(
+                filename="clip.mp4",
+                kind="video",
+                title="证据",
+                sha256=sha or hashlib.sha256(data).hexdigest(),
+            ),
+        },
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.headers["upload-offset"] == "0"
+    location: str = reply.headers["location"]
+    return location
+
+
+def patch(
+    client: TestClient, auth: dict[str, str], url: str, offset: int, body: bytes, **extra: str
+) -> tuple[int, dict[str, str]]:
+    reply = client.patch(
+        url, content=body, headers={**auth, **PATCH, "Upload-Offset": str(offset), **extra}
+    )
+    return reply.status_code, dict(reply.headers)
+
+
+def record_count(db_url: str) -> int:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(evidence_records)).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_interrupted_upload_resumes_seals_once_and_verifies(
+    vault: TestClient, data_dir: Path, db_url: str
+) -> None:
+    auth = bearer(vault, data_dir)
+    url = create(vault, auth)
+    half = len(DATA) // 2
+
+    # The connection dropped after half the file: the server kept what arrived.
+    assert patch(vault, auth, url, 0, DATA[:half])[0] == 204
+    head = vault.head(url, headers={**auth, **TUS})
+    assert head.status_code == 200
+    offset = int(head.headers["upload-offset"])
+    assert offset == half
+    status, headers = patch(vault, auth, url, offset, DATA[offset:])
+    assert status == 204
+    number = headers["timeseal-evidence-number"]
+    assert headers["upload-offset"] == str(len(DATA))
+
+    # A retry after completion answers with the same record, and makes no second one.
+    status, again = patch(vault, auth, url, len(DATA), b"")
+    assert status == 204 and again["timeseal-evidence-number"] == number
+    assert vault.head(url, headers={**auth, **TUS}).headers["timeseal-evidence-number"] == number
+    assert record_count(db_url) == 1
+
+    detail = vault.get(f"/api/v1/evidence/{number}", headers=auth).json()
+    assert detail["sha256"] == SHA and detail["size"] == len(DATA) and detail["kind"] == "video"
+    assert [e["action"] for e in detail["custody"]][:3] == ["uploaded", "sealed", "viewed"]
+    response = parse_response(base64.b64decode(detail["timestamp_response"]))
+    assert response.token is not None
+    assert response.token.tst_info.message_imprint == hashlib.sha256(DATA).digest()
+    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    verifier = TimestampVerifierBuilder().add_root(root).build()
+    assert verifier.verify(response, hashlib.sha256(DATA).digest()).ok
+    assert LocalBlobStore(data_dir / "blobs").exists(bytes.fromhex(SHA))
+
+    # Once sequenced, the receipt proves the EvidenceEntry leaf.
+    deadline = time.monotonic() + 15
+    while detail["receipt"] is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        detail = vault.get(f"/api/v1/evidence/{number}", headers=auth).json()
+    assert detail["receipt"] is not None and detail["leaf_index"] is not None
+    vkey = parse_verifier_key(vault.get("/log/vkey").text.strip())
+    proof = parse_tlog_proof(detail["receipt"].encode())
+    assert verify_tlog_proof(proof, leaf=base64.b64decode(detail["log_entry"]), log_key=vkey).ok
+
+    listing = vault.get("/api/v1/evidence", headers=auth).json()["items"]
+    assert [i["number"] for i in listing] == [number]
+    assert vault.get("/api/v1/evidence?kind=photo", headers=auth).json()["items"] == []
+
+    # Whole and ranged downloads.
+    whole = vault.get(f"/api/v1/evidence/{number}/content", headers=auth)
+    assert whole.status_code == 200 and whole.content == DATA
+    assert whole.headers["content-length"] == str(len(DATA))
+    assert whole.headers["content-type"].startswith("video/mp4")
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert whole.headers["content-disposition"].startswith("attachment")
+    part = vault.get(
+        f"/api/v1/evidence/{number}/content", headers={**auth, "Range": "bytes=100-1099"}
+    )
+    assert part.status_code == 206 and part.content == DATA[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(DATA)}"
+    tail = vault.get(f"/api/v1/evidence/{number}/content", headers={**auth, "Range": "bytes=-4"})
+    assert tail.content == b"tail"
+    bad = vault.get(
+        f"/api/v1/evidence/{number}/content", headers={**auth, "Range": "bytes=9999999-"}
+    )
+    assert bad.status_code == 416
+    trail = vault.get(f"/api/v1/evidence/{number}", headers=auth).json()["custody"]
+    assert [e["action"] for e in trail].count("downloaded") == 3
+
+
+def test_declared_hash_mismatch_keeps_nothing(
+    vault: TestClient, data_dir: Path, db_url: str
+) -> None:
+    auth = bearer(vault, data_dir)
+    url = create(vault, auth, sha="00" * 32)
+    status, _ = patch(vault, auth, url, 0, DATA)
+    assert status == 460
+    assert vault.head(url, headers={**auth, **TUS}).status_code == 404
+    assert record_count(db_url) == 0
+    assert not LocalBlobStore(data_dir / "blobs").exists(bytes.fromhex(SHA))
+    assert not [p for p in (data_dir / "uploads").iterdir() if not p.name.startswith(".")]
+
+
+def test_tus_protocol_details(vault: TestClient, data_dir: Path) -> None:
+    auth = bearer(vault, data_dir)
+    options = vault.options("/api/v1/uploads")
+    assert options.status_code == 204
+    assert options.headers["tus-version"] == "1.0.0"
+    assert set(options.headers["tus-extension"].split(",")) == {
+        "creation",
+        "checksum",
+        "termination",
+    }
+    assert int(options.headers["tus-max-size"]) > 0
+    assert options.headers["tus-checksum-algorithm"] == "sha256"
+
+    no_version = vault.post("/api/v1/uploads", headers={**auth, "Upload-Length": "1"})
+    assert no_version.status_code == 412
+    url = create(vault, auth)
+    assert patch(vault, auth, url, 5, DATA[5:10])[0] == 409
+    good = base64.b64encode(hashlib.sha256(DATA[:10]).digest()).decode()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    status, headers = patch(
+        vault, auth, url, 0, DATA[:10], **{"Upload-Checksum": f"sha256 {wrong}"}
+    )
+    assert status == 460
+    assert vault.head(url, headers={**auth, **TUS}).headers["upload-offset"] == "0"
+    status, headers = patch(vault, auth, url, 0, DATA[:10], **{"Upload-Checksum": f"sha256 {good}"})
+    assert status == 204 and headers["upload-offset"] == "10"
+    plain = vault.patch(url, content=b"x", headers={**auth, **TUS, "Upload-Offset": "10"})
+    assert plain.status_code == 415
+    assert vault.delete(url, headers={**auth, **TUS}).status_code == 204
+    assert vault.head(url, headers={**auth, **TUS}).status_code == 404
+    bad_kind = vault.post(
+        "/api/v1/uploads",
+        headers={
+            **auth,
+            **TUS,
+            "Upload-Length": "1",
+            "Upload-Metadata": _meta(filename="a", kind="nope", sha256=SHA),
+        },
+    )
+    assert bad_kind.status_code == 400
+    assert vault.post("/api/v1/uploads", headers={**TUS, "Upload-Length": "1"}).status_code == 401
+
+
+def test_quota_exceeded(data_dir: Path, db_url: str) -> None:
+    path = data_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["vault"] = {"quota_bytes": len(DATA) + 10}
+    path.write_text(json.dumps(config))
+    with running_app(data_dir) as client:
+        auth = bearer(client, data_dir)
+        url = create(client, auth)
+        assert patch(client, auth, url, 0, DATA)[0] == 204
+        reply = client.post(
+            "/api/v1/uploads",
+            headers={
+                **auth,
+                **TUS,
+                "Upload-Length": "11",
+                "Upload-Metadata": _meta(filename="b", sha256=SHA),
+                "Accept-Language": "en",
+            },
+        )
+        assert reply.status_code == 413
+        assert reply.json()["error"]["code"] == "quota_exceeded"
+        assert "quota" in reply.json()["error"]["message"]
+
+
+def test_other_accounts_get_404(vault: TestClient, data_dir: Path) -> None:
+    alice = bearer(vault, data_dir)
+    bob = bearer(vault, data_dir, OTHER_PHONE)
+    pending = create(vault, alice)
+    done = create(vault, alice, b"sealed")
+    number = patch(vault, alice, done, 0, b"sealed")[1]["timeseal-evidence-number"]
+    assert vault.head(pending, headers={**bob, **TUS}).status_code == 404
+    assert patch(vault, bob, pending, 0, DATA)[0] == 404
+    assert vault.delete(pending, headers={**bob, **TUS}).status_code == 404
+    assert patch(vault, bob, done, 6, b"")[0] == 404
+    for path in (f"/api/v1/evidence/{number}", f"/api/v1/evidence/{number}/content"):
+        reply = vault.get(path, headers=bob)
+        assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
+    assert vault.get("/api/v1/evidence", headers=bob).json()["items"] == []
+    assert vault.head(pending, headers={**alice, **TUS}).headers["upload-offset"] == "0"
+
+
+def test_sealed_records_are_immutable(vault: TestClient, data_dir: Path, db_url: str) -> None:
+    auth = bearer(vault, data_dir)
+    url = create(vault, auth, b"x")
+    number = patch(vault, auth, url, 0, b"x")[1]["timeseal-evidence-number"]
+    engine = make_engine(db_url)
+    try:
+        store = EvidenceStore(engine)
+        for field, value in (("title", "changed"), ("content_sha256", b"\0" * 32), ("size", 2)):
+            with pytest.raises(RecordSealed):
+                store.update(number, **{field: value})
+        record = store.get(number)
+        assert record is not None and record.title == "证据" and record.size == 1
+        store.note_leaf_index(number, 10**9)
+        with pytest.raises(RecordSealed):
+            store.note_leaf_index(number, 10**9 + 1)
+    finally:
+        engine.dispose()
