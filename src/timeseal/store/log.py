@@ -308,9 +308,10 @@ class LogStore:
                 f"INSERT INTO log_tiles (path, data) VALUES ({m}, {m})",
                 [(tile.path, data) for tile, data in result.tiles],
             )
+            # Consecutive ids get consecutive indices: one UPDATE per run of ids, not per row.
             cursor.executemany(
-                f"UPDATE log_entries SET leaf_index = {m} WHERE id = {m}",
-                [(state.size + i, row.id) for i, row in enumerate(pending)],
+                f"UPDATE log_entries SET leaf_index = id + {m} WHERE id BETWEEN {m} AND {m}",
+                _id_runs([int(row.id) for row in pending], state.size),
             )
             cursor.execute(
                 f"UPDATE log_state SET size = {m}, root_hash = {m}, edge = {m}, "
@@ -347,6 +348,18 @@ class LogStore:
         if state.root_hash != head.root_hash:
             raise AssertionError("stored edge hashes do not fold to the stored root")
         return head, state
+
+
+def _id_runs(ids: Sequence[int], first_index: int) -> list[tuple[int, int, int]]:
+    """(index - id, first id, last id) for each run of consecutive ids, which take the
+    consecutive leaf indices from ``first_index`` on, in order."""
+    runs: list[tuple[int, int, int]] = []
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[i - 1] + 1:
+            runs.append((first_index + start - ids[start], ids[start], ids[i - 1]))
+            start = i
+    return runs
 
 
 class _LRU(OrderedDict[str, tuple[tuple[bytes, ...], ...]]):

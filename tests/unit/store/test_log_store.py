@@ -137,3 +137,19 @@ def test_append_then_receipt_verifies_offline(engine: Engine) -> None:
     assert not verify_tlog_proof(receipt, leaf=b"one", log_key=KEY.verifier_key).ok
     with pytest.raises(ValueError, match="65,535"):
         store.append([bytes(70_000)])
+
+
+def test_gaps_in_entry_ids_still_give_consecutive_leaf_indices(engine: Engine) -> None:
+    """PostgreSQL sequences leave gaps (rolled-back inserts); indices must not."""
+    store = LogStore(engine)
+    store.initialise(KEY, ORIGIN, NOW)
+    ids = store.append([b"a", b"b", b"c", b"d", b"e", b"f"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM log_entries WHERE id IN (?, ?)", (ids[1], ids[4]))
+    signed = store.sequence(KEY, ORIGIN, NOW)
+    assert signed is not None
+    assert signed.checkpoint.root_hash == tree_hash(
+        [leaf_hash(e) for e in (b"a", b"c", b"d", b"f")]
+    )
+    kept = [ids[0], ids[2], ids[3], ids[5]]
+    assert [store.leaf_index_of(i) for i in kept] == [0, 1, 2, 3]
