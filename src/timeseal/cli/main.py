@@ -19,6 +19,7 @@ from timeseal.cli.account_cmd import register as register_account_commands
 from timeseal.cli.hsm import register as register_hsm_commands
 from timeseal.cli.log_cmd import register as register_log_commands
 from timeseal.cli.tsa_key import register as register_key_commands
+from timeseal.cli.vault_cmd import register as register_vault_commands
 from timeseal.cli.witness_cmd import register as register_witness_commands
 from timeseal.core.digest import digest_stream
 from timeseal.core.errors import TimeSealError
@@ -39,6 +40,7 @@ register_key_commands(tsa_app)
 register_witness_commands(app)
 register_log_commands(app)
 register_account_commands(app)
+register_vault_commands(app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")

@@ -1,0 +1,253 @@
+"""``timeseal upload/list/download`` against a real ``timeseal serve``: the round trip, an
+upload cut off half way that resumes into one record, and a resumed download that verifies.
+Interruptions come from an injected httpx transport, never from monkeypatching."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tests.support.accounts import code_prompt_input, invoke_answering
+from tests.support.server import live_server
+from timeseal.cli.account_cmd import register as register_account
+from timeseal.cli.vault_cmd import (
+    RetryPolicy,
+    TusUploader,
+    VaultCallFailed,
+    make_client,
+    register,
+    uploads_path,
+)
+
+PHONE = "+8613812345678"
+
+
+@dataclass(frozen=True)
+class Logged:
+    url: str
+    token: str
+    env: dict[str, str | None]
+
+
+@pytest.fixture(scope="module")
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    register_account(app)
+    register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+    """One server for the module, and a CLI logged in to it (private HOME and XDG dirs)."""
+    root = tmp_path_factory.mktemp("vault-cli")
+    (root / "home").mkdir()
+    env: dict[str, str | None] = {
+        "HOME": str(root / "home"),
+        "XDG_CONFIG_HOME": str(root / "xdg"),
+        "TIMESEAL_SERVER": None,
+        "LANG": "en_GB.UTF-8",
+    }
+    with live_server(root / "data") as live:
+        result = invoke_answering(
+            CliRunner(env=env),
+            cli,
+            ["login", "--server", live.url, "--phone", PHONE],
+            code_prompt_input(root / "data" / "sms-outbox.log", PHONE),
+        )
+        assert result.exit_code == 0, result.output
+        stored = json.loads((root / "xdg" / "timeseal" / "credentials.json").read_text())
+        yield Logged(live.url, stored["servers"][live.url]["token"], env)
+
+
+@pytest.fixture
+def xdg(logged: Logged, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same config directory for library calls made directly by a test."""
+    for key, value in logged.env.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+
+
+def payload(size: int, seed: int) -> bytes:
+    block = hashlib.sha256(seed.to_bytes(8, "big")).digest()
+    return (block * (size // 32 + 1))[:size]
+
+
+def records(logged: Logged) -> list[dict[str, Any]]:
+    reply = httpx.get(
+        f"{logged.url}/api/v1/evidence",
+        params={"limit": 500},
+        headers={"Authorization": f"Bearer {logged.token}"},
+    )
+    items: list[dict[str, Any]] = reply.json()["items"]
+    return items
+
+
+class FailingTransport(httpx.BaseTransport):
+    """Passes requests to a real transport until ``limit`` PATCH body bytes have gone through;
+    then every PATCH that would pass it fails ``failures`` times as a broken connection."""
+
+    def __init__(self, limit: int, failures: int = 1_000_000) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.limit = limit
+        self.failures = failures
+        self.sent = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            size = len(request.content)
+            if self.sent + size > self.limit and self.failures > 0:
+                self.failures -= 1
+                raise httpx.WriteError("connection reset (simulated)", request=request)
+            self.sent += size
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_upload_list_download_round_trip(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+    runner = CliRunner(env=logged.env)
+    big = tmp_path / "录屏.mp4"
+    big.write_bytes(payload(9 * 1024 * 1024 + 17, 1))  # more than one 8 MiB chunk
+    small = tmp_path / "photo.jpg"
+    small.write_bytes(payload(1000, 2))
+    result = runner.invoke(
+        cli, ["upload", str(big), str(small), "--kind", "photo", "--server", logged.url]
+    )
+    assert result.exit_code == 0, result.output
+    numbers = [line.rsplit(" -> ", 1)[1] for line in result.output.splitlines() if "✓" in line]
+    assert len(numbers) == 2 and all(n.startswith("TS-") for n in numbers)
+    assert json.loads(uploads_path_in(logged).read_text()) == {"uploads": {}}
+
+    result = runner.invoke(cli, ["list", "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    assert all(n in result.output for n in numbers)
+    assert "北京时间 (UTC+8) |" in result.output and " UTC" in result.output
+    listed = json.loads(runner.invoke(cli, ["list", "--json", "--kind", "photo"]).output)
+    by_number = {item["number"]: item for item in listed["items"]}
+    assert by_number[numbers[0]]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert by_number[numbers[0]]["filename"] == "录屏.mp4"
+    empty = runner.invoke(cli, ["list", "--kind", "seal-record", "--server", logged.url])
+    assert empty.exit_code == 0 and "No evidence" in empty.output
+
+    out = tmp_path / "back.mp4"
+    result = runner.invoke(cli, ["download", numbers[0], "-o", str(out), "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == big.read_bytes()
+    assert not out.with_name("back.mp4.part").exists()
+
+
+def uploads_path_in(logged: Logged) -> Path:
+    return Path(str(logged.env["XDG_CONFIG_HOME"])) / "timeseal" / "uploads.json"
+
+
+def test_an_interrupted_upload_resumes_into_one_record(
+    cli: typer.Typer, logged: Logged, tmp_path: Path, xdg: None
+) -> None:
+    path = tmp_path / "screen.webm"
+    data = payload(1_000_000, 3)
+    path.write_bytes(data)
+    chunk = 64 * 1024
+    cut = FailingTransport(limit=len(data) // 2)
+    with make_client(logged.url, logged.token, cut) as client:
+        uploader = TusUploader(
+            client,
+            logged.url,
+            chunk_size=chunk,
+            policy=RetryPolicy(retries=2),
+            sleep=lambda s: None,
+        )
+        with pytest.raises(VaultCallFailed, match="simulated"):
+            uploader.upload(path, kind="screen-recording")
+    (entry,) = json.loads(uploads_path().read_text())["uploads"].values()
+    head = httpx.head(
+        entry["url"], headers={"Authorization": f"Bearer {logged.token}", "Tus-Resumable": "1.0.0"}
+    )
+    stopped = int(head.headers["upload-offset"])
+    assert 0 < stopped < len(data) and stopped % chunk == 0
+
+    # The real command picks it up from the server's offset.
+    result = CliRunner(env=logged.env).invoke(cli, ["upload", str(path), "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    number = result.output.strip().rsplit(" -> ", 1)[1]
+    head = httpx.head(
+        entry["url"], headers={"Authorization": f"Bearer {logged.token}", "Tus-Resumable": "1.0.0"}
+    )
+    assert head.headers["timeseal-evidence-number"] == number  # the same upload finished
+    sha = hashlib.sha256(data).hexdigest()
+    assert [r["number"] for r in records(logged) if r["sha256"] == sha] == [number]
+    assert json.loads(uploads_path().read_text()) == {"uploads": {}}
+
+
+def test_a_passing_failure_is_retried_in_the_same_run(
+    logged: Logged, tmp_path: Path, xdg: None
+) -> None:
+    path = tmp_path / "doc.pdf"
+    data = payload(300_000, 4)
+    path.write_bytes(data)
+    waits: list[float] = []
+    flaky = FailingTransport(limit=100_000, failures=3)
+    with make_client(logged.url, logged.token, flaky) as client:
+        uploader = TusUploader(client, logged.url, chunk_size=50_000, sleep=waits.append)
+        number = uploader.upload(path, kind="document", title="合同")
+    assert waits == [0.5, 1.0, 2.0]  # exponential backoff
+    assert flaky.sent == len(data)  # nothing was sent twice
+    (record,) = [r for r in records(logged) if r["number"] == number]
+    assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["title"] == "合同"
+
+
+def test_a_resumed_download_is_verified(
+    cli: typer.Typer, logged: Logged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner(env=logged.env)
+    path = tmp_path / "call.m4a"
+    data = payload(700_000, 5)
+    path.write_bytes(data)
+    result = runner.invoke(cli, ["upload", str(path), "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    number = result.output.strip().rsplit(" -> ", 1)[1]
+
+    out = tmp_path / "out" / "call.m4a"
+    out.parent.mkdir()
+    part = out.with_name("call.m4a.part")
+    part.write_bytes(data[:300_000])  # an earlier download stopped here
+    monkeypatch.chdir(out.parent)
+    result = runner.invoke(cli, ["download", number, "--server", logged.url])  # default name
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == data and not part.exists()
+
+    # A part that does not match the record is caught by the final SHA-256 check.
+    bad = tmp_path / "out" / "bad.m4a"
+    bad_part = bad.with_name("bad.m4a.part")
+    bad_part.write_bytes(b"\0" * 300_000)
+    result = runner.invoke(cli, ["download", number, "-o", str(bad), "--server", logged.url])
+    assert result.exit_code == 1
+    assert "mismatch" in result.output
+    assert not bad.exists() and not bad_part.exists()
+
+
+def test_usage_errors_and_no_login(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+    runner = CliRunner(env=logged.env)
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a")
+    result = runner.invoke(cli, ["upload", str(path), "--kind", "nonsense"])
+    assert result.exit_code == 2
+    result = runner.invoke(cli, ["upload", str(tmp_path / "missing"), "--server", logged.url])
+    assert result.exit_code == 2
+    stranger = {**logged.env, "XDG_CONFIG_HOME": str(tmp_path / "nobody")}
+    result = CliRunner(env=stranger).invoke(cli, ["upload", str(path), "--server", logged.url])
+    assert result.exit_code == 1 and "Not logged in" in result.output
+    result = runner.invoke(cli, ["download", "TS-20261129-0000-0000", "--server", logged.url])
+    assert result.exit_code == 1
