@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.api.auth import include_auth
+from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
@@ -43,6 +45,7 @@ CLOCK_SOURCE_ENV = "TIMESEAL_CLOCK_SOURCE"
 class ServerSettings:
     data_dir: Path
     clock_source: ClockSource | None = None  # None: as configured in config.json
+    share_clock: Callable[[], dt.datetime] | None = None  # tests: share-link expiry time
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -138,6 +141,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         settings.data_dir / STAGING_DIR,
     )
     include_vault(app, vault, config.vault)
+    include_shares(app, vault, clock=settings.share_clock)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 

@@ -45,6 +45,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.evidence",
     "timeseal.store.issuance",
     "timeseal.store.log",
+    "timeseal.store.shares",
 )
 
 DATABASE_URL_ENV = "TIMESEAL_DATABASE_URL"

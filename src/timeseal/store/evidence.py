@@ -365,6 +365,13 @@ class EvidenceStore:
             ).one_or_none()
         return None if row is None else _record(row)
 
+    def get_by_id(self, record_id: int) -> EvidenceRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(evidence_records).where(evidence_records.c.id == record_id)
+            ).one_or_none()
+        return None if row is None else _record(row)
+
     def by_upload(self, upload_id: str) -> EvidenceRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(

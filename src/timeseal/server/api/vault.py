@@ -296,7 +296,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
     @router.patch(
         "/uploads/{upload_id}",
         status_code=204,
-        responses=error_responses(400, 401, 404, 409, 413, 415, 460),
+        responses=error_responses(400, 401, 404, 409, 412, 413, 415, 460),
         tags=["vault"],
     )
     async def upload_chunk(upload_id: str, request: Request, principal: CurrentAccount) -> Response:
@@ -343,7 +343,10 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         return Response(status_code=204, headers=headers)
 
     @router.delete(
-        "/uploads/{upload_id}", status_code=204, responses=error_responses(401, 404), tags=["vault"]
+        "/uploads/{upload_id}",
+        status_code=204,
+        responses=error_responses(401, 404, 409, 412),
+        tags=["vault"],
     )
     async def terminate_upload(
         upload_id: str, request: Request, principal: CurrentAccount
@@ -362,7 +365,9 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         vault.store.remove_upload(upload_id)
         return Response(status_code=204, headers=_tus())
 
-    @router.get("/evidence", response_model=EvidenceList, tags=["vault"])
+    @router.get(
+        "/evidence", response_model=EvidenceList, responses=error_responses(401), tags=["vault"]
+    )
     async def list_evidence(
         principal: CurrentAccount,
         kind: Annotated[str | None, Query()] = None,
@@ -417,22 +422,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
     async def evidence_content(number: str, request: Request, principal: CurrentAccount) -> Any:
         """The file, streamed; one ``Range`` (``bytes=a-b``, ``a-``, ``-n``) is honoured."""
         record = own_record(number, principal)
-        size = record.size
-        start, end, status = 0, size, 200
-        spec = request.headers.get("range")
-        if spec is not None:
-            match = _RANGE.match(spec.strip())
-            if match is None or match.groups() == ("", ""):
-                raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
-            first, last = match.groups()
-            if first == "":
-                start, end = max(0, size - int(last)), size
-            else:
-                start = int(first)
-                end = size if last == "" else min(size, int(last) + 1)
-            if start >= size or end <= start:
-                raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
-            status = 206
+        start, end, status = parse_range(request.headers.get("range"), record.size)
         vault.store.add_custody(
             record.id,
             "downloaded",
@@ -440,27 +430,55 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
             at=dt.datetime.now(dt.UTC),
             client_ip=client_ip(request),
         )
-        media = record.media_type.lower()
-        safe = media if media.startswith(INLINE_SAFE) else "application/octet-stream"
-        ascii_name = record.filename.encode("ascii", "replace").decode().replace('"', "_")
-        headers = {
-            "Content-Length": str(end - start),
-            "Accept-Ranges": "bytes",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f'attachment; filename="{ascii_name}"',
-            "Cache-Control": "private, no-store",
-            "ETag": f'"{record.content_sha256.hex()}"',
-        }
-        if status == 206:
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        return StreamingResponse(
-            _blob_range(vault, record.content_sha256, start, end),
-            status_code=status,
-            media_type=safe,
-            headers=headers,
-        )
+        return content_response(vault, record, start, end, status)
 
     app.include_router(router)
+
+
+def parse_range(spec: str | None, size: int) -> tuple[int, int, int]:
+    """``(start, end, status)`` for one ``Range`` header (``bytes=a-b``, ``a-``, ``-n``):
+    the whole file with 200 when there is none; 416 ``range_not_satisfiable`` if it is bad."""
+    if spec is None:
+        return 0, size, 200
+    match = _RANGE.match(spec.strip())
+    if match is None or match.groups() == ("", ""):
+        raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
+    first, last = match.groups()
+    if first == "":
+        start, end = max(0, size - int(last)), size
+    else:
+        start = int(first)
+        end = size if last == "" else min(size, int(last) + 1)
+    if start >= size or end <= start:
+        raise ApiError("range_not_satisfiable", 416, headers={"Content-Range": f"*/{size}"})
+    return start, end, 206
+
+
+def content_response(
+    vault: VaultService, record: EvidenceRecord, start: int, end: int, status: int
+) -> StreamingResponse:
+    """The record's bytes ``[start, end)`` as an attachment. Only media types in
+    :data:`INLINE_SAFE` are served as themselves, everything else as
+    application/octet-stream, always with ``nosniff``."""
+    media = record.media_type.lower()
+    safe = media if media.startswith(INLINE_SAFE) else "application/octet-stream"
+    ascii_name = record.filename.encode("ascii", "replace").decode().replace('"', "_")
+    headers = {
+        "Content-Length": str(end - start),
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'attachment; filename="{ascii_name}"',
+        "Cache-Control": "private, no-store",
+        "ETag": f'"{record.content_sha256.hex()}"',
+    }
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+    return StreamingResponse(
+        _blob_range(vault, record.content_sha256, start, end),
+        status_code=status,
+        media_type=safe,
+        headers=headers,
+    )
 
 
 def _blob_range(vault: VaultService, sha256: bytes, start: int, end: int) -> Iterator[bytes]:

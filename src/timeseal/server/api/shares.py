@@ -1,0 +1,283 @@
+"""Read-only share links over HTTP.
+
+The owner (logged in)::
+
+    POST   /api/v1/evidence/{number}/shares   create; the answer holds the link token, once
+    GET    /api/v1/evidence/{number}/shares   list (token hint only), revoked ones included
+    DELETE /api/v1/shares/{share}             revoke (``share`` is the link's id here)
+
+Anyone holding the link, without logging in, while it is neither expired nor revoked::
+
+    GET /api/v1/shares/{share}            the record's facts, token and receipt (``share``
+                                          is the link token here)
+    GET /api/v1/shares/{share}/content    the bytes, with ``Range``, same content-type rules
+                                          as the owner's download
+
+Both paths share one template (``{share}``) because OpenAPI forbids two templates that differ
+only in the parameter's name. A link with an access code wants it in ``TimeSeal-Share-Code``:
+none is 403 ``share_code_required``, a wrong one 403 ``share_code_invalid``, and after
+:data:`MAX_CODE_FAILURES` wrong ones in :data:`CODE_WINDOW` the link answers 429 until the window
+ends (even to the right code). Unknown and revoked links are 404 ``not_found`` (nothing to
+probe); an expired one is 410 ``share_expired``. Every open, facts or bytes, adds
+``share_opened`` (no actor, the client's IP) to the item's custody trail; creating a link adds
+``shared``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.tlog.proof import format_tlog_proof
+from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.vault import EvidenceSummary, content_response, parse_range
+from timeseal.server.vault import VaultService
+from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.shares import ShareLink, ShareStore
+
+Clock = Callable[[], dt.datetime]
+
+SHARE_CODE_HEADER = "TimeSeal-Share-Code"
+MAX_LIFETIME = dt.timedelta(days=365)
+MAX_CODE_FAILURES = 5
+CODE_WINDOW = dt.timedelta(minutes=15)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+MESSAGES.update(
+    {
+        "share_expired": ("该分享链接已过期。", "This share link has expired."),
+        "share_code_required": (
+            "该分享链接需要访问码。",
+            "This share link needs an access code.",
+        ),
+        "share_code_invalid": ("访问码不正确。", "The access code is not correct."),
+    }
+)
+
+
+ShareCode = Annotated[
+    str | None,
+    Header(alias=SHARE_CODE_HEADER.lower(), description="The link's access code, if it has one."),
+]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ShareCreate(BaseModel):
+    expires_at: AwareDatetime = Field(
+        description="When the link stops working; in the future, at most 365 days away."
+    )
+    label: str = Field("", max_length=100, description="For the owner: who the link is for.")
+    access_code: str | None = Field(
+        None, min_length=4, max_length=64, description="Optional; stored hashed (scrypt)."
+    )
+
+
+class ShareInfo(BaseModel):
+    id: int
+    evidence_number: str
+    label: str
+    token_hint: str
+    has_access_code: bool
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    active: bool
+
+
+class ShareCreated(ShareInfo):
+    token: str = Field(description="The link token; shown only in this answer.")
+    url: str = Field(description="The link's path on this server: /s/<token>.")
+    api_url: str
+
+
+class SharedEvidence(EvidenceSummary):
+    timestamp_response: str  # base64 of the RFC 3161 TimeStampResp DER
+    token_sha256: str
+    log_entry: str  # base64 of the log entry the receipt proves
+    receipt: str | None  # C2SP tlog-proof text, once sequenced
+    share_expires_at: dt.datetime
+    content_url: str
+
+
+def _info(share: ShareLink, number: str, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": share.id,
+        "evidence_number": number,
+        "label": share.label,
+        "token_hint": share.token_hint,
+        "has_access_code": share.has_code,
+        "created_at": share.created_at,
+        "expires_at": share.expires_at,
+        "revoked_at": share.revoked_at,
+        "active": share.active(now),
+    }
+
+
+def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = None) -> None:
+    """Mount the share-link endpoints (after ``include_auth``; beside ``include_vault``).
+    ``clock`` is the time links expire by (tests inject one); the system clock by default."""
+    clock = clock or _utc_now
+    router = APIRouter(prefix="/api/v1", tags=["shares"])
+    shares = ShareStore(vault.store.engine)
+
+    def own_record(number: str, principal: CurrentAccount) -> EvidenceRecord:
+        try:
+            canonical = parse_evidence_number(number)
+        except MalformedError:
+            raise ApiError("not_found", 404) from None
+        record = vault.store.get(canonical)
+        if record is None or record.owner_id != principal.account.id:
+            raise ApiError("not_found", 404)
+        return record
+
+    def open_share(token: str, code: str | None) -> tuple[ShareLink, EvidenceRecord]:
+        """The link and its record, if the link is usable and the access code right."""
+        share = shares.by_token(token) if _TOKEN.match(token) else None
+        if share is None or share.revoked_at is not None or share.record_id is None:
+            raise ApiError("not_found", 404)
+        now = clock()
+        if now >= share.expires_at:
+            raise ApiError("share_expired", 410)
+        if share.has_code:
+            window_end = share.code_window_start + CODE_WINDOW
+            if share.code_failures >= MAX_CODE_FAILURES and now < window_end:
+                wait = (window_end - now).total_seconds()
+                raise ApiError("rate_limited", 429, retry_after=wait)
+            if not code:
+                raise ApiError("share_code_required", 403)
+            if not shares.check_code(share.id, code):
+                failures = shares.note_failure(share.id, now=now, window=CODE_WINDOW)
+                left = max(0, MAX_CODE_FAILURES - failures)
+                raise ApiError("share_code_invalid", 403, attempts_left=left)
+        record = vault.store.get_by_id(share.record_id)
+        if record is None:
+            raise ApiError("not_found", 404)
+        return share, vault.sequenced(record)
+
+    def note_open(record: EvidenceRecord, request: Request) -> None:
+        vault.store.add_custody(
+            record.id, "share_opened", actor_id=None, at=clock(), client_ip=client_ip(request)
+        )
+
+    @router.post(
+        "/evidence/{number}/shares",
+        status_code=201,
+        response_model=ShareCreated,
+        responses=error_responses(401, 403, 404, 422),
+    )
+    async def create_share(
+        number: str, body: ShareCreate, request: Request, principal: CurrentAccount
+    ) -> dict[str, Any]:
+        """Create a read-only link to one of the caller's records."""
+        record = own_record(number, principal)
+        now = clock()
+        if not now < body.expires_at <= now + MAX_LIFETIME:
+            raise RequestValidationError(
+                [{"loc": ("body", "expires_at"), "msg": "out of range", "type": "value_error"}]
+            )
+        share, token = shares.create(
+            owner_id=principal.account.id,
+            record_id=record.id,
+            label=body.label,
+            code=body.access_code,
+            now=now,
+            expires_at=body.expires_at,
+        )
+        vault.store.add_custody(
+            record.id,
+            "shared",
+            actor_id=principal.account.id,
+            at=now,
+            client_ip=client_ip(request),
+        )
+        return {
+            **_info(share, record.number, now),
+            "token": token,
+            "url": f"/s/{token}",
+            "api_url": f"/api/v1/shares/{token}",
+        }
+
+    @router.get(
+        "/evidence/{number}/shares",
+        response_model=list[ShareInfo],
+        responses=error_responses(401, 404),
+    )
+    async def list_shares(number: str, principal: CurrentAccount) -> list[dict[str, Any]]:
+        """The caller's links to one record, oldest first, revoked and expired ones included."""
+        record = own_record(number, principal)
+        now = clock()
+        return [
+            _info(s, record.number, now) for s in shares.for_record(principal.account.id, record.id)
+        ]
+
+    @router.delete("/shares/{share}", status_code=204, responses=error_responses(401, 403, 404))
+    async def revoke_share(share: str, principal: CurrentAccount) -> Response:
+        """Revoke one of the caller's links (``share`` is its id). Revoking twice is fine."""
+        link = shares.get(int(share)) if share.isdigit() and len(share) < 19 else None
+        if link is None or link.owner_id != principal.account.id:
+            raise ApiError("not_found", 404)
+        shares.revoke(link.id, now=clock())
+        return Response(status_code=204)
+
+    @router.get(
+        "/shares/{share}",
+        response_model=SharedEvidence,
+        responses=error_responses(403, 404, 410, 429),
+    )
+    async def shared_evidence(share: str, request: Request, code: ShareCode = None) -> Any:
+        """What a link shares: the record's facts, RFC 3161 token and log receipt (no login;
+        ``share`` is the link token)."""
+        link, record = open_share(share, code)
+        note_open(record, request)
+        receipt = vault.receipt(record)
+        return {
+            "number": record.number,
+            "kind": record.kind,
+            "title": record.title,
+            "filename": record.filename,
+            "media_type": record.media_type,
+            "size": record.size,
+            "sha256": record.content_sha256.hex(),
+            "created_at": record.created_at,
+            "leaf_index": record.leaf_index,
+            "supersedes": record.supersedes,
+            "timestamp_response": base64.b64encode(record.tsr_der).decode(),
+            "token_sha256": record.token_sha256.hex(),
+            "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
+            "receipt": None if receipt is None else format_tlog_proof(receipt).decode(),
+            "share_expires_at": link.expires_at,
+            "content_url": f"/api/v1/shares/{share}/content",
+        }
+
+    @router.get(
+        "/shares/{share}/content",
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            206: {"content": {"application/octet-stream": {}}},
+            **error_responses(403, 404, 410, 416, 429),
+        },
+        response_class=Response,
+    )
+    async def shared_content(share: str, request: Request, code: ShareCode = None) -> Any:
+        """The shared file, streamed, with one ``Range`` honoured (no login)."""
+        _, record = open_share(share, code)
+        start, end, status = parse_range(request.headers.get("range"), record.size)
+        note_open(record, request)
+        return content_response(vault, record, start, end, status)
+
+    app.include_router(router)
