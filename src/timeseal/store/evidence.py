@@ -359,24 +359,18 @@ class EvidenceStore:
         return record
 
     def get(self, number: str) -> EvidenceRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(evidence_records).where(evidence_records.c.number == number)
-            ).one_or_none()
-        return None if row is None else _record(row)
+        return self._one(evidence_records.c.number, number)
 
     def get_by_id(self, record_id: int) -> EvidenceRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(evidence_records).where(evidence_records.c.id == record_id)
-            ).one_or_none()
-        return None if row is None else _record(row)
+        return self._one(evidence_records.c.id, record_id)
 
     def by_upload(self, upload_id: str) -> EvidenceRecord | None:
+        return self._one(evidence_records.c.upload_id, upload_id)
+
+    def _one(self, column: Any, value: object) -> EvidenceRecord | None:
+        """The record whose unique ``column`` equals ``value``."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(evidence_records).where(evidence_records.c.upload_id == upload_id)
-            ).one_or_none()
+            row = conn.execute(select(evidence_records).where(column == value)).one_or_none()
         return None if row is None else _record(row)
 
     def list_for(
