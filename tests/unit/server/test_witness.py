@@ -60,8 +60,6 @@ from timeseal.server.witness import (
     KEY_FILE,
     VKEY_FILE,
     Witness,
-    WitnessError,
-    WitnessStore,
     create_witness_app,
     initialise,
     load_key,
@@ -74,6 +72,7 @@ from timeseal.server.witness_client import (
     attach_cosignatures,
     submit_checkpoint,
 )
+from timeseal.store.witness import WitnessError, WitnessStore
 
 ORIGIN = "log.example/timeseal"
 LOG = generate_signer_key(ORIGIN)
