@@ -8,6 +8,7 @@ consistent, 1 inconsistent or unreachable (every reason printed, 中文 first, t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from timeseal.capture.log_client import (
 )
 from timeseal.cli import report
 from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.log_entry import EvidenceEntry, parse_entry
 from timeseal.core.tlog import (
     SignatureType,
     TlogProof,
@@ -397,7 +399,7 @@ class ReceiptCheck:
 
     path: Path
     checked: bool
-    reason: str = ""  # why it was not checked, or why it does not parse
+    reason: str = ""  # why it was not checked, or why it is invalid (malformed)
     malformed: bool = False
     proof: TlogProof | None = None
     log_key: VerifierKey | None = None
@@ -427,7 +429,7 @@ class ReceiptCheck:
         if self.log_key is not None and self.checked:
             lines.append(f"日志公钥 Log key: {format_verifier_key(self.log_key)}")
         if self.malformed:
-            lines.append(f"  ✗ 回执无法解析 the receipt does not parse: {self.reason}")
+            lines.append(f"  ✗ 回执无效 the receipt is invalid: {self.reason}")
         elif not self.checked:
             lines.append(f"  – 回执未检查 receipt NOT CHECKED: {self.reason}")
         return lines
@@ -451,5 +453,36 @@ def check_receipt(
     if response.token is None:
         reason = "没有令牌，无法重建日志条目 no token to rebuild the log entry from"
         return ReceiptCheck(path, False, reason, proof=proof, log_key=log_key)
-    result = verify_tlog_proof(proof, leaf=token_leaf(response), log_key=log_key)
+    leaf, problem = _receipt_leaf(proof.extra, response)
+    if problem:
+        return ReceiptCheck(path, True, problem, malformed=True)
+    result = verify_tlog_proof(proof, leaf=leaf, log_key=log_key)
     return ReceiptCheck(path, True, proof=proof, log_key=log_key, checks=result.checks)
+
+
+def _receipt_leaf(extra: bytes, response: TimeStampResponse) -> tuple[bytes, str]:
+    """The leaf a receipt proves, and what is wrong with it ("" if nothing).
+
+    Without ``extra`` it is the token's own log entry, rebuilt from the token. A vault
+    receipt's ``extra`` carries its ``timeseal/evidence/v1`` entry: that entry must name this
+    token (by SHA-256) and the token's imprint must be the entry's content hash, so the proof
+    ties the file, through its token, to the sealed record.
+    """
+    own = token_leaf(response)
+    if not extra:
+        return own, ""
+    token = response.token
+    assert token is not None
+    try:
+        entry = parse_entry(extra)
+    except MalformedError as exc:
+        return own, f"回执附带的日志条目无效 the receipt's log entry is malformed: {exc}"
+    if isinstance(entry, EvidenceEntry):
+        if entry.token_sha256 != hashlib.sha256(token.der).digest():
+            return own, "回执中的证据记录指向另一个时间戳 the receipt's record names another token"
+        if entry.content_sha256 != token.tst_info.message_imprint:
+            return own, "回执中的证据记录的哈希与时间戳不符 the record's hash is not the token's"
+        return extra, ""
+    if extra != own:
+        return own, "回执附带的日志条目不是这个时间戳的 the receipt's entry is another token's"
+    return own, ""

@@ -9,6 +9,7 @@ idempotent per upload: a retry after completion returns the record already seale
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -123,12 +124,15 @@ class VaultService:
         return updated
 
     def receipt(self, record: EvidenceRecord) -> TlogProof | None:
+        """The record's C2SP tlog-proof; its ``extra`` line carries the proven log entry, so
+        that ``timeseal verify FILE`` can check it against the file's token offline."""
         if record.leaf_index is None:
             return None
         try:
-            return self.log_store.receipt(record.leaf_index)
+            proof = self.log_store.receipt(record.leaf_index)
         except LookupError:
             return None
+        return dataclasses.replace(proof, extra=self.log_entry(record))
 
     def log_entry(self, record: EvidenceRecord) -> bytes:
         """The exact log entry of ``record`` (what its receipt proves)."""

@@ -126,7 +126,7 @@ def test_verify_refuses_bad_receipts(
     receipt.write_bytes(b"c2sp.org/tlog-proof@v1\nindex 01\n\nx\n")
     result = cli("verify", a, "--ca", root, "--log-key", key)
     assert result.exit_code == 1
-    assert "回执无法解析 the receipt does not parse" in result.stdout
+    assert "回执无效 the receipt is invalid" in result.stdout
     result = cli("verify", a, "--ca", root, "--log-key", key, "--json")
     body = json.loads(result.stdout)
     assert body["valid"] is False and body["receipt"]["error"] == "malformed_receipt"

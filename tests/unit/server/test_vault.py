@@ -4,6 +4,7 @@ downloads and isolation, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import time
@@ -16,10 +17,12 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, database_url, log_in
 from tests.unit.server.conftest import running_app
+from timeseal.cli.log_cmd import check_receipt
 from timeseal.core.tlog import parse_verifier_key
-from timeseal.core.tlog.proof import parse_tlog_proof, verify_tlog_proof
+from timeseal.core.tlog.proof import format_tlog_proof, parse_tlog_proof, verify_tlog_proof
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
+from timeseal.core.verification import Check, Status, VerificationResult
 from timeseal.server import datadir
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import DATABASE_URL_ENV, make_engine
@@ -147,6 +150,19 @@ def test_interrupted_upload_resumes_seals_once_and_verifies(
     vkey = parse_verifier_key(vault.get("/log/vkey").text.strip())
     proof = parse_tlog_proof(detail["receipt"].encode())
     assert verify_tlog_proof(proof, leaf=base64.b64decode(detail["log_entry"]), log_key=vkey).ok
+    # The receipt carries its entry, so `timeseal verify FILE` checks it against the token.
+    assert proof.extra == base64.b64decode(detail["log_entry"])
+    receipt_path = data_dir.parent / "item.tlog-proof"
+    checked = check_receipt(receipt_path, detail["receipt"].encode(), response, vkey)
+    assert not checked.malformed
+    assert checked.checks
+    assert all(c.status is Status.PASS for c in checked.checks)
+    # A receipt whose entry was altered no longer proves anything.
+    forged = dataclasses.replace(proof, extra=proof.extra.replace(b"kind video", b"kind photo"))
+    forged_check = check_receipt(receipt_path, format_tlog_proof(forged), response, vkey)
+    assert Check.INCLUSION_PROOF in VerificationResult(forged_check.checks).failed
+    elsewhere = dataclasses.replace(proof, extra=proof.extra.replace(SHA.encode(), b"0" * 64))
+    assert check_receipt(receipt_path, format_tlog_proof(elsewhere), response, vkey).malformed
 
     listing = vault.get("/api/v1/evidence", headers=auth).json()["items"]
     assert [i["number"] for i in listing] == [number]
