@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from timeseal.store.db import metadata
+from timeseal.store.db import StoreError, metadata
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -135,6 +135,9 @@ def _ms(d: dt.timedelta) -> int:
     return d // dt.timedelta(milliseconds=1)
 
 
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def upsert_returning(
     conn: Connection,
     table: Table,
@@ -147,18 +150,15 @@ def upsert_returning(
     On PostgreSQL the row stays locked until the transaction ends; on SQLite this statement
     takes the database's write lock (when it is the transaction's first), which serialises
     the rest of the transaction in the same way."""
-    if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(table).values(dict(values))
-        stmt: Any = pg.on_conflict_do_update(
-            index_elements=[table.c[key]], set_=dict(on_conflict)
-        ).returning(*table.c)
-    elif conn.dialect.name == "sqlite":
-        lite = sqlite.insert(table).values(dict(values))
-        stmt = lite.on_conflict_do_update(
-            index_elements=[table.c[key]], set_=dict(on_conflict)
-        ).returning(*table.c)
-    else:
-        raise NotImplementedError(f"no upsert for {conn.dialect.name}")
+    dialect_insert = _INSERTS.get(conn.dialect.name)
+    if dialect_insert is None:  # the store runs on SQLite and PostgreSQL only (DESIGN.md)
+        raise StoreError(f"unsupported database {conn.dialect.name!r}: use SQLite or PostgreSQL")
+    stmt: Any = (
+        dialect_insert(table)
+        .values(dict(values))
+        .on_conflict_do_update(index_elements=[table.c[key]], set_=dict(on_conflict))
+        .returning(*table.c)
+    )
     row: Row[Any] = conn.execute(stmt).one()
     return row
 
@@ -339,13 +339,17 @@ class AccountStore:
 
     def revoke_session(self, account_id: int, session_id: str, *, now: dt.datetime) -> bool:
         """Revoke one of the account's sessions; False if it has no such live session."""
+        return self._revoke(auth_sessions, account_id, session_id, now)
+
+    def _revoke(self, table: Table, account_id: int, row_id: str, now: dt.datetime) -> bool:
+        """Revoke the account's not-yet-revoked row ``row_id`` (a session or a token)."""
         with self.engine.begin() as conn:
             result = conn.execute(
-                update(auth_sessions)
+                update(table)
                 .where(
-                    auth_sessions.c.id == session_id,
-                    auth_sessions.c.account_id == account_id,
-                    auth_sessions.c.revoked_at_ms.is_(None),
+                    table.c.id == row_id,
+                    table.c.account_id == account_id,
+                    table.c.revoked_at_ms.is_(None),
                 )
                 .values(revoked_at_ms=to_ms(now))
             )
@@ -420,14 +424,4 @@ class AccountStore:
             return [_token(row) for row in conn.execute(query)]
 
     def revoke_token(self, account_id: int, token_id: str, *, now: dt.datetime) -> bool:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(api_tokens)
-                .where(
-                    api_tokens.c.id == token_id,
-                    api_tokens.c.account_id == account_id,
-                    api_tokens.c.revoked_at_ms.is_(None),
-                )
-                .values(revoked_at_ms=to_ms(now))
-            )
-            return result.rowcount == 1
+        return self._revoke(api_tokens, account_id, token_id, now)

@@ -25,7 +25,6 @@ probe); an expired one is 410 ``share_expired``. Every open, facts or bytes, add
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -39,10 +38,9 @@ from starlette.responses import Response
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
-from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
-from timeseal.server.api.vault import EvidenceSummary, content_response, parse_range
+from timeseal.server.api.vault import EvidenceSummary, content_response, parse_range, proof_fields
 from timeseal.server.vault import VaultService
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareLink, ShareStore
@@ -244,22 +242,8 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
         ``share`` is the link token)."""
         link, record = open_share(share, code)
         note_open(record, request)
-        receipt = vault.receipt(record)
         return {
-            "number": record.number,
-            "kind": record.kind,
-            "title": record.title,
-            "filename": record.filename,
-            "media_type": record.media_type,
-            "size": record.size,
-            "sha256": record.content_sha256.hex(),
-            "created_at": record.created_at,
-            "leaf_index": record.leaf_index,
-            "supersedes": record.supersedes,
-            "timestamp_response": base64.b64encode(record.tsr_der).decode(),
-            "token_sha256": record.token_sha256.hex(),
-            "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
-            "receipt": None if receipt is None else format_tlog_proof(receipt).decode(),
+            **proof_fields(vault, record),
             "share_expires_at": link.expires_at,
             "content_url": f"/api/v1/shares/{share}/content",
         }

@@ -115,6 +115,18 @@ class EvidenceList(BaseModel):
     items: list[EvidenceSummary]
 
 
+def proof_fields(vault: VaultService, record: EvidenceRecord) -> dict[str, Any]:
+    """The public facts of a record with what proves them: token, log entry, receipt."""
+    receipt = vault.receipt(record)
+    return {
+        **_summary(record),
+        "timestamp_response": base64.b64encode(record.tsr_der).decode(),
+        "token_sha256": record.token_sha256.hex(),
+        "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
+        "receipt": None if receipt is None else format_tlog_proof(receipt).decode(),
+    }
+
+
 def _summary(record: EvidenceRecord) -> dict[str, Any]:
     return {
         "number": record.number,
@@ -391,14 +403,9 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         vault.store.add_custody(
             record.id, "viewed", actor_id=principal.account.id, at=now, client_ip=client_ip(request)
         )
-        receipt = vault.receipt(record)
         return {
-            **_summary(record),
+            **proof_fields(vault, record),
             "capture": record.capture,
-            "timestamp_response": base64.b64encode(record.tsr_der).decode(),
-            "token_sha256": record.token_sha256.hex(),
-            "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
-            "receipt": None if receipt is None else format_tlog_proof(receipt).decode(),
             "custody": [
                 {
                     "action": e.action,
