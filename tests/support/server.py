@@ -108,14 +108,18 @@ def start_detached(
     data_dir: Path, port: int, *, workers: int = 2, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """``timeseal serve`` in its own process group, so that :func:`kill_hard` can kill the
-    supervisor and every worker at once, as a power cut would."""
-    return subprocess.Popen(
-        serve_argv(data_dir, port, workers),
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    supervisor and every worker at once, as a power cut would.
+
+    Output of every start goes to ``server-<port>.log`` beside the data directory (appended),
+    so that a failure can be read afterwards."""
+    with open(data_dir.parent / f"server-{port}.log", "ab") as log_file:
+        return subprocess.Popen(
+            serve_argv(data_dir, port, workers),
+            env={**os.environ, **(env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def kill_hard(process: subprocess.Popen[bytes]) -> None:

@@ -209,11 +209,17 @@ class IssuanceJournal:
         if self._connection is None:
             self._connection = self._engine.raw_connection()
             if self._sqlite:
+                # Detached: closing it must close it, not hand a connection without a busy
+                # timeout back to the pool, where any other write would fail at once on a lock.
+                self._connection.detach()
                 self._connection.execute("PRAGMA busy_timeout=0")
-        cursor = self._connection.cursor()
         try:
-            cursor.executemany(self._sql, rows)
-            cursor.executemany(self._log_sql, log_rows)
+            cursor = self._connection.cursor()
+            try:
+                cursor.executemany(self._sql, rows)
+                cursor.executemany(self._log_sql, log_rows)
+            finally:
+                cursor.close()
             self._connection.commit()
         except Exception:
             try:
@@ -222,8 +228,6 @@ class IssuanceJournal:
                 self._connection.close()
                 self._connection = None
             raise
-        finally:
-            cursor.close()
 
 
 def _is_lock_error(exc: Exception) -> bool:

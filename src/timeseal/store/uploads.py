@@ -26,6 +26,7 @@ Errors::
      └─ UploadError
          ├─ UploadNotFound
          ├─ UploadBusy               another request is appending to this upload
+         ├─ UploadFinishing          every byte is in; the upload is being handed over
          ├─ UploadOffsetMismatch     .expected (the durable offset), .given
          └─ UploadTooLarge           more bytes than the declared length
 """
@@ -77,6 +78,11 @@ class UploadNotFound(UploadError):
 
 class UploadBusy(UploadError):
     """Another request holds this upload (tus: answer 409 or 423 and let the client retry)."""
+
+
+class UploadFinishing(UploadError):
+    """The upload is complete and being handed over (:meth:`PartialUpload.finish` began, maybe
+    before a crash): nothing more can be appended; finish it again instead."""
 
 
 class UploadOffsetMismatch(UploadError):
@@ -203,7 +209,7 @@ class PartialUpload:
         with self._locked():
             state = self._state()
             if state.sha256 is not None:
-                raise UploadError(f"upload {self.upload_id} is being finished")
+                raise UploadFinishing(f"upload {self.upload_id} is being finished")
             if offset != state.offset:
                 raise UploadOffsetMismatch(state.offset, offset)
             if self._hashed != state.offset:  # another process appended: hash again at finish

@@ -24,9 +24,10 @@ from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, Status, VerificationResult
 from timeseal.server import datadir
-from timeseal.store.blobs import LocalBlobStore
+from timeseal.store.blobs import BlobRef, LocalBlobStore
 from timeseal.store.db import DATABASE_URL_ENV, make_engine
 from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
+from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
 OTHER_PHONE = "+8613900001111"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -188,6 +189,50 @@ def test_interrupted_upload_resumes_seals_once_and_verifies(
     assert bad.status_code == 416
     trail = vault.get(f"/api/v1/evidence/{number}", headers=auth).json()["custody"]
     assert [e["action"] for e in trail].count("downloaded") == 3
+
+
+class _CrashDuringHandover:
+    """A blob store whose process dies as it takes the staged file: before it moved the file
+    (``moved=False``) or right after."""
+
+    def __init__(self, store: LocalBlobStore, *, moved: bool) -> None:
+        self.store = store
+        self.moved = moved
+
+    def adopt(self, path: Path, sha256: bytes) -> BlobRef:
+        if self.moved:
+            self.store.adopt(path, sha256)
+        raise SystemExit("power cut")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["before-move", "after-move"])
+def test_a_crash_while_finishing_is_sealed_by_the_clients_retry(
+    vault: TestClient, data_dir: Path, db_url: str, moved: bool
+) -> None:
+    auth = bearer(vault, data_dir)
+    url = create(vault, auth)
+    # Every byte arrived and the handover to the blob store began; then the server died
+    # before the record was sealed, so the client never saw the last reply.
+    staged = PartialUpload.open(data_dir / STAGING_DIR, url.rsplit("/", 1)[1])
+    staged.append(0, [DATA])
+    with pytest.raises(SystemExit):
+        staged.finish(_CrashDuringHandover(LocalBlobStore(data_dir / "blobs"), moved=moved))  # type: ignore[arg-type]
+
+    head = vault.head(url, headers={**auth, **TUS})
+    assert head.headers["upload-offset"] == str(len(DATA))
+    assert "timeseal-evidence-number" not in head.headers
+    # The client resumes where the server says: an empty PATCH at the end seals the file.
+    assert patch(vault, auth, url, 0, DATA[:10])[0] == 409
+    status, headers = patch(vault, auth, url, len(DATA), b"")
+    assert status == 204, headers
+    number = headers["timeseal-evidence-number"]
+    assert patch(vault, auth, url, len(DATA), b"")[1]["timeseal-evidence-number"] == number
+    assert record_count(db_url) == 1
+    content = vault.get(f"/api/v1/evidence/{number}/content", headers=auth)
+    assert content.status_code == 200 and content.content == DATA
 
 
 def test_declared_hash_mismatch_keeps_nothing(

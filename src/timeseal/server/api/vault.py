@@ -43,6 +43,7 @@ from timeseal.store.evidence import EvidenceRecord, UploadRow
 from timeseal.store.uploads import (
     PartialUpload,
     UploadBusy,
+    UploadFinishing,
     UploadNotFound,
     UploadOffsetMismatch,
     UploadTooLarge,
@@ -195,16 +196,21 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
 
     async def seal_finished(row: UploadRow, upload: PartialUpload | None, ip: str) -> str:
         """Finish the staged upload into the blob store (if still staged) and seal it."""
+        blob: BlobRef | None = None
         if upload is not None:
             try:
                 blob = await anyio.to_thread.run_sync(upload.finish, vault.blobs, row.sha256)
             except DigestMismatch:
                 vault.store.remove_upload(row.id)
                 raise ApiError("sha256_mismatch", 460, headers=_tus()) from None
-        elif vault.blobs.exists(row.sha256):  # finished before a crash, not sealed yet
+            except UploadBusy:  # another request is finishing it; the client asks again
+                raise ApiError("upload_busy", 409, headers=_tus()) from None
+            except UploadNotFound:  # another request finished it a moment ago
+                pass
+        if blob is None:  # handed over before a crash (or by that request), not sealed yet
+            if not vault.blobs.exists(row.sha256):
+                raise ApiError("not_found", 404, headers=_tus())
             blob = BlobRef(row.sha256, vault.blobs.size(row.sha256))
-        else:
-            raise ApiError("not_found", 404, headers=_tus())
         try:
             record = await vault.seal(
                 blob,
@@ -345,6 +351,10 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                     new_offset = await _append_checked(upload, offset, request, checksum)
             except UploadOffsetMismatch:
                 raise ApiError("upload_offset_mismatch", 409, headers=_tus()) from None
+            except UploadFinishing:  # complete before a crash or a lost reply: finish again
+                if offset != row.length:
+                    raise ApiError("upload_offset_mismatch", 409, headers=_tus()) from None
+                new_offset = row.length
             except UploadBusy:
                 raise ApiError("upload_busy", 409, headers=_tus()) from None
             except UploadTooLarge:
