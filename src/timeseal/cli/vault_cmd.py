@@ -109,6 +109,16 @@ def _failure(reply: httpx.Response) -> VaultCallFailed:
     return VaultCallFailed(message, retryable=retryable, code=code)
 
 
+def call_api(
+    client: httpx.Client, method: str, url: str, *, expect: int = 200, **kwargs: Any
+) -> Any:
+    """One JSON API call: the decoded answer (None for 204), or VaultCallFailed."""
+    reply = _send(client, method, url, **kwargs)
+    if reply.status_code != expect:
+        raise _failure(reply)
+    return None if reply.status_code == 204 else reply.json()
+
+
 def _send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         return client.request(method, url, **kwargs)
@@ -394,16 +404,18 @@ def _fetch_into(
 # --- commands ---------------------------------------------------------------------------
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` as an error; the exit to raise (1: failed, 2: usage)."""
     typer.echo(f"✗ {message}", err=True)
     return typer.Exit(code)
 
 
-def _logged_in(server: str | None) -> tuple[str, str]:
+def logged_in(server: str | None) -> tuple[str, str]:
+    """The server's base URL and the stored API token for it, or exit asking to log in."""
     base = _resolve_server(server)
     token = stored_token(base)
     if token is None:
-        raise _fail(f"未登录 Not logged in to {base}: run `timeseal login --server {base}`.")
+        raise fail(f"未登录 Not logged in to {base}: run `timeseal login --server {base}`.")
     return base, token
 
 
@@ -428,6 +440,9 @@ def upload(
     title: Annotated[
         str | None, typer.Option("--title", help="Title (default: the file name).")
     ] = None,
+    case: Annotated[
+        int | None, typer.Option("--case", min=1, help="Add each sealed item to this case.")
+    ] = None,
     server: ServerOption = None,
     retries: Annotated[
         int, typer.Option("--retries", min=0, help="Retries per failing step.")
@@ -435,13 +450,18 @@ def upload(
 ) -> None:
     """Upload files to the vault (resumable, tus 1.0); each is sealed on arrival."""
     if kind not in EVIDENCE_KINDS:
-        raise _fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
+        raise fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
     for path in files:
         if not path.is_file() or not os.access(path, os.R_OK):
-            raise _fail(f"{path} is not a readable file", 2)
-    base, token = _logged_in(server)
+            raise fail(f"{path} is not a readable file", 2)
+    base, token = logged_in(server)
     failed = False
     with make_client(base, token) as client, _progress() as progress:
+        if case is not None:  # before any upload: a wrong case number is a usage error
+            try:
+                call_api(client, "GET", f"/api/v1/cases/{case}")
+            except VaultCallFailed as exc:
+                raise fail(f"--case {case}: {exc}", 2) from None
         uploader = TusUploader(client, base, policy=RetryPolicy(retries=retries))
         for path in files:
             size = path.stat().st_size
@@ -468,6 +488,14 @@ def upload(
                 failed = True
                 continue
             typer.echo(f"✓ {path} -> {number}")
+            if case is not None:
+                try:
+                    call_api(client, "PUT", f"/api/v1/cases/{case}/items/{number}", json={})
+                except VaultCallFailed as exc:
+                    progress.console.print(
+                        f"✗ {number} sealed, not added to case {case}: {exc}", markup=False
+                    )
+                    failed = True
     if failed:
         raise typer.Exit(1)
 
@@ -480,25 +508,33 @@ def _format_time(value: str) -> str:
 
 def list_records(
     kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+    case: Annotated[int | None, typer.Option("--case", min=1, help="Only this case's.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in the title, file name or number.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
     server: ServerOption = None,
 ) -> None:
     """List your evidence, newest first."""
     if kind is not None and kind not in EVIDENCE_KINDS:
-        raise _fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
-    base, token = _logged_in(server)
+        raise fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
+    base, token = logged_in(server)
     items: list[dict[str, Any]] = []
     with make_client(base, token) as client:
         while True:
             params: dict[str, Any] = {"limit": 500, "offset": len(items)}
             if kind is not None:
                 params["kind"] = kind
+            if case is not None:
+                params["case"] = case
+            if search:
+                params["q"] = search
             try:
                 reply = _send(client, "GET", "/api/v1/evidence", params=params)
             except VaultCallFailed as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             if reply.status_code != 200:
-                raise _fail(str(_failure(reply)))
+                raise fail(str(_failure(reply)))
             page = reply.json()["items"]
             items.extend(page)
             if len(page) < 500:
@@ -525,7 +561,7 @@ def download(
     server: ServerOption = None,
 ) -> None:
     """Download an item's original bytes (resumable), checked against its SHA-256."""
-    base, token = _logged_in(server)
+    base, token = logged_in(server)
     with make_client(base, token) as client, _progress() as progress:
         task = progress.add_task(f"下载 download {number}", total=None)
         try:
@@ -536,7 +572,7 @@ def download(
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         except VaultCallFailed as exc:
-            raise _fail(f"{number}: {exc}") from None
+            raise fail(f"{number}: {exc}") from None
         except OSError as exc:
-            raise _fail(f"{number}: {exc}") from None
+            raise fail(f"{number}: {exc}") from None
     typer.echo(f"✓ {record['number']} -> {path}  SHA-256 {record['sha256']} ✓")

@@ -21,6 +21,7 @@ from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.api.auth import include_auth
+from timeseal.server.api.cases import include_cases
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
@@ -141,6 +142,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         settings.data_dir / STAGING_DIR,
     )
     include_vault(app, vault, config.vault)
+    include_cases(app, vault)
     include_shares(app, vault, clock=settings.share_clock)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 

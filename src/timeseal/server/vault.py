@@ -25,6 +25,7 @@ from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
 from timeseal.server.tsa import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
+from timeseal.store.cases import CaseStore
 from timeseal.store.evidence import EvidenceRecord, EvidenceStore, NewRecord
 from timeseal.store.log import LogStore
 
@@ -62,6 +63,7 @@ class VaultService:
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.cases = CaseStore(store.engine)
         self.blobs = blobs
         self.log_store = log_store
         self._tsa = tsa

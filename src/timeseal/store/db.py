@@ -42,6 +42,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: listed here, and every change to its tables needs a migration (docs/storage.md).
 MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.accounts",
+    "timeseal.store.cases",
     "timeseal.store.evidence",
     "timeseal.store.issuance",
     "timeseal.store.log",

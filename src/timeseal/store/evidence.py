@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -195,6 +196,11 @@ class NewRecord:
     created_at: dt.datetime
     supersedes: str | None = None
     capture: dict[str, Any] = field(default_factory=dict)
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _record(row: Any) -> EvidenceRecord:
@@ -374,12 +380,37 @@ class EvidenceStore:
         return None if row is None else _record(row)
 
     def list_for(
-        self, owner_id: int, *, kind: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        owner_id: int,
+        *,
+        kind: str | None = None,
+        record_ids: Sequence[int] | None = None,
+        sealed_from: dt.datetime | None = None,
+        sealed_before: dt.datetime | None = None,
+        text: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[EvidenceRecord]:
-        """The owner's records, newest first."""
-        query = select(evidence_records).where(evidence_records.c.owner_id == owner_id)
+        """The owner's records, newest first; each filter given narrows the list: ``kind``,
+        ``record_ids`` (e.g. a case's), sealed in ``[sealed_from, sealed_before)``, and
+        ``text`` found in the title, the file name or the evidence number (any case)."""
+        c = evidence_records.c
+        query = select(evidence_records).where(c.owner_id == owner_id)
         if kind is not None:
-            query = query.where(evidence_records.c.kind == kind)
+            query = query.where(c.kind == kind)
+        if record_ids is not None:
+            query = query.where(c.id.in_(list(record_ids)))
+        if sealed_from is not None:
+            query = query.where(c.created_at_ms >= to_ms(sealed_from))
+        if sealed_before is not None:
+            query = query.where(c.created_at_ms < to_ms(sealed_before))
+        if text:
+            pattern = f"%{_escape_like(text)}%"
+            query = query.where(
+                c.title.ilike(pattern, escape="\\")
+                | c.filename.ilike(pattern, escape="\\")
+                | c.number.ilike(pattern, escape="\\")
+            )
         query = query.order_by(
             evidence_records.c.created_at_ms.desc(), evidence_records.c.id.desc()
         )

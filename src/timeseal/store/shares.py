@@ -1,5 +1,5 @@
 """Read-only share links: an owner lets someone without an account (a lawyer, a mediator, a
-court) see one evidence item until a deadline.
+court) see one evidence item, or one case with its items, until a deadline.
 
 Table::
 
@@ -8,9 +8,9 @@ Table::
                         access code (scrypt, per-link salt), expiry, revocation, and the
                         access-code failure window used for rate limiting
 
-``scope`` says what the link shares. Today it is always ``"evidence"`` and ``record_id`` names
-the item; a later revision adds ``case_id`` (nullable) and the scope ``"case"`` without
-touching existing rows.
+``scope`` says what the link shares: ``"evidence"`` with ``record_id`` naming the item, or
+``"case"`` with ``case_id`` naming the case (whose items the link shows as they are when it is
+opened).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ evidence_shares = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
-    Column("scope", String(16), nullable=False),  # "evidence" (later also "case")
+    Column("scope", String(16), nullable=False),  # "evidence" or "case"
     Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=True),
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
     Column("token_hint", String(8), nullable=False),  # last characters, for the owner's list
@@ -62,7 +62,9 @@ evidence_shares = Table(
     Column("revoked_at_ms", BigInteger, nullable=True),
     Column("code_failures", Integer, nullable=False),
     Column("code_window_ms", BigInteger, nullable=False),  # start of the failure window
+    Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=True),  # scope "case"
     Index("ix_evidence_shares_owner_record", "owner_id", "record_id"),
+    Index("ix_evidence_shares_owner_case", "owner_id", "case_id"),
 )
 
 
@@ -72,6 +74,7 @@ class ShareLink:
     owner_id: int
     scope: str
     record_id: int | None
+    case_id: int | None
     token_hint: str
     label: str
     has_code: bool
@@ -99,6 +102,7 @@ def _share(row: Any) -> ShareLink:
         owner_id=int(row.owner_id),
         scope=row.scope,
         record_id=None if row.record_id is None else int(row.record_id),
+        case_id=None if row.case_id is None else int(row.case_id),
         token_hint=row.token_hint,
         label=row.label,
         has_code=row.code_hash is not None,
@@ -120,22 +124,27 @@ class ShareStore:
         self,
         *,
         owner_id: int,
-        record_id: int,
+        record_id: int | None = None,
+        case_id: int | None = None,
         label: str,
         code: str | None,
         now: dt.datetime,
         expires_at: dt.datetime,
     ) -> tuple[ShareLink, str]:
-        """A new link for one evidence record; the link and its token (256 random bits),
-        which is not stored and cannot be shown again."""
+        """A new link for one evidence record or one case (exactly one of ``record_id`` and
+        ``case_id``); the link and its token (256 random bits), which is not stored and cannot
+        be shown again."""
+        if (record_id is None) == (case_id is None):
+            raise ValueError("a link shares one record or one case")
         token = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16) if code is not None else None
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(evidence_shares).values(
                     owner_id=owner_id,
-                    scope="evidence",
+                    scope="evidence" if case_id is None else "case",
                     record_id=record_id,
+                    case_id=case_id,
                     token_hash=token_hash(token),
                     token_hint=token[-4:],
                     label=label,
@@ -171,13 +180,17 @@ class ShareStore:
 
     def for_record(self, owner_id: int, record_id: int) -> list[ShareLink]:
         """The owner's links to one record, oldest first (revoked ones included)."""
+        return self._links(owner_id, evidence_shares.c.record_id == record_id)
+
+    def for_case(self, owner_id: int, case_id: int) -> list[ShareLink]:
+        """The owner's links to one case, oldest first (revoked ones included)."""
+        return self._links(owner_id, evidence_shares.c.case_id == case_id)
+
+    def _links(self, owner_id: int, target: Any) -> list[ShareLink]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(evidence_shares)
-                .where(
-                    (evidence_shares.c.owner_id == owner_id)
-                    & (evidence_shares.c.record_id == record_id)
-                )
+                .where((evidence_shares.c.owner_id == owner_id) & target)
                 .order_by(evidence_shares.c.id)
             ).all()
         return [_share(r) for r in rows]

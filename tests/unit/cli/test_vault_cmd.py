@@ -1,4 +1,4 @@
-"""``timeseal upload/list/download`` against a real ``timeseal serve``: the round trip, an
+"""``timeseal upload/list/download/case`` against a real ``timeseal serve``: the round trip, an
 upload cut off half way that resumes into one record, and a resumed download that verifies.
 Interruptions come from an injected httpx transport, never from monkeypatching."""
 
@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from tests.support.accounts import code_prompt_input, invoke_answering
 from tests.support.server import live_server
 from timeseal.cli.account_cmd import register as register_account
+from timeseal.cli.case_cmd import register as register_case
 from timeseal.cli.vault_cmd import (
     RetryPolicy,
     TusUploader,
@@ -43,6 +44,7 @@ def cli() -> typer.Typer:
     app = typer.Typer()
     register_account(app)
     register(app)
+    register_case(app)
     return app
 
 
@@ -251,3 +253,48 @@ def test_usage_errors_and_no_login(cli: typer.Typer, logged: Logged, tmp_path: P
     assert result.exit_code == 1 and "Not logged in" in result.output
     result = runner.invoke(cli, ["download", "TS-20261129-0000-0000", "--server", logged.url])
     assert result.exit_code == 1
+
+
+def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+    runner = CliRunner(env=logged.env)
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(cli, [*args, "--server", logged.url])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    created = run("case", "create", "外卖平台泄露地址", "--description", "骑手念出完整地址")
+    case_id = created.split("case ", 1)[1].split(":", 1)[0]
+    chat, video = tmp_path / "chat.png", tmp_path / "courier.mp4"
+    chat.write_bytes(payload(5000, 7))
+    video.write_bytes(payload(70_000, 8))
+    out = run("upload", str(chat), str(video), "--kind", "screenshot", "--case", case_id)
+    numbers = [line.rsplit(" -> ", 1)[1] for line in out.splitlines() if line.startswith("✓")]
+    assert len(numbers) == 2
+    run("case", "add", case_id, numbers[1], "--note", "骑手念出地址")
+
+    detail = json.loads(run("case", "show", case_id, "--json"))
+    assert [(i["number"], i["note"]) for i in detail["items"]] == [
+        (numbers[0], ""),
+        (numbers[1], "骑手念出地址"),
+    ]
+    shown = run("case", "show", case_id)
+    assert "外卖平台泄露地址" in shown and "骑手念出地址" in shown and "北京时间" in shown
+    assert case_id in run("case", "list")
+    listed = json.loads(run("list", "--json", "--case", case_id))
+    assert {i["number"] for i in listed["items"]} == set(numbers)
+
+    link = run("case", "share", case_id, "--days", "7", "--access-code", "8642")
+    api_url = next(line.split("API: ", 1)[1] for line in link.splitlines() if "API: " in line)
+    opened = httpx.get(api_url, headers={"TimeSeal-Share-Code": "8642"})
+    assert opened.status_code == 200 and len(opened.json()["items"]) == 2
+
+    run("case", "remove", case_id, numbers[0])
+    run("case", "rename", case_id, "--title", "地址泄露")
+    detail = json.loads(run("case", "show", case_id, "--json"))
+    assert detail["title"] == "地址泄露" and [i["number"] for i in detail["items"]] == numbers[1:]
+    run("case", "rename", case_id, code=2)
+    run("upload", str(chat), "--case", "999999", code=2)
+    run("case", "delete", case_id)
+    assert "not found" in run("case", "show", case_id, code=1).lower()
+    assert httpx.get(api_url, headers={"TimeSeal-Share-Code": "8642"}).status_code == 404

@@ -55,6 +55,11 @@ def test_another_accounts_ids_are_404_on_every_api_route(
     a_share = server.post(
         f"/api/v1/evidence/{a_number}/shares", json={"expires_at": expires}, headers=a
     ).json()
+    a_case = server.post("/api/v1/cases", json={"title": "A's case"}, headers=a).json()
+    assert server.put(
+        f"/api/v1/cases/{a_case['id']}/items/{a_number}", json={}, headers=a
+    ).is_success
+    server.post(f"/api/v1/cases/{a_case['id']}/shares", json={"expires_at": expires}, headers=a)
     # Which of A's objects each path parameter names. ``share`` is a link's id for DELETE and
     # its token for GET; the token is a capability (whoever holds it may open the link, see
     # test_shares.py), so here B tries the id, which must open nothing.
@@ -64,6 +69,7 @@ def test_another_accounts_ids_are_404_on_every_api_route(
         "upload_id": a_upload,
         "number": a_number,
         "share": str(a_share["id"]),
+        "case_id": a_case["id"],
     }
 
     if b_via == "token":
@@ -110,6 +116,9 @@ def check_every_route(
         "/api/v1/evidence/{number}",
         "/api/v1/evidence/{number}/shares",
         "/api/v1/shares/{share}",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/cases/{case_id}/items/{number}",
+        "/api/v1/cases/{case_id}/shares",
     }
     # A's objects are untouched.
     assert server.get(f"/api/v1/evidence/{a_number}", headers=a).status_code == 200
@@ -119,5 +128,11 @@ def check_every_route(
     assert [t["id"] for t in server.get("/api/v1/account/tokens", headers=a).json()] == [
         a_ids["token_id"]
     ]
+    a_case = server.get(f"/api/v1/cases/{a_ids['case_id']}", headers=a).json()
+    assert [i["number"] for i in a_case["items"]] == [a_number]
+    assert len(server.get(f"/api/v1/cases/{a_ids['case_id']}/shares", headers=a).json()) == 1
     # And B's lists show none of them.
     assert b.get("/api/v1/evidence", headers=b_headers).json() == {"items": []}
+    assert b.get("/api/v1/cases", headers=b_headers).json() == []
+    filtered = b.get(f"/api/v1/evidence?case={a_ids['case_id']}", headers=b_headers)
+    assert filtered.status_code == 404

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Header
 from fastapi.exceptions import RequestValidationError
@@ -38,10 +38,18 @@ from starlette.responses import Response
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.server.api.cases import CaseId, case_info, case_items
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
-from timeseal.server.api.vault import EvidenceSummary, content_response, parse_range, proof_fields
+from timeseal.server.api.vault import (
+    EvidenceSummary,
+    content_response,
+    owned_record,
+    parse_range,
+    proof_fields,
+)
 from timeseal.server.vault import VaultService
+from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareLink, ShareStore
 
@@ -87,7 +95,9 @@ class ShareCreate(BaseModel):
 
 class ShareInfo(BaseModel):
     id: int
-    evidence_number: str
+    scope: Literal["evidence", "case"]
+    evidence_number: str | None = Field(description="The shared item (scope evidence).")
+    case_id: int | None = Field(description="The shared case (scope case).")
     label: str
     token_hint: str
     has_access_code: bool
@@ -104,6 +114,7 @@ class ShareCreated(ShareInfo):
 
 
 class SharedEvidence(EvidenceSummary):
+    scope: Literal["evidence"] = "evidence"
     timestamp_response: str  # base64 of the RFC 3161 TimeStampResp DER
     token_sha256: str
     log_entry: str  # base64 of the log entry the receipt proves
@@ -112,10 +123,28 @@ class SharedEvidence(EvidenceSummary):
     content_url: str
 
 
-def _info(share: ShareLink, number: str, now: dt.datetime) -> dict[str, Any]:
+class SharedCaseItem(SharedEvidence):
+    position: int
+    note: str
+    added_at: dt.datetime
+
+
+class SharedCase(BaseModel):
+    scope: Literal["case"] = "case"
+    title: str
+    description: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    share_expires_at: dt.datetime
+    items: list[SharedCaseItem]
+
+
+def _info(share: ShareLink, now: dt.datetime, *, number: str | None = None) -> dict[str, Any]:
     return {
         "id": share.id,
+        "scope": share.scope,
         "evidence_number": number,
+        "case_id": share.case_id,
         "label": share.label,
         "token_hint": share.token_hint,
         "has_access_code": share.has_code,
@@ -133,20 +162,10 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
     router = APIRouter(prefix="/api/v1", tags=["shares"])
     shares = ShareStore(vault.store.engine)
 
-    def own_record(number: str, principal: CurrentAccount) -> EvidenceRecord:
-        try:
-            canonical = parse_evidence_number(number)
-        except MalformedError:
-            raise ApiError("not_found", 404) from None
-        record = vault.store.get(canonical)
-        if record is None or record.owner_id != principal.account.id:
-            raise ApiError("not_found", 404)
-        return record
-
-    def open_share(token: str, code: str | None) -> tuple[ShareLink, EvidenceRecord]:
-        """The link and its record, if the link is usable and the access code right."""
+    def open_share(token: str, code: str | None) -> ShareLink:
+        """The link, if it is usable and the access code right."""
         share = shares.by_token(token) if _TOKEN.match(token) else None
-        if share is None or share.revoked_at is not None or share.record_id is None:
+        if share is None or share.revoked_at is not None:
             raise ApiError("not_found", 404)
         now = clock()
         if now >= share.expires_at:
@@ -162,15 +181,68 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
                 failures = shares.note_failure(share.id, now=now, window=CODE_WINDOW)
                 left = max(0, MAX_CODE_FAILURES - failures)
                 raise ApiError("share_code_invalid", 403, attempts_left=left)
-        record = vault.store.get_by_id(share.record_id)
+        return share
+
+    def shared_record(link: ShareLink) -> EvidenceRecord:
+        """The record an evidence link shares."""
+        record = None if link.record_id is None else vault.store.get_by_id(link.record_id)
         if record is None:
             raise ApiError("not_found", 404)
-        return share, vault.sequenced(record)
+        return vault.sequenced(record)
+
+    def shared_case(link: ShareLink) -> tuple[Case, list[tuple[EvidenceRecord, dict[str, Any]]]]:
+        """The case a case link shares (not deleted), and its items as they are now."""
+        case = None if link.case_id is None else vault.cases.get(link.owner_id, link.case_id)
+        if case is None:
+            raise ApiError("not_found", 404)
+        return case, [(vault.sequenced(r), fields) for r, fields in case_items(vault, case.id)]
 
     def note_open(record: EvidenceRecord, request: Request) -> None:
         vault.store.add_custody(
             record.id, "share_opened", actor_id=None, at=clock(), client_ip=client_ip(request)
         )
+
+    def create_link(
+        body: ShareCreate,
+        request: Request,
+        principal: CurrentAccount,
+        *,
+        record: EvidenceRecord | None = None,
+        case: Case | None = None,
+    ) -> dict[str, Any]:
+        now = clock()
+        if not now < body.expires_at <= now + MAX_LIFETIME:
+            raise RequestValidationError(
+                [{"loc": ("body", "expires_at"), "msg": "out of range", "type": "value_error"}]
+            )
+        share, token = shares.create(
+            owner_id=principal.account.id,
+            record_id=None if record is None else record.id,
+            case_id=None if case is None else case.id,
+            label=body.label,
+            code=body.access_code,
+            now=now,
+            expires_at=body.expires_at,
+        )
+        if record is not None:
+            shared = [record]
+        else:
+            assert case is not None
+            shared = [r for r, _ in case_items(vault, case.id)]
+        for item in shared:
+            vault.store.add_custody(
+                item.id,
+                "shared",
+                actor_id=principal.account.id,
+                at=now,
+                client_ip=client_ip(request),
+            )
+        return {
+            **_info(share, now, number=None if record is None else record.number),
+            "token": token,
+            "url": f"/s/{token}",
+            "api_url": f"/api/v1/shares/{token}",
+        }
 
     @router.post(
         "/evidence/{number}/shares",
@@ -182,33 +254,8 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
         number: str, body: ShareCreate, request: Request, principal: CurrentAccount
     ) -> dict[str, Any]:
         """Create a read-only link to one of the caller's records."""
-        record = own_record(number, principal)
-        now = clock()
-        if not now < body.expires_at <= now + MAX_LIFETIME:
-            raise RequestValidationError(
-                [{"loc": ("body", "expires_at"), "msg": "out of range", "type": "value_error"}]
-            )
-        share, token = shares.create(
-            owner_id=principal.account.id,
-            record_id=record.id,
-            label=body.label,
-            code=body.access_code,
-            now=now,
-            expires_at=body.expires_at,
-        )
-        vault.store.add_custody(
-            record.id,
-            "shared",
-            actor_id=principal.account.id,
-            at=now,
-            client_ip=client_ip(request),
-        )
-        return {
-            **_info(share, record.number, now),
-            "token": token,
-            "url": f"/s/{token}",
-            "api_url": f"/api/v1/shares/{token}",
-        }
+        record = owned_record(vault, number, principal)
+        return create_link(body, request, principal, record=record)
 
     @router.get(
         "/evidence/{number}/shares",
@@ -217,11 +264,42 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
     )
     async def list_shares(number: str, principal: CurrentAccount) -> list[dict[str, Any]]:
         """The caller's links to one record, oldest first, revoked and expired ones included."""
-        record = own_record(number, principal)
+        record = owned_record(vault, number, principal)
         now = clock()
         return [
-            _info(s, record.number, now) for s in shares.for_record(principal.account.id, record.id)
+            _info(s, now, number=record.number)
+            for s in shares.for_record(principal.account.id, record.id)
         ]
+
+    @router.post(
+        "/cases/{case_id}/shares",
+        status_code=201,
+        response_model=ShareCreated,
+        responses=error_responses(401, 403, 404, 422),
+        tags=["cases"],
+    )
+    async def create_case_share(
+        case_id: CaseId, body: ShareCreate, request: Request, principal: CurrentAccount
+    ) -> dict[str, Any]:
+        """Create a read-only link to one of the caller's cases: whoever holds it sees the
+        case and its items as they are when the link is opened."""
+        case = vault.cases.get(principal.account.id, case_id)
+        if case is None:
+            raise ApiError("not_found", 404)
+        return create_link(body, request, principal, case=case)
+
+    @router.get(
+        "/cases/{case_id}/shares",
+        response_model=list[ShareInfo],
+        responses=error_responses(401, 404),
+        tags=["cases"],
+    )
+    async def list_case_shares(case_id: CaseId, principal: CurrentAccount) -> list[dict[str, Any]]:
+        """The caller's links to one case, oldest first, revoked and expired ones included."""
+        if vault.cases.get(principal.account.id, case_id) is None:
+            raise ApiError("not_found", 404)
+        now = clock()
+        return [_info(s, now) for s in shares.for_case(principal.account.id, case_id)]
 
     @router.delete("/shares/{share}", status_code=204, responses=error_responses(401, 403, 404))
     async def revoke_share(share: str, principal: CurrentAccount) -> Response:
@@ -234,18 +312,36 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
 
     @router.get(
         "/shares/{share}",
-        response_model=SharedEvidence,
+        response_model=SharedEvidence | SharedCase,
         responses=error_responses(403, 404, 410, 429),
     )
-    async def shared_evidence(share: str, request: Request, code: ShareCode = None) -> Any:
-        """What a link shares: the record's facts, RFC 3161 token and log receipt (no login;
-        ``share`` is the link token)."""
-        link, record = open_share(share, code)
-        note_open(record, request)
+    async def shared(share: str, request: Request, code: ShareCode = None) -> Any:
+        """What a link shares (no login; ``share`` is the link token): one record's facts,
+        RFC 3161 token and log receipt, or a case with all of that for each of its items."""
+        link = open_share(share, code)
+        if link.scope == "evidence":
+            record = shared_record(link)
+            note_open(record, request)
+            return {
+                **proof_fields(vault, record),
+                "share_expires_at": link.expires_at,
+                "content_url": f"/api/v1/shares/{share}/content",
+            }
+        case, items = shared_case(link)
+        for record, _ in items:
+            note_open(record, request)
         return {
-            **proof_fields(vault, record),
+            **case_info(case),
             "share_expires_at": link.expires_at,
-            "content_url": f"/api/v1/shares/{share}/content",
+            "items": [
+                {
+                    **proof_fields(vault, record),
+                    **fields,
+                    "share_expires_at": link.expires_at,
+                    "content_url": f"/api/v1/shares/{share}/items/{record.number}/content",
+                }
+                for record, fields in items
+            ],
         }
 
     @router.get(
@@ -258,8 +354,39 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
         response_class=Response,
     )
     async def shared_content(share: str, request: Request, code: ShareCode = None) -> Any:
-        """The shared file, streamed, with one ``Range`` honoured (no login)."""
-        _, record = open_share(share, code)
+        """The file an evidence link shares, streamed, with one ``Range`` honoured."""
+        link = open_share(share, code)
+        if link.scope != "evidence":
+            raise ApiError("not_found", 404)
+        record = shared_record(link)
+        start, end, status = parse_range(request.headers.get("range"), record.size)
+        note_open(record, request)
+        return content_response(vault, record, start, end, status)
+
+    @router.get(
+        "/shares/{share}/items/{number}/content",
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            206: {"content": {"application/octet-stream": {}}},
+            **error_responses(403, 404, 410, 416, 429),
+        },
+        response_class=Response,
+    )
+    async def shared_case_content(
+        share: str, number: str, request: Request, code: ShareCode = None
+    ) -> Any:
+        """One item of a shared case, streamed, with one ``Range`` honoured."""
+        link = open_share(share, code)
+        if link.scope != "case":
+            raise ApiError("not_found", 404)
+        _, items = shared_case(link)
+        try:
+            wanted = parse_evidence_number(number)
+        except MalformedError:
+            raise ApiError("not_found", 404) from None
+        record = next((r for r, _ in items if r.number == wanted), None)
+        if record is None:
+            raise ApiError("not_found", 404)
         start, end, status = parse_range(request.headers.get("range"), record.size)
         note_open(record, request)
         return content_response(vault, record, start, end, status)

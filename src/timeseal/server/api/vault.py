@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Query
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -53,6 +53,8 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,checksum,termination"
 EVIDENCE_NUMBER_HEADER = "TimeSeal-Evidence-Number"
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
+#: Largest numeric id a path or query takes: what a signed 64-bit database column holds.
+MAX_ID = 2**63 - 1
 #: Media types served as themselves; everything else is application/octet-stream.
 INLINE_SAFE = ("image/", "video/", "audio/", "application/pdf")
 
@@ -120,7 +122,7 @@ def proof_fields(vault: VaultService, record: EvidenceRecord) -> dict[str, Any]:
     """The public facts of a record with what proves them: token, log entry, receipt."""
     receipt = vault.receipt(record)
     return {
-        **_summary(record),
+        **summary(record),
         "timestamp_response": base64.b64encode(record.tsr_der).decode(),
         "token_sha256": record.token_sha256.hex(),
         "log_entry": base64.b64encode(vault.log_entry(record)).decode(),
@@ -128,7 +130,19 @@ def proof_fields(vault: VaultService, record: EvidenceRecord) -> dict[str, Any]:
     }
 
 
-def _summary(record: EvidenceRecord) -> dict[str, Any]:
+def owned_record(vault: VaultService, number: str, principal: CurrentAccount) -> EvidenceRecord:
+    """The caller's record with this number (in any spelling the parser accepts); anything
+    else, another account's record included, is 404 ``not_found``."""
+    try:
+        record = vault.store.get(parse_evidence_number(number))
+    except MalformedError:
+        record = None
+    if record is None or record.owner_id != principal.account.id:
+        raise ApiError("not_found", 404)
+    return record
+
+
+def summary(record: EvidenceRecord) -> dict[str, Any]:
     return {
         "number": record.number,
         "kind": record.kind,
@@ -185,14 +199,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         return row
 
     def own_record(number: str, principal: CurrentAccount) -> EvidenceRecord:
-        try:
-            canonical = parse_evidence_number(number)
-        except MalformedError:
-            raise ApiError("not_found", 404) from None
-        record = vault.store.get(canonical)
-        if record is None or record.owner_id != principal.account.id:
-            raise ApiError("not_found", 404)
-        return vault.sequenced(record)
+        return vault.sequenced(owned_record(vault, number, principal))
 
     async def seal_finished(row: UploadRow, upload: PartialUpload | None, ip: str) -> str:
         """Finish the staged upload into the blob store (if still staged) and seal it."""
@@ -388,17 +395,47 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         return Response(status_code=204, headers=_tus())
 
     @router.get(
-        "/evidence", response_model=EvidenceList, responses=error_responses(401), tags=["vault"]
+        "/evidence",
+        response_model=EvidenceList,
+        responses=error_responses(401, 404),
+        tags=["vault"],
     )
     async def list_evidence(
         principal: CurrentAccount,
         kind: Annotated[str | None, Query()] = None,
+        case: Annotated[
+            int | None, Query(ge=1, le=MAX_ID, description="Only the items of this case.")
+        ] = None,
+        sealed_from: Annotated[
+            AwareDatetime | None, Query(description="Sealed at or after this time.")
+        ] = None,
+        sealed_before: Annotated[
+            AwareDatetime | None, Query(description="Sealed before this time.")
+        ] = None,
+        q: Annotated[
+            str | None,
+            Query(max_length=100, description="Text in the title, file name or number."),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     ) -> dict[str, Any]:
-        """The caller's records, newest first."""
-        records = vault.store.list_for(principal.account.id, kind=kind, limit=limit, offset=offset)
-        return {"items": [_summary(r) for r in records]}
+        """The caller's records, newest first, narrowed by every filter given."""
+        record_ids = None
+        if case is not None:
+            record_ids = vault.cases.record_ids_in(principal.account.id, case)
+            if record_ids is None:
+                raise ApiError("not_found", 404)
+        records = vault.store.list_for(
+            principal.account.id,
+            kind=kind,
+            record_ids=record_ids,
+            sealed_from=sealed_from,
+            sealed_before=sealed_before,
+            text=q,
+            limit=limit,
+            offset=offset,
+        )
+        return {"items": [summary(r) for r in records]}
 
     @router.get(
         "/evidence/{number}",

@@ -1,0 +1,224 @@
+"""Cases over HTTP: the owner assembles sealed items into the evidence chain of one dispute.
+
+::
+
+    POST   /api/v1/cases                              create
+    GET    /api/v1/cases                              the caller's cases, last changed first
+    GET    /api/v1/cases/{case_id}                    one case with its items, in order
+    PATCH  /api/v1/cases/{case_id}                    change the title or description
+    DELETE /api/v1/cases/{case_id}                    delete the case (never its items);
+                                                      its share links stop working
+    PUT    /api/v1/cases/{case_id}/items/{number}     add an item at the end, or change its note
+    DELETE /api/v1/cases/{case_id}/items/{number}     take an item out
+
+Share links to a case are in :mod:`timeseal.server.api.shares`. Another account's case, or
+an item that is not the caller's, is 404 ``not_found``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.vault import MAX_ID, EvidenceSummary, owned_record, summary
+from timeseal.server.tsa import utc_now
+from timeseal.server.vault import VaultService
+from timeseal.store.cases import MAX_CASE_ITEMS, Case, CaseFull
+from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.shares import ShareStore
+
+Clock = Callable[[], dt.datetime]
+
+MESSAGES.update(
+    {
+        "case_full": (
+            f"一个案件最多包含 {MAX_CASE_ITEMS} 项证据。",
+            f"A case holds at most {MAX_CASE_ITEMS} items.",
+        ),
+    }
+)
+
+CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The case's id.")]
+
+
+class CaseCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=255, description="e.g. 某店铺泄露个人信息")
+    description: str = Field("", max_length=10_000, description="What the dispute is about.")
+
+
+class CaseUpdate(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class CaseItemPut(BaseModel):
+    note: str | None = Field(
+        None, max_length=1000, description="What this item shows; omitted keeps the note."
+    )
+
+
+class CaseInfo(BaseModel):
+    id: int
+    title: str
+    description: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    item_count: int
+
+
+class CaseItemInfo(EvidenceSummary):
+    position: int
+    note: str
+    added_at: dt.datetime
+
+
+class CaseDetail(CaseInfo):
+    items: list[CaseItemInfo]
+
+
+def case_info(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "title": case.title,
+        "description": case.description,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "item_count": case.item_count,
+    }
+
+
+def case_items(vault: VaultService, case_id: int) -> list[tuple[EvidenceRecord, dict[str, Any]]]:
+    """The case's records in order, each with its item fields (position, note, added_at)."""
+    found = []
+    for item in vault.cases.items(case_id):
+        record = vault.store.get_by_id(item.record_id)
+        if record is None:  # cannot happen: records are never deleted
+            continue
+        found.append(
+            (record, {"position": item.position, "note": item.note, "added_at": item.added_at})
+        )
+    return found
+
+
+def include_cases(app: FastAPI, vault: VaultService, *, clock: Clock = utc_now) -> None:
+    """Mount the case endpoints (after ``include_auth``; beside ``include_vault``)."""
+    router = APIRouter(prefix="/api/v1", tags=["cases"])
+    shares = ShareStore(vault.store.engine)
+
+    def own_case(case_id: int, principal: CurrentAccount) -> Case:
+        case = vault.cases.get(principal.account.id, case_id)
+        if case is None:
+            raise ApiError("not_found", 404)
+        return case
+
+    def detail(case: Case) -> dict[str, Any]:
+        return {
+            **case_info(case),
+            "items": [
+                {**summary(vault.sequenced(record)), **fields}
+                for record, fields in case_items(vault, case.id)
+            ],
+        }
+
+    @router.post("/cases", status_code=201, response_model=CaseInfo, responses=error_responses(401))
+    async def create_case(body: CaseCreate, principal: CurrentAccount) -> dict[str, Any]:
+        """Open a new, empty case."""
+        case = vault.cases.create(principal.account.id, body.title, body.description, now=clock())
+        return case_info(case)
+
+    @router.get("/cases", response_model=list[CaseInfo], responses=error_responses(401))
+    async def list_cases(principal: CurrentAccount) -> list[dict[str, Any]]:
+        """The caller's cases, the most recently changed first."""
+        return [case_info(c) for c in vault.cases.list_for(principal.account.id)]
+
+    @router.get("/cases/{case_id}", response_model=CaseDetail, responses=error_responses(401, 404))
+    async def get_case(case_id: CaseId, principal: CurrentAccount) -> dict[str, Any]:
+        """One case with its items in order."""
+        return detail(own_case(case_id, principal))
+
+    @router.patch("/cases/{case_id}", response_model=CaseInfo, responses=error_responses(401, 404))
+    async def update_case(
+        case_id: CaseId, body: CaseUpdate, principal: CurrentAccount
+    ) -> dict[str, Any]:
+        """Change the title or the description."""
+        own_case(case_id, principal)
+        case = vault.cases.update(
+            principal.account.id,
+            case_id,
+            now=clock(),
+            title=body.title,
+            description=body.description,
+        )
+        if case is None:  # deleted meanwhile
+            raise ApiError("not_found", 404)
+        return case_info(case)
+
+    @router.delete("/cases/{case_id}", status_code=204, responses=error_responses(401, 404))
+    async def delete_case(case_id: CaseId, principal: CurrentAccount) -> Response:
+        """Delete the case: its items stay sealed records; its share links are revoked."""
+        now = clock()
+        if not vault.cases.delete(principal.account.id, case_id, now=now):
+            raise ApiError("not_found", 404)
+        for link in shares.for_case(principal.account.id, case_id):
+            shares.revoke(link.id, now=now)
+        return Response(status_code=204)
+
+    @router.put(
+        "/cases/{case_id}/items/{number}",
+        response_model=CaseDetail,
+        responses=error_responses(401, 404, 409),
+    )
+    async def put_case_item(
+        case_id: CaseId,
+        number: str,
+        body: CaseItemPut,
+        request: Request,
+        principal: CurrentAccount,
+    ) -> dict[str, Any]:
+        """Add one of the caller's items at the end of the case, or change its note."""
+        own_case(case_id, principal)
+        record = owned_record(vault, number, principal)
+        now = clock()
+        was_in = any(item.record_id == record.id for item in vault.cases.items(case_id))
+        try:
+            added = vault.cases.put_item(
+                principal.account.id, case_id, record.id, body.note, now=now
+            )
+        except CaseFull:
+            raise ApiError("case_full", 409) from None
+        if not added:
+            raise ApiError("not_found", 404)
+        if not was_in and any(
+            s.active(now) for s in shares.for_case(principal.account.id, case_id)
+        ):
+            # The case's links show it from now on: that is sharing it.
+            vault.store.add_custody(
+                record.id,
+                "shared",
+                actor_id=principal.account.id,
+                at=now,
+                client_ip=client_ip(request),
+            )
+        return detail(own_case(case_id, principal))
+
+    @router.delete(
+        "/cases/{case_id}/items/{number}", status_code=204, responses=error_responses(401, 404)
+    )
+    async def remove_case_item(case_id: CaseId, number: str, principal: CurrentAccount) -> Response:
+        """Take an item out of the case (the item itself stays, sealed)."""
+        own_case(case_id, principal)
+        record = owned_record(vault, number, principal)
+        if not vault.cases.remove_item(principal.account.id, case_id, record.id, now=clock()):
+            raise ApiError("not_found", 404)
+        return Response(status_code=204)
+
+    app.include_router(router)
