@@ -25,6 +25,7 @@ from timeseal.server.api.cases import include_cases
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
@@ -92,6 +93,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         journal = IssuanceJournal(engine)
         guard.start()
         sequencer.start()
+        housekeeper.start()
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
         try:
@@ -99,6 +101,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         finally:
             guard.stop()
             sequencer.stop()
+            housekeeper.stop()
             journal.close()
             engine.dispose()
 
@@ -128,7 +131,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         ],
     )
     app.include_router(log_api(log_store))
-    include_auth(
+    auth = include_auth(
         app,
         engine=engine,
         secret=datadir.load_auth_secret(settings.data_dir),
@@ -142,6 +145,10 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         settings.data_dir / STAGING_DIR,
     )
     include_vault(app, vault, config.vault)
+    housekeeper = Housekeeper(
+        vault, auth, upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours)
+    )
+    app.state.timeseal_vault = vault  # for tools and tests that work beside the API
     include_cases(app, vault)
     include_shares(app, vault, clock=settings.share_clock)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})

@@ -119,6 +119,11 @@ class VaultConfig:
 
     quota_bytes: int = 10 << 30  # per account: sealed plus pending uploads
     max_upload_bytes: int = 4 << 30  # tus Tus-Max-Size
+    upload_expiry_hours: int = 72  # an unfinished upload without progress for this long goes
+
+    def __post_init__(self) -> None:
+        if min(self.quota_bytes, self.max_upload_bytes, self.upload_expiry_hours) < 1:
+            raise ValueError("vault: quota_bytes, max_upload_bytes, upload_expiry_hours >= 1")
 
 
 @dataclass(frozen=True, slots=True)

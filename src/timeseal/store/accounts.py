@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    delete,
     insert,
     select,
     update,
@@ -336,6 +337,20 @@ class AccountStore:
         )
         with self.engine.connect() as conn:
             return [_session(row) for row in conn.execute(query)]
+
+    def purge_sessions(self, *, now: dt.datetime, idle: dt.timedelta, grace: dt.timedelta) -> int:
+        """Delete sessions that ended (revoked, past their lifetime, or idle) at least
+        ``grace`` ago; how many. They can never be used or listed again."""
+        cutoff = to_ms(now) - _ms(grace)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(auth_sessions).where(
+                    (auth_sessions.c.revoked_at_ms <= cutoff)
+                    | (auth_sessions.c.expires_at_ms <= cutoff)
+                    | (auth_sessions.c.last_seen_at_ms <= cutoff - _ms(idle))
+                )
+            )
+        return int(result.rowcount)
 
     def revoke_session(self, account_id: int, session_id: str, *, now: dt.datetime) -> bool:
         """Revoke one of the account's sessions; False if it has no such live session."""

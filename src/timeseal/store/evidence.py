@@ -287,6 +287,16 @@ class EvidenceStore:
                 )
             )
 
+    def unsealed_uploads(self) -> list[UploadRow]:
+        """Every upload not sealed yet, oldest first (what housekeeping looks at)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(evidence_uploads)
+                .where(evidence_uploads.c.number.is_(None))
+                .order_by(evidence_uploads.c.created_at_ms)
+            ).all()
+        return [_upload(r) for r in rows]
+
     def used_bytes(self, owner_id: int) -> int:
         """Sealed bytes plus the declared lengths of uploads still pending."""
         with self.engine.connect() as conn:

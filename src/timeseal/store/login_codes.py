@@ -172,6 +172,29 @@ class LoginCodes:
                 .values(code_hash=None, code_expires_at_ms=None)
             )
 
+    def purge(self, *, now: dt.datetime) -> int:
+        """Forget what no limit looks at any more; how many rows went. Rate-limit events
+        older than the longest window; a number's state once its code expired, it is not
+        locked and nothing happened to it for a whole window (a stored code hash is kept
+        until then, so a late try still hears "expired"); idle client rows."""
+        p = self.policy
+        window = max(p.phone_window, p.ip_window)
+        cutoff = to_ms(now) - _ms(window)
+        with self.engine.begin() as conn:
+            events = conn.execute(delete(auth_events).where(auth_events.c.at_ms <= cutoff))
+            phones = conn.execute(
+                delete(auth_phones).where(
+                    auth_phones.c.updated_at_ms <= cutoff,
+                    auth_phones.c.locked_until_ms <= to_ms(now),
+                    auth_phones.c.code_expires_at_ms.is_(None)
+                    | (auth_phones.c.code_expires_at_ms <= cutoff),
+                )
+            )
+            clients = conn.execute(
+                delete(auth_clients).where(auth_clients.c.updated_at_ms <= cutoff)
+            )
+        return int(events.rowcount) + int(phones.rowcount) + int(clients.rowcount)
+
     def redeem(
         self, phone: str, ip: str, code_hash: bytes, *, now: dt.datetime
     ) -> LoggedIn | CodeRejected | Refused:

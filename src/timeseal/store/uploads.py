@@ -179,6 +179,16 @@ class PartialUpload:
     def length(self) -> int | None:
         return self._state().length
 
+    @property
+    def last_activity(self) -> dt.datetime:
+        """When bytes were last made durable (or the upload was created): what expiry counts
+        from, so a slow upload that keeps going never expires."""
+        try:
+            mtime = (self.directory / "state.json").stat().st_mtime
+        except FileNotFoundError:
+            raise UploadNotFound(f"no upload {self.upload_id}") from None
+        return dt.datetime.fromtimestamp(mtime, dt.UTC)
+
     def _state(self) -> _State:
         try:
             return _State.decode((self.directory / "state.json").read_bytes())

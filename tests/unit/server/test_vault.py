@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
+import email.utils
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, Status, VerificationResult
 from timeseal.server import datadir
+from timeseal.server.housekeeping import Housekeeper
 from timeseal.store.blobs import BlobRef, LocalBlobStore
 from timeseal.store.db import DATABASE_URL_ENV, make_engine
 from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
@@ -257,6 +261,7 @@ def test_tus_protocol_details(vault: TestClient, data_dir: Path) -> None:
         "creation",
         "checksum",
         "termination",
+        "expiration",
     }
     assert int(options.headers["tus-max-size"]) > 0
     assert options.headers["tus-checksum-algorithm"] == "sha256"
@@ -349,3 +354,44 @@ def test_sealed_records_are_immutable(vault: TestClient, data_dir: Path, db_url:
             store.note_leaf_index(number, 10**9 + 1)
     finally:
         engine.dispose()
+
+
+def test_uploads_expire_without_progress_and_housekeeping_removes_them(
+    vault: TestClient, data_dir: Path, db_url: str
+) -> None:
+    auth = bearer(vault, data_dir)
+    url = create(vault, auth)
+    upload_id = url.rsplit("/", 1)[1]
+    assert patch(vault, auth, url, 0, DATA[:1000])[0] == 204
+    head = vault.head(url, headers={**auth, **TUS})
+    expires = email.utils.parsedate_to_datetime(head.headers["upload-expires"])
+    hours = (expires - dt.datetime.now(dt.UTC)).total_seconds() / 3600
+    assert 71.9 < hours <= 72  # VaultConfig.upload_expiry_hours after the last bytes
+    app = vault.app.app  # type: ignore[attr-defined]
+    store: EvidenceStore = app.state.timeseal_vault.store
+    owner = store.upload(upload_id).owner_id  # type: ignore[union-attr]
+    assert store.used_bytes(owner) == len(DATA)  # a pending upload counts against the quota
+    kept = create(vault, auth)  # another upload, still making progress
+    assert patch(vault, auth, kept, 0, DATA[:10])[0] == 204
+
+    # Three days without progress: the upload answers 410 until housekeeping removes it.
+    state = data_dir / STAGING_DIR / upload_id / "state.json"
+    old = time.time() - 72 * 3600 - 5
+    os.utime(state, (old, old))
+    gone = vault.head(url, headers={**auth, **TUS})
+    assert gone.status_code == 410
+    reply = vault.patch(url, content=b"x", headers={**auth, **PATCH, "Upload-Offset": "1000"})
+    assert (reply.status_code, reply.json()["error"]["code"]) == (410, "upload_expired")
+
+    keeper = Housekeeper(
+        app.state.timeseal_vault, app.state.timeseal_auth, upload_expiry=dt.timedelta(hours=72)
+    )
+    swept = keeper.run_once()
+    assert swept.uploads == 1
+    assert store.upload(upload_id) is None
+    assert not (data_dir / STAGING_DIR / upload_id).exists()
+    assert store.used_bytes(owner) == len(DATA)  # only the live upload is counted now
+    assert vault.head(url, headers={**auth, **TUS}).status_code == 404
+    assert vault.head(kept, headers={**auth, **TUS}).status_code == 200
+    assert keeper.run_once().uploads == 0  # nothing else is due
+    assert record_count(db_url) == 0

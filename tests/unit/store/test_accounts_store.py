@@ -4,6 +4,7 @@ and on PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,10 +13,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
-from timeseal.store.accounts import accounts
+from timeseal.store.accounts import (
+    AccountStore,
+    accounts,
+    auth_clients,
+    auth_events,
+    auth_phones,
+)
 from timeseal.store.login_codes import (
     CodeIssued,
     CodeProblem,
@@ -111,3 +118,49 @@ def test_first_logins_of_one_number_create_one_account(engine: Engine) -> None:
 def test_policy_limits_must_allow_something() -> None:
     with pytest.raises(ValueError, match="at least one"):
         LoginPolicy(codes_per_ip=0)
+
+
+def _rows(engine: Engine, table: Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_purging_forgets_only_what_no_limit_or_session_needs(engine: Engine) -> None:
+    policy = LoginPolicy()
+    codes = LoginCodes(engine, policy)
+    assert isinstance(codes.issue(PHONE, "10.0.0.1", RIGHT, now=START), CodeIssued)
+    assert isinstance(codes.redeem(PHONE, "10.0.0.1", WRONG, now=START), CodeRejected)
+    # Within the window everything still counts: nothing goes.
+    assert codes.purge(now=START + policy.phone_window - dt.timedelta(seconds=1)) == 0
+    # An expired code still answers "expired" until the window is over.
+    late = codes.redeem(PHONE, "10.0.0.1", RIGHT, now=START + dt.timedelta(hours=1))
+    assert isinstance(late, CodeRejected) and late.problem is CodeProblem.EXPIRED
+    after = START + dt.timedelta(hours=1) + policy.phone_window
+    assert codes.purge(now=after) > 0
+    assert [_rows(engine, t) for t in (auth_events, auth_phones, auth_clients)] == [0, 0, 0]
+    # The limits start afresh, as they would have anyway after the window.
+    assert isinstance(codes.issue(PHONE, "10.0.0.1", RIGHT, now=after), CodeIssued)
+
+    store = AccountStore(engine)
+    logged = codes.redeem(PHONE, "10.0.0.1", RIGHT, now=after)
+    assert isinstance(logged, LoggedIn)
+    account = logged.account.id
+    idle, grace = dt.timedelta(hours=12), dt.timedelta(days=7)
+
+    def session(secret: bytes, *, lifetime: dt.timedelta = dt.timedelta(days=14)) -> str:
+        made = store.create_session(
+            account, secret, now=after, lifetime=lifetime, ip="10.0.0.1", user_agent="t"
+        )
+        return made.id
+
+    live = session(b"\x03" * 32)
+    revoked = session(b"\x04" * 32)
+    short = session(b"\x05" * 32, lifetime=dt.timedelta(hours=1))
+    assert store.revoke_session(account, revoked, now=after)
+    assert store.purge_sessions(now=after + grace, idle=idle, grace=grace) == 1  # the revoked
+    store.touch_session(live, now=after + grace, every=dt.timedelta(0))
+    # The short one ended (lifetime) more than `grace` ago; the live one is still in use.
+    gone = store.purge_sessions(now=after + grace + dt.timedelta(hours=2), idle=idle, grace=grace)
+    assert gone == 1
+    remaining = store.sessions(account, now=after + grace, idle=idle)
+    assert [s.id for s in remaining] == [live] and short != live

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email.utils
 import hashlib
 import mimetypes
 import re
@@ -50,7 +51,7 @@ from timeseal.store.uploads import (
 )
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,checksum,termination"
+TUS_EXTENSIONS = "creation,checksum,termination,expiration"
 EVIDENCE_NUMBER_HEADER = "TimeSeal-Evidence-Number"
 OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
 #: Largest numeric id a path or query takes: what a signed 64-bit database column holds.
@@ -84,6 +85,10 @@ MESSAGES.update(
             "No timestamp can be issued right now; try again later.",
         ),
         "range_not_satisfiable": ("请求的范围无效。", "The requested range is not satisfiable."),
+        "upload_expired": (
+            "该上传长时间没有进展，已过期；请重新上传。",
+            "This upload made no progress for too long and has expired; upload the file again.",
+        ),
     }
 )
 
@@ -187,6 +192,27 @@ def _int_header(request: Request, name: str) -> int:
 def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> None:
     """Mount the uploads and evidence endpoints (after ``include_auth``)."""
     router = APIRouter(prefix="/api/v1")
+
+    expiry = dt.timedelta(hours=config.upload_expiry_hours)
+
+    def staged(upload_id: str) -> PartialUpload | None:
+        """The upload's staging, or None once it was handed over; 410 ``upload_expired``
+        when it made no progress for ``upload_expiry_hours`` (housekeeping removes it)."""
+        try:
+            upload = PartialUpload.open(vault.staging, upload_id)
+            if upload.last_activity + expiry <= dt.datetime.now(dt.UTC):
+                raise ApiError("upload_expired", 410, headers=_tus())
+        except UploadNotFound:
+            return None
+        return upload
+
+    def expires(upload: PartialUpload) -> dict[str, str]:
+        """tus expiration: when the upload expires unless more bytes arrive."""
+        try:
+            when = upload.last_activity + expiry
+        except UploadNotFound:  # finished meanwhile
+            return {}
+        return {"Upload-Expires": email.utils.format_datetime(when, usegmt=True)}
 
     def check_tus(request: Request) -> None:
         if request.headers.get("tus-resumable") != TUS_VERSION:
@@ -293,15 +319,17 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
             client_ip=client_ip(request),
             created_at=dt.datetime.now(dt.UTC),
         )
-        PartialUpload.create(vault.staging, upload_id, length=length)
+        staging = PartialUpload.create(vault.staging, upload_id, length=length)
         vault.store.add_upload(row)
-        headers = _tus(Location=f"/api/v1/uploads/{upload_id}", **{"Upload-Offset": "0"})
+        headers = _tus(
+            Location=f"/api/v1/uploads/{upload_id}", **{"Upload-Offset": "0"}, **expires(staging)
+        )
         if length == 0:
             number = await seal_finished(row, PartialUpload.open(vault.staging, upload_id), "")
             headers[EVIDENCE_NUMBER_HEADER] = number
         return Response(status_code=201, headers=headers)
 
-    @router.head("/uploads/{upload_id}", responses=error_responses(401, 404), tags=["vault"])
+    @router.head("/uploads/{upload_id}", responses=error_responses(401, 404, 410), tags=["vault"])
     async def upload_offset(upload_id: str, principal: CurrentAccount) -> Response:
         """tus: the upload's durable offset (where to resume)."""
         row = own_upload(upload_id, principal)
@@ -309,19 +337,22 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         if row.number is not None:
             headers.update({"Upload-Offset": str(row.length), EVIDENCE_NUMBER_HEADER: row.number})
             return Response(status_code=200, headers=headers)
+        upload = staged(upload_id)
         try:
-            offset = PartialUpload.open(vault.staging, upload_id).offset
-        except UploadNotFound:
-            if not vault.blobs.exists(row.sha256):
-                raise ApiError("not_found", 404, headers=_tus()) from None
-            offset = row.length
+            offset = row.length if upload is None else upload.offset
+        except UploadNotFound:  # finished meanwhile
+            upload, offset = None, row.length
+        if upload is None and not vault.blobs.exists(row.sha256):
+            raise ApiError("not_found", 404, headers=_tus())
         headers["Upload-Offset"] = str(offset)
+        if upload is not None:
+            headers.update(expires(upload))
         return Response(status_code=200, headers=headers)
 
     @router.patch(
         "/uploads/{upload_id}",
         status_code=204,
-        responses=error_responses(400, 401, 404, 409, 412, 413, 415, 460),
+        responses=error_responses(400, 401, 404, 409, 410, 412, 413, 415, 460),
         tags=["vault"],
     )
     async def upload_chunk(upload_id: str, request: Request, principal: CurrentAccount) -> Response:
@@ -341,10 +372,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                     **{"Upload-Offset": str(row.length), EVIDENCE_NUMBER_HEADER: row.number}
                 ),
             )
-        try:
-            upload: PartialUpload | None = PartialUpload.open(vault.staging, upload_id)
-        except UploadNotFound:
-            upload = None
+        upload = staged(upload_id)
         if upload is None:
             if offset != row.length:
                 raise ApiError("upload_offset_mismatch", 409, headers=_tus())
@@ -369,6 +397,8 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         headers = _tus(**{"Upload-Offset": str(new_offset)})
         if new_offset == row.length:
             headers[EVIDENCE_NUMBER_HEADER] = await seal_finished(row, upload, ip)
+        elif upload is not None:
+            headers.update(expires(upload))
         return Response(status_code=204, headers=headers)
 
     @router.delete(
