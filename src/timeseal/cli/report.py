@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from timeseal.core.package import PackageReport
 from timeseal.core.tsp.response import TSTInfo
 from timeseal.core.verification import Check, Status, VerificationResult
 
@@ -58,6 +59,30 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
         "日志全部条目可下载，重算的根哈希与签名检查点一致",
         "the log's entries are all served and rebuild the signed root hash",
     ),
+    # Evidence packages
+    Check.PACKAGE_ZIP: ("证据包是完好、安全的 ZIP 文件", "the package is a sound, safe ZIP"),
+    Check.MANIFEST_CANONICAL: (
+        "清单（manifest.json）为规范格式，未被改写",
+        "manifest.json is in canonical form",
+    ),
+    Check.MANIFEST_SCHEMA: ("清单结构符合格式 v1", "manifest.json follows format v1"),
+    Check.TRUST_ANCHOR: ("时间戳根证书（信任锚）", "the TSA trust anchor"),
+    Check.LOG_KEY: ("日志公钥", "the log's public key"),
+    Check.FILE_LISTED: ("文件列于清单中", "the file is listed in the manifest"),
+    Check.FILE_PRESENT: ("清单所列文件存在", "the listed file is present"),
+    Check.FILE_SIZE: ("文件大小与清单一致", "the file's size matches the manifest"),
+    Check.FILE_SHA256: ("文件 SHA-256 与清单一致", "the file's SHA-256 matches the manifest"),
+    Check.TOKEN_PARSES: ("时间戳令牌可解析", "the timestamp token parses"),
+    Check.CAPTURE_WINDOW: (
+        "时间戳时间不早于取证开始时间",
+        "the timestamp is not earlier than the capture start",
+    ),
+    Check.LOG_PROOF_PARSES: ("日志证明可解析", "the log proof parses"),
+    Check.LOG_ENTRY_MATCHES: (
+        "日志条目对应本证据（编号、哈希、时间戳）",
+        "the log entry names this item, its hash and its token",
+    ),
+    Check.CERTIFICATE_SIGNATURE: ("认证证书签名有效", "the certificate PDF's signature is valid"),
 }
 
 _MARK = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIPPED: "–"}
@@ -118,3 +143,49 @@ def result_lines(result: VerificationResult) -> list[str]:
 
 def verdict_line(ok: bool) -> str:
     return "结论 Result: 有效 VALID" if ok else "结论 Result: 无效 INVALID"
+
+
+def package_json(report: PackageReport) -> dict[str, Any]:
+    """The ``--json`` body for ``timeseal verify PACKAGE.zip``."""
+    tst = dict(report.tst_infos)
+    return {
+        "valid": report.ok,
+        "kind": "package",
+        "notices": list(report.notices),
+        "failed": [{"subject": s, "check": c.value} for s, c in report.failed],
+        "sections": [
+            {
+                "subject": s.subject,
+                "valid": s.result.ok,
+                "checks": result_json(s.result),
+                "tst_info": tst_info_json(tst[s.subject]) if s.subject in tst else None,
+            }
+            for s in report.sections
+        ],
+    }
+
+
+def package_lines(report: PackageReport) -> list[str]:
+    """The text report: a heading per section (package, file, manifest token, item); files
+    that pass take one line each."""
+    tst = dict(report.tst_infos)
+    items = {i.number: i for i in report.manifest.items} if report.manifest else {}
+    lines: list[str] = []
+    for section in report.sections:
+        result = section.result
+        mark = _MARK[Status.PASS if result.ok else Status.FAIL]
+        if result.ok and result.checks[0].check is Check.FILE_PRESENT:
+            lines.append(f"{mark} {section.subject}: 大小与 SHA-256 一致 size and SHA-256 match")
+            continue
+        lines.append(f"{mark} {section.subject}")
+        if section.subject in items:
+            item = items[section.subject]
+            lines.append(f"  证据 Item: {item.kind} {item.path} ({item.size} bytes)")
+        if section.subject in tst:
+            lines.append(f"  时间 Time: {format_time(tst[section.subject].gen_time)}")
+        lines.extend(result_lines(result))
+    lines.extend(f"! {notice}" for notice in report.notices)
+    if report.failed:
+        failed = "; ".join(f"{subject}: {check.value}" for subject, check in report.failed)
+        lines.append(f"失败项 Failed: {failed}")
+    return lines

@@ -36,6 +36,22 @@ class Check(enum.Enum):
     # Auditing a whole log (timeseal.capture.log_client), after the checks above.
     LOG_TILES = "log_tiles"  # C2SP tlog-tiles: every tile rebuilt from the tiles below
     LOG_ENTRIES = "log_entries"  # C2SP tlog-tiles entry bundles rebuild the signed root
+    # Evidence packages (timeseal.core.package.verify), in the order verify_package runs them;
+    # each item's token and log proof then run the RFC 3161 and log checks above.
+    PACKAGE_ZIP = "package_zip"  # ZIP readable; member names safe and unique; no encryption
+    MANIFEST_CANONICAL = "manifest_canonical"  # docs/package-format.md "Canonical JSON"
+    MANIFEST_SCHEMA = "manifest_schema"  # docs/package-format.md "manifest.json"
+    TRUST_ANCHOR = "trust_anchor"  # the TSA root: given by the user, or taken from the package
+    LOG_KEY = "log_key"  # the log's note key: given by the user, or certs/log.vkey
+    FILE_LISTED = "file_listed"  # a file in the ZIP is listed in the manifest
+    FILE_PRESENT = "file_present"  # a file the manifest lists is in the ZIP
+    FILE_SIZE = "file_size"  # its size is the listed size
+    FILE_SHA256 = "file_sha256"  # its SHA-256 is the listed SHA-256
+    TOKEN_PARSES = "token_parses"  # proofs/<item>.tsr is a TimeStampResp (RFC 3161 §2.4.2)
+    CAPTURE_WINDOW = "capture_window"  # genTime + accuracy is not before capture start
+    LOG_PROOF_PARSES = "log_proof_parses"  # log/<item>.proof is a C2SP tlog-proof
+    LOG_ENTRY_MATCHES = "log_entry_matches"  # the proof's entry names this item and token
+    CERTIFICATE_SIGNATURE = "certificate_signature"  # the certificate PDF's signature (plug-in)
 
 
 class Status(enum.Enum):

@@ -1,0 +1,69 @@
+"""Small pure helpers of the package verifier: a check list, the capture-window rule, how
+a wrong log entry is described, and certificate fingerprints as people compare them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from timeseal.core.package.manifest import ManifestItem
+from timeseal.core.tsp.response import TSTInfo
+from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
+
+
+def capture_window(item: ManifestItem, tst: TSTInfo) -> tuple[Check, bool, str]:
+    """RFC 3161 §2.4.2: the true time is within genTime ± accuracy, so a token over the
+    captured bytes cannot be earlier than capture start minus the accuracy."""
+    if item.capture_window is None:
+        raise AssertionError("capture_window called for an item without a window")
+    start = item.capture_window.start
+    accuracy = tst.accuracy.total if tst.accuracy is not None else dt.timedelta(0)
+    ok = tst.gen_time + accuracy >= start
+    detail = f"genTime {tst.gen_time.isoformat()} ± {accuracy}, capture start {start.isoformat()}"
+    return Check.CAPTURE_WINDOW, ok, detail if ok else "token predates capture: " + detail
+
+
+def entry_difference(found: bytes, expected: bytes) -> str:
+    """Which lines of the proof's ``extra`` entry differ from the entry rebuilt for the item."""
+    try:
+        got_lines = found.decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        return "the proof's entry is not ASCII"
+    want_lines = expected.decode("ascii").splitlines()
+    diffs = [f"{g!r} != {w!r}" for g, w in zip(got_lines, want_lines, strict=False) if g != w]
+    if len(got_lines) != len(want_lines):
+        diffs.append(f"{len(got_lines)} lines, expected {len(want_lines)}")
+    return "the proof's entry is not this item's: " + "; ".join(diffs)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """``subject SHA256 AB:CD:…``, as ``openssl x509 -fingerprint -sha256`` prints it."""
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    return f"{cert.subject.rfc4514_string()} SHA256 " + ":".join(
+        digest[i : i + 2] for i in range(0, len(digest), 2)
+    )
+
+
+class Checks:
+    """Check results in the order they are added."""
+
+    def __init__(self) -> None:
+        self.results: list[CheckResult] = []
+
+    def add(self, check: Check, ok: bool, detail: str = "") -> bool:
+        self.results.append(CheckResult(check, Status.PASS if ok else Status.FAIL, detail))
+        return ok
+
+    def skip(self, checks: Sequence[Check], because: Check) -> None:
+        for check in checks:
+            self.results.append(CheckResult(check, Status.SKIPPED, f"needs {because.value}"))
+
+    def extend(self, result: VerificationResult) -> None:
+        self.results.extend(result.checks)
+
+    def result(self) -> VerificationResult:
+        return VerificationResult(tuple(self.results))

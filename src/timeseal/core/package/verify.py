@@ -1,0 +1,404 @@
+"""Verifying an evidence package offline: no network, no server, no TimeSeal database.
+
+``verify_package`` runs, in this order, and reports every check by name in a section named
+after what it is about (``package``, a file path, ``proofs/manifest.tsr`` or an evidence
+number):
+
+(1) package              PACKAGE_ZIP (readable ZIP, safe and unique names, no encryption,
+                         local headers agree with the central directory), MANIFEST_CANONICAL,
+                         MANIFEST_SCHEMA, TRUST_ANCHOR, LOG_KEY
+(2) every file           FILE_PRESENT, FILE_SIZE, FILE_SHA256 for each listed file;
+                         FILE_LISTED fails for each file in the ZIP the manifest does not list
+(3) proofs/manifest.tsr  the RFC 3161 checks (timeseal.core.tsp.verify) over SHA-256 of the
+                         manifest.json bytes as found
+(4) every item           TOKEN_PARSES, the RFC 3161 checks over the SHA-256 of the item's bytes
+                         as found, CAPTURE_WINDOW (when the manifest gives one),
+                         LOG_PROOF_PARSES, LOG_ENTRY_MATCHES, CHECKPOINT_ORIGIN,
+                         CHECKPOINT_SIGNATURE, COSIGNATURE (with cosigners), INCLUSION_PROOF,
+                         and CERTIFICATE_SIGNATURE when a ``certificate_check`` is plugged in
+
+Each file is read and hashed exactly once. The log leaf is rebuilt from the manifest (number,
+kind, SHA-256, size, supersedes) and the SHA-256 of the item's token as found, so a swapped
+token or a proof from another log fails by name; ``extra`` in the proof is only compared.
+
+Trust comes from ``roots`` and ``log_key`` when given. Otherwise the self-signed certificates
+in certs/tsa-chain.pem and the key in certs/log.vkey are used, and ``notices`` says so with
+their fingerprints: a forger who rebuilds the whole package with their own TSA and log would
+pass that way, so compare the fingerprints with the published ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import BinaryIO
+
+from cryptography import x509
+
+from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.log_entry import EvidenceEntry, format_entry
+from timeseal.core.package import layout
+from timeseal.core.package._read import Archive, Member, read_archive
+from timeseal.core.package._rules import Checks, capture_window, entry_difference, fingerprint
+from timeseal.core.package.canonical import parse_canonical_json
+from timeseal.core.package.manifest import Manifest, ManifestItem, parse_manifest
+from timeseal.core.package.report import PackageReport, Section
+from timeseal.core.tlog.note import (
+    SignatureType,
+    VerifierKey,
+    parse_verifier_key,
+    unknown_signatures,
+)
+from timeseal.core.tlog.proof import parse_tlog_proof, verify_tlog_proof
+from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_response
+from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
+from timeseal.core.verification import Check, VerificationResult
+
+#: The plug-in point for the certificate PDF's signature (timeseal.core.pdf_signature, to
+#: come): called with the PDF bytes and the trust roots, it returns its checks, among them
+#: CERTIFICATE_SIGNATURE. Without one, the report says the signature was not checked.
+CertificateCheck = Callable[[bytes, Sequence[x509.Certificate]], VerificationResult]
+
+PACKAGE = "package"
+_TOKEN_CHECKS = (
+    Check.PKI_STATUS_GRANTED,
+    Check.CONTENT_TYPE,
+    Check.SIGNER_CERTIFICATE,
+    Check.MESSAGE_DIGEST,
+    Check.SIGNATURE,
+    Check.ESS_CERT_ID,
+    Check.CHAIN_TRUSTED,
+    Check.TSA_EKU_CRITICAL,
+    Check.IMPRINT_MATCHES,
+)
+_LOG_CHECKS = (
+    Check.LOG_ENTRY_MATCHES,
+    Check.CHECKPOINT_ORIGIN,
+    Check.CHECKPOINT_SIGNATURE,
+    Check.INCLUSION_PROOF,
+)
+
+
+def verify_package(
+    source: BinaryIO,
+    *,
+    roots: Sequence[x509.Certificate] = (),
+    log_key: VerifierKey | None = None,
+    cosigners: Sequence[VerifierKey] = (),
+    quorum: int | None = None,
+    certificate_check: CertificateCheck | None = None,
+) -> PackageReport:
+    """Verify the package read from ``source`` (a seekable binary stream). See the module
+    docstring for the checks; nothing is raised for a bad package, only for bad arguments."""
+    for key in (log_key, *cosigners):
+        if key is not None and not isinstance(key, VerifierKey):
+            raise TypeError("log_key and cosigners must be VerifierKey")
+    if log_key is not None and log_key.signature_type is not SignatureType.ED25519:
+        raise ValueError("log_key must be an Ed25519 note key")
+    for key in cosigners:
+        if key.signature_type is not SignatureType.COSIGNATURE_V1:
+            raise ValueError(f"witness key {key.name} is not a cosignature/v1 key")
+    if len({(k.name, k.key_id) for k in cosigners}) != len(cosigners):
+        raise ValueError("the same witness key is given twice")
+    if quorum is not None and not 1 <= quorum <= len(cosigners):
+        raise ValueError(f"quorum must be 1..{len(cosigners)}")
+    package = Checks()
+    try:
+        archive = read_archive(source)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        package.add(Check.PACKAGE_ZIP, False, f"not a readable ZIP: {exc}")
+        return PackageReport((Section(PACKAGE, package.result()),))
+    return _Run(archive, roots, log_key, cosigners, quorum, certificate_check).run(package)
+
+
+class _Run:
+    def __init__(
+        self,
+        archive: Archive,
+        roots: Sequence[x509.Certificate],
+        log_key: VerifierKey | None,
+        cosigners: Sequence[VerifierKey],
+        quorum: int | None,
+        certificate_check: CertificateCheck | None,
+    ) -> None:
+        self.archive = archive
+        self.members = archive.members
+        self.roots = tuple(roots)
+        self.log_key = log_key
+        self.cosigners = tuple(cosigners)
+        self.quorum = quorum
+        self.certificate_check = certificate_check
+        self.notices: list[str] = []
+        self.tst_infos: list[tuple[str, TSTInfo]] = []
+
+    def run(self, package: Checks) -> PackageReport:
+        problems = self.archive.problems
+        package.add(Check.PACKAGE_ZIP, not problems, "; ".join(problems))
+        manifest_member = self.members.get(layout.MANIFEST)
+        manifest = self._check_manifest(package, manifest_member)
+        chain = self._tsa_chain()
+        anchors = self._check_anchor(package, chain)
+        key = self._check_log_key(package)
+        sections = [Section(PACKAGE, package.result())]
+        if manifest is not None:
+            sections += self._check_files(manifest)
+        verifier = None
+        if anchors:
+            builder = TimestampVerifierBuilder()
+            for root in anchors:
+                builder = builder.add_root(root)
+            for cert in chain:
+                builder = builder.add_intermediate(cert)
+            verifier = builder.build()
+        sections.append(self._check_manifest_token(manifest_member, verifier))
+        for item in manifest.items if manifest is not None else ():
+            sections.append(self._check_item(item, verifier, key, anchors))
+        return PackageReport(tuple(sections), tuple(self.notices), manifest, tuple(self.tst_infos))
+
+    # (1) the package as a whole
+
+    def _check_manifest(self, package: Checks, member: Member | None) -> Manifest | None:
+        if member is None or member.data is None:
+            why = "manifest.json is missing" if member is None else member.error
+            package.add(Check.MANIFEST_CANONICAL, False, why)
+            package.skip((Check.MANIFEST_SCHEMA,), Check.MANIFEST_CANONICAL)
+            return None
+        try:
+            _, canonical = parse_canonical_json(member.data)
+        except MalformedError as exc:
+            package.add(Check.MANIFEST_CANONICAL, False, str(exc))
+            package.skip((Check.MANIFEST_SCHEMA,), Check.MANIFEST_CANONICAL)
+            return None
+        package.add(
+            Check.MANIFEST_CANONICAL,
+            canonical,
+            "" if canonical else "manifest.json is not in canonical form (edited after sealing?)",
+        )
+        try:
+            manifest, _ = parse_manifest(member.data)
+        except TimeSealError as exc:
+            package.add(Check.MANIFEST_SCHEMA, False, str(exc))
+            return None
+        package.add(Check.MANIFEST_SCHEMA, True, f"{manifest.scope}, {len(manifest.items)} item(s)")
+        return manifest
+
+    def _tsa_chain(self) -> tuple[x509.Certificate, ...]:
+        member = self.members.get(layout.TSA_CHAIN)
+        if member is None or member.data is None:
+            return ()
+        try:
+            return tuple(x509.load_pem_x509_certificates(member.data))
+        except ValueError:
+            return ()
+
+    def _check_anchor(
+        self, package: Checks, chain: Sequence[x509.Certificate]
+    ) -> tuple[x509.Certificate, ...]:
+        if self.roots:
+            names = ", ".join(fingerprint(r) for r in self.roots)
+            package.add(Check.TRUST_ANCHOR, True, f"given by the verifier: {names}")
+            return self.roots
+        anchors = tuple(c for c in chain if c.issuer == c.subject)
+        if not anchors:
+            package.add(
+                Check.TRUST_ANCHOR, False, f"no root given and none readable in {layout.TSA_CHAIN}"
+            )
+            return ()
+        prints = ", ".join(fingerprint(r) for r in anchors)
+        package.add(Check.TRUST_ANCHOR, True, f"taken from {layout.TSA_CHAIN}: {prints}")
+        self.notices.append(
+            f"警告：信任锚取自证据包本身（{layout.TSA_CHAIN}），请将其指纹与时间戳机构公布的核对，"
+            f"或用 --ca 指定根证书。 WARNING: the trust anchor was taken from the package itself "
+            f"({layout.TSA_CHAIN}); compare its fingerprint with the one the TSA publishes, or "
+            f"pass --ca ROOT.pem. {prints}"
+        )
+        return anchors
+
+    def _check_log_key(self, package: Checks) -> VerifierKey | None:
+        if self.log_key is not None:
+            package.add(Check.LOG_KEY, True, f"given by the verifier: {self.log_key.label}")
+            return self.log_key
+        member = self.members.get(layout.LOG_VKEY)
+        try:
+            if member is None or member.data is None:
+                raise MalformedError(f"{layout.LOG_VKEY} is missing")
+            key = parse_verifier_key(member.data.decode("ascii").strip())
+            if key.signature_type is not SignatureType.ED25519:
+                raise MalformedError(f"{layout.LOG_VKEY} is not an Ed25519 log key")
+        except (TimeSealError, UnicodeDecodeError) as exc:
+            package.add(Check.LOG_KEY, False, str(exc))
+            return None
+        package.add(Check.LOG_KEY, True, f"taken from {layout.LOG_VKEY}: {key.label}")
+        self.notices.append(
+            f"警告：日志公钥取自证据包本身（{layout.LOG_VKEY}），请与日志公布的公钥核对，或用 "
+            f"--log-key 指定。 WARNING: the log key was taken from the package itself "
+            f"({layout.LOG_VKEY}); compare it with the one the log publishes at /log/vkey, or "
+            f"pass --log-key. {member.data.decode('ascii').strip()}"
+        )
+        return key
+
+    # (2) every file
+
+    def _check_files(self, manifest: Manifest) -> list[Section]:
+        sections = []
+        listed = {f.path for f in manifest.files}
+        for entry in manifest.files:
+            c = Checks()
+            member = self.members.get(entry.path)
+            if member is None:
+                c.add(Check.FILE_PRESENT, False, f"{entry.path} is missing from the ZIP")
+                c.skip((Check.FILE_SIZE, Check.FILE_SHA256), Check.FILE_PRESENT)
+            elif member.error:
+                c.add(Check.FILE_PRESENT, False, member.error)
+                c.skip((Check.FILE_SIZE, Check.FILE_SHA256), Check.FILE_PRESENT)
+            else:
+                c.add(Check.FILE_PRESENT, True)
+                ok = member.size == entry.size
+                c.add(
+                    Check.FILE_SIZE, ok, "" if ok else f"listed {entry.size}, found {member.size}"
+                )
+                ok = member.sha256 == entry.sha256
+                c.add(
+                    Check.FILE_SHA256,
+                    ok,
+                    entry.sha256.hex()
+                    if ok
+                    else f"listed {entry.sha256.hex()}, computed {member.sha256.hex()}",
+                )
+            sections.append(Section(entry.path, c.result()))
+        reserved = {layout.MANIFEST, layout.MANIFEST_TOKEN}
+        for path in sorted(set(self.members) - listed - reserved):
+            c = Checks()
+            c.add(Check.FILE_LISTED, False, f"{path} is in the ZIP but not in manifest.json")
+            sections.append(Section(path, c.result()))
+        return sections
+
+    # (3) the manifest's token
+
+    def _check_manifest_token(
+        self, manifest: Member | None, verifier: TimestampVerifier | None
+    ) -> Section:
+        c = Checks()
+        response = self._token(c, layout.MANIFEST_TOKEN)
+        if response is not None:
+            digest = manifest.sha256 if manifest is not None else b""
+            self._verify_token(c, layout.MANIFEST_TOKEN, response, digest, verifier)
+        return Section(layout.MANIFEST_TOKEN, c.result())
+
+    def _token(self, c: Checks, path: str) -> TimeStampResponse | None:
+        member = self.members.get(path)
+        if member is None or member.data is None:
+            c.add(Check.TOKEN_PARSES, False, f"{path} is missing or unreadable")
+            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            return None
+        try:
+            response = parse_response(member.data)
+        except TimeSealError as exc:
+            c.add(Check.TOKEN_PARSES, False, f"{path}: {exc}")
+            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            return None
+        c.add(Check.TOKEN_PARSES, True)
+        return response
+
+    def _verify_token(
+        self,
+        c: Checks,
+        subject: str,
+        response: TimeStampResponse,
+        digest: bytes,
+        verifier: TimestampVerifier | None,
+    ) -> None:
+        if response.token is not None:
+            self.tst_infos.append((subject, response.token.tst_info))
+        if verifier is None:
+            c.skip(_TOKEN_CHECKS, Check.TRUST_ANCHOR)
+            return
+        c.extend(verifier.verify(response, digest))
+
+    # (4) every item
+
+    def _check_item(
+        self,
+        item: ManifestItem,
+        verifier: TimestampVerifier | None,
+        key: VerifierKey | None,
+        anchors: Sequence[x509.Certificate],
+    ) -> Section:
+        c = Checks()
+        response = self._token(c, item.token)
+        content = self.members.get(item.path)
+        digest = content.sha256 if content is not None and not content.error else b""
+        token = response.token if response is not None else None
+        if response is not None:
+            self._verify_token(c, item.number, response, digest, verifier)
+        if item.capture_window is not None:
+            if token is None:
+                c.skip((Check.CAPTURE_WINDOW,), Check.PKI_STATUS_GRANTED)
+            else:
+                c.add(*capture_window(item, token.tst_info))
+        self._check_log(c, item, None if token is None else token.der, key)
+        if item.certificate is not None:
+            self._check_certificate(c, item, item.certificate, anchors)
+        return Section(item.number, c.result())
+
+    def _check_log(
+        self, c: Checks, item: ManifestItem, token_der: bytes | None, key: VerifierKey | None
+    ) -> None:
+        member = self.members.get(item.log_proof)
+        if member is None or member.data is None:
+            c.add(Check.LOG_PROOF_PARSES, False, f"{item.log_proof} is missing or unreadable")
+            c.skip(_LOG_CHECKS, Check.LOG_PROOF_PARSES)
+            return
+        try:
+            proof = parse_tlog_proof(member.data)
+        except TimeSealError as exc:
+            c.add(Check.LOG_PROOF_PARSES, False, f"{item.log_proof}: {exc}")
+            c.skip(_LOG_CHECKS, Check.LOG_PROOF_PARSES)
+            return
+        c.add(Check.LOG_PROOF_PARSES, True, f"leaf {proof.leaf_index}")
+        if token_der is None:
+            c.skip(_LOG_CHECKS, Check.TOKEN_PARSES)
+            return
+        leaf = format_entry(
+            EvidenceEntry(
+                number=item.number,
+                kind=item.kind,
+                content_sha256=item.sha256,
+                size=item.size,
+                token_sha256=hashlib.sha256(token_der).digest(),
+                supersedes=item.supersedes,
+            )
+        )
+        if not proof.extra or proof.extra == leaf:
+            c.add(Check.LOG_ENTRY_MATCHES, True, "entry rebuilt from manifest.json and token")
+        else:
+            c.add(Check.LOG_ENTRY_MATCHES, False, entry_difference(proof.extra, leaf))
+        if key is None:
+            c.skip(_LOG_CHECKS[1:], Check.LOG_KEY)
+            return
+        others = unknown_signatures(proof.checkpoint.note, (key, *self.cosigners))
+        if others:
+            names = ", ".join(sorted({s.name for s in others}))
+            self.notices.append(
+                f"{item.number}: 检查点另有 {len(others)} 个签名未检查（未指定见证方公钥） "
+                f"the checkpoint carries {len(others)} signature(s) not checked, no witness key "
+                f"given for them: {names}"
+            )
+        c.extend(
+            verify_tlog_proof(
+                proof, leaf=leaf, log_key=key, cosigners=self.cosigners, quorum=self.quorum
+            )
+        )
+
+    def _check_certificate(
+        self, c: Checks, item: ManifestItem, path: str, anchors: Sequence[x509.Certificate]
+    ) -> None:
+        member = self.members.get(path)
+        if self.certificate_check is None or member is None or member.data is None:
+            self.notices.append(
+                f"{item.number}: {path} 存在，但未检查其签名 present, signature not checked "
+                "(open it in a PDF reader to see its signature)"
+            )
+            return
+        c.extend(self.certificate_check(member.data, anchors))

@@ -1,0 +1,209 @@
+"""``VERIFY.md``: how to verify a package with bash, coreutils and OpenSSL alone (中文 first).
+
+Every ``sh`` block is a self-contained bash script (``bash -euo pipefail``); a test runs them
+literally in an extracted package and expects success on a good one and failure on a
+tampered one. Each check that fails calls ``fail``, which prints why and returns 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from timeseal.core.log_entry import EVIDENCE_HEADER
+from timeseal.core.package import layout
+from timeseal.core.package.manifest import FileEntry, ManifestItem
+from timeseal.core.tlog.note import VerifierKey, format_verifier_key
+
+_OPENSSL_TS = (
+    "openssl ts -verify -in {token} -data {data} "
+    f"-CAfile {layout.TSA_CHAIN} -untrusted {layout.TSA_CHAIN}"
+)
+
+#: Canonical JSON puts each ``files`` entry as {"path":…,"sha256":…,"size":N} (sorted keys,
+#: no whitespace, paths without quotes or escapes), so grep and sed can read it.
+_FROM_MANIFEST = (
+    'grep -o \'{"path":"[^"]*","sha256":"[0-9a-f]\\{64\\}","size":[0-9]*}\' '
+    "manifest.json \\\n"
+    '  | sed \'s/^{"path":"\\([^"]*\\)","sha256":"\\([0-9a-f]*\\)".*/\\2  \\1/\' '
+    "| sha256sum --strict -c"
+)
+
+_FAIL = 'fail() { echo "✗ 失败 FAILED: $*" >&2; return 1; }'
+
+_LOG_FUNCTIONS = r"""hex() { base64 -d | od -An -v -tx1 | tr -d ' \n'; }
+h01() { printf "\\x01$(printf %s "$1$2" | sed 's/../\\x&/g')" | sha256sum | cut -c1-64; }
+# RFC 9162 §2.1.3.2: follow the inclusion path from the leaf hash up to a root hash.
+tlog_root() {  # tlog_root PROOF LEAF_HASH
+  local proof=$1 r=$2 fn sn p ph
+  fn=$(grep -m1 '^index ' "$proof" | cut -d' ' -f2)
+  sn=$(( $(sed -n '/^$/{n;n;p;q}' "$proof") - 1 ))
+  for p in $(sed -n '/^index /,/^$/p' "$proof" | sed '1d;$d'); do
+    ph=$(printf %s "$p" | hex)
+    [ "$sn" -gt 0 ] || fail "$proof: inclusion path too long"
+    if [ $((fn % 2)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
+      r=$(h01 "$ph" "$r")
+      while [ $((fn % 2)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn / 2)); sn=$((sn / 2)); done
+    else
+      r=$(h01 "$r" "$ph")
+    fi
+    fn=$((fn / 2)); sn=$((sn / 2))
+  done
+  [ "$sn" -eq 0 ] || fail "$proof: inclusion path too short"
+  echo "$r"
+}
+work=$(mktemp -d)
+# The log's Ed25519 public key, from certs/log.vkey (name+keyid+base64(0x01 || key)).
+(printf '\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00'
+ cut -d+ -f3- certs/log.vkey | base64 -d | tail -c 32) \
+  | openssl pkey -pubin -inform DER -out "$work/log.pub.pem"
+log_name=$(cut -d+ -f1 certs/log.vkey)"""
+
+
+def _fingerprints(chain: Sequence[x509.Certificate]) -> list[tuple[str, str]]:
+    out = []
+    for cert in chain:
+        if cert.issuer == cert.subject:
+            digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+            pairs = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+            out.append((cert.subject.rfc4514_string(), pairs))
+    return out
+
+
+def _q(text: str) -> str:
+    """Single-quoted for bash (evidence numbers may end in ``$``)."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def render_verify_md(
+    items: Sequence[ManifestItem],
+    files: Sequence[FileEntry],
+    *,
+    tsa_chain: Sequence[x509.Certificate],
+    log_key: VerifierKey,
+) -> bytes:
+    """The VERIFY.md for a package holding ``items`` and listing ``files`` (VERIFY.md's own
+    entry cannot be among them; manifest.json is checked by its token instead)."""
+    lines: list[str] = []
+    add = lines.append
+    add("# 验证说明 / How to verify this evidence package")
+    add("")
+    add("本证据包无需任何 TimeSeal 软件即可验证：只需 bash、sha256sum（coreutils）和 OpenSSL。")
+    add("先解压本包，在解压出的目录中打开终端，依次把下面每个代码块粘贴到 bash 中运行。")
+    add("任何一步失败都会打印“✗ 失败 FAILED”。")
+    add("")
+    add("This package can be verified without any TimeSeal software: bash, sha256sum")
+    add("(coreutils) and OpenSSL are enough. Unzip it, open a terminal in the unzipped folder,")
+    add("and paste each code block below into bash. Any failing step prints “✗ 失败 FAILED”.")
+    add("")
+    add("## 0. 信任锚 / Trust anchor")
+    add("")
+    add(f"`{layout.TSA_CHAIN}` 含时间戳机构证书及其根证书。下面的命令以包内根证书为信任锚；")
+    add("请把根证书的 SHA-256 指纹与时间戳机构公布的指纹核对，或把 `-CAfile` 换成您")
+    add("从官方渠道取得的根证书文件。")
+    add("")
+    add(f"`{layout.TSA_CHAIN}` holds the TSA certificate and its root. The commands below trust")
+    add("the root inside the package: compare its SHA-256 fingerprint with the one the TSA")
+    add("publishes, or replace `-CAfile` with a root certificate obtained independently.")
+    add("")
+    for subject, fingerprint in _fingerprints(tsa_chain):
+        add(f"- {subject}: `SHA256 {fingerprint}`")
+    add(f"- 日志公钥 Log key (`{layout.LOG_VKEY}`): `{format_verifier_key(log_key)}`")
+    add("")
+    add("## 1. 文件完整性 / Every file's SHA-256")
+    add("")
+    add("`manifest.json` 列出包内每个文件的大小和 SHA-256（`manifest.json` 与")
+    add("`proofs/manifest.tsr` 本身除外，二者由第 2 步的时间戳保护）。")
+    add("`manifest.json` lists every file with its size and SHA-256, except itself and")
+    add("`proofs/manifest.tsr`, which step 2 checks with a timestamp.")
+    add("")
+    add("第二条命令直接从 `manifest.json` 读取清单（含 VERIFY.md 本身），不依赖本文件；")
+    add("`manifest.json` 是否为封存时的原件由第 2 步验证。")
+    add("The second command reads the list from `manifest.json` itself (VERIFY.md included), so")
+    add("it does not depend on this file; step 2 proves `manifest.json` is the sealed one.")
+    add("")
+    add("```sh")
+    add("sha256sum --strict -c <<'EOF'")
+    for f in files:
+        add(f"{f.sha256.hex()}  {f.path}")
+    add("EOF")
+    add(_FROM_MANIFEST)
+    add("```")
+    add("")
+    add("## 2. 时间戳 / RFC 3161 timestamps")
+    add("")
+    add("每个证据文件的时间戳（`proofs/<编号>.tsr`）针对该文件的 SHA-256；")
+    add(
+        "`proofs/manifest.tsr` 针对 `manifest.json` 的 SHA-256。每条命令应输出 `Verification: OK`。"
+    )
+    add("Each item's token (`proofs/<number>.tsr`) covers that file's SHA-256;")
+    add("`proofs/manifest.tsr` covers the SHA-256 of `manifest.json`. Each command prints")
+    add("`Verification: OK`. To see the time: `openssl ts -reply -in proofs/FILE.tsr -text`.")
+    add("OpenSSL 提示 TSA 证书 “is not a CA cert” 属正常（链文件也含 TSA 证书本身）。")
+    add("OpenSSL's warning that the TSA certificate “is not a CA cert” is expected: the chain")
+    add("file holds the TSA certificate too.")
+    add("")
+    add("```sh")
+    for item in items:
+        add(_OPENSSL_TS.format(token=item.token, data=item.path))
+    add(_OPENSSL_TS.format(token=layout.MANIFEST_TOKEN, data=layout.MANIFEST))
+    add("```")
+    add("")
+    add("## 3. 公开日志 / The public log")
+    add("")
+    add("`log/<编号>.proof` 是 C2SP tlog-proof：第一行 `c2sp.org/tlog-proof@v1`，可选的 `extra`")
+    add("行（未经认证的附加数据），`index <叶子序号>`，包含路径（每行一个 base64 哈希），一个")
+    add("空行，然后是日志签名的检查点（origin、树大小、base64 根哈希、空行、签名行）。")
+    add(f"日志叶子是下面用 printf 重建的 `{EVIDENCE_HEADER}` 文本，其中 token-sha256 是")
+    add("时间戳令牌（.tsr 中去掉状态后的 DER）的 SHA-256。叶子哈希为 SHA-256(0x00 ‖ 叶子)，")
+    add("沿包含路径逐层计算 SHA-256(0x01 ‖ 左 ‖ 右)，结果必须等于检查点中的根哈希；")
+    add("检查点本身须有 `certs/log.vkey` 的 Ed25519 签名。")
+    add("")
+    add("`log/<number>.proof` is a C2SP tlog-proof: the line `c2sp.org/tlog-proof@v1`, an")
+    add("optional `extra` line (unauthenticated data), `index <leaf index>`, the inclusion path")
+    add("(one base64 hash a line), an empty line, then the log's signed checkpoint (origin, tree")
+    add("size, base64 root hash, an empty line, signature lines). The leaf is the")
+    add(f"`{EVIDENCE_HEADER}` text rebuilt below with printf; its token-sha256 is the SHA-256 of")
+    add("the TimeStampToken (the .tsr without its status). The leaf hash is SHA-256(0x00 ‖ leaf);")
+    add("hashing up the path with SHA-256(0x01 ‖ left ‖ right) must give the checkpoint's root")
+    add("hash, and the checkpoint must carry an Ed25519 signature by `certs/log.vkey`.")
+    add("")
+    add("```sh")
+    add(_FAIL)
+    add(_LOG_FUNCTIONS)
+    for item in items:
+        add(_log_commands(item))
+    add("```")
+    add("")
+    return ("\n".join(lines)).encode("utf-8")
+
+
+def _log_commands(item: ManifestItem) -> str:
+    ident = layout.item_id(item.number)
+    proof = item.log_proof
+    leaf = f'"$work/{ident}.leaf"'
+    return "\n".join(
+        [
+            f"# {item.number}",
+            f"token_sha256=$(openssl ts -reply -in {item.token} -token_out"
+            " | sha256sum | cut -c1-64)",
+            "printf '" + EVIDENCE_HEADER + "\\nnumber %s\\nkind %s\\ncontent-sha256 %s\\n"
+            "size %s\\ntoken-sha256 %s\\nsupersedes %s\\n' "
+            f"{_q(item.number)} {item.kind} {item.sha256.hex()} {item.size} "
+            f'"$token_sha256" {_q(item.supersedes or "-")} > {leaf}',
+            f"leaf_hash=$( (printf '\\000'; cat {leaf}) | sha256sum | cut -c1-64)",
+            f"root=$(sed -n '/^$/{{n;n;n;p;q}}' {proof} | hex)",
+            f'[ "$(tlog_root {proof} "$leaf_hash")" = "$root" ] '
+            f'|| fail "{proof}: the leaf is not in the checkpoint"',
+            f"sed -n '/^$/,$p' {proof} | sed '1d' | sed '/^$/,$d' > \"$work/{ident}.note\"",
+            f'grep "^— $log_name " {proof} | head -n1 | cut -d" " -f3 | base64 -d | tail -c 64 '
+            f'> "$work/{ident}.sig"',
+            f'openssl pkeyutl -verify -pubin -inkey "$work/log.pub.pem" -rawin '
+            f'-in "$work/{ident}.note" -sigfile "$work/{ident}.sig" '
+            f'|| fail "{proof}: the checkpoint is not signed by certs/log.vkey"',
+            f'echo "✓ {item.number}: 已收录于日志 in the log"',
+        ]
+    )

@@ -1,0 +1,163 @@
+"""An evidence package checked with no TimeSeal software: the commands of its VERIFY.md run
+literally in bash (cwd = the unzipped package), and ``openssl ts -verify`` on every token."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.support.openssl import ts_verify
+from tests.support.pki import PKIFixture
+from tests.unit.core.package.helpers import Sealer, flip, three_specs
+from timeseal.core.package import PackageItem, parse_manifest
+from timeseal.core.package.layout import log_proof_path, token_path
+from timeseal.core.tlog import parse_tlog_proof
+
+pytestmark = pytest.mark.interop
+_ENV = {**os.environ, "OPENSSL_CONF": os.devnull, "LC_ALL": "C.UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def sealed(test_pki: PKIFixture) -> tuple[Sealer, list[PackageItem], bytes]:
+    sealer = Sealer(test_pki)
+    items = sealer.items(three_specs())
+    return sealer, items, sealer.build(items)
+
+
+@pytest.fixture
+def unzipped(tmp_path: Path, sealed: tuple[Sealer, list[PackageItem], bytes]) -> Path:
+    package = tmp_path / "package.zip"
+    package.write_bytes(sealed[2])
+    target = tmp_path / "package"
+    with zipfile.ZipFile(package) as zf:
+        zf.extractall(target)
+    return target
+
+
+def blocks(directory: Path) -> list[str]:
+    text = (directory / "VERIFY.md").read_text(encoding="utf-8")
+    found = re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M)
+    assert len(found) == 3, "VERIFY.md: sha256sum, openssl ts -verify, log proof"
+    return found
+
+
+def run(directory: Path, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=directory,
+        env=_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_verify_md_commands_succeed_on_the_package(unzipped: Path) -> None:
+    sha, ts, log = (run(unzipped, b) for b in blocks(unzipped))
+    assert sha.returncode == 0, sha.stderr
+    assert sha.stdout.count(": OK") == 14 + 15  # VERIFY.md's list, then manifest.json's
+    assert "VERIFY.md: OK" in sha.stdout
+    assert ts.returncode == 0, ts.stderr
+    assert ts.stdout.count("Verification: OK") == 4  # 3 items + the manifest
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count("Signature Verified Successfully") == 3
+    assert log.stdout.count("已收录于日志 in the log") == 3
+
+
+def _item_file(directory: Path, number: str) -> Path:
+    manifest, _ = parse_manifest((directory / "manifest.json").read_bytes())
+    return directory / next(i.path for i in manifest.items if i.number == number)
+
+
+def test_a_flipped_byte_in_an_item_fails_sha256sum_and_openssl(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    scripts = blocks(unzipped)
+    path = _item_file(unzipped, sealed[1][1].number)
+    path.write_bytes(flip(path.read_bytes()))
+    sha, ts = run(unzipped, scripts[0]), run(unzipped, scripts[1])
+    assert sha.returncode != 0 and f"{path.relative_to(unzipped)}: FAILED" in sha.stdout
+    assert ts.returncode != 0
+
+
+def test_swapped_tokens_fail_openssl_and_the_log_check(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    scripts = blocks(unzipped)
+    a, b = (unzipped / token_path(i.number) for i in sealed[1][:2])
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    assert run(unzipped, scripts[1]).returncode != 0
+    log = run(unzipped, scripts[2])
+    assert log.returncode != 0 and "the leaf is not in the checkpoint" in log.stderr
+
+
+def test_a_proof_from_another_log_fails_the_log_check(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes], test_pki: PKIFixture
+) -> None:
+    sealer, items, _ = sealed
+    other = Sealer(test_pki)  # same origin, another key, and the same leaves
+    other.leaves = list(sealer.leaves)
+    proof = unzipped / log_proof_path(items[0].number)
+    index = parse_tlog_proof(items[0].log_proof).leaf_index
+    proof.write_bytes(other.proofs([index])[0])
+    log = run(unzipped, blocks(unzipped)[2])
+    assert log.returncode != 0
+    assert "is not signed by certs/log.vkey" in log.stderr
+
+
+def test_an_edited_manifest_fails_its_token(unzipped: Path) -> None:
+    scripts = blocks(unzipped)
+    manifest = unzipped / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"title":"photo', b'"title":"Photo'))
+    ts = run(unzipped, scripts[1])
+    assert ts.returncode != 0
+    assert ts.stdout.count("Verification: OK") == 3
+
+
+def test_openssl_verifies_every_token_against_the_published_root(
+    unzipped: Path, test_pki: PKIFixture
+) -> None:
+    root = unzipped.parent / "published-root.pem"
+    root.write_bytes(test_pki.root.certificate.public_bytes(Encoding.PEM))
+    manifest, _ = parse_manifest((unzipped / "manifest.json").read_bytes())
+    digests = {i.token: i.sha256 for i in manifest.items}
+    digests["proofs/manifest.tsr"] = hashlib.sha256(
+        (unzipped / "manifest.json").read_bytes()
+    ).digest()
+    for token, digest in digests.items():
+        outcome = ts_verify(
+            unzipped,
+            unzipped / token,
+            ca_file=root,
+            digest=digest,
+            untrusted=unzipped / "certs" / "tsa-chain.pem",
+        )
+        assert outcome.ok, f"{token}: {outcome.output}"
+        wrong = ts_verify(unzipped, unzipped / token, ca_file=root, digest=bytes(32))
+        assert not wrong.ok
+
+
+def test_a_forged_verify_md_does_not_hide_a_changed_item(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    """A forger changes an item and fixes its hash in VERIFY.md: the list read from
+    manifest.json (which its token protects) still names the item."""
+    path = _item_file(unzipped, sealed[1][2].number)
+    old = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(b"forged")
+    new = hashlib.sha256(b"forged").hexdigest()
+    verify_md = unzipped / "VERIFY.md"
+    verify_md.write_text(verify_md.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    sha = run(unzipped, blocks(unzipped)[0])
+    assert sha.returncode != 0
+    assert f"{path.relative_to(unzipped)}: FAILED" in sha.stdout
+    assert "VERIFY.md: FAILED" in sha.stdout

@@ -1,0 +1,346 @@
+"""``timeseal verify PACKAGE.zip``: the untouched package exits 0; every tamper exits 1 and the
+``--json`` report names exactly the (subject, check) pairs that failed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from typer.testing import CliRunner, Result
+
+from tests.support.pki import PKIFixture, make_pki
+from tests.unit.core.package.helpers import Sealer, flip, members, rezip, three_specs
+from timeseal.cli import main
+from timeseal.core.log_entry import EvidenceEntry, format_entry
+from timeseal.core.package import PackageItem, format_canonical_json
+from timeseal.core.package.layout import token_path
+from timeseal.core.tlog import SignatureType, format_verifier_key, generate_signer_key
+
+runner = CliRunner()
+Failed = set[tuple[str, str]]
+
+
+def verify(tmp_path: Path, package: bytes, *args: str | Path) -> tuple[Result, Failed]:
+    path = tmp_path / "package.zip"
+    path.write_bytes(package)
+    result = runner.invoke(main.app, ["verify", str(path), "--json", *map(str, args)])
+    assert result.exit_code in (0, 1), result.output
+    body = json.loads(result.stdout)
+    failed = {(f["subject"], f["check"]) for f in body["failed"]}
+    assert body["valid"] is (result.exit_code == 0) is (not failed)
+    return result, failed
+
+
+@pytest.fixture
+def trusted(root_pem: Path, log_vkey: str) -> tuple[str, ...]:
+    return ("--ca", str(root_pem), "--log-key", log_vkey)
+
+
+def test_untouched_package_is_valid(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    result, failed = verify(tmp_path, case_package, *trusted)
+    assert result.exit_code == 0 and failed == set()
+    body = json.loads(result.stdout)
+    subjects = [s["subject"] for s in body["sections"]]
+    assert subjects[0] == "package" and "proofs/manifest.tsr" in subjects
+    item_sections = [s for s in body["sections"] if s["subject"].startswith("TS-")]
+    assert len(item_sections) == 3
+    checks = [c["check"] for c in item_sections[0]["checks"]]
+    for name in ("imprint_matches", "chain_trusted", "capture_window", "log_entry_matches"):
+        assert name in checks
+    assert checks[-1] == "inclusion_proof"
+    assert all(c["status"] == "pass" for s in body["sections"] for c in s["checks"])
+    assert sum("signature not checked" in n for n in body["notices"]) == 3
+
+
+def test_text_report_is_bilingual(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    path = tmp_path / "p.zip"
+    path.write_bytes(case_package)
+    result = runner.invoke(main.app, ["verify", str(path), *trusted])
+    assert result.exit_code == 0, result.output
+    assert "证据包 Package:" in result.stdout
+    assert (
+        "✓ [通过 pass] 文件哈希与时间戳记录一致 / the file's hash matches the token"
+        in result.stdout
+    )
+    assert "结论 Result: 有效 VALID" in result.stdout
+
+
+def test_without_trust_options_the_package_anchor_is_used_with_a_warning(
+    tmp_path: Path, case_package: bytes, test_pki: PKIFixture
+) -> None:
+    result, failed = verify(tmp_path, case_package)
+    assert result.exit_code == 0 and not failed
+    notices = json.loads(result.stdout)["notices"]
+    digest = hashlib.sha256(test_pki.root.certificate.public_bytes(Encoding.DER)).hexdigest()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper()
+    assert any("WARNING: the trust anchor was taken from the package" in n for n in notices)
+    assert any(fingerprint in n for n in notices)
+    assert any("WARNING: the log key was taken from the package" in n for n in notices)
+
+
+def test_another_root_fails_every_chain(tmp_path: Path, case_package: bytes, log_vkey: str) -> None:
+    other = tmp_path / "other.pem"
+    other.write_bytes(make_pki().root.certificate.public_bytes(Encoding.PEM))
+    _, failed = verify(tmp_path, case_package, "--ca", other, "--log-key", log_vkey)
+    numbers = [n for n, c in failed if n.startswith("TS-")]
+    assert {c for _, c in failed} == {"chain_trusted"}
+    assert len(numbers) == 3 and ("proofs/manifest.tsr", "chain_trusted") in failed
+
+
+# Every file, one byte flipped: that file is named, and nothing unrelated fails.
+
+
+def _related(path: str, items: list[PackageItem]) -> set[str]:
+    """Subjects allowed to fail when ``path`` changes."""
+    for item in items:
+        ident = token_path(item.number)[len("proofs/") : -len(".tsr")]
+        if ident in path and not path.startswith("certificates/"):
+            return {path, item.number}
+    if path == "manifest.json":
+        return {"package", "proofs/manifest.tsr"}
+    return {path}
+
+
+@pytest.mark.parametrize("index", range(17))
+def test_one_flipped_byte_in_any_file_is_named(
+    index: int,
+    tmp_path: Path,
+    case_package: bytes,
+    case_items: list[PackageItem],
+    trusted: tuple[str, ...],
+) -> None:
+    files = members(case_package)
+    assert len(files) == 17  # 3 items + 3 tokens + 3 proofs + 3 PDFs + 2 certs + VERIFY.md + 2
+    path = sorted(files)[index]
+    files[path] = flip(files[path])
+    result, failed = verify(tmp_path, rezip(files), *trusted)
+    assert result.exit_code == 1
+    subjects = {s for s, _ in failed}
+    if path == "manifest.json":
+        assert ("proofs/manifest.tsr", "imprint_matches") in failed
+        # A flipped hex digit may also make a listed hash disagree with its file.
+        assert subjects - {"package", "proofs/manifest.tsr"} <= set(files)
+    elif path == "proofs/manifest.tsr":
+        assert subjects == {path}
+    else:
+        assert (path, "file_sha256") in failed
+        assert subjects <= _related(path, case_items), failed
+    if path.startswith("items/"):
+        number = next(
+            i.number for i in case_items if path.startswith(f"items/{token_path(i.number)[7:-4]}_")
+        )
+        assert failed == {(path, "file_sha256"), (number, "imprint_matches")}
+    if path.startswith(("VERIFY", "certificates/", "certs/")):
+        assert failed == {(path, "file_sha256")}
+
+
+def test_removed_file(
+    tmp_path: Path, case_package: bytes, case_items: list[PackageItem], trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    wacz = case_items[2]
+    path = next(p for p in files if p.startswith("items/") and p.endswith(".wacz"))
+    del files[path]
+    result, failed = verify(tmp_path, rezip(files), *trusted)
+    assert result.exit_code == 1
+    assert failed == {(path, "file_present"), (wacz.number, "imprint_matches")}
+
+
+def test_removed_certificate_and_manifest_token(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    pdf = next(p for p in files if p.startswith("certificates/"))
+    del files[pdf], files["proofs/manifest.tsr"]
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {(pdf, "file_present"), ("proofs/manifest.tsr", "token_parses")}
+
+
+def test_added_file(tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]) -> None:
+    files = members(case_package)
+    files["items/unlisted.txt"] = b"planted later"
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {("items/unlisted.txt", "file_listed")}
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil", "items\\evil", "items/./x"])
+def test_unsafe_member_names_are_refused(
+    name: str, tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    files[name] = b"x"
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {("package", "package_zip")}
+
+
+def test_duplicate_member_is_refused(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    import io
+    import zipfile
+
+    out = io.BytesIO(case_package)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(out, "a") as zf:
+            zf.writestr("VERIFY.md", b"# trust me")
+    _, failed = verify(tmp_path, out.getvalue(), *trusted)
+    assert failed == {("package", "package_zip")}
+
+
+def test_swapped_tokens(
+    tmp_path: Path, case_package: bytes, case_items: list[PackageItem], trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    a, b = case_items[0].number, case_items[1].number
+    files[token_path(a)], files[token_path(b)] = files[token_path(b)], files[token_path(a)]
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    expected = {(token_path(n), "file_sha256") for n in (a, b)}
+    if len(files[token_path(a)]) != len(files[token_path(b)]):
+        expected |= {(token_path(n), "file_size") for n in (a, b)}
+    for n in (a, b):
+        expected |= {(n, "imprint_matches"), (n, "log_entry_matches"), (n, "inclusion_proof")}
+    assert failed == expected
+
+
+def _other_log_proof(test_pki: PKIFixture, item: PackageItem, sealer: Sealer) -> bytes:
+    """A valid proof of the same entry, from another log with the same name."""
+    other = Sealer(test_pki, key=generate_signer_key(sealer.key.name), filler=3)
+    entry = EvidenceEntry(
+        item.number, item.kind, item.sha256, item.size,
+        hashlib.sha256(sealer.token_der(item.token)).digest(),
+    )  # fmt: skip
+    other.leaves.append(format_entry(entry))
+    return other.proofs([len(other.leaves) - 1])[0]
+
+
+def test_checkpoint_from_another_log(
+    tmp_path: Path,
+    case_package: bytes,
+    case_items: list[PackageItem],
+    sealer: Sealer,
+    test_pki: PKIFixture,
+    trusted: tuple[str, ...],
+) -> None:
+    item = case_items[1]
+    files = members(case_package)
+    proof = f"log/{token_path(item.number)[7:-4]}.proof"
+    before = len(files[proof])
+    files[proof] = _other_log_proof(test_pki, item, sealer)
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    expected = {(proof, "file_sha256"), (item.number, "checkpoint_signature")}
+    if len(files[proof]) != before:
+        expected.add((proof, "file_size"))
+    assert failed == expected
+
+
+def test_checkpoint_and_key_from_another_log_without_log_key(
+    tmp_path: Path,
+    case_package: bytes,
+    case_items: list[PackageItem],
+    sealer: Sealer,
+    test_pki: PKIFixture,
+    root_pem: Path,
+) -> None:
+    """Even trusting the package's own log key, the manifest's hashes catch the swap."""
+    item = case_items[1]
+    files = members(case_package)
+    proof = f"log/{token_path(item.number)[7:-4]}.proof"
+    files[proof] = _other_log_proof(test_pki, item, sealer)
+    files["certs/log.vkey"] = b"timeseal.test/log+00000000+AAAA\n"
+    _, failed = verify(tmp_path, rezip(files), "--ca", root_pem)
+    assert (proof, "file_sha256") in failed and ("certs/log.vkey", "file_sha256") in failed
+
+
+def test_manifest_edited_and_recanonicalised(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    value = json.loads(files["manifest.json"])
+    value["items"][0]["title"] = "edited"
+    files["manifest.json"] = format_canonical_json(value)
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {("proofs/manifest.tsr", "imprint_matches")}
+
+
+def test_manifest_edited_without_recanonicalising(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    files["manifest.json"] = json.dumps(json.loads(files["manifest.json"]), indent=2).encode()
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {("package", "manifest_canonical"), ("proofs/manifest.tsr", "imprint_matches")}
+
+
+def test_item_replaced_with_manifest_updated_to_match(
+    tmp_path: Path, case_package: bytes, case_items: list[PackageItem], trusted: tuple[str, ...]
+) -> None:
+    """A forger who swaps the video and fixes every hash in the manifest still fails: the
+    manifest's token, the item's token and the log all disagree."""
+    files = members(case_package)
+    item = case_items[1]
+    value = json.loads(files["manifest.json"])
+    forged = b"another video"
+    digest = hashlib.sha256(forged).hexdigest()
+    entry = next(i for i in value["items"] if i["number"] == item.number)
+    entry["sha256"], entry["size"] = digest, len(forged)
+    listed = next(f for f in value["files"] if f["path"] == entry["path"])
+    listed["sha256"], listed["size"] = digest, len(forged)
+    files[entry["path"]] = forged
+    files["manifest.json"] = format_canonical_json(value)
+    _, failed = verify(tmp_path, rezip(files), *trusted)
+    assert failed == {
+        ("proofs/manifest.tsr", "imprint_matches"),
+        (item.number, "imprint_matches"),
+        (item.number, "log_entry_matches"),
+        (item.number, "inclusion_proof"),
+    }
+
+
+def test_not_a_package_falls_back_to_file_verification(tmp_path: Path) -> None:
+    path = tmp_path / "plain.txt"
+    path.write_bytes(b"hello")
+    result = runner.invoke(main.app, ["verify", str(path)])
+    assert result.exit_code == 2  # no token: a usage error, as before
+
+
+def test_token_option_with_a_package_is_a_usage_error(tmp_path: Path, case_package: bytes) -> None:
+    path = tmp_path / "p.zip"
+    path.write_bytes(case_package)
+    result = runner.invoke(main.app, ["verify", str(path), "--token", str(path)])
+    assert result.exit_code == 2
+
+
+def test_three_specs_cover_photo_video_and_web_capture() -> None:
+    kinds = [s.kind for s in three_specs()]
+    assert kinds == ["photo", "video", "web-capture"]
+    assert max(len(s.data) for s in three_specs()) >= 5 << 20
+
+
+def test_witness_key_option(tmp_path: Path, test_pki: PKIFixture, root_pem: Path) -> None:
+    witness = generate_signer_key("witness.example/w1", SignatureType.COSIGNATURE_V1)
+    sealer = Sealer(test_pki, witness=witness)
+    package = sealer.build(sealer.items(three_specs()[:1]), case=False)
+    log_key = format_verifier_key(sealer.key.verifier_key)
+    good = format_verifier_key(witness.verifier_key)
+    result, failed = verify(
+        tmp_path, package, "--ca", root_pem, "--log-key", log_key, "--witness-key", good
+    )
+    assert result.exit_code == 0 and not failed
+    other = generate_signer_key("witness.example/w2", SignatureType.COSIGNATURE_V1)
+    bad = format_verifier_key(other.verifier_key)
+    result, failed = verify(
+        tmp_path, package, "--ca", root_pem, "--log-key", log_key, "--witness-key", bad
+    )
+    assert {c for _, c in failed} == {"cosignature"}
+    path = tmp_path / "package.zip"
+    usage = runner.invoke(main.app, ["verify", str(path), "--witness-key", log_key])
+    assert usage.exit_code == 2  # a log key is not a cosignature key
