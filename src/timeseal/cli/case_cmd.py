@@ -9,6 +9,7 @@
     timeseal case remove CASE NUMBER…
     timeseal case rename CASE [--title T] [--description D]
     timeseal case share CASE [--days N] [--label L] [--access-code C]
+    timeseal case package CASE [-o FILE]
     timeseal case delete CASE
 
 ``CASE`` is the case's id as ``case list`` shows it. Items are added with ``timeseal upload
@@ -19,13 +20,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from timeseal.cli.account_cmd import ServerOption
 from timeseal.cli.report import format_time
-from timeseal.cli.vault_cmd import VaultCallFailed, call_api, fail, logged_in, make_client
+from timeseal.cli.vault_cmd import (
+    VaultCallFailed,
+    call_api,
+    fail,
+    fetch_package,
+    logged_in,
+    make_client,
+)
 
 case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evidence.")
 
@@ -169,6 +178,18 @@ def share(
     typer.echo(f"✓ 分享链接 share link (到期 expires {_when(link['expires_at'])}):")
     typer.echo(f"  {base.rstrip('/')}{link['url']}")
     typer.echo(f"  API: {base.rstrip('/')}{link['api_url']}")
+
+
+@case_app.command("package")
+def package(
+    case: CaseArg,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where (default: case-CASE.zip here).")
+    ] = None,
+    server: ServerOption = None,
+) -> None:
+    """Download the case's evidence package (ZIP of every item, resumable), for a court."""
+    fetch_package(server, f"/api/v1/cases/{case}/package", output or Path(f"case-{case}.zip"))
 
 
 @case_app.command("delete")

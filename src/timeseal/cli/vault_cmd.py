@@ -355,7 +355,9 @@ def download_record(
         if have == size:
             break
         try:
-            _fetch_into(client, str(record["number"]), part, have, size, progress)
+            _fetch_into(
+                client, f"/api/v1/evidence/{record['number']}/content", part, have, progress
+            )
             failures = 0
         except VaultCallFailed as exc:
             failures += 1
@@ -375,28 +377,94 @@ def download_record(
     return target, record
 
 
+def download_package(
+    client: httpx.Client,
+    url: str,
+    out: Path,
+    *,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Fetch the evidence package at ``url`` (an API path) to ``out`` by way of ``out.part``,
+    resuming a part left by an earlier run; its SHA-256 (the server's ETag), checked.
+
+    A package never changes once sealed, so a part is resumed only while the server still
+    names the same package (``out.part.etag``); a changed case gets a fresh download."""
+    policy = policy or RetryPolicy()
+    part = out.with_name(out.name + ".part")
+    tag_file = out.with_name(out.name + ".part.etag")
+    failures = 0
+    while True:
+        have = part.stat().st_size if part.exists() and tag_file.exists() else 0
+        expected = tag_file.read_text().strip() if have else None
+        try:
+            etag, size = _fetch_into(client, url, part, have, progress, expected_etag=expected)
+            tag_file.write_text(etag)
+            failures = 0
+        except _PackageChanged:
+            part.unlink(missing_ok=True)
+            tag_file.unlink(missing_ok=True)
+            continue
+        except VaultCallFailed as exc:
+            failures += 1
+            if not exc.retryable or failures > policy.retries:
+                raise
+            sleep(policy.wait(failures))
+            continue
+        if part.stat().st_size == size:
+            break
+    got = file_sha256(part)
+    tag_file.unlink(missing_ok=True)
+    if got != etag:
+        part.unlink()
+        raise VaultCallFailed(
+            f"SHA-256 不一致 mismatch: the server named {etag}, got {got}; the partial file "
+            "was removed",
+            retryable=False,
+            code="sha256_mismatch",
+        )
+    part.replace(out)
+    return got
+
+
+class _PackageChanged(Exception):
+    """The server now serves other bytes than the part holds (its ETag changed)."""
+
+
 def _fetch_into(
     client: httpx.Client,
-    number: str,
+    url: str,
     part: Path,
     have: int,
-    size: int,
     progress: Callable[[int, int], None] | None,
-) -> None:
+    *,
+    expected_etag: str | None = None,
+) -> tuple[str, int]:
+    """Append ``url``'s bytes from offset ``have`` to ``part`` (all of it, from 0, when the
+    server ignores the range); the answer's ETag (unquoted) and the total size."""
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
-        with client.stream("GET", f"/api/v1/evidence/{number}/content", headers=headers) as r:
+        with client.stream("GET", url, headers=headers) as r:
             if r.status_code not in (200, 206):
                 r.read()
                 raise _failure(r)
-            mode = "ab" if r.status_code == 206 else "wb"
-            done = have if r.status_code == 206 else 0
+            etag = r.headers.get("etag", "").strip('"')
+            if expected_etag is not None and etag != expected_etag:
+                raise _PackageChanged
+            if r.status_code == 206:
+                mode, done = "ab", have
+                size = int(r.headers["content-range"].rsplit("/", 1)[1])
+            else:
+                mode, done = "wb", 0
+                size = int(r.headers.get("content-length", "0"))
             with part.open(mode) as f:
                 for piece in r.iter_bytes(READ_SIZE):
                     f.write(piece)
                     done += len(piece)
                     if progress is not None:
                         progress(done, size)
+            return etag, size
     except httpx.TransportError as exc:
         raise VaultCallFailed(f"下载中断 download interrupted: {exc!r}", retryable=True) from exc
 
@@ -558,9 +626,19 @@ def download(
         Path | None,
         typer.Option("-o", "--output", help="Where to write it (default: its file name here)."),
     ] = None,
+    package: Annotated[
+        bool,
+        typer.Option(
+            "--package", help="The evidence package (ZIP, NUMBER.zip) instead of the bytes."
+        ),
+    ] = False,
     server: ServerOption = None,
 ) -> None:
-    """Download an item's original bytes (resumable), checked against its SHA-256."""
+    """Download an item's original bytes, or its evidence package (resumable), checked
+    against its SHA-256."""
+    if package:
+        fetch_package(server, f"/api/v1/evidence/{number}/package", output or Path(f"{number}.zip"))
+        return
     base, token = logged_in(server)
     with make_client(base, token) as client, _progress() as progress:
         task = progress.add_task(f"下载 download {number}", total=None)
@@ -576,3 +654,22 @@ def download(
         except OSError as exc:
             raise fail(f"{number}: {exc}") from None
     typer.echo(f"✓ {record['number']} -> {path}  SHA-256 {record['sha256']} ✓")
+
+
+def fetch_package(server: str | None, url: str, output: Path) -> None:
+    """``download --package`` and ``case package``: the package at API path ``url``."""
+    base, token = logged_in(server)
+    with make_client(base, token) as client, _progress() as progress:
+        task = progress.add_task(f"证据包 package {output.name}", total=None)
+        try:
+            sha256 = download_package(
+                client,
+                url,
+                output,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except VaultCallFailed as exc:
+            raise fail(f"{output.name}: {exc}") from None
+        except OSError as exc:
+            raise fail(f"{output.name}: {exc}") from None
+    typer.echo(f"✓ {output}  SHA-256 {sha256} ✓  (timeseal verify {output})")

@@ -22,11 +22,13 @@ from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server import datadir
 from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
+from timeseal.server.api.packages import include_packages
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
+from timeseal.server.packages import PackageService
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.vault import VaultService
@@ -150,7 +152,11 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     )
     app.state.timeseal_vault = vault  # for tools and tests that work beside the API
     include_cases(app, vault)
-    include_shares(app, vault, clock=settings.share_clock)
+    packages = PackageService(
+        vault, lambda: state["tsa"], tsa_chain=chain, log_key=log_key.verifier_key
+    )
+    include_packages(app, packages)
+    include_shares(app, packages, clock=settings.share_clock)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 

@@ -46,6 +46,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.evidence",
     "timeseal.store.issuance",
     "timeseal.store.log",
+    "timeseal.store.packages",
     "timeseal.store.shares",
 )
 

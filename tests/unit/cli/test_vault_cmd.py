@@ -298,3 +298,61 @@ def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path
     run("case", "delete", case_id)
     assert "not found" in run("case", "show", case_id, code=1).lower()
     assert httpx.get(api_url, headers={"TimeSeal-Share-Code": "8642"}).status_code == 404
+
+
+def test_packages_download_resume_and_verify(
+    cli: typer.Typer, logged: Logged, tmp_path: Path
+) -> None:
+    from timeseal.cli.main import app as timeseal
+
+    runner = CliRunner(env=logged.env)
+    photo = tmp_path / "label.jpg"
+    photo.write_bytes(payload(300_000, 11))
+    result = runner.invoke(cli, ["upload", str(photo), "--kind", "photo", "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    number = result.output.rsplit(" -> ", 1)[1].strip()
+
+    out = tmp_path / "pkg.zip"
+    args = ["download", number, "--package", "-o", str(out), "--server", logged.url]
+    result = runner.invoke(cli, args)  # waits out "not in the log yet" by retrying
+    assert result.exit_code == 0, result.output
+    whole = out.read_bytes()
+    assert f"SHA-256 {hashlib.sha256(whole).hexdigest()}" in result.output
+    data_dir = Path(logged.env["XDG_CONFIG_HOME"] or "").parent / "data"
+    root = data_dir / "pki" / "root.pem"
+    vkey = (data_dir / "log" / "log.vkey").read_text().strip()
+    checked = runner.invoke(timeseal, ["verify", str(out), "--ca", str(root), "--log-key", vkey])
+    assert checked.exit_code == 0, checked.output
+
+    # A part left by a broken download resumes; a part of another package starts afresh.
+    part = out.with_name("pkg.zip.part")
+    tag = out.with_name("pkg.zip.part.etag")
+    out.unlink()
+    part.write_bytes(whole[:1000])
+    tag.write_text(hashlib.sha256(whole).hexdigest())
+    assert runner.invoke(cli, args).exit_code == 0
+    assert out.read_bytes() == whole and not part.exists() and not tag.exists()
+    out.unlink()
+    part.write_bytes(b"x" * 5000)
+    tag.write_text("0" * 64)
+    assert runner.invoke(cli, args).exit_code == 0
+    assert out.read_bytes() == whole
+
+    created = runner.invoke(cli, ["case", "create", "包裹", "--server", logged.url])
+    case_id = created.output.split("case ", 1)[1].split(":", 1)[0]
+    assert (
+        runner.invoke(cli, ["case", "add", case_id, number, "--server", logged.url]).exit_code == 0
+    )
+    case_zip = tmp_path / "case.zip"
+    got = runner.invoke(
+        cli, ["case", "package", case_id, "-o", str(case_zip), "--server", logged.url]
+    )
+    assert got.exit_code == 0, got.output
+    checked = runner.invoke(
+        timeseal, ["verify", str(case_zip), "--ca", str(root), "--log-key", vkey, "--json"]
+    )
+    assert checked.exit_code == 0, checked.output
+    missing = runner.invoke(
+        cli, ["download", "TS-20261129-0000-0000", "--package", "--server", logged.url]
+    )
+    assert missing.exit_code == 1

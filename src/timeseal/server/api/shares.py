@@ -34,12 +34,13 @@ from fastapi import APIRouter, FastAPI, Header
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.server.api.cases import CaseId, case_info, case_items
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import (
     EvidenceSummary,
@@ -48,7 +49,7 @@ from timeseal.server.api.vault import (
     parse_range,
     proof_fields,
 )
-from timeseal.server.vault import VaultService
+from timeseal.server.packages import PackageService
 from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareLink, ShareStore
@@ -155,10 +156,11 @@ def _info(share: ShareLink, now: dt.datetime, *, number: str | None = None) -> d
     }
 
 
-def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = None) -> None:
+def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | None = None) -> None:
     """Mount the share-link endpoints (after ``include_auth``; beside ``include_vault``).
     ``clock`` is the time links expire by (tests inject one); the system clock by default."""
     clock = clock or _utc_now
+    vault = packages.vault
     router = APIRouter(prefix="/api/v1", tags=["shares"])
     shares = ShareStore(vault.store.engine)
 
@@ -390,5 +392,31 @@ def include_shares(app: FastAPI, vault: VaultService, *, clock: Clock | None = N
         start, end, status = parse_range(request.headers.get("range"), record.size)
         note_open(record, request)
         return content_response(vault, record, start, end, status)
+
+    @router.get(
+        "/shares/{share}/package",
+        responses={**PACKAGE_RESPONSES, **error_responses(403, 404, 409, 410, 416, 429, 503)},
+        response_class=StreamingResponse,
+    )
+    async def shared_package(
+        share: str, request: Request, code: ShareCode = None
+    ) -> StreamingResponse:
+        """The evidence package (ZIP) of what the link shares: the item, or the whole case;
+        built on first request, ``Range`` resumes."""
+        link = open_share(share, code)
+        if link.scope == "evidence":
+            record = shared_record(link)
+            records = [record]
+            row = await built(packages.item_package(record))
+            filename = f"{record.number}.zip"
+        else:
+            case, items = shared_case(link)
+            records = [r for r, _ in items]
+            row = await built(packages.case_package(case))
+            filename = f"case-{case.id}.zip"
+        response = package_response(packages, row, filename, request)
+        for record in records:
+            note_open(record, request)
+        return response
 
     app.include_router(router)

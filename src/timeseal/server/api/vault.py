@@ -34,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
+from timeseal.core.package import parse_canonical_json
 from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
@@ -182,6 +183,29 @@ def _parse_metadata(header: str) -> dict[str, str]:
     return values
 
 
+#: Largest capture metadata object an upload may carry (JSON text, UTF-8).
+MAX_CAPTURE_BYTES = 64 * 1024
+
+
+def _capture_metadata(text: str | None) -> dict[str, Any]:
+    """The ``capture`` upload metadata: a JSON object (device, software, ``started_at`` /
+    ``ended_at``, location, environment report, target verification, operation log) kept
+    with the record and put into its package, so it must be what a package's canonical JSON
+    can hold (integers only: decimals such as coordinates go as strings); 400 if not."""
+    if text is None:
+        return {}
+    data = text.encode()
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise ApiError("invalid_request", 400, headers=_tus())
+    try:
+        value, _ = parse_canonical_json(data)
+    except MalformedError:
+        raise ApiError("invalid_request", 400, headers=_tus()) from None
+    if not isinstance(value, dict):
+        raise ApiError("invalid_request", 400, headers=_tus())
+    return dict(value)
+
+
 def _int_header(request: Request, name: str) -> int:
     value = request.headers.get(name, "")
     if not value.isdigit():
@@ -299,6 +323,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                 supersedes = own_record(supersedes, principal).number
             except ApiError:
                 raise ApiError("invalid_request", 400, headers=_tus()) from None
+        capture = _capture_metadata(meta.get("capture"))
         media_type = meta.get("filetype") or mimetypes.guess_type(filename)[0]
         owner = principal.account.id
         over = vault.store.used_bytes(owner) + length - config.quota_bytes
@@ -314,7 +339,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
             media_type=(media_type or "application/octet-stream")[:127],
             kind=kind,
             title=(meta.get("title") or filename)[:255],
-            capture={},
+            capture=capture,
             supersedes=supersedes,
             client_ip=client_ip(request),
             created_at=dt.datetime.now(dt.UTC),
@@ -546,21 +571,43 @@ def content_response(
     application/octet-stream, always with ``nosniff``."""
     media = record.media_type.lower()
     safe = media if media.startswith(INLINE_SAFE) else "application/octet-stream"
-    ascii_name = record.filename.encode("ascii", "replace").decode().replace('"', "_")
+    return blob_response(
+        vault,
+        BlobRef(record.content_sha256, record.size),
+        record.filename,
+        safe,
+        start,
+        end,
+        status,
+    )
+
+
+def blob_response(
+    vault: VaultService,
+    blob: BlobRef,
+    filename: str,
+    media_type: str,
+    start: int,
+    end: int,
+    status: int,
+) -> StreamingResponse:
+    """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (206 with
+    ``Content-Range`` for a range), its SHA-256 as the ETag, never cached by others."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     headers = {
         "Content-Length": str(end - start),
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'attachment; filename="{ascii_name}"',
         "Cache-Control": "private, no-store",
-        "ETag": f'"{record.content_sha256.hex()}"',
+        "ETag": f'"{blob.sha256.hex()}"',
     }
     if status == 206:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
     return StreamingResponse(
-        _blob_range(vault, record.content_sha256, start, end),
+        _blob_range(vault, blob.sha256, start, end),
         status_code=status,
-        media_type=safe,
+        media_type=media_type,
         headers=headers,
     )
 

@@ -1,0 +1,151 @@
+"""Evidence packages over HTTP (docs/package-format.md), for the owner::
+
+    GET /api/v1/evidence/{number}/package   the item's sealed ZIP
+    GET /api/v1/cases/{case_id}/package     the case's sealed ZIP (all its items, in order)
+
+The first request builds the package (a few seconds for large media); later requests for the
+same inputs get the same bytes, so ``Range`` resumes a broken download, also across requests.
+Each answer carries ``Content-Length``, ``Accept-Ranges``, the ZIP's SHA-256 as ``ETag``, and
+adds ``downloaded`` to the custody trail of every item in it. Share links have their own path
+(``/api/v1/shares/{token}/package``, :mod:`timeseal.server.api.shares`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from timeseal.server.api.cases import CaseId
+from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.vault import blob_response, owned_record, parse_range
+from timeseal.server.packages import EmptyCase, NotSequenced, PackageError, PackageService
+from timeseal.server.tsa import utc_now
+from timeseal.store.blobs import BlobRef
+from timeseal.store.packages import PackageRow
+
+Clock = Callable[[], dt.datetime]
+
+MESSAGES.update(
+    {
+        "not_sequenced": (
+            "证据刚刚封存，尚未写入公开日志；请几秒后重试。",
+            "The item was sealed a moment ago and is not in the public log yet; retry shortly.",
+        ),
+        "case_empty": ("案件中还没有证据，无法打包。", "The case has no items to package."),
+        "package_failed": (
+            "暂时无法生成证据包，请稍后重试。",
+            "The package cannot be built right now; try again later.",
+        ),
+    }
+)
+
+ZIP_MEDIA_TYPE = "application/zip"
+PACKAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ZIP_MEDIA_TYPE: {}}},
+    206: {"content": {ZIP_MEDIA_TYPE: {}}},
+}
+
+
+async def built(build: Awaitable[PackageRow]) -> PackageRow:
+    """Await a package build, answering its failures as API errors."""
+    try:
+        row = await build
+    except NotSequenced:
+        raise ApiError("not_sequenced", 503, retry_after=2) from None
+    except EmptyCase:
+        raise ApiError("case_empty", 409) from None
+    except PackageError:
+        raise ApiError("package_failed", 503, retry_after=30) from None
+    return row
+
+
+def package_response(
+    packages: PackageService, row: PackageRow, filename: str, request: Request
+) -> StreamingResponse:
+    """The package's bytes (one ``Range`` honoured) as ``filename``."""
+    start, end, status = parse_range(request.headers.get("range"), row.size)
+    return blob_response(
+        packages.vault,
+        BlobRef(row.package_sha256, row.size),
+        filename,
+        ZIP_MEDIA_TYPE,
+        start,
+        end,
+        status,
+    )
+
+
+def note_custody(
+    packages: PackageService,
+    record_ids: Iterable[int],
+    action: str,
+    *,
+    actor_id: int | None,
+    request: Request,
+    clock: Clock,
+) -> None:
+    for record_id in record_ids:
+        packages.vault.store.add_custody(
+            record_id, action, actor_id=actor_id, at=clock(), client_ip=client_ip(request)
+        )
+
+
+def include_packages(app: FastAPI, packages: PackageService, *, clock: Clock = utc_now) -> None:
+    """Mount the owner's package downloads (after ``include_auth``)."""
+    router = APIRouter(prefix="/api/v1", tags=["packages"])
+    vault = packages.vault
+
+    @router.get(
+        "/evidence/{number}/package",
+        responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 416, 503)},
+        response_class=StreamingResponse,
+    )
+    async def evidence_package(
+        number: str, request: Request, principal: CurrentAccount
+    ) -> StreamingResponse:
+        """The item's evidence package (ZIP), built on first request; ``Range`` resumes."""
+        record = owned_record(vault, number, principal)
+        row = await built(packages.item_package(record))
+        response = package_response(packages, row, f"{record.number}.zip", request)
+        note_custody(
+            packages,
+            [record.id],
+            "downloaded",
+            actor_id=principal.account.id,
+            request=request,
+            clock=clock,
+        )
+        return response
+
+    @router.get(
+        "/cases/{case_id}/package",
+        responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 409, 416, 503)},
+        response_class=StreamingResponse,
+        tags=["cases"],
+    )
+    async def case_package(
+        case_id: CaseId, request: Request, principal: CurrentAccount
+    ) -> StreamingResponse:
+        """The case's evidence package (ZIP of all its items), built on first request."""
+        case = vault.cases.get(principal.account.id, case_id)
+        if case is None:
+            raise ApiError("not_found", 404)
+        row = await built(packages.case_package(case))
+        response = package_response(packages, row, f"case-{case.id}.zip", request)
+        note_custody(
+            packages,
+            (item.record_id for item in vault.cases.items(case.id)),
+            "downloaded",
+            actor_id=principal.account.id,
+            request=request,
+            clock=clock,
+        )
+        return response
+
+    app.include_router(router)

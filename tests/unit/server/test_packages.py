@@ -1,0 +1,231 @@
+"""Evidence packages built by the server: an item's, a case's and a share link's; each verifies
+offline (``timeseal verify PACKAGE.zip``), comes back byte for byte on the next request, resumes
+with ``Range``, and carries the capture metadata the client sent; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from tests.support.accounts import FakeClock
+from tests.unit.server import test_shares
+from tests.unit.server.test_shares import custody, error
+from tests.unit.server.test_vault import PATCH, TUS, bearer
+from timeseal.cli.main import app as cli
+from timeseal.core.package import parse_manifest, verify_package
+from timeseal.core.package.layout import item_id
+from timeseal.core.tlog import parse_verifier_key
+from timeseal.server import datadir
+from timeseal.server.app import ServerSettings, create_app
+from timeseal.server.clock import LocalSource
+
+db_url = test_shares.db_url
+clock = test_shares.clock
+server = test_shares.server
+
+PHOTO = b"\xff\xd8\xff\xe0 a photo of the parcel label " * 3000
+CLIP = b"\x00\x00\x00\x18ftypmp42 the courier reads my address " * 9000
+
+
+def seal(
+    client: TestClient,
+    auth: dict[str, str],
+    data: bytes,
+    filename: str,
+    kind: str,
+    capture: dict[str, Any] | None = None,
+) -> str:
+    meta = {
+        "filename": filename,
+        "kind": kind,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if capture is not None:
+        meta["capture"] = json.dumps(capture, ensure_ascii=False)
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+    created = client.post(
+        "/api/v1/uploads",
+        headers={**auth, **TUS, "Upload-Length": str(len(data)), "Upload-Metadata": encoded},
+    )
+    assert created.status_code == 201, created.text
+    done = client.patch(
+        created.headers["location"], content=data, headers={**auth, **PATCH, "Upload-Offset": "0"}
+    )
+    assert done.status_code == 204, done.text
+    number: str = done.headers["timeseal-evidence-number"]
+    return number
+
+
+def fetch(client: TestClient, url: str, headers: dict[str, str]) -> bytes:
+    """The package at ``url``, waiting while its items are not in the log yet."""
+    deadline = time.monotonic() + 20
+    while True:
+        reply = client.get(url, headers=headers)
+        if reply.status_code != 503 or time.monotonic() > deadline:
+            break
+        assert reply.json()["error"]["code"] == "not_sequenced"
+        assert int(reply.headers["retry-after"]) >= 1
+        time.sleep(0.2)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "application/zip"
+    assert reply.headers["content-length"] == str(len(reply.content))
+    assert reply.headers["etag"] == f'"{hashlib.sha256(reply.content).hexdigest()}"'
+    return reply.content
+
+
+def verified(data_dir: Path, package: bytes) -> dict[str, Any]:
+    """The package's manifest, after checking that it verifies against this server's root
+    and log key, with nothing but the package."""
+    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    vkey = (data_dir / "log" / "log.vkey").read_text().strip()
+    report = verify_package(io.BytesIO(package), roots=[root], log_key=parse_verifier_key(vkey))
+    assert report.ok, report.failed
+    manifest, canonical = parse_manifest(zipfile.ZipFile(io.BytesIO(package)).read("manifest.json"))
+    assert canonical
+    answer: dict[str, Any] = json.loads(zipfile.ZipFile(io.BytesIO(package)).read("manifest.json"))
+    assert answer["scope"] == manifest.scope
+    return answer
+
+
+def test_an_item_package_verifies_and_comes_back_the_same(
+    server: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    auth = bearer(server, data_dir)
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+    capture = {
+        "started_at": started.isoformat(),
+        "ended_at": (started + dt.timedelta(minutes=1)).isoformat(),
+        "device": {"model": "Xiaomi 14", "os": "Android 15"},
+        "location": {"latitude": "31.2304", "longitude": "121.4737"},
+    }
+    number = seal(server, auth, PHOTO, "面单.jpg", "photo", capture)
+    url = f"/api/v1/evidence/{number}/package"
+    package = fetch(server, url, auth)
+    manifest = verified(data_dir, package)
+    [item] = manifest["items"]
+    assert (item["number"], item["kind"], item["size"]) == (number, "photo", len(PHOTO))
+    assert item["capture"] == capture
+    assert item["capture_window"]["start"].startswith(started.strftime("%Y-%m-%dT%H:%M"))
+    assert [e["action"] for e in item["custody"]][:2] == ["uploaded", "sealed"]
+    members = zipfile.ZipFile(io.BytesIO(package)).namelist()
+    assert f"items/{item_id(number)}_面单.jpg" in members, members
+    assert "VERIFY.md" in members
+
+    # The same inputs: the same bytes, so a broken download resumes with Range.
+    again = server.get(url, headers=auth)
+    assert again.content == package
+    part = server.get(url, headers={**auth, "Range": "bytes=100-"})
+    assert part.status_code == 206 and part.content == package[100:]
+    assert part.headers["content-range"] == f"bytes 100-{len(package) - 1}/{len(package)}"
+    assert custody(server, auth, number).count(("downloaded", "198.51.100.7")) == 3
+
+    # The command-line verifier agrees, offline.
+    path = tmp_path / f"{number}.zip"
+    path.write_bytes(package)
+    root = data_dir / "pki" / "root.pem"
+    vkey = (data_dir / "log" / "log.vkey").read_text().strip()
+    result = CliRunner().invoke(
+        cli, ["verify", str(path), "--ca", str(root), "--log-key", vkey, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    flipped = bytearray(package)
+    flipped[package.index(PHOTO[:40]) + 10] ^= 1
+    path.write_bytes(bytes(flipped))
+    result = CliRunner().invoke(cli, ["verify", str(path), "--ca", str(root), "--log-key", vkey])
+    assert result.exit_code == 1
+
+
+def test_capture_metadata_must_fit_a_package(server: TestClient, data_dir: Path) -> None:
+    auth = bearer(server, data_dir)
+    for bad in ('{"latitude": 31.23}', "[1, 2]", "{not json", '{"a": 1, "a": 2}'):
+        encoded = ",".join(
+            f"{k} {base64.b64encode(v.encode()).decode()}"
+            for k, v in {
+                "filename": "x.jpg",
+                "sha256": hashlib.sha256(b"x").hexdigest(),
+                "capture": bad,
+            }.items()
+        )
+        reply = server.post(
+            "/api/v1/uploads",
+            headers={**auth, **TUS, "Upload-Length": "1", "Upload-Metadata": encoded},
+        )
+        assert error(reply) == (400, "invalid_request"), bad
+
+
+def test_a_case_package_and_a_share_links_package(
+    server: TestClient, data_dir: Path, clock: FakeClock
+) -> None:
+    auth = bearer(server, data_dir)
+    photo = seal(server, auth, PHOTO, "label.jpg", "photo")
+    clip = seal(server, auth, CLIP, "courier.mp4", "video")
+    case_id = server.post("/api/v1/cases", json={"title": "地址泄露"}, headers=auth).json()["id"]
+    assert error(server.get(f"/api/v1/cases/{case_id}/package", headers=auth)) == (
+        409,
+        "case_empty",
+    )
+    for number, note in ((clip, "骑手念出地址"), (photo, "面单")):
+        added = server.put(
+            f"/api/v1/cases/{case_id}/items/{number}", json={"note": note}, headers=auth
+        )
+        assert added.status_code == 200
+    package = fetch(server, f"/api/v1/cases/{case_id}/package", auth)
+    manifest = verified(data_dir, package)
+    assert manifest["scope"] == "case"
+    assert [i["number"] for i in manifest["items"]] == [clip, photo]
+    assert manifest["case"]["title"] == "地址泄露"
+    assert [i["note"] for i in manifest["case"]["items"]] == ["骑手念出地址", "面单"]
+
+    # A link to the case gets the very same package; a changed case gets a new one.
+    expires = (clock() + dt.timedelta(days=2)).isoformat()
+    link = server.post(
+        f"/api/v1/cases/{case_id}/shares", json={"expires_at": expires}, headers=auth
+    ).json()
+    anyone = TestClient(server.app, client=("203.0.113.9", 1))
+    shared = anyone.get(f"/api/v1/shares/{link['token']}/package")
+    assert shared.status_code == 200 and shared.content == package
+    assert ("share_opened", "203.0.113.9") in custody(server, auth, photo)
+    server.put(f"/api/v1/cases/{case_id}/items/{photo}", json={"note": "快递面单"}, headers=auth)
+    changed = fetch(server, f"/api/v1/cases/{case_id}/package", auth)
+    assert changed != package
+    assert verified(data_dir, changed)["case"]["items"][1]["note"] == "快递面单"
+
+    item_link = server.post(
+        f"/api/v1/evidence/{photo}/shares", json={"expires_at": expires}, headers=auth
+    ).json()
+    item_package = anyone.get(f"/api/v1/shares/{item_link['token']}/package")
+    assert item_package.status_code == 200
+    assert verified(data_dir, item_package.content)["scope"] == "item"
+    assert error(anyone.get(f"/api/v1/shares/{'x' * 43}/package")) == (404, "not_found")
+
+
+def test_not_in_the_log_yet_says_retry(data_dir: Path, db_url: str) -> None:
+    config = json.loads((data_dir / "config.json").read_text())
+    config["log"]["interval_ms"] = 60_000  # the sequencer's first round comes at start only
+    (data_dir / "config.json").write_text(json.dumps(config))
+    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        auth = bearer(client, data_dir)
+        time.sleep(0.5)  # let the first (empty) round pass
+        number = seal(client, auth, PHOTO, "p.jpg", "photo")
+        reply = client.get(f"/api/v1/evidence/{number}/package", headers=auth)
+        assert error(reply) == (503, "not_sequenced")
+        assert reply.headers["retry-after"] == "2"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/evidence/TS-20261129-0000-0000/package"])
+def test_unknown_items_are_404(server: TestClient, data_dir: Path, path: str) -> None:
+    auth = bearer(server, data_dir)
+    assert error(server.get(path, headers=auth)) == (404, "not_found")
+    assert error(server.get("/api/v1/cases/424242/package", headers=auth)) == (404, "not_found")
