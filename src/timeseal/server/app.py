@@ -23,6 +23,7 @@ from timeseal.server import datadir
 from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
 from timeseal.server.api.packages import include_packages
+from timeseal.server.api.public import PublicRecords, include_public
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
@@ -32,6 +33,7 @@ from timeseal.server.packages import PackageService
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.vault import VaultService
+from timeseal.server.web import include_web
 from timeseal.store.blobs import blob_store_from_env
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
@@ -157,6 +159,9 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     )
     include_packages(app, packages)
     include_shares(app, packages, clock=settings.share_clock)
+    public = PublicRecords(vault)
+    include_public(app, public)
+    include_web(app, public, roots=chain[-1:], log_key=log_key.verifier_key)
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 

@@ -6,6 +6,7 @@ and fails here until this file says which of A's objects its path parameter name
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,24 @@ DATA = b"isolation" * 100
 #: Routes whose ids name nothing an account owns, and why. Keep this list short.
 PUBLIC = {
     "/api/v1/log/leaf-index/{leaf_hash}": "the transparency log is public by design",
+}
+#: Routes public by design that do take the id of an account's object: anyone may read the
+#: record's public facts (the verify page). They answer B, but must never leak A's data:
+#: ``check_every_route`` asserts the answer holds only these fields and none of A's.
+PUBLIC_FACTS = {
+    "/api/v1/public/evidence/{number}": "public facts of a sealed record, for the verify page",
+}
+PUBLIC_FACT_FIELDS = {
+    "number",
+    "kind",
+    "size",
+    "sha256",
+    "sealed_at",
+    "timestamp",
+    "log",
+    "status",
+    "superseded_by",
+    "supersedes",
 }
 
 
@@ -84,6 +103,19 @@ def test_another_accounts_ids_are_404_on_every_api_route(
     assert server.get(f"/api/v1/shares/{a_share['token']}").status_code == 200
 
 
+def check_no_owner_data(reply: Any, a_number: str) -> None:
+    assert reply.status_code == 200, reply.text
+    check_no_owner_data_in(reply.json(), reply.text, a_number)
+
+
+def check_no_owner_data_in(facts: dict[str, Any], text: str, a_number: str) -> None:
+    """Only public facts: no title, file name, media type, capture data, owner or phone."""
+    assert facts["number"] == a_number
+    assert set(facts) == PUBLIC_FACT_FIELDS, set(facts) ^ PUBLIC_FACT_FIELDS
+    for secret in ("clip.mp4", "证据", "\\u8bc1", "video/mp4", "owner", "phone", PHONE):
+        assert secret not in text, secret
+
+
 def check_every_route(
     server: TestClient,
     b: TestClient,
@@ -99,6 +131,11 @@ def check_every_route(
         names = re.findall(r"\{(\w+)\}", path)
         if not names or not path.startswith("/api/v1/") or path in PUBLIC:
             continue
+        if path in PUBLIC_FACTS:
+            assert list(operations) == ["get"], (path, list(operations))
+            check_no_owner_data(b.get(path.format(**a_ids), headers=b_headers), a_number)
+            checked.append(("get", path))
+            continue
         for method in operations:
             unknown = set(names) - set(a_ids)
             assert not unknown, f"{method.upper()} {path}: say which of A's objects {unknown} is"
@@ -109,6 +146,11 @@ def check_every_route(
             if method != "head":
                 assert reply.json()["error"]["code"] == "not_found", (method, url)
             checked.append((method, path))
+    # The lookup by content hash takes no id, but answers with A's record: no owner data either.
+    by_hash = b.get(f"/api/v1/public/evidence?sha256={hashlib.sha256(DATA).hexdigest()}")
+    assert by_hash.status_code == 200
+    [item] = by_hash.json()["items"]
+    check_no_owner_data_in(item, by_hash.text, a_number)
     assert len(checked) >= 10, checked
     assert {p for _, p in checked} >= {
         "/api/v1/account/sessions/{session_id}",
@@ -116,6 +158,7 @@ def check_every_route(
         "/api/v1/evidence/{number}",
         "/api/v1/evidence/{number}/shares",
         "/api/v1/shares/{share}",
+        "/api/v1/public/evidence/{number}",
         "/api/v1/cases/{case_id}",
         "/api/v1/cases/{case_id}/items/{number}",
         "/api/v1/cases/{case_id}/shares",

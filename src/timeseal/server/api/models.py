@@ -81,3 +81,43 @@ class CreateTokenRequest(_Body):
 
 class Revoked(BaseModel):
     revoked: int
+
+
+# --- public verification (no login) --------------------------------------------------------
+
+
+class PublicTimestamp(BaseModel):
+    """What the record's RFC 3161 token says (TSTInfo), as the TSA signed it."""
+
+    gen_time: dt.datetime = Field(description="TSTInfo genTime (UTC).")
+    serial_number: str = Field(description="TSTInfo serialNumber, hexadecimal.")
+    policy: str = Field(description="TSTInfo policy OID.")
+    hash_algorithm: str = Field(examples=["sha256"])
+    token_sha256: str = Field(description="SHA-256 of the TimeStampToken DER (in the log).")
+
+
+class PublicLog(BaseModel):
+    sequenced: bool = Field(description="Whether the public log has given the record a leaf.")
+    leaf_index: int | None = Field(description="The record's leaf in the log, once sequenced.")
+
+
+class PublicEvidence(BaseModel):
+    """The public facts of a sealed record: never its title, file name, content or owner."""
+
+    number: str = Field(examples=["TS-20261129-7Q4K-M2XD"])
+    kind: str
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="SHA-256 of the content, lowercase hex.")
+    sealed_at: dt.datetime = Field(description="When the record was sealed (UTC).")
+    timestamp: PublicTimestamp
+    log: PublicLog
+    status: Literal["sealed", "superseded"] = Field(
+        description="superseded: a later record corrects this one (records never change)."
+    )
+    superseded_by: list[str] = Field(description="Numbers of the records that correct this one.")
+    supersedes: str | None = Field(description="The record this one corrects, if any.")
+
+
+class PublicEvidenceMatches(BaseModel):
+    sha256: str
+    items: list[PublicEvidence] = Field(description="Records sealing exactly this content.")

@@ -1,0 +1,158 @@
+"""Public facts of sealed records, for anyone, without logging in (the verify page uses them).
+
+::
+
+    GET /api/v1/public/evidence/{number}        one record's public facts
+    GET /api/v1/public/evidence?sha256=<hex>    the records sealing exactly that content
+
+Public facts are what the record's log entry and token already make public: number, kind,
+size, content SHA-256, the token's time, serial and policy, the log leaf, and whether a later
+record supersedes it. Never the title, the file name, the media type, the capture metadata,
+the content or anything about the owner. Unknown and malformed numbers are both 404
+``not_found``; the number is parsed forgivingly (lowercase, dashes optional) as
+:func:`~timeseal.core.evidence.number.parse_evidence_number` allows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query
+from sqlalchemy import select
+
+from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.tsp.response import parse_response
+from timeseal.server.api.errors import ApiError, error_responses
+from timeseal.server.api.models import (
+    PublicEvidence,
+    PublicEvidenceMatches,
+    PublicLog,
+    PublicTimestamp,
+)
+from timeseal.server.vault import VaultService
+from timeseal.store.evidence import EvidenceRecord, evidence_records
+
+#: At most this many records are listed for one content hash (identical files sealed again).
+MAX_MATCHES = 50
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class PublicRecords:
+    """Read-only lookups the public pages need, over the vault's store.
+
+    TODO(store): ``by_content``, ``by_token`` and ``superseded_by`` belong in
+    :class:`~timeseal.store.evidence.EvidenceStore`, with indexes on ``content_sha256``,
+    ``token_sha256`` and ``supersedes`` (a migration); until then they scan
+    ``evidence_records``."""
+
+    def __init__(self, vault: VaultService) -> None:
+        self.vault = vault
+
+    def by_number(self, text: str) -> EvidenceRecord | None:
+        """The record a person typed the number of; None when unknown or not a number."""
+        try:
+            number = parse_evidence_number(text)
+        except MalformedError:
+            return None
+        record = self.vault.store.get(number)
+        return None if record is None else self.vault.sequenced(record)
+
+    def by_content(self, sha256: bytes) -> list[EvidenceRecord]:
+        """Records whose content has this SHA-256, oldest first."""
+        query = (
+            select(evidence_records.c.number)
+            .where(evidence_records.c.content_sha256 == sha256)
+            .order_by(evidence_records.c.created_at_ms, evidence_records.c.id)
+            .limit(MAX_MATCHES)
+        )
+        with self.vault.store.engine.connect() as conn:
+            numbers = [row.number for row in conn.execute(query)]
+        found = (self.vault.store.get(n) for n in numbers)
+        return [self.vault.sequenced(r) for r in found if r is not None]
+
+    def by_token(self, token_sha256: bytes) -> EvidenceRecord | None:
+        """The record sealed with the token whose DER has this SHA-256 (it is in the log)."""
+        query = select(evidence_records.c.number).where(
+            evidence_records.c.token_sha256 == token_sha256
+        )
+        with self.vault.store.engine.connect() as conn:
+            row = conn.execute(query.limit(1)).one_or_none()
+        record = None if row is None else self.vault.store.get(row.number)
+        return None if record is None else self.vault.sequenced(record)
+
+    def superseded_by(self, number: str) -> list[str]:
+        query = (
+            select(evidence_records.c.number)
+            .where(evidence_records.c.supersedes == number)
+            .order_by(evidence_records.c.created_at_ms, evidence_records.c.id)
+        )
+        with self.vault.store.engine.connect() as conn:
+            return [row.number for row in conn.execute(query)]
+
+    def facts(self, record: EvidenceRecord) -> PublicEvidence:
+        """The public facts of ``record``; see the module docstring for what is left out."""
+        response = parse_response(record.tsr_der)
+        assert response.token is not None, "a sealed record always holds a granted token"
+        tst = response.token.tst_info
+        later = self.superseded_by(record.number)
+        return PublicEvidence(
+            number=record.number,
+            kind=record.kind,
+            size=record.size,
+            sha256=record.content_sha256.hex(),
+            sealed_at=record.created_at,
+            timestamp=PublicTimestamp(
+                gen_time=tst.gen_time,
+                serial_number=format(tst.serial_number, "x"),
+                policy=tst.policy,
+                hash_algorithm=tst.hash_algorithm.name.lower(),
+                token_sha256=record.token_sha256.hex(),
+            ),
+            log=PublicLog(sequenced=record.leaf_index is not None, leaf_index=record.leaf_index),
+            status="superseded" if later else "sealed",
+            superseded_by=later,
+            supersedes=record.supersedes,
+        )
+
+
+def include_public(app: FastAPI, records: PublicRecords) -> None:
+    """Mount the public facts endpoints (no authentication)."""
+    router = APIRouter(prefix="/api/v1/public", tags=["public"])
+
+    @router.get(
+        "/evidence/{number}",
+        response_model=PublicEvidence,
+        responses=error_responses(404),
+    )
+    async def public_evidence(number: str) -> PublicEvidence:
+        """The public facts of a sealed record (no login). The number may be typed loosely:
+        lowercase, with or without dashes."""
+        record = records.by_number(number)
+        if record is None:
+            raise ApiError("not_found", 404)
+        return records.facts(record)
+
+    @router.get(
+        "/evidence",
+        response_model=PublicEvidenceMatches,
+        responses=error_responses(422),
+    )
+    async def public_evidence_by_content(
+        sha256: Annotated[
+            str,
+            Query(
+                pattern=SHA256_HEX.pattern,
+                description="SHA-256 of the content, 64 hex digits (computed by the client; "
+                "the file itself is never sent).",
+            ),
+        ],
+    ) -> PublicEvidenceMatches:
+        """The records sealing exactly this content, oldest first (public facts only)."""
+        digest = bytes.fromhex(sha256)
+        return PublicEvidenceMatches(
+            sha256=digest.hex(), items=[records.facts(r) for r in records.by_content(digest)]
+        )
+
+    app.include_router(router)

@@ -1,0 +1,52 @@
+"""Server-rendered web pages: templates, static assets, languages.
+
+:func:`include_web` mounts ``/static/…`` and the public pages (today ``/verify``) and keeps
+the :class:`Pages` renderer in ``app.state.timeseal_pages`` for the pages to come.
+
+Adding a page (the web app of issue 7 grows this way):
+
+1. a template in ``templates/`` extending ``base.html`` (blocks ``title``, ``main``,
+   ``scripts``); every visible string in ``{{ _("English") }}`` or ``{% trans %}``; times with
+   ``|when`` (Beijing time, UTC beside and on hover), sizes with ``|filesize``;
+2. a handler that returns ``pages.render(request, "page.html", context)``: the request's
+   language (``?lang=`` / ``ts_lang`` cookie / ``Accept-Language``, see :mod:`.i18n`) and the
+   security headers (:func:`.render.security_headers`: CSP without inline script or style,
+   ``frame-ancestors 'none'``, ``nosniff``, ``no-referrer``) come with it;
+3. scripts and styles as files under ``static/``, referenced with ``static_url("js/x.js")``
+   (content-hashed URL, cached for a year); no inline ``<script>``, ``style=`` or ``on…=``;
+4. ``python -m timeseal.server.web.catalogue update``, translate the new ``msgstr`` in both
+   ``locale/*/LC_MESSAGES/messages.po``; ``tests/unit/server/web/test_i18n.py`` fails until
+   every message is translated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography import x509
+from fastapi import FastAPI
+
+from timeseal.core.tlog import VerifierKey
+from timeseal.server.api.public import PublicRecords
+from timeseal.server.web.assets import StaticAssets
+from timeseal.server.web.render import Pages
+from timeseal.server.web.verify import include_verify_pages
+
+__all__ = ["Pages", "StaticAssets", "include_web"]
+
+
+def include_web(
+    app: FastAPI,
+    records: PublicRecords,
+    *,
+    roots: Sequence[x509.Certificate],
+    log_key: VerifierKey,
+) -> Pages:
+    """Mount the static assets and the public pages. ``roots`` anchor token verification,
+    ``log_key`` (the log's verifier key) checks log receipts."""
+    assets = StaticAssets()
+    pages = Pages(assets)
+    app.state.timeseal_pages = pages
+    app.router.routes.append(assets.route())
+    include_verify_pages(app, pages, records, roots, log_key)
+    return pages
