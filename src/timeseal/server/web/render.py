@@ -21,6 +21,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from timeseal.core.verification import CHECK_TITLES, Check
 from timeseal.server.web.assets import StaticAssets
 from timeseal.server.web.i18n import (
     LANG_COOKIE,
@@ -77,6 +78,15 @@ def time_html(t: dt.datetime, tr: Translations) -> Markup:
     )
 
 
+def check_title(check: Check, lang: Lang) -> str:
+    """What a verification check establishes, in the page's language: the same wording as
+    ``timeseal verify`` (:data:`timeseal.core.verification.CHECK_TITLES`)."""
+    titles = CHECK_TITLES.get(check)
+    if titles is None:
+        return check.value
+    return titles[0] if lang == "zh" else titles[1]
+
+
 def filesize(n: int, tr: Translations, locale: str) -> str:
     """``1,048,580 bytes (1.0 MiB)``: exact bytes first, a rounded size after."""
     exact = tr.ngettext("%(num)s byte", "%(num)s bytes", n) % {
@@ -113,6 +123,7 @@ class Pages:
         env.filters["filesize"] = lambda n: filesize(n, tr, locale)
         env.globals["static_url"] = self.assets.url
         env.globals["lang"] = LANG_INFO[lang]
+        env.globals["check_title"] = lambda check: check_title(check, lang)
         return env
 
     def environment(self, lang: Lang) -> Environment:

@@ -38,6 +38,7 @@ from starlette.types import Message
 
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
+from timeseal.core.package import verify_package
 from timeseal.core.tlog import VerifierKey, verify_tlog_proof
 from timeseal.core.tsp.response import TSTInfo, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -55,33 +56,13 @@ MAX_TOKEN_FORM_BYTES = MAX_TOKEN_BYTES + 8 * 1024
 #: Files up to this size are hashed with Web Crypto in one go; larger ones in chunks.
 WEBCRYPTO_MAX_BYTES = 32 * 1024 * 1024
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
+#: Largest package the page verifies on the server; bigger ones with ``timeseal verify``.
+MAX_PACKAGE_BYTES = 512 * 1024 * 1024
+#: Room for the multipart framing around the package in the request body.
+MULTIPART_OVERHEAD = 64 * 1024
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-#: What each token and log check establishes when it passes. The English is the CLI's
-#: (``timeseal.cli.report.CHECK_TITLES``, which the server may not import), the Chinese is in
-#: the zh_CN catalogue, also the CLI's; tests/unit/server/web/test_i18n.py keeps them in step.
-#: A check without a title here (the package checks, for now) is shown by its name.
-CHECK_TITLES: dict[Check, str] = {
-    Check.PKI_STATUS_GRANTED: N_("the TSA granted the token"),
-    Check.CONTENT_TYPE: N_("the token carries a TSTInfo"),
-    Check.SIGNER_CERTIFICATE: N_("the signing certificate is present"),
-    Check.MESSAGE_DIGEST: N_("the signed digest matches the TSTInfo"),
-    Check.SIGNATURE: N_("the signature is valid"),
-    Check.ESS_CERT_ID: N_("the ESS certificate binding matches"),
-    Check.CHAIN_TRUSTED: N_("the certificate chain is trusted at genTime"),
-    Check.TSA_EKU_CRITICAL: N_("the certificate is for time-stamping only (critical EKU)"),
-    Check.IMPRINT_MATCHES: N_("the file's hash matches the token"),
-    Check.NONCE_MATCHES: N_("the nonce matches"),
-    Check.POLICY_MATCHES: N_("the policy matches"),
-    Check.CHECKPOINT_ORIGIN: N_("the checkpoint is from the expected log (origin)"),
-    Check.CHECKPOINT_SIGNATURE: N_("the log's checkpoint signature is valid"),
-    Check.COSIGNATURE: N_("enough witnesses validly cosigned the checkpoint"),
-    Check.INCLUSION_PROOF: N_("the record is in the public log (inclusion proof)"),
-    Check.CONSISTENCY_PROOF: N_("the log only appended to its history (consistency proof)"),
-    Check.LOG_TILES: N_("the log's hash tiles are complete and rebuild the signed tree"),
-    Check.LOG_ENTRIES: N_("the log's entries are all served and rebuild the signed root hash"),
-}
 #: Evidence kinds (``timeseal.core.log_entry.EVIDENCE_KINDS``) as people say them.
 KIND_NAMES: dict[str, str] = {
     "screen-recording": N_("Screen recording"),
@@ -222,21 +203,62 @@ def _replay(body: bytes, request: Request) -> Request:
     return Request(request.scope, receive)
 
 
-async def verify_package_upload(request: Request, pages: Pages) -> Response:
-    """PLUG POINT for evidence-package verification (``POST /verify/package``, multipart
-    field ``package``, a ZIP). To do once ``timeseal.core.package`` has its verifier: stream
-    the part to a temporary file (packages are large: no in-memory body, a size cap of its
-    own), run the offline verifier with this server's TSA root and log key, and render
-    ``verify.html`` with ``report`` rows per item and check, as :func:`token_page` does.
-    Until then the page says package verification is not available here yet (501)."""
-    return pages.render(
-        request,
-        "verify.html",
-        {**_empty_form(), "package_unavailable": True},
-        status=501,
-        wasm=True,
-        switch_path="/verify",
-    )
+async def verify_package_upload(
+    request: Request,
+    pages: Pages,
+    roots: Sequence[x509.Certificate],
+    log_key: VerifierKey,
+) -> Response:
+    """``POST /verify/package``: the multipart field ``package`` (a ZIP, at most
+    :data:`MAX_PACKAGE_BYTES`) verified as ``timeseal verify PACKAGE.zip --ca ROOT --log-key
+    KEY`` would, against this server's TSA root and log key. The upload is spooled to a
+    temporary file by the form parser (never held in memory) and gone after the answer."""
+    context = _empty_form()
+
+    def fail(error: str, status: int) -> Response:
+        context["package_error"] = error
+        return pages.render(
+            request, "verify.html", context, status=status, wasm=True, switch_path="/verify"
+        )
+
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit() or int(declared) > MAX_PACKAGE_BYTES + MULTIPART_OVERHEAD:
+        return fail("too_large", 413)
+    try:
+        form = await _limited(request, int(declared)).form(max_files=1, max_fields=2)
+    except (HTTPException, _BodyTooLong):
+        return fail("bad_form", 400)
+    try:
+        upload = form.get("package")
+        if not isinstance(upload, UploadFile) or not upload.size:
+            return fail("no_package", 400)
+        source = upload.file
+        report = await anyio.to_thread.run_sync(
+            lambda: verify_package(source, roots=roots, log_key=log_key)
+        )
+    finally:
+        await form.close()
+    context["package_report"] = report
+    return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
+
+
+class _BodyTooLong(Exception):
+    """The body went on past its declared Content-Length."""
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The request, refusing body bytes beyond ``limit``."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _BodyTooLong
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _empty_form() -> dict[str, Any]:
@@ -250,11 +272,12 @@ def _empty_form() -> dict[str, Any]:
         "compared": None,
         "token_report": None,
         "token_error": None,
-        "package_unavailable": False,
+        "package_error": None,
+        "package_report": None,
         "webcrypto_max": WEBCRYPTO_MAX_BYTES,
         "chunk_bytes": HASH_CHUNK_BYTES,
         "max_token_bytes": MAX_TOKEN_BYTES,
-        "check_titles": CHECK_TITLES,
+        "max_package_bytes": MAX_PACKAGE_BYTES,
         "kind_names": KIND_NAMES,
         "translated_details": TRANSLATED_DETAILS,
     }
@@ -344,7 +367,7 @@ def include_verify_pages(
         return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
 
     async def package_page(request: Request) -> Response:
-        return await verify_package_upload(request, pages)
+        return await verify_package_upload(request, pages, roots, log_key)
 
     app.router.routes.extend(
         [

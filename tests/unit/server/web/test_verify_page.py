@@ -292,12 +292,65 @@ def test_token_body_limit_does_not_read_on(anonymous: TestClient) -> None:
     assert garbled.status_code == 400
 
 
-def test_package_upload_is_a_clear_not_yet(anonymous: TestClient) -> None:
-    reply = anonymous.post(
-        "/verify/package", files={"package": ("case.zip", b"PK\x03\x04", "application/zip")}
+def _package_of(client: TestClient, sealed: Sealed) -> bytes:
+    wait_sequenced(client, sealed.number)
+    reply = client.get(f"/api/v1/evidence/{sealed.number}/package", headers=sealed.auth)
+    assert reply.status_code == 200, reply.text
+    return reply.content
+
+
+def _post_package(client: TestClient, package: bytes | None, lang: str = "zh") -> tuple[int, str]:
+    files = {"package": ("item.zip", package, "application/zip")} if package is not None else {}
+    reply = client.post(
+        "/verify/package", files=files or None, data={}, headers={"Accept-Language": lang}
     )
-    assert reply.status_code == 501
-    assert "本服务器暂不支持验证证据包" in text_of(reply.text, "package-result")
+    return reply.status_code, reply.text
+
+
+def test_package_upload_is_verified_as_the_cli_does(anonymous: TestClient, sealed: Sealed) -> None:
+    package = _package_of(anonymous, sealed)
+    status, html = _post_package(anonymous, package)
+    assert status == 200
+    assert 'data-verdict="valid"' in text_of_report(html)
+    checks = re.findall(r'data-check="(\w+)" data-status="(\w+)"', html)
+    assert {s for _, s in checks} == {"pass"}
+    names = {c for c, _ in checks}
+    assert {"package_zip", "file_sha256", "imprint_matches", "inclusion_proof"} <= names
+    assert "文件 SHA-256 与清单一致" in html  # the CLI's words
+    assert sealed.number in html
+    _, english = _post_package(anonymous, package, lang="en")
+    assert "SHA-256 matches the manifest" in english
+
+    # One byte of the item changed: the page names what failed.
+    tampered = bytearray(package)
+    tampered[package.index(DATA[:32]) + 5] ^= 1
+    status, html = _post_package(anonymous, bytes(tampered))
+    assert status == 200 and 'data-verdict="invalid"' in html
+    failed = {
+        c for c, s in re.findall(r'data-check="(\w+)" data-status="(\w+)"', html) if s == "fail"
+    }
+    assert {"file_sha256", "imprint_matches"} <= failed
+
+
+def text_of_report(html: str) -> str:
+    return html[html.index('id="package-report"') :]
+
+
+def test_package_upload_errors(anonymous: TestClient) -> None:
+    status, html = _post_package(anonymous, None)
+    assert status == 400 and "请选择证据包" in text_of(html, "package-result")
+    status, html = _post_package(anonymous, b"PK\x03\x04 not really a zip")
+    assert status == 200 and 'data-verdict="invalid"' in html
+    assert re.search(r'data-check="package_zip" data-status="fail"', html)
+    too_big = anonymous.post(
+        "/verify/package",
+        content=b"x",
+        headers={
+            "Content-Type": "multipart/form-data; boundary=b",
+            "Content-Length": str(600 * 1024 * 1024),
+        },
+    )
+    assert too_big.status_code == 413
 
 
 def test_a_failed_log_check_makes_the_report_invalid() -> None:
