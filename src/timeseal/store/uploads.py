@@ -28,6 +28,7 @@ Errors::
          ├─ UploadBusy               another request is appending to this upload
          ├─ UploadFinishing          every byte is in; the upload is being handed over
          ├─ UploadOffsetMismatch     .expected (the durable offset), .given
+         ├─ ChecksumMismatch         the bytes do not match the request's checksum
          └─ UploadTooLarge           more bytes than the declared length
 """
 
@@ -42,7 +43,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,10 @@ class UploadOffsetMismatch(UploadError):
         super().__init__(f"upload offset mismatch: the upload is at {expected}, not {given}")
         self.expected = expected
         self.given = given
+
+
+class ChecksumMismatch(UploadError):
+    """The appended bytes do not hash to the client's checksum (tus: 460); none were kept."""
 
 
 class UploadTooLarge(UploadError):
@@ -212,10 +217,46 @@ class PartialUpload:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def append(self, offset: int, source: ByteSource, *, sync_every: int = SYNC_EVERY) -> int:
+    def append(
+        self,
+        offset: int,
+        source: ByteSource,
+        *,
+        expected_sha256: bytes | None = None,
+        sync_every: int = SYNC_EVERY,
+    ) -> int:
         """Write ``source`` at ``offset``, which must be the durable offset; returns the new
         durable offset. If ``source`` fails part way (the client went away), what arrived is
-        kept and made durable before the error propagates, as tus asks."""
+        kept and made durable before the error propagates, as tus asks.
+
+        With ``expected_sha256`` (tus checksum) the bytes are appended only if they hash to
+        it: nothing is made durable before the whole of ``source`` was checked, and on a
+        mismatch, or a failing ``source``, the upload stays at ``offset`` and
+        :class:`ChecksumMismatch` (or the source's error) is raised."""
+        if expected_sha256 is not None:
+            return self._append_checked(offset, source, expected_sha256)
+        return self._append(offset, source, sync_every)
+
+    def _append_checked(self, offset: int, source: ByteSource, expected: bytes) -> int:
+        checked = hashlib.sha256()
+
+        def hashed() -> Iterator[bytes]:
+            for chunk in iter_chunks(source):
+                checked.update(chunk)
+                yield chunk
+
+        # The bytes land past the durable offset, where they count for nothing until the
+        # state says so; a mismatch or an error leaves the state, so the next append cuts
+        # them off again.
+        return self._append(offset, hashed(), None, accept=lambda: checked.digest() == expected)
+
+    def _append(
+        self,
+        offset: int,
+        source: ByteSource,
+        sync_every: int | None,
+        accept: Callable[[], bool] | None = None,
+    ) -> int:
         with self._locked():
             state = self._state()
             if state.sha256 is not None:
@@ -224,8 +265,10 @@ class PartialUpload:
                 raise UploadOffsetMismatch(state.offset, offset)
             if self._hashed != state.offset:  # another process appended: hash again at finish
                 self._hasher, self._hashed = hashlib.sha256(), -1
+            before = self._hasher.copy() if self._hashed >= 0 else None
             fd = os.open(self.directory / "data", os.O_WRONLY)
             durable = written = state.offset
+            verified = accept is None
             try:
                 if os.fstat(fd).st_size < written:
                     raise UploadError(
@@ -245,12 +288,22 @@ class PartialUpload:
                     if self._hashed >= 0:
                         self._hasher.update(chunk)
                         self._hashed = written
-                    if written - durable >= sync_every:
+                    if sync_every is not None and written - durable >= sync_every:
                         durable = self._commit(fd, state, written)
+                if accept is not None:
+                    verified = accept()
+                    if not verified:
+                        raise ChecksumMismatch(
+                            f"upload {self.upload_id}: the bytes do not match their checksum"
+                        )
             finally:
                 try:
-                    if written != durable:
+                    if verified and written != durable:
                         self._commit(fd, state, written)
+                    elif not verified:  # nothing of this request counts
+                        written = state.offset
+                        if before is not None:
+                            self._hasher, self._hashed = before, state.offset
                 finally:
                     os.close(fd)
             return written

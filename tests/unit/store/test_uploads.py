@@ -24,6 +24,7 @@ from tests.unit.store.backends import (
 )
 from timeseal.store.blobs import BlobRef, BlobStore, DigestMismatch
 from timeseal.store.uploads import (
+    ChecksumMismatch,
     PartialUpload,
     UploadBusy,
     UploadError,
@@ -263,3 +264,26 @@ def test_sweep_staging_removes_what_crashes_left(staging: Path) -> None:
     assert sweep_staging(staging, dt.timedelta(hours=1)) == 0  # too young
     assert sweep_staging(staging, dt.timedelta(0)) == 2
     assert os.listdir(staging) == ["live"]
+
+
+def test_a_checked_append_keeps_nothing_unless_it_matches(backend: Backend, staging: Path) -> None:
+    upload = PartialUpload.create(staging, "checked", length=300)
+    first, second = b"a" * 100, b"b" * 200
+
+    def sha(data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    assert upload.append(0, [first[:40], first[40:]], expected_sha256=sha(first)) == 100
+    with pytest.raises(ChecksumMismatch):
+        upload.append(100, [second], expected_sha256=sha(b"something else"))
+    assert upload.offset == 100
+
+    def broken() -> Iterator[bytes]:
+        yield second[:50]
+        raise ConnectionError("the client went away")
+
+    with pytest.raises(ConnectionError):
+        upload.append(100, broken(), expected_sha256=sha(second))
+    assert PartialUpload.open(staging, "checked").offset == 100  # a checked part never counts
+    assert upload.append(100, [second], expected_sha256=sha(second)) == 300
+    assert upload.finish(backend.store) == BlobRef(sha(first + second), 300)
