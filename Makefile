@@ -9,8 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Packages the tests drive for real: openssl (interop), SoftHSM2 (PKCS#11), poppler (PDF checks),
-# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering).
-SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk
+# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering), zbar (QR code decoding).
+SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk zbar-tools
 
 .PHONY: serve test lint typecheck unit system-packages venv clean
 

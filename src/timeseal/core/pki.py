@@ -4,7 +4,12 @@ Profiles (RFC 5280 plus the RFC 3161 §2.3 requirements for a TSA):
 
 - root CA: basicConstraints cA=TRUE (critical), keyUsage keyCertSign|cRLSign (critical), SKI;
 - TSA: basicConstraints cA=FALSE (critical), keyUsage digitalSignature (critical),
-  extendedKeyUsage exactly id-kp-timeStamping (critical, as RFC 3161 §2.3 requires), SKI, AKI.
+  extendedKeyUsage exactly id-kp-timeStamping (critical, as RFC 3161 §2.3 requires), SKI, AKI;
+- document signing (the certificate PDF's PAdES signature): basicConstraints cA=FALSE
+  (critical), keyUsage digitalSignature|nonRepudiation (critical; pyHanko's default signer
+  constraint asks for nonRepudiation), extendedKeyUsage id-kp-documentSigning (RFC 9336) and
+  Microsoft's documentSigning 1.3.6.1.4.1.311.10.3.12 (one of the purposes Adobe Acrobat
+  accepts), *not* critical so that a relying party that knows neither still accepts it, SKI, AKI.
 
 Pure: the caller passes the current time; keys come from ``cryptography``.
 """
@@ -25,6 +30,11 @@ from timeseal.core.signers import PrivateKey, PublicKey
 
 ROOT_VALIDITY = dt.timedelta(days=365 * 25)
 TSA_VALIDITY = dt.timedelta(days=365 * 10)
+DOCUMENT_SIGNING_VALIDITY = dt.timedelta(days=365 * 10)
+#: id-kp-documentSigning, RFC 9336 §3.
+ID_KP_DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+#: Microsoft's szOID_KP_DOCUMENT_SIGNING, which Adobe Acrobat lists among the EKUs it accepts.
+MS_DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")
 #: Backdate notBefore slightly so that a verifier whose clock lags a little still accepts.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -124,6 +134,37 @@ def create_tsa_key_and_certificate(
     return IssuedCertificate(key=key, certificate=cert)
 
 
+def create_document_signing_certificate(
+    issuer: IssuedCertificate,
+    public_key: PublicKey,
+    *,
+    now: dt.datetime,
+    common_name: str = "TimeSeal Document Signing",
+    organization: str = "TimeSeal",
+    validity: dt.timedelta = DOCUMENT_SIGNING_VALIDITY,
+) -> x509.Certificate:
+    """A certificate for signing the platform's PDF certificates (PAdES), same root as the TSA."""
+    return _issue_leaf(
+        issuer,
+        public_key,
+        now=now,
+        name=_name(common_name, organization),
+        validity=validity,
+        eku=(ID_KP_DOCUMENT_SIGNING, MS_DOCUMENT_SIGNING),
+        eku_critical=False,
+        non_repudiation=True,
+    )
+
+
+def create_document_signing_key_and_certificate(
+    issuer: IssuedCertificate, *, now: dt.datetime
+) -> IssuedCertificate:
+    """A new ECDSA P-256 key and its document-signing certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = create_document_signing_certificate(issuer, key.public_key(), now=now)
+    return IssuedCertificate(key=key, certificate=cert)
+
+
 def _issue_leaf(
     issuer: IssuedCertificate,
     public_key: PublicKey,
@@ -131,7 +172,9 @@ def _issue_leaf(
     now: dt.datetime,
     name: x509.Name,
     validity: dt.timedelta,
-    eku: x509.ObjectIdentifier,
+    eku: x509.ObjectIdentifier | tuple[x509.ObjectIdentifier, ...],
+    eku_critical: bool = True,
+    non_repudiation: bool = False,
 ) -> x509.Certificate:
     _require_aware(now)
     not_after = min(now + validity, issuer.certificate.not_valid_after_utc)
@@ -145,8 +188,11 @@ def _issue_leaf(
         .not_valid_before(now - _CLOCK_SKEW)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_key_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([eku]), critical=True)
+        .add_extension(_leaf_key_usage(non_repudiation=non_repudiation), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(list(eku) if isinstance(eku, tuple) else [eku]),
+            critical=eku_critical,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
@@ -175,10 +221,10 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
-def _leaf_key_usage() -> x509.KeyUsage:
+def _leaf_key_usage(*, non_repudiation: bool = False) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=True,
-        content_commitment=False,
+        content_commitment=non_repudiation,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,

@@ -7,6 +7,8 @@ Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
     pki/tsa.pem          TSA signing certificate         pki/tsa.key    its key (mode 0600)
     pki/tsa-chain.pem    TSA certificate, then its chain up to the root
     pki/tsa-pkcs11.pem   TSA certificate of an HSM key   pki/tsa-pkcs11-chain.pem  its chain
+    pki/docsign.pem      document-signing certificate    pki/docsign.key  its key (0600)
+    pki/docsign-chain.pem  document-signing certificate, then the root (signs certificate PDFs)
     timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere)
     auth.key             the server secret that keys login-code hashes and CSRF tokens (0600)
     sms-outbox.log       login codes of the "dev" SMS provider, one JSON line each (0600)
@@ -205,6 +207,7 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
         config_path = data_dir / CONFIG_FILE
         if config_path.exists():
             _ensure_auth_secret(data_dir)
+            _ensure_document_signer(data_dir, now=now)
             return _ensure_log(data_dir, Config.from_json(config_path.read_text()))
         pki_dir = data_dir / "pki"
         pki_dir.mkdir(mode=0o700, exist_ok=True)
@@ -216,9 +219,77 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
         _write_public(pki_dir / "tsa.pem", tsa.certificate_pem())
         _write_public(pki_dir / "tsa-chain.pem", tsa.certificate_pem() + root.certificate_pem())
         config = Config(tsa=TSAConfig(policy=pki.new_policy_oid()))
+        _ensure_document_signer(data_dir, now=now)
         _write_public(config_path, config.to_json().encode())
         _ensure_auth_secret(data_dir)
         return _ensure_log(data_dir, config)
+
+
+DOCUMENT_SIGNING_KEY = "pki/docsign.key"
+DOCUMENT_SIGNING_CERT = "pki/docsign.pem"
+DOCUMENT_SIGNING_CHAIN = "pki/docsign-chain.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSigner:
+    """The key and chain that sign certificate PDFs (``timeseal.server.certificate``)."""
+
+    key: ec.EllipticCurvePrivateKey
+    chain: tuple[x509.Certificate, ...]  # the signing certificate first, the root last
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+
+def _ensure_document_signer(data_dir: Path, *, now: dt.datetime) -> None:
+    """Issue the document-signing certificate from the platform root once: at init, and on the
+    first start of a data dir made before certificate PDFs existed. The caller holds the init
+    lock. A data dir whose root key is not here (an operator's own PKI) gets none; loading it
+    then says so."""
+    pki_dir = data_dir / "pki"
+    root_key, root_pem = pki_dir / "root.key", pki_dir / "root.pem"
+    if (data_dir / DOCUMENT_SIGNING_CHAIN).exists() or not root_key.exists():
+        return
+    root = _load_root(root_key, root_pem)
+    issued = pki.create_document_signing_key_and_certificate(root, now=now)
+    _write_private(data_dir / DOCUMENT_SIGNING_KEY, issued.key_pem())
+    _write_public(data_dir / DOCUMENT_SIGNING_CERT, issued.certificate_pem())
+    # The chain is written last: its presence means the key and certificate are complete.
+    _write_public(
+        data_dir / DOCUMENT_SIGNING_CHAIN, issued.certificate_pem() + root.certificate_pem()
+    )
+
+
+def _load_root(key_path: Path, cert_path: Path) -> pki.IssuedCertificate:
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataDirError(f"cannot read the root CA {key_path}: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise DataDirError(f"{key_path}: the root key must be EC or RSA")
+    return pki.IssuedCertificate(key=key, certificate=cert)
+
+
+def load_document_signer(data_dir: Path, *, now: dt.datetime) -> DocumentSigner:
+    """The document signer, issuing it first when this data dir predates it."""
+    with _locked(data_dir):
+        _ensure_document_signer(data_dir, now=now)
+    key_path, chain_path = data_dir / DOCUMENT_SIGNING_KEY, data_dir / DOCUMENT_SIGNING_CHAIN
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        chain = tuple(x509.load_pem_x509_certificates(chain_path.read_bytes()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataDirError(f"cannot read the document signer {key_path}: {exc}") from exc
+    mode = key_path.stat().st_mode & 0o077
+    if mode:
+        raise DataDirError(f"{key_path} is readable by others (mode {oct(mode)}); chmod 600 it")
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise DataDirError(f"{key_path}: the document-signing key must be EC")
+    if not chain or chain[0].public_key() != key.public_key():
+        raise DataDirError(f"{chain_path} does not start with the certificate of {key_path}")
+    return DocumentSigner(key=key, chain=chain)
 
 
 AUTH_SECRET_FILE = "auth.key"

@@ -37,20 +37,11 @@ from typing import TypeVar
 
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    PolicyBuilder,
-    Store,
-    VerificationError,
-)
 
-from timeseal.core import _asn1
+from timeseal.core import _asn1, _cms
 from timeseal.core.tsp.response import (
     ID_CT_TST_INFO,
     PKIStatus,
@@ -59,25 +50,8 @@ from timeseal.core.tsp.response import (
 )
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
-_DIGESTS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "2.16.840.1.101.3.4.2.1": hashes.SHA256,
-    "2.16.840.1.101.3.4.2.2": hashes.SHA384,
-    "2.16.840.1.101.3.4.2.3": hashes.SHA512,
-}
-_ECDSA = {
-    "1.2.840.10045.4.3.2": hashes.SHA256,
-    "1.2.840.10045.4.3.3": hashes.SHA384,
-    "1.2.840.10045.4.3.4": hashes.SHA512,
-}
-_RSA_PKCS1 = {
-    "1.2.840.113549.1.1.11": hashes.SHA256,
-    "1.2.840.113549.1.1.12": hashes.SHA384,
-    "1.2.840.113549.1.1.13": hashes.SHA512,
-}
-_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
-_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+_DIGESTS = _cms.DIGESTS
 _SHA1 = "1.3.14.3.2.26"
-_MAX_CHAIN_DEPTH = 8
 _R = TypeVar("_R")
 #: What cryptography raises, lazily, for a certificate it parsed but cannot use.
 _CERTIFICATE_ERRORS = (CryptoUnsupported, x509.DuplicateExtension, x509.InvalidVersion)
@@ -330,39 +304,12 @@ class _Run:
         )
 
     def _check_signature(self, signer_info: cms.SignerInfo, signer: x509.Certificate) -> None:
-        signed_attrs = signer_info["signed_attrs"]
-        # RFC 5652 §5.4: the signature covers the attributes' DER with an EXPLICIT SET OF tag,
-        # taken from the bytes received (not re-encoded).
-        data = b"\x31" + signed_attrs.dump()[1:]
-        signature = signer_info["signature"].native
-        sig_oid = signer_info["signature_algorithm"]["algorithm"].dotted
         digest_oid = signer_info["digest_algorithm"]["algorithm"].dotted
-        key = signer.public_key()
         try:
-            if isinstance(key, ec.EllipticCurvePublicKey) and (
-                sig_oid in _ECDSA or sig_oid == _EC_PUBLIC_KEY
-            ):
-                hash_cls = _ECDSA.get(sig_oid) or _DIGESTS[digest_oid]
-                key.verify(signature, data, ec.ECDSA(hash_cls()))
-            elif isinstance(key, rsa.RSAPublicKey) and (
-                sig_oid in _RSA_PKCS1 or sig_oid == _RSA_ENCRYPTION
-            ):
-                hash_cls = _RSA_PKCS1.get(sig_oid) or _DIGESTS[digest_oid]
-                key.verify(signature, data, padding.PKCS1v15(), hash_cls())
-            else:
-                self.record(
-                    Check.SIGNATURE,
-                    False,
-                    f"signature algorithm {sig_oid} with a {type(key).__name__} is not supported",
-                )
-                return
-        except InvalidSignature:
-            self.record(Check.SIGNATURE, False, "the signature does not verify")
-            return
+            error = _cms.signature_error(signer_info, signer)
         except KeyError:
-            self.record(Check.SIGNATURE, False, f"digest algorithm {digest_oid} refused")
-            return
-        self.record(Check.SIGNATURE, True)
+            error = f"digest algorithm {digest_oid} refused"
+        self.record(Check.SIGNATURE, error is None, error or "")
 
     def _check_ess_cert_id(self, attrs: dict[str, cms.Asn1Value], signer: x509.Certificate) -> None:
         der = signer.public_bytes(Encoding.DER)
@@ -403,25 +350,10 @@ class _Run:
         self.record(Check.ESS_CERT_ID, True)
 
     def _check_chain(self, signer: x509.Certificate, token: TimeStampToken) -> None:
-        gen_time = token.tst_info.gen_time
-        intermediates = [c for c in (*token.certificates, *self.s.intermediates) if c != signer]
-        try:
-            verifier = (
-                PolicyBuilder()
-                .store(Store(list(self.s.roots)))
-                .time(gen_time)
-                .max_chain_depth(_MAX_CHAIN_DEPTH)
-                .extension_policies(
-                    ca_policy=ExtensionPolicy.webpki_defaults_ca(),
-                    ee_policy=ExtensionPolicy.permit_all().may_be_present(
-                        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None
-                    ),
-                )
-                .build_client_verifier()
-            )
-            verifier.verify(signer, intermediates)
-        except VerificationError as exc:
-            self.record(Check.CHAIN_TRUSTED, False, f"no trusted path at genTime: {exc}")
+        intermediates = [*token.certificates, *self.s.intermediates]
+        error = _cms.chain_error(signer, intermediates, self.s.roots, token.tst_info.gen_time)
+        if error is not None:
+            self.record(Check.CHAIN_TRUSTED, False, f"no trusted path at genTime: {error}")
             return
         self.record(Check.CHAIN_TRUSTED, True)
 
@@ -457,32 +389,5 @@ _ALL_AFTER_STATUS = (
 )
 
 
-def _attributes(signer_info: cms.SignerInfo) -> dict[str, cms.Asn1Value]:
-    """Signed attributes by name; an attribute present twice or multi-valued is refused."""
-    found: dict[str, cms.Asn1Value] = {}
-    attrs = signer_info["signed_attrs"]
-    if attrs.native is None:
-        return found
-    for attr in attrs:
-        name = attr["type"].native
-        values = attr["values"]
-        if name in found or len(values) != 1:
-            return {}
-        found[name] = values[0]
-    return found
-
-
-def _sid_matches(sid: cms.SignerIdentifier, certificate: x509.Certificate) -> bool:
-    if sid.name == "issuer_and_serial_number":
-        from asn1crypto import x509 as asn1_x509
-
-        cert = asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
-        value = sid.chosen
-        return bool(
-            value["serial_number"].native == cert.serial_number and value["issuer"] == cert.issuer
-        )
-    try:
-        ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound:
-        return False
-    return bool(sid.chosen.native == ski.value.digest)
+_attributes = _cms.signed_attributes
+_sid_matches = _cms.sid_matches

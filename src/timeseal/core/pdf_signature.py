@@ -1,0 +1,434 @@
+"""Verifying the signatures of a PDF (PAdES, ETSI EN 319 142-1) against roots we choose.
+
+The certificate PDF of an evidence item carries a PAdES signature by the platform's
+document-signing certificate (``/SubFilter /ETSI.CAdES.detached``, with a signature
+time-stamp) and, after it, a document time-stamp (``/Type /DocTimeStamp``,
+``/SubFilter /ETSI.RFC3161``). This module checks both with no PDF library::
+
+    report = verify_pdf_signatures(pdf_bytes, roots=[root])
+    if not report.ok: print(report.failed)
+
+For every signature dictionary, in file order (each check by name, ``PdfCheck``; a check that
+needs an earlier one that failed is SKIPPED):
+
+(1) BYTE_RANGE          ``/ByteRange [0 b c d]``: starts at 0, in the file, and the gap is
+                        exactly the ``/Contents`` hex string (ISO 32000-1 §12.8.1)
+(2) REVISION_END        the signed bytes end with ``%%EOF`` (a whole revision is signed)
+(3) CMS_STRUCTURE       ``/Contents`` is one CMS SignedData with one SignerInfo (RFC 5652)
+For ``/Sig`` (the document signature):
+(4) SIGNER_CERTIFICATE  the certificate named by the sid is in the SignedData
+(5) MESSAGE_DIGEST      the messageDigest attribute is the digest of the signed bytes and
+                        the contentType attribute is id-data (RFC 5652 §11.1, §11.2)
+(6) SIGNATURE           the signature over the signed attributes verifies (RFC 5652 §5.4)
+(7) SIGNATURE_TIMESTAMP the signature-time-stamp token, when present, is a valid RFC 3161
+                        token from a TSA under our roots over the signature value
+                        (RFC 3161 Appendix A); its genTime is the time the chain is checked at
+(8) CHAIN_TRUSTED       the signer chains to one of our roots at that time (RFC 5280 §6)
+(9) SIGNER_PURPOSE      the signer's certificate is for signing documents: keyUsage (when
+                        present) has digitalSignature or nonRepudiation, and extendedKeyUsage
+                        (when present) names document signing (RFC 9336, Microsoft's, or
+                        Adobe's), emailProtection or anyExtendedKeyUsage, the purposes Adobe
+                        Acrobat accepts; so that a certificate under the same root issued for
+                        another purpose (the TSA's) does not count as a document signer
+For ``/DocTimeStamp``:
+(10) DOCUMENT_TIMESTAMP  ``/Contents`` is an RFC 3161 token, valid under our roots, whose
+                        imprint is the digest of the signed bytes (ETSI EN 319 142-1 §5.4)
+
+And for the file: SIGNATURES_FOUND (at least one) and COVERS_WHOLE_FILE (the last signature
+reaches the end of the file: nothing was appended after signing, such as an unsigned
+incremental update).
+
+*Not* checked: revocation (no network in the core), DocMDP/field locks, what the appended
+revisions between two signatures changed (there are none in our PDFs: COVERS_WHOLE_FILE holds
+for the last signature and REVISION_END for every one), and that the page shows what the
+record says. Signature timestamps and document timestamps are checked with
+``TimestampVerifierBuilder``, the same verifier as the evidence tokens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from asn1crypto import cms
+from cryptography import x509
+
+from timeseal.core import _asn1, _cms, _pdf_scan
+from timeseal.core.errors import MalformedError, UnsupportedError
+from timeseal.core.tsp.response import (
+    PKIStatus,
+    TimeStampResponse,
+    TimeStampToken,
+    parse_token,
+)
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+from timeseal.core.verification import Check, Status, VerificationResult
+
+
+class PdfCheck(enum.Enum):
+    """The checks of ``verify_pdf_signatures``, in the order they run."""
+
+    SIGNATURES_FOUND = "signatures_found"
+    BYTE_RANGE = "byte_range"  # ISO 32000-1 §12.8.1
+    REVISION_END = "revision_end"  # ISO 32000-1 §7.5.6 incremental updates
+    CMS_STRUCTURE = "cms_structure"  # RFC 5652 §5.1
+    SIGNER_CERTIFICATE = "signer_certificate"  # RFC 5652 §5.3 sid
+    MESSAGE_DIGEST = "message_digest"  # RFC 5652 §11.2
+    SIGNATURE = "signature"  # RFC 5652 §5.4
+    SIGNATURE_TIMESTAMP = "signature_timestamp"  # RFC 3161 Appendix A
+    CHAIN_TRUSTED = "chain_trusted"  # RFC 5280 §6
+    SIGNER_PURPOSE = "signer_purpose"  # RFC 5280 §4.2.1.3, §4.2.1.12; RFC 9336
+    DOCUMENT_TIMESTAMP = "document_timestamp"  # ETSI EN 319 142-1 §5.4
+    COVERS_WHOLE_FILE = "covers_whole_file"
+
+
+class SignatureKind(enum.Enum):
+    SIGNATURE = "signature"  # /Type /Sig: a PAdES (or adbe.pkcs7.detached) signature
+    DOCUMENT_TIMESTAMP = "document_timestamp"  # /Type /DocTimeStamp
+
+
+@dataclass(frozen=True, slots=True)
+class PdfCheckResult:
+    check: PdfCheck
+    status: Status
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PdfSignature:
+    """One signature of the file and its checks.
+
+    ``claimed_signing_time`` is the dictionary's ``/M``, which nobody vouches for;
+    ``timestamp_gen_time`` comes from a time-stamp token and is meaningful only when its check
+    passed. ``timestamp`` holds that token's own checks.
+    """
+
+    kind: SignatureKind
+    byte_range: tuple[int, int, int, int]
+    sub_filter: str | None
+    signer_subject: str | None
+    claimed_signing_time: dt.datetime | None
+    timestamp_gen_time: dt.datetime | None
+    timestamp: VerificationResult | None
+    checks: tuple[PdfCheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.status is Status.PASS for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[PdfCheck, ...]:
+        return tuple(c.check for c in self.checks if c.status is Status.FAIL)
+
+
+@dataclass(frozen=True, slots=True)
+class PdfSignatureReport:
+    """Every signature in file order, and the checks on the file as a whole."""
+
+    signatures: tuple[PdfSignature, ...]
+    checks: tuple[PdfCheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True only if there is a signature, every signature passed, and so did the file."""
+        return (
+            bool(self.signatures)
+            and all(s.ok for s in self.signatures)
+            and all(c.status is Status.PASS for c in self.checks)
+        )
+
+    @property
+    def failed(self) -> tuple[PdfCheck, ...]:
+        """Failed checks, the file's first, then each signature's, in order."""
+        own = tuple(c.check for c in self.checks if c.status is Status.FAIL)
+        return own + tuple(check for s in self.signatures for check in s.failed)
+
+    @property
+    def signed(self) -> bool:
+        """Some document signature (``/Sig``, not a timestamp) verified. ``ok`` alone does not
+        say so: a PDF holding only a document timestamp is ``ok`` too."""
+        return any(s.ok and s.kind is SignatureKind.SIGNATURE for s in self.signatures)
+
+    @property
+    def timestamped(self) -> bool:
+        """Some document timestamp verified."""
+        return any(s.ok and s.kind is SignatureKind.DOCUMENT_TIMESTAMP for s in self.signatures)
+
+
+def verify_pdf_signatures(
+    data: bytes,
+    *,
+    roots: Sequence[x509.Certificate],
+    at: dt.datetime | None = None,
+) -> PdfSignatureReport:
+    """Check every signature of the PDF ``data`` against ``roots`` (see the module docstring).
+
+    A signature chain is checked at its signature timestamp's genTime; ``at`` (timezone-aware)
+    is used for a signature without one, which otherwise fails CHAIN_TRUSTED.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError("data must be bytes")
+    if not roots:
+        raise ValueError("at least one root certificate is needed")
+    for root in roots:
+        if not isinstance(root, x509.Certificate):
+            raise TypeError("roots must be cryptography x509.Certificate objects")
+    if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+        raise ValueError("at must be timezone-aware")
+    data = bytes(data)
+    raw = _pdf_scan.find_signatures(data)
+    signatures = tuple(_Run(data, r, tuple(roots), at).verify() for r in raw)
+    file_checks = [
+        PdfCheckResult(
+            PdfCheck.SIGNATURES_FOUND,
+            Status.PASS if raw else Status.FAIL,
+            f"{len(raw)} signature(s)" if raw else "the file has no signature dictionary",
+        )
+    ]
+    if raw:
+        end = max(r.byte_range[2] + r.byte_range[3] for r in raw)
+        added = len(data) - end
+        file_checks.append(
+            PdfCheckResult(
+                PdfCheck.COVERS_WHOLE_FILE,
+                Status.PASS if added == 0 else Status.FAIL,
+                ""
+                if added == 0
+                else f"content added after signing: {added} bytes after the last signature"
+                if added > 0
+                else f"the last signature claims {-added} bytes beyond the end of the file",
+            )
+        )
+    return PdfSignatureReport(signatures=signatures, checks=tuple(file_checks))
+
+
+class _Run:
+    """The checks of one signature dictionary."""
+
+    def __init__(
+        self,
+        data: bytes,
+        raw: _pdf_scan.RawSignature,
+        roots: tuple[x509.Certificate, ...],
+        at: dt.datetime | None,
+    ) -> None:
+        self.data = data
+        self.raw = raw
+        self.roots = roots
+        self.at = at
+        self.results: list[PdfCheckResult] = []
+        self.kind = (
+            SignatureKind.DOCUMENT_TIMESTAMP
+            if raw.type_name == "DocTimeStamp" or raw.sub_filter == "ETSI.RFC3161"
+            else SignatureKind.SIGNATURE
+        )
+        self.signer_subject: str | None = None
+        self.gen_time: dt.datetime | None = None
+        self.timestamp: VerificationResult | None = None
+
+    def record(self, check: PdfCheck, ok: bool, detail: str = "") -> bool:
+        self.results.append(PdfCheckResult(check, Status.PASS if ok else Status.FAIL, detail))
+        return ok
+
+    def skip(self, checks: Sequence[PdfCheck], because: PdfCheck) -> None:
+        for check in checks:
+            self.results.append(PdfCheckResult(check, Status.SKIPPED, f"needs {because.value}"))
+
+    def report(self) -> PdfSignature:
+        return PdfSignature(
+            kind=self.kind,
+            byte_range=self.raw.byte_range,
+            sub_filter=self.raw.sub_filter,
+            signer_subject=self.signer_subject,
+            claimed_signing_time=self.raw.claimed_time,
+            timestamp_gen_time=self.gen_time,
+            timestamp=self.timestamp,
+            checks=tuple(self.results),
+        )
+
+    def later_checks(self) -> tuple[PdfCheck, ...]:
+        if self.kind is SignatureKind.DOCUMENT_TIMESTAMP:
+            return (PdfCheck.DOCUMENT_TIMESTAMP,)
+        return (
+            PdfCheck.SIGNER_CERTIFICATE,
+            PdfCheck.MESSAGE_DIGEST,
+            PdfCheck.SIGNATURE,
+            PdfCheck.SIGNATURE_TIMESTAMP,
+            PdfCheck.CHAIN_TRUSTED,
+            PdfCheck.SIGNER_PURPOSE,
+        )
+
+    def verify(self) -> PdfSignature:
+        # (1) (2)
+        if not self.record(PdfCheck.BYTE_RANGE, *self._byte_range()):
+            self.skip((PdfCheck.REVISION_END, PdfCheck.CMS_STRUCTURE), PdfCheck.BYTE_RANGE)
+            self.skip(self.later_checks(), PdfCheck.BYTE_RANGE)
+            return self.report()
+        a, b, c, d = self.raw.byte_range
+        signed = self.data[a : a + b] + self.data[c : c + d]
+        ends_revision = signed.rstrip(b"\r\n").endswith(b"%%EOF")
+        self.record(
+            PdfCheck.REVISION_END,
+            ends_revision,
+            "" if ends_revision else "the signed bytes do not end a revision (%%EOF)",
+        )
+        assert self.raw.contents is not None
+        if self.kind is SignatureKind.DOCUMENT_TIMESTAMP:
+            self._document_timestamp(self.raw.contents, signed)
+        else:
+            self._signature(self.raw.contents, signed)
+        return self.report()
+
+    def _byte_range(self) -> tuple[bool, str]:
+        a, b, c, d = self.raw.byte_range
+        if a != 0:
+            return False, f"the first range starts at {a}, not 0"
+        if c + d > len(self.data):
+            return False, f"the ranges end at {c + d}, past the end of the file ({len(self.data)})"
+        if self.raw.contents_span is None or self.raw.contents is None:
+            return False, "no /Contents hex string in the signature dictionary"
+        if self.raw.contents_span != (a + b, c):
+            start, end = self.raw.contents_span
+            return False, f"the gap is {a + b}..{c}, the /Contents string is at {start}..{end}"
+        return True, ""
+
+    # -- /DocTimeStamp -------------------------------------------------------------------
+
+    def _document_timestamp(self, contents: bytes, signed: bytes) -> None:
+        # (3)
+        try:
+            length = _cms.der_length(contents)
+            if any(contents[length:]):
+                raise MalformedError("/Contents: non-zero bytes after the token")
+            token_der = contents[:length]
+        except MalformedError as exc:
+            self.record(PdfCheck.CMS_STRUCTURE, False, str(exc))
+            self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
+            return
+        result, token, error = _verify_token(token_der, signed, self.roots)
+        if result is None or token is None:
+            self.record(PdfCheck.CMS_STRUCTURE, False, error)
+            self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
+            return
+        self.record(PdfCheck.CMS_STRUCTURE, True)
+        # (9)
+        self.timestamp = result
+        self.gen_time = token.tst_info.gen_time
+        self.signer_subject = _token_signer(token, result)
+        self.record(PdfCheck.DOCUMENT_TIMESTAMP, result.ok, _failed_text(result))
+
+    # -- /Sig ----------------------------------------------------------------------------
+
+    def _signature(self, contents: bytes, signed: bytes) -> None:
+        # (3)
+        try:
+            signed_data = _cms.load_padded_signed_data(contents)
+            signer_info = signed_data["signer_infos"][0]
+            attrs = _cms.signed_attributes(signer_info)
+            certificates = _cms.certificates(signed_data)
+        except (MalformedError, *_asn1.ASN1_ERRORS) as exc:
+            self.record(PdfCheck.CMS_STRUCTURE, False, str(exc))
+            self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
+            return
+        if not attrs:
+            self.record(PdfCheck.CMS_STRUCTURE, False, "no (or duplicated) signed attributes")
+            self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
+            return
+        self.record(PdfCheck.CMS_STRUCTURE, True)
+        # (4)
+        sid = signer_info["sid"]
+        signer = next((c for c in certificates if _cms.sid_matches(sid, c)), None)
+        if signer is None:
+            missing = "the certificate named by the SignerInfo is not in the SignedData"
+            self.record(PdfCheck.SIGNER_CERTIFICATE, False, missing)
+        else:
+            self.signer_subject = signer.subject.rfc4514_string()
+            self.record(PdfCheck.SIGNER_CERTIFICATE, True, self.signer_subject)
+        # (5)
+        self.record(PdfCheck.MESSAGE_DIGEST, *_cms.message_digest_check(signer_info, attrs, signed))
+        if signer is None:
+            self.skip((PdfCheck.SIGNATURE,), PdfCheck.SIGNER_CERTIFICATE)
+        else:
+            # (6)
+            try:
+                error = _cms.signature_error(signer_info, signer)
+            except KeyError:
+                error = "digest algorithm refused"
+            self.record(PdfCheck.SIGNATURE, error is None, error or "")
+        # (7)
+        check_time = self._signature_timestamp(signer_info)
+        # (8)
+        if signer is None:
+            self.skip(
+                (PdfCheck.CHAIN_TRUSTED, PdfCheck.SIGNER_PURPOSE), PdfCheck.SIGNER_CERTIFICATE
+            )
+            return
+        if check_time is None:
+            self.record(PdfCheck.CHAIN_TRUSTED, False, "no trusted time to check the chain at")
+        else:
+            error = _cms.chain_error(signer, certificates, self.roots, check_time)
+            self.record(
+                PdfCheck.CHAIN_TRUSTED,
+                error is None,
+                "" if error is None else f"no trusted path at {check_time.isoformat()}: {error}",
+            )
+        # (9)
+        self.record(PdfCheck.SIGNER_PURPOSE, *_cms.document_signing_purpose(signer))
+
+    def _signature_timestamp(self, signer_info: cms.SignerInfo) -> dt.datetime | None:
+        """Check the signature-time-stamp token (when present); the time to check the chain at."""
+        token_der = None
+        unsigned = signer_info["unsigned_attrs"]
+        if unsigned.native is not None:
+            for attr in unsigned:
+                if attr["type"].native == "signature_time_stamp_token" and len(attr["values"]):
+                    token_der = attr["values"][0].dump()
+        if token_der is None:
+            self.record(PdfCheck.SIGNATURE_TIMESTAMP, True, "none (optional)")
+            return self.at
+        signature_value = bytes(signer_info["signature"].native)
+        result, token, error = _verify_token(token_der, signature_value, self.roots)
+        if result is None or token is None:
+            self.record(PdfCheck.SIGNATURE_TIMESTAMP, False, error)
+            return None
+        self.timestamp = result
+        self.gen_time = token.tst_info.gen_time
+        self.record(PdfCheck.SIGNATURE_TIMESTAMP, result.ok, _failed_text(result))
+        return token.tst_info.gen_time if result.ok else None
+
+
+def _verify_token(
+    der: bytes, message: bytes, roots: tuple[x509.Certificate, ...]
+) -> tuple[VerificationResult | None, TimeStampToken | None, str]:
+    """Parse a bare TimeStampToken and verify it over ``message``; on a parse error return
+    why instead."""
+    try:
+        token = parse_token(der)
+    except (MalformedError, UnsupportedError) as exc:
+        return None, None, f"not an RFC 3161 token: {exc}"
+    builder = TimestampVerifierBuilder()
+    for root in roots:
+        builder = builder.add_root(root)
+    response = TimeStampResponse(
+        status=PKIStatus.GRANTED,
+        status_text=(),
+        failure_info=frozenset(),
+        token=token,
+        der=token.der,  # there is no TimeStampResp around a token found bare
+    )
+    return builder.build().verify_message(response, message), token, ""
+
+
+def _token_signer(token: TimeStampToken, result: VerificationResult) -> str | None:
+    signer = result.get(Check.SIGNER_CERTIFICATE)
+    if signer is not None and signer.status is Status.PASS:
+        return signer.detail
+    return token.tst_info.tsa_name
+
+
+def _failed_text(result: VerificationResult) -> str:
+    return "; ".join(
+        f"{c.check.value}: {c.detail}" for c in result.checks if c.status is Status.FAIL
+    )
