@@ -16,6 +16,7 @@ import typer
 from cryptography import x509
 
 from timeseal.cli.account_cmd import register as register_account_commands
+from timeseal.cli.capture_cmd import register as register_capture_commands
 from timeseal.cli.case_cmd import register as register_case_commands
 from timeseal.cli.hsm import register as register_hsm_commands
 from timeseal.cli.log_cmd import register as register_log_commands
@@ -43,6 +44,7 @@ register_log_commands(app)
 register_account_commands(app)
 register_vault_commands(app)
 register_case_commands(app)
+register_capture_commands(app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
@@ -86,12 +88,19 @@ def serve(
             "unsynchronised. Default: as in config.json (auto)."
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where people reach this server (certificates' QR codes point to its /verify "
+            "page); default: $TIMESEAL_PUBLIC_URL, else http://HOST:PORT."
+        ),
+    ] = None,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
 
     from timeseal.server import datadir
-    from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV
+    from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV, PUBLIC_URL_ENV
     from timeseal.server.clock import source_by_name
 
     data_dir = data_dir.resolve()
@@ -107,6 +116,10 @@ def serve(
             raise _usage_error(str(exc)) from None
         os.environ[CLOCK_SOURCE_ENV] = clock_source
     os.environ[DATA_DIR_ENV] = str(data_dir)
+    url = public_url or os.environ.get(PUBLIC_URL_ENV) or f"http://{host}:{port}"
+    if not url.startswith(("http://", "https://")):
+        raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
+    os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
     n = workers or os.cpu_count() or 1
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
@@ -370,14 +383,20 @@ def _verify_package(
     from timeseal.cli import report
     from timeseal.cli.log_cmd import load_verifier_key
     from timeseal.core.package import verify_package
+    from timeseal.core.pdf_signature import certificate_signature_check
 
     roots = _load_roots(ca) if ca is not None else []
     key = load_verifier_key(log_key, "--log-key") if log_key is not None else None
     cosigners = [load_verifier_key(w, "--witness-key") for w in witnesses]
     try:
         with path.open("rb") as f:
-            # The certificate PDF's signature check plugs in here (certificate_check=...).
-            result = verify_package(f, roots=roots, log_key=key, cosigners=cosigners)
+            result = verify_package(
+                f,
+                roots=roots,
+                log_key=key,
+                cosigners=cosigners,
+                certificate_check=certificate_signature_check,
+            )
     except OSError as exc:
         raise _usage_error(f"cannot read {path}: {exc}") from None
     except ValueError as exc:

@@ -64,7 +64,7 @@ from timeseal.core.tsp.response import (
     parse_token,
 )
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.core.verification import Check, Status, VerificationResult
+from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
 class PdfCheck(enum.Enum):
@@ -431,4 +431,27 @@ def _token_signer(token: TimeStampToken, result: VerificationResult) -> str | No
 def _failed_text(result: VerificationResult) -> str:
     return "; ".join(
         f"{c.check.value}: {c.detail}" for c in result.checks if c.status is Status.FAIL
+    )
+
+
+def certificate_signature_check(
+    data: bytes, roots: Sequence[x509.Certificate]
+) -> VerificationResult:
+    """A package's certificate PDF, as the package verifier checks it: one CERTIFICATE_SIGNATURE
+    result that passes only when every signature verifies against ``roots``, there is a
+    document signature (PAdES) and a document timestamp, and nothing was added after them."""
+    report = verify_pdf_signatures(data, roots=roots)
+    if report.ok and report.signed and report.timestamped:
+        return VerificationResult((CheckResult(Check.CERTIFICATE_SIGNATURE, Status.PASS),))
+    missing = [
+        what
+        for what, present in (
+            ("no document signature", report.signed),
+            ("no document timestamp", report.timestamped),
+        )
+        if not present
+    ]
+    detail = ", ".join([*(c.value for c in report.failed), *missing])
+    return VerificationResult(
+        (CheckResult(Check.CERTIFICATE_SIGNATURE, Status.FAIL, detail or "not verified"),)
     )

@@ -26,6 +26,7 @@ from timeseal.server.api.packages import include_packages
 from timeseal.server.api.public import PublicRecords, include_public
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
+from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
@@ -45,6 +46,8 @@ log = logging.getLogger("timeseal.server")
 
 DATA_DIR_ENV = "TIMESEAL_DATA_DIR"
 CLOCK_SOURCE_ENV = "TIMESEAL_CLOCK_SOURCE"
+PUBLIC_URL_ENV = "TIMESEAL_PUBLIC_URL"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,18 @@ class ServerSettings:
     data_dir: Path
     clock_source: ClockSource | None = None  # None: as configured in config.json
     share_clock: Callable[[], dt.datetime] | None = None  # tests: share-link expiry time
+    #: Where people reach this server (certificates' QR codes point to its /verify page).
+    public_url: str = DEFAULT_PUBLIC_URL
 
     @classmethod
     def from_env(cls) -> ServerSettings:
         data_dir = Path(os.environ.get(DATA_DIR_ENV, "./timeseal-data")).resolve()
         source = os.environ.get(CLOCK_SOURCE_ENV)
-        return cls(data_dir=data_dir, clock_source=source_by_name(source) if source else None)
+        return cls(
+            data_dir=data_dir,
+            clock_source=source_by_name(source) if source else None,
+            public_url=os.environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL,
+        )
 
 
 def create_app(settings: ServerSettings) -> RouteFirst:
@@ -154,10 +163,20 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     )
     app.state.timeseal_vault = vault  # for tools and tests that work beside the API
     include_cases(app, vault)
-    packages = PackageService(
-        vault, lambda: state["tsa"], tsa_chain=chain, log_key=log_key.verifier_key
+    certificates = CertificateIssuer(
+        vault,
+        lambda: state["tsa"],
+        datadir.load_document_signer(settings.data_dir, now=utc_now()),
+        base_url=lambda: settings.public_url,
     )
-    include_packages(app, packages)
+    packages = PackageService(
+        vault,
+        lambda: state["tsa"],
+        tsa_chain=chain,
+        log_key=log_key.verifier_key,
+        certificates=certificates,
+    )
+    include_packages(app, packages, certificates)
     include_shares(app, packages, clock=settings.share_clock)
     public = PublicRecords(vault)
     include_public(app, public)

@@ -9,7 +9,9 @@ fingerprint of its inputs, so the same inputs always give back the same bytes (d
 resume across requests) and a package is never modified after it is sealed.
 
 Every item must be in the log (sequenced) before its package can be built, since the package
-carries its inclusion proof; until then :class:`NotSequenced` says to ask again shortly.
+carries its inclusion proof; until then :class:`~timeseal.server.vault.NotSequenced` says to
+ask again shortly. Each item's certificate PDF (:mod:`timeseal.server.certificate_issue`) goes
+in with it, the same bytes in every package.
 """
 
 from __future__ import annotations
@@ -38,15 +40,14 @@ from timeseal.core.package import (
 from timeseal.core.tlog import VerifierKey
 from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.core.tsp.request import build_request
+from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.tsa import TSAService, utc_now
-from timeseal.server.vault import VaultService
+from timeseal.server.vault import NotSequenced, VaultService
 from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.packages import PackageRow, PackageStore
 
 Clock = Callable[[], dt.datetime]
-#: Certificate PDF bytes for one record, or None (the package then has no certificate).
-CertificateMaker = Callable[[EvidenceRecord], bytes | None]
 
 #: Part of every fingerprint: raising it makes every package be built afresh once (for a
 #: change in what the server puts into packages).
@@ -55,10 +56,6 @@ BUILD_VERSION = 1
 
 class PackageError(Exception):
     """A package cannot be built."""
-
-
-class NotSequenced(PackageError):
-    """An item is not in the log yet (it is, within about a second of sealing)."""
 
 
 class EmptyCase(PackageError):
@@ -86,7 +83,7 @@ class PackageService:
         *,
         tsa_chain: Sequence[x509.Certificate],
         log_key: VerifierKey,
-        certificate: CertificateMaker | None = None,
+        certificates: CertificateIssuer | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.vault = vault
@@ -94,7 +91,7 @@ class PackageService:
         self._tsa = tsa
         self._chain = list(tsa_chain)
         self._log_key = log_key
-        self._certificate = certificate
+        self._certificates = certificates
         self._clock = clock
 
     async def item_package(self, record: EvidenceRecord) -> PackageRow:
@@ -152,7 +149,12 @@ class PackageService:
     async def _build(
         self, records: Sequence[EvidenceRecord], case: JSONObject | None
     ) -> tuple[bytes, int]:
-        items = [self._item(self.vault.sequenced(r)) for r in records]
+        sequenced = [self.vault.sequenced(r) for r in records]
+        pdfs: dict[str, bytes] = {}
+        if self._certificates is not None:
+            for record in sequenced:
+                pdfs[record.number] = await self._certificates.pdf(record)
+        items = [self._item(r, pdfs.get(r.number)) for r in sequenced]
         sealed_at = self._clock()
         directory = self.vault.staging
         directory.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,7 @@ class PackageService:
 
         return await anyio.to_thread.run_sync(build)
 
-    def _item(self, record: EvidenceRecord) -> PackageItem:
+    def _item(self, record: EvidenceRecord, certificate_pdf: bytes | None) -> PackageItem:
         receipt = self.vault.receipt(record)
         if receipt is None:
             raise NotSequenced(f"{record.number} is not in the log yet")
@@ -207,7 +209,7 @@ class PackageService:
             log_proof=format_tlog_proof(receipt),
             title=record.title,
             media_type=record.media_type,
-            certificate_pdf=None if self._certificate is None else self._certificate(record),
+            certificate_pdf=certificate_pdf,
             supersedes=record.supersedes,
             capture_window=capture_window(record.capture),
             capture=dict(record.capture),

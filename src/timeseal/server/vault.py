@@ -34,6 +34,11 @@ class SealingFailed(Exception):
     """The TSA refused to issue a token (for instance: the clock is not trusted)."""
 
 
+class NotSequenced(Exception):
+    """A record is not in the log yet (it is, within about a second of sealing), so what
+    needs its inclusion proof (a package, a certificate) must wait."""
+
+
 @dataclass(frozen=True, slots=True)
 class SealRequest:
     """Metadata of an item to seal, besides its blob."""

@@ -1,10 +1,11 @@
-"""Sealed evidence packages (docs/package-format.md): which ZIP was built for what.
+"""Sealed evidence packages (docs/package-format.md) and certificates: what was built for what.
 
 Table::
 
-    evidence_packages   one built package: owner, scope ("item" or "case") and target (record
-                        or case), the fingerprint of its inputs, and the ZIP's SHA-256 and
-                        size (the ZIP itself is a blob, content-addressed like the evidence)
+    evidence_packages   one built artefact: owner, scope ("item" or "case": a package ZIP;
+                        "cert": an item's certificate PDF) and target (record or case), the
+                        fingerprint of its inputs, and the artefact's SHA-256 and size (it
+                        is a blob itself, content-addressed like the evidence)
 
 A package is never modified after it is sealed. Asking again for the package of the same
 inputs (the same record; the same case title, description, items and notes) returns the same
@@ -37,12 +38,15 @@ from timeseal.store.evidence import from_ms, to_ms
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
+#: What an artefact is: an item's package, a case's package, an item's certificate.
+SCOPES = ("item", "case", "cert")
+
 evidence_packages = Table(
     "evidence_packages",
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
-    Column("scope", String(8), nullable=False),  # "item" or "case"
+    Column("scope", String(8), nullable=False),  # "item", "case" or "cert"
     Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=True),
     Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=True),
     Column("fingerprint", LargeBinary(32), nullable=False),
@@ -110,8 +114,8 @@ class PackageStore:
     ) -> PackageRow:
         """Record a built package; if one with the same inputs was recorded meanwhile (two
         requests built at once), that one is kept and returned."""
-        if scope not in ("item", "case") or (record_id is None) == (case_id is None):
-            raise ValueError("a package is of one record (item) or one case (case)")
+        if scope not in SCOPES or (record_id is None) == (case_id is None):
+            raise ValueError("an artefact is of one record (item, cert) or one case (case)")
         try:
             with self.engine.begin() as conn:
                 conn.execute(

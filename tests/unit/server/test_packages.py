@@ -25,6 +25,7 @@ from tests.unit.server.test_vault import PATCH, TUS, bearer
 from timeseal.cli.main import app as cli
 from timeseal.core.package import parse_manifest, verify_package
 from timeseal.core.package.layout import item_id
+from timeseal.core.pdf_signature import certificate_signature_check, verify_pdf_signatures
 from timeseal.core.tlog import parse_verifier_key
 from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
@@ -89,7 +90,12 @@ def verified(data_dir: Path, package: bytes) -> dict[str, Any]:
     and log key, with nothing but the package."""
     root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
     vkey = (data_dir / "log" / "log.vkey").read_text().strip()
-    report = verify_package(io.BytesIO(package), roots=[root], log_key=parse_verifier_key(vkey))
+    report = verify_package(
+        io.BytesIO(package),
+        roots=[root],
+        log_key=parse_verifier_key(vkey),
+        certificate_check=certificate_signature_check,
+    )
     assert report.ok, report.failed
     manifest, canonical = parse_manifest(zipfile.ZipFile(io.BytesIO(package)).read("manifest.json"))
     assert canonical
@@ -122,27 +128,38 @@ def test_an_item_package_verifies_and_comes_back_the_same(
     assert f"items/{item_id(number)}_面单.jpg" in members, members
     assert "VERIFY.md" in members
 
+    # The item's one certificate: in the package, and on its own (signed and timestamped).
+    certificate = server.get(f"/api/v1/evidence/{number}/certificate", headers=auth)
+    assert certificate.status_code == 200
+    assert certificate.headers["content-type"] == "application/pdf"
+    assert zipfile.ZipFile(io.BytesIO(package)).read("certificate.pdf") == certificate.content
+    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    signatures = verify_pdf_signatures(certificate.content, roots=[root])
+    assert signatures.ok and signatures.signed and signatures.timestamped
+
     # The same inputs: the same bytes, so a broken download resumes with Range.
     again = server.get(url, headers=auth)
     assert again.content == package
     part = server.get(url, headers={**auth, "Range": "bytes=100-"})
     assert part.status_code == 206 and part.content == package[100:]
     assert part.headers["content-range"] == f"bytes 100-{len(package) - 1}/{len(package)}"
-    assert custody(server, auth, number).count(("downloaded", "198.51.100.7")) == 3
+    assert custody(server, auth, number).count(("downloaded", "198.51.100.7")) == 4  # + certificate
 
     # The command-line verifier agrees, offline.
     path = tmp_path / f"{number}.zip"
     path.write_bytes(package)
-    root = data_dir / "pki" / "root.pem"
+    root_pem = data_dir / "pki" / "root.pem"
     vkey = (data_dir / "log" / "log.vkey").read_text().strip()
     result = CliRunner().invoke(
-        cli, ["verify", str(path), "--ca", str(root), "--log-key", vkey, "--json"]
+        cli, ["verify", str(path), "--ca", str(root_pem), "--log-key", vkey, "--json"]
     )
     assert result.exit_code == 0, result.output
     flipped = bytearray(package)
     flipped[package.index(PHOTO[:40]) + 10] ^= 1
     path.write_bytes(bytes(flipped))
-    result = CliRunner().invoke(cli, ["verify", str(path), "--ca", str(root), "--log-key", vkey])
+    result = CliRunner().invoke(
+        cli, ["verify", str(path), "--ca", str(root_pem), "--log-key", vkey]
+    )
     assert result.exit_code == 1
 
 
@@ -186,6 +203,10 @@ def test_a_case_package_and_a_share_links_package(
     assert [i["number"] for i in manifest["items"]] == [clip, photo]
     assert manifest["case"]["title"] == "地址泄露"
     assert [i["note"] for i in manifest["case"]["items"]] == ["骑手念出地址", "面单"]
+    # The same certificate, byte for byte, as the item's own.
+    in_case = zipfile.ZipFile(io.BytesIO(package)).read(f"certificates/{item_id(photo)}.pdf")
+    own = server.get(f"/api/v1/evidence/{photo}/certificate", headers=auth).content
+    assert in_case == own
 
     # A link to the case gets the very same package; a changed case gets a new one.
     expires = (clock() + dt.timedelta(days=2)).isoformat()

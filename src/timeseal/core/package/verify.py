@@ -15,7 +15,7 @@ number):
                          as found, CAPTURE_WINDOW (when the manifest gives one),
                          LOG_PROOF_PARSES, LOG_ENTRY_MATCHES, CHECKPOINT_ORIGIN,
                          CHECKPOINT_SIGNATURE, COSIGNATURE (with cosigners), INCLUSION_PROOF,
-                         and CERTIFICATE_SIGNATURE when a ``certificate_check`` is plugged in
+                         and CERTIFICATE_SIGNATURE when a ``certificate_check`` is given
 
 Each file is read and hashed exactly once. The log leaf is rebuilt from the manifest (number,
 kind, SHA-256, size, supersedes) and the SHA-256 of the item's token as found, so a swapped
@@ -55,9 +55,10 @@ from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_respons
 from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
 from timeseal.core.verification import Check, VerificationResult
 
-#: The plug-in point for the certificate PDF's signature (timeseal.core.pdf_signature, to
-#: come): called with the PDF bytes and the trust roots, it returns its checks, among them
-#: CERTIFICATE_SIGNATURE. Without one, the report says the signature was not checked.
+#: How a certificate PDF's signatures are checked: called with the PDF bytes and the trust
+#: roots, it returns its checks, among them CERTIFICATE_SIGNATURE. ``timeseal verify`` and the
+#: verify page pass :func:`timeseal.core.pdf_signature.certificate_signature_check`; without
+#: one, the report says the signature was not checked.
 CertificateCheck = Callable[[bytes, Sequence[x509.Certificate]], VerificationResult]
 
 PACKAGE = "package"

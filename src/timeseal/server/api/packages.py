@@ -1,7 +1,8 @@
-"""Evidence packages over HTTP (docs/package-format.md), for the owner::
+"""Evidence packages and certificates over HTTP (docs/package-format.md), for the owner::
 
-    GET /api/v1/evidence/{number}/package   the item's sealed ZIP
-    GET /api/v1/cases/{case_id}/package     the case's sealed ZIP (all its items, in order)
+    GET /api/v1/evidence/{number}/package       the item's sealed ZIP
+    GET /api/v1/evidence/{number}/certificate   the item's certificate PDF (认证证书)
+    GET /api/v1/cases/{case_id}/package         the case's sealed ZIP (all its items, in order)
 
 The first request builds the package (a few seconds for large media); later requests for the
 same inputs get the same bytes, so ``Range`` resumes a broken download, also across requests.
@@ -24,8 +25,10 @@ from timeseal.server.api.cases import CaseId
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import blob_response, owned_record, parse_range
-from timeseal.server.packages import EmptyCase, NotSequenced, PackageError, PackageService
+from timeseal.server.certificate_issue import CertificateIssuer
+from timeseal.server.packages import EmptyCase, PackageError, PackageService
 from timeseal.server.tsa import utc_now
+from timeseal.server.vault import NotSequenced
 from timeseal.store.blobs import BlobRef
 from timeseal.store.packages import PackageRow
 
@@ -46,6 +49,7 @@ MESSAGES.update(
 )
 
 ZIP_MEDIA_TYPE = "application/zip"
+PDF_MEDIA_TYPE = "application/pdf"
 PACKAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {ZIP_MEDIA_TYPE: {}}},
     206: {"content": {ZIP_MEDIA_TYPE: {}}},
@@ -96,10 +100,48 @@ def note_custody(
         )
 
 
-def include_packages(app: FastAPI, packages: PackageService, *, clock: Clock = utc_now) -> None:
-    """Mount the owner's package downloads (after ``include_auth``)."""
+def include_packages(
+    app: FastAPI,
+    packages: PackageService,
+    certificates: CertificateIssuer,
+    *,
+    clock: Clock = utc_now,
+) -> None:
+    """Mount the owner's package and certificate downloads (after ``include_auth``)."""
     router = APIRouter(prefix="/api/v1", tags=["packages"])
     vault = packages.vault
+
+    @router.get(
+        "/evidence/{number}/certificate",
+        responses={
+            200: {"content": {PDF_MEDIA_TYPE: {}}},
+            206: {"content": {PDF_MEDIA_TYPE: {}}},
+            **error_responses(401, 404, 416, 503),
+        },
+        response_class=StreamingResponse,
+    )
+    async def evidence_certificate(
+        number: str, request: Request, principal: CurrentAccount
+    ) -> StreamingResponse:
+        """The item's certificate PDF, signed and timestamped; issued once, on first request."""
+        record = owned_record(vault, number, principal)
+        try:
+            ref = await certificates.certificate(record)
+        except NotSequenced:
+            raise ApiError("not_sequenced", 503, retry_after=2) from None
+        start, end, status = parse_range(request.headers.get("range"), ref.size)
+        response = blob_response(
+            vault, ref, f"{record.number}-certificate.pdf", PDF_MEDIA_TYPE, start, end, status
+        )
+        note_custody(
+            packages,
+            [record.id],
+            "downloaded",
+            actor_id=principal.account.id,
+            request=request,
+            clock=clock,
+        )
+        return response
 
     @router.get(
         "/evidence/{number}/package",

@@ -39,6 +39,7 @@ from starlette.types import Message
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
 from timeseal.core.package import verify_package
+from timeseal.core.pdf_signature import certificate_signature_check
 from timeseal.core.tlog import VerifierKey, verify_tlog_proof
 from timeseal.core.tsp.response import TSTInfo, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -234,7 +235,12 @@ async def verify_package_upload(
             return fail("no_package", 400)
         source = upload.file
         report = await anyio.to_thread.run_sync(
-            lambda: verify_package(source, roots=roots, log_key=log_key)
+            lambda: verify_package(
+                source,
+                roots=roots,
+                log_key=log_key,
+                certificate_check=certificate_signature_check,
+            )
         )
     finally:
         await form.close()

@@ -8,6 +8,7 @@ point at one checkpoint signed after the last leaf.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
@@ -16,8 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from fpdf import FPDF
+
 from tests.support.pki import NOW, PKIFixture
 from tests.unit.core.tlog.helpers import MemoryHashes
+from timeseal.core import pki
 from timeseal.core.evidence.number import new_evidence_number
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.package import CaptureWindow, PackageItem, build_package
@@ -34,6 +39,8 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
+from timeseal.server.certificate_sign import CertificateSigner
+from timeseal.server.datadir import DocumentSigner
 
 ORIGIN = "timeseal.test/log"
 GEN_TIME = NOW + dt.timedelta(minutes=1)
@@ -77,9 +84,25 @@ def three_specs() -> list[Spec]:
     ]  # fmt: skip
 
 
-def _pdf(number: str) -> bytes:
-    """Stands in for the signed certificate PDF (another module makes the real one)."""
-    return b"%PDF-1.7\n% certificate of " + number.encode()
+@dataclass(frozen=True)
+class _Reply:
+    der: bytes
+    granted: bool = True
+
+
+class _Responder:
+    """The sealer's TSA, answering the certificate signer as the server's TSA service does."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    async def respond(self, body: bytes) -> _Reply:
+        self.sealer.serial += 1
+        request = self.sealer.authority.check(body)
+        issued = self.sealer.authority.issue(
+            request, gen_time=GEN_TIME, serial_number=self.sealer.serial
+        )
+        return _Reply(issued.response_der)
 
 
 def bytes_opener(data: bytes) -> Callable[[], BinaryIO]:
@@ -103,6 +126,7 @@ class Sealer:
         self.key = key or generate_signer_key(ORIGIN)
         self.leaves = [f"other entry {i}".encode() for i in range(filler)]
         self.serial = 0x1000
+        self._certificate_signer: CertificateSigner | None = None
 
     def stamp(self, digest: bytes) -> bytes:
         self.serial += 1
@@ -110,6 +134,21 @@ class Sealer:
         return self.authority.issue(
             request, gen_time=GEN_TIME, serial_number=self.serial
         ).response_der
+
+    def certificate(self, number: str) -> bytes:
+        """A real certificate PDF for ``number``: a one-page PDF signed (PAdES) by a
+        document-signing certificate of this PKI's root and document-timestamped by its TSA,
+        as the server signs certificates (the layout does not matter here)."""
+        if self._certificate_signer is None:
+            issued = pki.create_document_signing_key_and_certificate(self.pki.root, now=NOW)
+            assert isinstance(issued.key, ec.EllipticCurvePrivateKey)
+            identity = DocumentSigner(issued.key, (issued.certificate, self.pki.root.certificate))
+            self._certificate_signer = CertificateSigner(identity, _Responder(self))
+        page = FPDF()
+        page.add_page()
+        page.set_font("helvetica", size=14)
+        page.cell(text=f"TimeSeal certificate {number}")
+        return asyncio.run(self._certificate_signer.sign(bytes(page.output()), number=number))
 
     def token_der(self, response_der: bytes) -> bytes:
         from timeseal.core.tsp.response import parse_response
@@ -150,7 +189,7 @@ class Sealer:
                 log_proof=proof,
                 title=f"{spec.kind} 证据",
                 media_type=spec.media_type,
-                certificate_pdf=_pdf(spec.number) if certificate else None,
+                certificate_pdf=self.certificate(spec.number) if certificate else None,
                 capture_window=CAPTURE,
                 capture={"device": {"model": "Pixel 8", "os": "Android 15"}, "operator": "user-1"},
                 custody=({"at": "2026-11-29T10:59:40Z", "event": "uploaded", "by": "user-1"},),

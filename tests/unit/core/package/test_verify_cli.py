@@ -53,9 +53,11 @@ def test_untouched_package_is_valid(
     checks = [c["check"] for c in item_sections[0]["checks"]]
     for name in ("imprint_matches", "chain_trusted", "capture_window", "log_entry_matches"):
         assert name in checks
-    assert checks[-1] == "inclusion_proof"
+    assert checks[-2:] == ["inclusion_proof", "certificate_signature"]
     assert all(c["status"] == "pass" for s in body["sections"] for c in s["checks"])
-    assert sum("signature not checked" in n for n in body["notices"]) == 3
+    # Each certificate PDF is checked too: signed and document-timestamped under the root.
+    assert [c["check"] for c in item_sections[0]["checks"]].count("certificate_signature") == 1
+    assert not any("signature not checked" in n for n in body["notices"])
 
 
 def test_text_report_is_bilingual(
@@ -91,8 +93,9 @@ def test_another_root_fails_every_chain(tmp_path: Path, case_package: bytes, log
     other.write_bytes(make_pki().root.certificate.public_bytes(Encoding.PEM))
     _, failed = verify(tmp_path, case_package, "--ca", other, "--log-key", log_vkey)
     numbers = [n for n, c in failed if n.startswith("TS-")]
-    assert {c for _, c in failed} == {"chain_trusted"}
-    assert len(numbers) == 3 and ("proofs/manifest.tsr", "chain_trusted") in failed
+    # Every token's chain, and every certificate's signer (the same platform root).
+    assert {c for _, c in failed} == {"chain_trusted", "certificate_signature"}
+    assert len(numbers) == 6 and ("proofs/manifest.tsr", "chain_trusted") in failed
 
 
 # Every file, one byte flipped: that file is named, and nothing unrelated fails.
@@ -102,7 +105,7 @@ def _related(path: str, items: list[PackageItem]) -> set[str]:
     """Subjects allowed to fail when ``path`` changes."""
     for item in items:
         ident = token_path(item.number)[len("proofs/") : -len(".tsr")]
-        if ident in path and not path.startswith("certificates/"):
+        if ident in path:  # the item's bytes, token, proof or certificate
             return {path, item.number}
     if path == "manifest.json":
         return {"package", "proofs/manifest.tsr"}
@@ -138,7 +141,10 @@ def test_one_flipped_byte_in_any_file_is_named(
             i.number for i in case_items if path.startswith(f"items/{token_path(i.number)[7:-4]}_")
         )
         assert failed == {(path, "file_sha256"), (number, "imprint_matches")}
-    if path.startswith(("VERIFY", "certificates/", "certs/")):
+    if path.startswith("certificates/"):
+        number = next(i.number for i in case_items if token_path(i.number)[7:-4] in path)
+        assert failed == {(path, "file_sha256"), (number, "certificate_signature")}
+    if path.startswith(("VERIFY", "certs/")):
         assert failed == {(path, "file_sha256")}
 
 
