@@ -9,8 +9,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Packages the tests drive for real: openssl (interop), SoftHSM2 (PKCS#11), poppler (PDF checks),
-# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering), zbar (QR code decoding).
-SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk zbar-tools
+# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering), zbar (QR code decoding),
+# x11-utils (xprop, xwininfo: which program drew a recorded window).
+SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk zbar-tools x11-utils
 
 .PHONY: serve test lint typecheck unit system-packages venv clean
 

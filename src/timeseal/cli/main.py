@@ -18,6 +18,7 @@ from cryptography import x509
 from timeseal.cli.account_cmd import register as register_account_commands
 from timeseal.cli.capture_cmd import register as register_capture_commands
 from timeseal.cli.case_cmd import register as register_case_commands
+from timeseal.cli.env_check_cmd import register as register_env_check_commands
 from timeseal.cli.hsm import register as register_hsm_commands
 from timeseal.cli.log_cmd import register as register_log_commands
 from timeseal.cli.tsa_key import register as register_key_commands
@@ -45,6 +46,7 @@ register_account_commands(app)
 register_vault_commands(app)
 register_case_commands(app)
 register_capture_commands(app)
+register_env_check_commands(app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
