@@ -79,6 +79,7 @@ class Sequencer:
         self._origin = origin
         self._interval = interval
         self._on_checkpoint = on_checkpoint
+        self._initialised = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-sequencer", daemon=True)
 
@@ -98,7 +99,9 @@ class Sequencer:
         """One round: take the lock if free, then integrate what is pending."""
         if not self.lock.try_acquire() or not self.lock.still_held():
             return None
-        self.store.initialise(self._key, self._origin, _now())
+        if not self._initialised:  # once per process: the state row never goes away
+            self.store.initialise(self._key, self._origin, _now())
+            self._initialised = True
         signed = self.store.sequence(self._key, self._origin, _now())
         if signed is not None and self._on_checkpoint is not None:
             self._on_checkpoint(signed)

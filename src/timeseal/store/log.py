@@ -57,7 +57,7 @@ from timeseal.core.tlog import (
     parse_signed_checkpoint,
     sign_checkpoint,
 )
-from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, EntriesTile, TilePyramidCache, edge_tiles
+from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, TilePyramidCache, edge_tiles
 from timeseal.store.db import metadata
 
 log_entries = Table(
@@ -463,7 +463,6 @@ class SequencerLock:
 
 __all__ = [
     "MAX_BATCH",
-    "EntriesTile",
     "LogHead",
     "LogStore",
     "SequencerLock",
