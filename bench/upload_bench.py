@@ -10,8 +10,9 @@ per-chunk ``Upload-Checksum``), every file sealed:
 2. ``--concurrent`` uploads of ``--concurrent-mib`` MiB at once (default 50 × 20 MiB): all
    sealed, none lost (each record's SHA-256 checked through the API);
 
-and the server's peak RSS: ``VmHWM`` from ``/proc/<pid>/status`` of the supervisor and of
-every worker process, read until the end.
+and the server's RSS: ``VmHWM`` from ``/proc/<pid>/status`` of the supervisor and of every
+worker process, once ready (idle), after the big upload (what the target is about: it must
+not grow with the file size), and through the concurrent uploads.
 
     .venv/bin/python bench/upload_bench.py [--size-mib 1024] [--concurrent 50] [--json]
 """
@@ -81,6 +82,10 @@ def _hwm_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _mib(peaks: dict[int, int]) -> list[float]:
+    return sorted((round(k / 1024, 1) for k in peaks.values()), reverse=True)
 
 
 class PeakRss:
@@ -162,6 +167,8 @@ def main() -> None:
         try:
             wait_ready(url, server)
             rss = PeakRss(server.pid)
+            rss.sample()
+            idle = dict(rss.peaks)
             token = log_in(url, data_dir)
             with make_client(url, token) as client:
                 start = time.perf_counter()
@@ -174,6 +181,8 @@ def main() -> None:
                     big_sha.update(piece)
             assert record["sha256"] == big_sha.hexdigest(), "the sealed SHA-256 differs"
             big.unlink()
+            rss.sample()
+            single = dict(rss.peaks)  # the peaks up to here: the 1 GiB upload alone
 
             files = []
             for i in range(args.concurrent):
@@ -207,9 +216,9 @@ def main() -> None:
         "sha256sum_mib_s": size / MIB / baseline,
         "upload_mib_s": size / MIB / upload_seconds,
         "ratio": baseline / upload_seconds,
-        "peak_rss_mib_per_process": sorted(
-            (round(k / 1024, 1) for k in rss.peaks.values()), reverse=True
-        ),
+        "idle_rss_mib_per_process": _mib(idle),
+        "peak_rss_mib_per_process_single_upload": _mib(single),
+        "peak_rss_mib_per_process": _mib(rss.peaks),
         "peak_rss_mib_max": round(max(rss.peaks.values()) / 1024, 1),
         "peak_rss_mib_sum": round(sum(rss.peaks.values()) / 1024, 1),
         "concurrent": args.concurrent,
@@ -223,7 +232,15 @@ def main() -> None:
     print(f"sha256sum:   {result['sha256sum_mib_s']:.0f} MiB/s ({args.size_mib} MiB)")
     print(f"upload:      {result['upload_mib_s']:.0f} MiB/s, hash + send + seal")
     print(f"ratio:       {result['ratio']:.2f} x sha256sum")
-    print(f"peak RSS:    {result['peak_rss_mib_per_process']} MiB (max per process)")
+    print(f"idle RSS:    {result['idle_rss_mib_per_process']} MiB per process, once ready")
+    print(
+        f"peak RSS:    {result['peak_rss_mib_per_process_single_upload']} MiB per process "
+        f"during the {args.size_mib} MiB upload"
+    )
+    print(
+        f"peak RSS:    {result['peak_rss_mib_per_process']} MiB per process, "
+        "also through the concurrent uploads"
+    )
     print(
         f"concurrent:  {sealed}/{args.concurrent} x {args.concurrent_mib} MiB sealed "
         f"in {concurrent_seconds:.1f} s"

@@ -122,6 +122,9 @@ def serve(
     if not url.startswith(("http://", "https://")):
         raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
     os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
+    # Workers start with this environment: at most two malloc arenas per process, so the
+    # threads that write uploads do not each keep their own heap (resident memory).
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     n = workers or os.cpu_count() or 1
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")

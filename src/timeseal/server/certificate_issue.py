@@ -16,25 +16,21 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from timeseal.core.package import JSONObject, format_canonical_json
-from timeseal.server.certificate import build_certificate, facts_from_record
-from timeseal.server.certificate_media import (
-    CertificateFonts,
-    CertificateMediaError,
-    image_preview,
-    load_fonts,
-    video_key_frame,
-)
-from timeseal.server.certificate_sign import CertificateSigner
 from timeseal.server.datadir import DocumentSigner
 from timeseal.server.tsa import TSAService, utc_now
 from timeseal.server.vault import NotSequenced, VaultService
 from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.packages import PackageStore
+
+if TYPE_CHECKING:  # the PDF stack (fpdf2, fontTools, pyHanko) loads on the first certificate
+    from timeseal.server.certificate_media import CertificateFonts
+    from timeseal.server.certificate_sign import CertificateSigner
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +53,7 @@ class CertificateIssuer:
         document_signer: DocumentSigner,
         *,
         base_url: Callable[[], str],
-        fonts: Callable[[], CertificateFonts] = load_fonts,
+        fonts: Callable[[], CertificateFonts] | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.vault = vault
@@ -102,11 +98,17 @@ class CertificateIssuer:
             return reader.read()
 
     async def _build(self, record: EvidenceRecord) -> bytes:
+        # Imported here: a worker that never issues a certificate never loads the PDF stack
+        # (tens of MiB of resident memory).
+        from timeseal.server.certificate import build_certificate, facts_from_record
+        from timeseal.server.certificate_media import load_fonts
+        from timeseal.server.certificate_sign import CertificateSigner
+
         receipt = self.vault.receipt(record)
         if receipt is None:
             raise NotSequenced(f"{record.number} is not in the log yet")
         if self._fonts is None:  # cutting the font the first time takes seconds: off the loop
-            self._fonts = await anyio.to_thread.run_sync(self._load_fonts)
+            self._fonts = await anyio.to_thread.run_sync(self._load_fonts or load_fonts)
         if self._signer is None:
             self._signer = CertificateSigner(self._identity, self._tsa())
         facts = facts_from_record(
@@ -129,6 +131,12 @@ def _fingerprint(number: str) -> bytes:
 def _preview(blobs: BlobStore, record: EvidenceRecord) -> bytes | None:
     """A thumbnail of an image, or a key frame of a video kept in local files; None for
     anything else (a certificate without a picture is still complete)."""
+    from timeseal.server.certificate_media import (
+        CertificateMediaError,
+        image_preview,
+        video_key_frame,
+    )
+
     media = record.media_type.lower()
     try:
         if media.startswith("image/") and record.size <= MAX_PREVIEW_IMAGE_BYTES:

@@ -625,9 +625,10 @@ async def _next_chunk(stream: AsyncIterator[bytes]) -> bytes | None:
         return None
 
 
-#: Body chunks are handed to the writing thread in batches of about this size: one thread
-#: hop per MiB instead of one per network read (~64 KiB).
-BODY_BATCH = 1 << 20
+#: Body chunks are handed to the writing thread in batches of about this size: a thread hop
+#: per 256 KiB instead of one per network read (~64 KiB), with at most one batch waiting, so
+#: each upload in flight holds well under a MiB (50 at once stay small).
+BODY_BATCH = 256 << 10
 
 
 def _checksum(header: str | None) -> bytes | None:
@@ -651,10 +652,11 @@ async def _append_body(
     upload: PartialUpload, offset: int, request: Request, expected: bytes | None
 ) -> int:
     """Append the request body as it arrives, straight into the staged file: the event loop
-    reads and batches, a worker thread writes (and hashes). With ``expected`` (tus checksum)
-    the bytes count only if the whole body matches it; without, a client that goes away
-    keeps what arrived (tus), and the answer is the new durable offset."""
-    send, receive = anyio.create_memory_object_stream[bytes](4)
+    reads and batches (:data:`BODY_BATCH`), a worker thread writes (and hashes). With
+    ``expected`` (tus checksum) the bytes count only if the whole body matches it; without,
+    a client that goes away keeps what arrived (tus), and the answer is the new durable
+    offset."""
+    send, receive = anyio.create_memory_object_stream[bytes](1)
 
     async def pump() -> None:
         async with send:
