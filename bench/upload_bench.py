@@ -14,7 +14,7 @@ and the server's RSS: ``VmHWM`` from ``/proc/<pid>/status`` of the supervisor an
 worker process, once ready (idle), after the big upload (what the target is about: it must
 not grow with the file size), and through the concurrent uploads.
 
-    .venv/bin/python bench/upload_bench.py [--size-mib 1024] [--concurrent 50] [--json]
+    .venv/bin/python bench/upload_bench.py [--size-mib 1024] [--concurrent 50] [--workers N]
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--concurrent-mib", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=0, help="serve --workers (0: default)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -161,6 +162,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "timeseal.cli", "serve", "--port", str(port)]
         argv += ["--data-dir", str(data_dir), "--clock-source", "local"]
+        if args.workers:
+            argv += ["--workers", str(args.workers)]
         server = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
