@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import typer
 
+from timeseal.cli.capture_av import register as register_av
+from timeseal.cli.capture_file import register as register_file
 from timeseal.cli.capture_web import register as register_web
 
 capture_app = typer.Typer(
     help="取证 Capture evidence: web pages, the screen, a camera, photos, files.",
     no_args_is_help=True,
 )
+register_av(capture_app)
+register_file(capture_app)
 register_web(capture_app)
 
 

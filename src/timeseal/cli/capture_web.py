@@ -51,6 +51,14 @@ def web(
     force: Annotated[
         bool, typer.Option("--force", help="Go on even if the environment check fails.")
     ] = False,
+    upload: Annotated[
+        bool,
+        typer.Option(
+            "--upload",
+            help="Upload every output file to the vault (queued while offline or logged out; "
+            "`timeseal sync` finishes).",
+        ),
+    ] = False,
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output directory (must be new or empty).")
     ] = DEFAULT_OUT,
@@ -109,6 +117,10 @@ def web(
         typer.echo(f"✓ {path}")
     for token in result.tokens:
         typer.echo(f"⏱ {token}")
+    if upload:
+        from timeseal.cli.capture_upload import upload_capture_dir
+
+        upload_capture_dir(out, server)
     if result.error is not None:
         typer.echo(f"✗ 取证未完成 capture stopped part-way: {result.error}", err=True)
         raise typer.Exit(1)

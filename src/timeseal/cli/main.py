@@ -21,6 +21,7 @@ from timeseal.cli.case_cmd import register as register_case_commands
 from timeseal.cli.env_check_cmd import register as register_env_check_commands
 from timeseal.cli.hsm import register as register_hsm_commands
 from timeseal.cli.log_cmd import register as register_log_commands
+from timeseal.cli.sync_cmd import register as register_sync_commands
 from timeseal.cli.tsa_key import register as register_key_commands
 from timeseal.cli.vault_cmd import register as register_vault_commands
 from timeseal.cli.witness_cmd import register as register_witness_commands
@@ -46,6 +47,7 @@ register_account_commands(app)
 register_vault_commands(app)
 register_case_commands(app)
 register_capture_commands(app)
+register_sync_commands(app)
 register_env_check_commands(app)
 
 DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
@@ -242,7 +244,9 @@ def _default_log_key() -> Path | None:
 
 @app.command()
 def verify(
-    path: Annotated[Path, typer.Argument(help="The file (or evidence package) to verify.")],
+    path: Annotated[
+        Path, typer.Argument(help="The file, evidence package or recording directory to verify.")
+    ],
     token: Annotated[
         Path | None, typer.Option(help="RFC 3161 token (.tsr) for the file; default PATH.tsr.")
     ] = None,
@@ -285,6 +289,13 @@ def verify(
         if token is not None or receipt is not None:
             raise _usage_error("--token and --receipt are for a file, not an evidence package")
         _verify_package(path, ca, log_key, witness_key or [], as_json)
+    if path.is_dir() and (path / "chain.jsonl").is_file():  # a live-sealed recording
+        from timeseal.cli.recording_verify import verify_recording
+
+        anchor = ca or _default_ca()
+        if anchor is None:
+            raise _usage_error("no trust anchor: pass --ca ROOT.pem")
+        verify_recording(path, _load_roots(anchor), as_json)  # always exits
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():

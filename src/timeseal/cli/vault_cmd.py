@@ -236,9 +236,15 @@ class TusUploader:
         title: str | None = None,
         hashing: Advance | None = None,
         sending: Callable[[int, int], None] | None = None,
+        capture: str | None = None,
+        created: Callable[[str], None] | None = None,
     ) -> str:
         """Upload ``path``; its evidence number. ``hashing(n)`` reports bytes hashed,
-        ``sending(offset, total)`` the server's offset. Raises :class:`VaultCallFailed`."""
+        ``sending(offset, total)`` the server's offset. ``capture`` is the capture metadata
+        (a JSON object's text, sent as tus metadata ``capture``); ``created(url)`` is told the
+        new upload's URL before any byte is sent, so a caller with its own durable state (the
+        offline queue) can later ask :meth:`finished_number` whether it was sealed.
+        Raises :class:`VaultCallFailed`."""
         key = resume_key(self.server, path)
         size = path.stat().st_size
         entry = _saved(key)
@@ -254,8 +260,10 @@ class TusUploader:
                 try:
                     if url is None:
                         sha = sha or file_sha256(path, hashing)
-                        url, number = self._create(path, size, sha, kind, title)
+                        url, number = self._create(path, size, sha, kind, title, capture)
                         _save(key, {"url": url, "sha256": sha})
+                        if created is not None:
+                            created(url)
                         offset = 0
                     elif offset is None:
                         found = self._head(url)
@@ -283,12 +291,20 @@ class TusUploader:
         _save(key, None)
         return number
 
+    def finished_number(self, url: str) -> str | None:
+        """The evidence number of the upload at ``url`` once the server has sealed it; None
+        while it is unfinished or unknown. Raises :class:`VaultCallFailed`."""
+        found = self._head(url)
+        return None if found is None else found[1]
+
     def _create(
-        self, path: Path, size: int, sha: str, kind: str, title: str | None
+        self, path: Path, size: int, sha: str, kind: str, title: str | None, capture: str | None
     ) -> tuple[str, str | None]:
         meta = {"filename": path.name, "kind": kind, "sha256": sha}
         if title:
             meta["title"] = title
+        if capture:
+            meta["capture"] = capture
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Length": str(size),
@@ -302,7 +318,7 @@ class TusUploader:
 
     def _head(self, url: str) -> tuple[int, str | None] | None:
         reply = _send(self.client, "HEAD", url, headers={"Tus-Resumable": TUS_VERSION})
-        if reply.status_code == 404:
+        if reply.status_code in (404, 410):  # unknown, or expired unfinished: start again
             return None
         if reply.status_code != 200 or not reply.headers.get("upload-offset", "").isdigit():
             raise _failure(reply)
@@ -487,7 +503,8 @@ def logged_in(server: str | None) -> tuple[str, str]:
     return base, token
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
+    """The transfer progress bar on stderr (hidden when stderr is not a terminal)."""
     console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
@@ -524,7 +541,7 @@ def upload(
             raise fail(f"{path} is not a readable file", 2)
     base, token = logged_in(server)
     failed = False
-    with make_client(base, token) as client, _progress() as progress:
+    with make_client(base, token) as client, progress_bar() as progress:
         if case is not None:  # before any upload: a wrong case number is a usage error
             try:
                 call_api(client, "GET", f"/api/v1/cases/{case}")
@@ -640,7 +657,7 @@ def download(
         fetch_package(server, f"/api/v1/evidence/{number}/package", output or Path(f"{number}.zip"))
         return
     base, token = logged_in(server)
-    with make_client(base, token) as client, _progress() as progress:
+    with make_client(base, token) as client, progress_bar() as progress:
         task = progress.add_task(f"下载 download {number}", total=None)
         try:
             path, record = download_record(
@@ -659,7 +676,7 @@ def download(
 def fetch_package(server: str | None, url: str, output: Path) -> None:
     """``download --package`` and ``case package``: the package at API path ``url``."""
     base, token = logged_in(server)
-    with make_client(base, token) as client, _progress() as progress:
+    with make_client(base, token) as client, progress_bar() as progress:
         task = progress.add_task(f"证据包 package {output.name}", total=None)
         try:
             sha256 = download_package(

@@ -52,6 +52,18 @@ class Check(enum.Enum):
     LOG_PROOF_PARSES = "log_proof_parses"  # log/<item>.proof is a C2SP tlog-proof
     LOG_ENTRY_MATCHES = "log_entry_matches"  # the proof's entry names this item and token
     CERTIFICATE_SIGNATURE = "certificate_signature"  # the certificate PDF's signature (plug-in)
+    # Segment chains of live-sealed recordings (timeseal.core.segment_verify), in the order
+    # verify_segment_chain runs them (docs/segment-chain.md "Verifying"); each head token then
+    # runs TOKEN_PARSES and the RFC 3161 checks above, and the end record the FILE_* checks.
+    SEGMENT_CHAIN_FORMAT = "segment_chain_format"  # chain.jsonl parses (canonical, in order)
+    SEGMENT_LISTED = "segment_listed"  # every segment file is chained or the unfinished tail
+    SEGMENT_PRESENT = "segment_present"  # a chained segment's file is at hand
+    SEGMENT_SIZE = "segment_size"  # its size is the chained size
+    SEGMENT_SHA256 = "segment_sha256"  # its SHA-256 is the chained SHA-256
+    SEGMENT_LINK = "segment_link"  # link[i] recomputes from link[i-1], i, size, SHA-256
+    SEGMENT_HEAD = "segment_head"  # a token's messageImprint is a link of this chain
+    SEGMENT_SEALED = "segment_sealed"  # a valid token covers a link at or after this one
+    SEGMENT_CHAIN_END = "segment_chain_end"  # finished and sealed, or cut off after a seal
 
 
 class Status(enum.Enum):
@@ -169,4 +181,32 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
         "the log entry names this item, its hash and its token",
     ),
     Check.CERTIFICATE_SIGNATURE: ("认证证书签名有效", "the certificate PDF's signature is valid"),
+    # Segment chains of live-sealed recordings
+    Check.SEGMENT_CHAIN_FORMAT: (
+        "片段链文件格式正确（规范 JSON，序号连续）",
+        "the segment chain file is well formed (canonical, in order)",
+    ),
+    Check.SEGMENT_LISTED: (
+        "每个片段文件都在链中（或为未完成的末尾片段）",
+        "every segment file is in the chain (or the unfinished tail)",
+    ),
+    Check.SEGMENT_PRESENT: ("链中所列片段文件存在", "the chained segment's file is present"),
+    Check.SEGMENT_SIZE: ("片段大小与链记录一致", "the segment's size matches the chain"),
+    Check.SEGMENT_SHA256: ("片段 SHA-256 与链记录一致", "the segment's SHA-256 matches the chain"),
+    Check.SEGMENT_LINK: (
+        "链环节哈希可由上一环节重算",
+        "the chain link recomputes from the previous link",
+    ),
+    Check.SEGMENT_HEAD: (
+        "时间戳覆盖的是本链中的链头",
+        "the token covers a head link of this chain",
+    ),
+    Check.SEGMENT_SEALED: (
+        "片段已被之后（或同一）链头的时间戳固定",
+        "the segment is sealed by a token over a later-or-equal head",
+    ),
+    Check.SEGMENT_CHAIN_END: (
+        "录制正常结束，或中断前的片段已固定",
+        "the recording finished, or was cut off after a sealed segment",
+    ),
 }

@@ -1,0 +1,73 @@
+"""Uploading a whole capture directory (web capture, recording, photo) as vault evidence.
+
+The items and their kinds are :func:`timeseal.capture.capture_items.capture_items`'s choice;
+each carries the same capture metadata. The work is put into the offline queue first and then
+done through the same worker as ``timeseal sync``, so an upload cut short (network, Ctrl-C,
+``kill -9``) is simply finished by the next ``timeseal sync``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import typer
+
+from timeseal.capture import offline_queue
+from timeseal.capture.capture_items import CAPTURE_JSON, capture_items
+from timeseal.capture.file_seal import file_sha256
+from timeseal.capture.offline_queue import PendingItem, QueueEntry
+from timeseal.capture.upload_meta import CaptureMetadataError
+from timeseal.cli.account_cmd import _resolve_server
+from timeseal.cli.sync_cmd import run_queue
+
+PROBE_TIMEOUT = 5.0
+
+
+def queue_capture_dir(directory: Path, base: str) -> QueueEntry:
+    """A queue entry (saved) that owes the upload of every item of the capture in
+    ``directory``. Raises :class:`CaptureMetadataError` for a directory that is no capture."""
+    items = [
+        PendingItem(
+            path=item.path.resolve(),
+            sha256=file_sha256(item.path).hex(),
+            size=item.path.stat().st_size,
+            kind=item.kind,
+            title=item.title,
+            needs_token=False,
+            upload=True,
+        )
+        for item in capture_items(directory)
+    ]
+    entry = QueueEntry("capture-dir", (directory / CAPTURE_JSON).resolve(), base, items)
+    offline_queue.save(entry)
+    return entry
+
+
+def server_reachable(base: str) -> bool:
+    """A quick look before uploading, so an offline capture is queued at once instead of
+    waiting through the uploader's retries."""
+    try:
+        httpx.get(f"{base.rstrip('/')}/healthz", timeout=PROBE_TIMEOUT)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def upload_capture_dir(directory: Path, server: str | None) -> None:
+    """``--upload`` of ``capture web``: queue the capture's items, then upload them now if
+    the server answers (and we are logged in), else leave them for ``timeseal sync``."""
+    base = _resolve_server(server)
+    try:
+        entry = queue_capture_dir(directory, base)
+    except (OSError, CaptureMetadataError) as exc:
+        typer.echo(f"✗ 无法上传 cannot upload {directory}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if server_reachable(base):
+        with offline_queue.queue_lock():
+            run_queue([entry], base)
+    if not entry.done:
+        typer.echo(
+            f"… 已排队 queued: {len(entry.items)} file(s) of {directory}; "
+            "稍后运行 run `timeseal sync` later."
+        )
