@@ -158,7 +158,14 @@ def image_preview(data: bytes, *, max_px: int = PREVIEW_MAX_PX) -> bytes:
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (max_px, max_px))  # JPEG: decode at a reduced scale, fast
             rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    # Pillow reports some broken files (a PNG with a bad chunk) as SyntaxError.
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise CertificateMediaError(f"not an image Pillow can read: {exc}") from exc
     rgb.thumbnail((max_px, max_px))
     out = io.BytesIO()

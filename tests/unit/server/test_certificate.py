@@ -159,6 +159,19 @@ def test_preview_errors_are_named(tmp_path: Path) -> None:
         video_key_frame(tmp_path / "bad.mp4")
 
 
+def test_a_file_pillow_calls_broken_is_a_named_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow reports some broken PNGs as SyntaxError ("broken PNG file"); that must not
+    escape as a server error from the certificate endpoint."""
+    from PIL import Image
+
+    def broken(_fp: object) -> None:
+        raise SyntaxError("broken PNG file")
+
+    monkeypatch.setattr(Image, "open", broken)
+    with pytest.raises(CertificateMediaError, match="broken PNG"):
+        image_preview(b"\x89PNG\r\n\x1a\n")
+
+
 def test_preview_is_a_small_jpeg() -> None:
     jpeg = image_preview(sample_jpeg(4000, 3000))
     with Image.open(io.BytesIO(jpeg)) as image:
