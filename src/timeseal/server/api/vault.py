@@ -21,7 +21,7 @@ import mimetypes
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -589,15 +589,18 @@ def blob_response(
     start: int,
     end: int,
     status: int,
+    *,
+    disposition: Literal["attachment", "inline"] = "attachment",
 ) -> StreamingResponse:
     """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (206 with
-    ``Content-Range`` for a range), its SHA-256 as the ETag, never cached by others."""
+    ``Content-Range`` for a range), its SHA-256 as the ETag, never cached by others.
+    ``inline`` is for the web app's owner-only previews of images and videos only."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     headers = {
         "Content-Length": str(end - start),
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'attachment; filename="{ascii_name}"',
+        "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
         "Cache-Control": "private, no-store",
         "ETag": f'"{blob.sha256.hex()}"',
     }

@@ -1,7 +1,9 @@
 """Server-rendered web pages: templates, static assets, languages.
 
-:func:`include_web` mounts ``/static/…`` and the public pages (today ``/verify``) and keeps
-the :class:`Pages` renderer in ``app.state.timeseal_pages`` for the pages to come.
+:func:`include_web` mounts ``/static/…``, the public pages (``/verify``) and the account's
+pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``: :mod:`.account_pages`,
+:mod:`.evidence_pages`), and keeps the :class:`Pages` renderer in ``app.state.timeseal_pages``.
+None of them is in /openapi.json: they are plain Starlette routes.
 
 Adding a page (the web app of issue 7 grows this way):
 
@@ -28,7 +30,9 @@ from fastapi import FastAPI
 
 from timeseal.core.tlog import VerifierKey
 from timeseal.server.api.public import PublicRecords
+from timeseal.server.web.account_pages import include_account_pages
 from timeseal.server.web.assets import StaticAssets
+from timeseal.server.web.evidence_pages import include_evidence_pages
 from timeseal.server.web.render import Pages
 from timeseal.server.web.verify import include_verify_pages
 
@@ -42,11 +46,14 @@ def include_web(
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
 ) -> Pages:
-    """Mount the static assets and the public pages. ``roots`` anchor token verification,
+    """Mount the static assets, the public pages and the account's pages (these need
+    ``include_auth`` and ``include_vault`` on ``app``). ``roots`` anchor token verification,
     ``log_key`` (the log's verifier key) checks log receipts."""
     assets = StaticAssets()
     pages = Pages(assets)
     app.state.timeseal_pages = pages
     app.router.routes.append(assets.route())
     include_verify_pages(app, pages, records, roots, log_key)
+    include_account_pages(app, pages)
+    include_evidence_pages(app, pages, records)
     return pages

@@ -36,7 +36,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
 _BASE_CSP = (
     "default-src 'none'; script-src 'self'{wasm}; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 
 

@@ -1,0 +1,229 @@
+"""The account's evidence in the browser: ``/evidence`` (list, search, filters by kind,
+case and sealing day in Beijing time) and
+``/evidence/{number}`` (facts, preview, downloads, custody trail, share links).
+
+Everything is read through the same stores as ``/api/v1/evidence`` (no HTTP round trip) and
+for the logged-in account only: another account's number gets the same 404 page as a number
+that does not exist. Downloads are links to the owner-only API URLs (a GET with the session
+cookie needs no CSRF token), so custody is noted there exactly as for API clients.
+
+Previews (``/evidence/{number}/preview``) are the one place content is shown *inline*: only
+images and videos (never SVG, which can carry script), with the record's media type,
+``nosniff`` and a ``sandbox`` CSP of their own, for the owner only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.log_entry import EVIDENCE_KINDS
+from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.security import client_ip
+from timeseal.server.api.service import Principal
+from timeseal.server.api.vault import blob_response, parse_range
+from timeseal.server.web.account_pages import login_redirect, page_principal
+from timeseal.server.web.i18n import N_
+from timeseal.server.web.render import BEIJING, Pages
+from timeseal.server.web.verify import KIND_NAMES
+from timeseal.store.blobs import BlobRef
+from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.shares import ShareStore
+
+PAGE_SIZE = 20
+MAX_PAGE = 10_000
+MAX_QUERY = 100
+#: Media types a preview shows inline; ``image/svg+xml`` is deliberately not one.
+PREVIEW_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"})
+PREVIEW_VIDEOS = frozenset({"video/mp4", "video/webm", "video/ogg", "video/quicktime"})
+PREVIEW_CSP = "default-src 'none'; sandbox"
+
+#: Custody actions (``store.evidence``) as people say them.
+CUSTODY_NAMES: dict[str, str] = {
+    "uploaded": N_("Uploaded"),
+    "sealed": N_("Sealed"),
+    "viewed": N_("Viewed"),
+    "downloaded": N_("Downloaded"),
+    "shared": N_("Share link created"),
+    "share_opened": N_("Opened through a share link"),
+}
+
+
+def preview_kind(record: EvidenceRecord) -> str | None:
+    """``"image"``, ``"video"`` or None: whether and how the detail page previews it."""
+    media = record.media_type.lower().split(";")[0].strip()
+    if media in PREVIEW_IMAGES:
+        return "image"
+    if media in PREVIEW_VIDEOS:
+        return "video"
+    return None
+
+
+def _int(text: str | None, *, low: int, high: int) -> int | None:
+    if text is None or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def beijing_day(text: str | None) -> dt.date | None:
+    """A ``YYYY-MM-DD`` from a date field, or None (empty or not a date)."""
+    try:
+        return dt.date.fromisoformat(text or "") if len(text or "") == 10 else None
+    except ValueError:
+        return None
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight of ``day`` in Beijing time: the date filters speak the time the pages show."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
+
+
+def include_evidence_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> None:
+    """Mount ``/evidence``, ``/evidence/{number}`` and ``/evidence/{number}/preview``."""
+    vault = records.vault
+    shares = ShareStore(vault.store.engine)
+
+    def render(
+        request: Request,
+        principal: Principal,
+        template: str,
+        context: Mapping[str, Any],
+        status: int = 200,
+    ) -> Response:
+        return pages.render(
+            request,
+            template,
+            {"account": principal.account, "csrf_token": principal.csrf_token, **context},
+            status=status,
+        )
+
+    def not_found(request: Request, principal: Principal) -> Response:
+        return render(request, principal, "error.html", {"error": "not_found"}, status=404)
+
+    def own(principal: Principal, number: str) -> EvidenceRecord | None:
+        try:
+            record = vault.store.get(parse_evidence_number(number))
+        except MalformedError:
+            return None
+        if record is None or record.owner_id != principal.account.id:
+            return None
+        return record
+
+    def list_page(request: Request) -> Response:
+        principal = page_principal(request)
+        if principal is None:
+            return login_redirect(request)
+        params = request.query_params
+        q = params.get("q", "").strip()[:MAX_QUERY]
+        kind = params.get("kind", "")
+        kind = kind if kind in EVIDENCE_KINDS else ""
+        cases = vault.cases.list_for(principal.account.id)
+        case_id = _int(params.get("case"), low=1, high=2**63 - 1)
+        page = _int(params.get("page"), low=1, high=MAX_PAGE) or 1
+        first, last = beijing_day(params.get("from")), beijing_day(params.get("to"))
+        record_ids = None
+        if case_id is not None:
+            record_ids = vault.cases.record_ids_in(principal.account.id, case_id)
+            if record_ids is None:
+                return not_found(request, principal)
+        found = vault.store.list_for(
+            principal.account.id,
+            kind=kind or None,
+            record_ids=record_ids,
+            text=q or None,
+            sealed_from=None if first is None else day_start(first),
+            sealed_before=None if last is None else day_start(last + dt.timedelta(days=1)),
+            limit=PAGE_SIZE + 1,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        filters = {
+            "q": q,
+            "kind": kind,
+            "case": "" if case_id is None else str(case_id),
+            "from": "" if first is None else first.isoformat(),
+            "to": "" if last is None else last.isoformat(),
+        }
+
+        def page_url(n: int) -> str:
+            kept = [(k, v) for k, v in filters.items() if v]
+            return f"/evidence?{urlencode([*kept, ('page', str(n))])}"
+
+        context = {
+            "items": found[:PAGE_SIZE],
+            "q": q,
+            "kind": kind,
+            "case_id": case_id,
+            "date_from": filters["from"],
+            "date_to": filters["to"],
+            "cases": cases,
+            "kinds": EVIDENCE_KINDS,
+            "kind_names": KIND_NAMES,
+            "page": page,
+            "prev_url": page_url(page - 1) if page > 1 else None,
+            "next_url": page_url(page + 1) if len(found) > PAGE_SIZE else None,
+            "filtered": any(filters.values()),
+        }
+        return render(request, principal, "evidence_list.html", context)
+
+    def detail_page(request: Request) -> Response:
+        principal = page_principal(request)
+        if principal is None:
+            return login_redirect(request)
+        record = own(principal, request.path_params["number"])
+        if record is None:
+            return not_found(request, principal)
+        now = dt.datetime.now(dt.UTC)
+        vault.store.add_custody(
+            record.id, "viewed", actor_id=principal.account.id, at=now, client_ip=client_ip(request)
+        )
+        context = {
+            "record": record,
+            "facts": records.facts(record),
+            "kind_names": KIND_NAMES,
+            "preview": preview_kind(record),
+            "custody": vault.store.custody(record.id),
+            "custody_names": CUSTODY_NAMES,
+            "shares": shares.for_record(principal.account.id, record.id),
+            "now": now,
+        }
+        return render(request, principal, "evidence_detail.html", context)
+
+    def preview(request: Request) -> Response:
+        principal = page_principal(request)
+        if principal is None:
+            return login_redirect(request)
+        record = own(principal, request.path_params["number"])
+        if record is None or preview_kind(record) is None:
+            return not_found(request, principal)
+        start, end, status = parse_range(request.headers.get("range"), record.size)
+        response = blob_response(
+            vault,
+            BlobRef(record.content_sha256, record.size),
+            record.filename,
+            record.media_type.lower().split(";")[0].strip(),
+            start,
+            end,
+            status,
+            disposition="inline",
+        )
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        return response
+
+    app.router.routes.extend(
+        [
+            Route("/evidence", list_page, methods=["GET", "HEAD"]),
+            Route("/evidence/{number}", detail_page, methods=["GET", "HEAD"]),
+            Route("/evidence/{number}/preview", preview, methods=["GET", "HEAD"]),
+        ]
+    )

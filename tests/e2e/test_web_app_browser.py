@@ -1,0 +1,188 @@
+"""The account's pages in real headless Chromium (Playwright) against a real ``timeseal
+serve``: log in with the code read from the dev SMS file, upload a photo through the API with
+that browser session, see it sealed in the list, open its detail (the image preview loads
+under the page's CSP), download its certificate (a PDF); at 375 px nothing overflows
+sideways, the console stays clean (CSP violations would show there) and axe-core finds no
+serious or critical issue on the login, list and detail pages, in Chinese and English.
+
+Chromium is the system one (see tests/support/browser.py); without it this test fails, it
+does not skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.support.accounts import OTHER_PHONE, PHONE, latest_code
+from tests.support.browser import Console, chromium, serious_accessibility_violations
+from tests.support.server import LiveServer, live_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+#: An 8x6 red PNG: a small real photo (the certificate embeds a thumbnail of it).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAGCAIAAABxZ0isAAAAFElEQVR4nGM8ISfHgA0wYRWlkwQAmxQBECiKgAAAAAAASUVORK5CYII="
+)
+
+
+def _meta(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("web-app-browser") / "data") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def session_headers(context: BrowserContext) -> dict[str, str]:
+    """The browser's session for API calls: its cookies and, for the unsafe methods, the
+    CSRF token from the readable ``ts_csrf`` cookie."""
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    return {
+        "Cookie": f"ts_session={cookies['ts_session']}; ts_csrf={cookies['ts_csrf']}",
+        "X-CSRF-Token": cookies["ts_csrf"],
+    }
+
+
+def upload_photo(server: LiveServer, headers: dict[str, str], title: str) -> str:
+    """tus upload of :data:`PNG` as a photo; its evidence number."""
+    tus = {"Tus-Resumable": "1.0.0"}
+    metadata = _meta(
+        filename="photo.png",
+        kind="photo",
+        title=title,
+        filetype="image/png",
+        sha256=hashlib.sha256(PNG).hexdigest(),
+    )
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        created = client.post(
+            "/api/v1/uploads",
+            headers={**tus, "Upload-Length": str(len(PNG)), "Upload-Metadata": metadata},
+        )
+        assert created.status_code == 201, created.text
+        sent = client.patch(
+            created.headers["location"],
+            content=PNG,
+            headers={
+                **tus,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert sent.status_code == 204, sent.text
+    number: str = sent.headers["timeseal-evidence-number"]
+    return number
+
+
+def wait_sequenced(server: LiveServer, number: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        facts = httpx.get(f"{server.url}/api/v1/public/evidence/{number}").json()
+        if facts["log"]["sequenced"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{number} was not sequenced")
+
+
+def no_horizontal_overflow(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def log_in_on_the_page(page: Page, server: LiveServer, phone: str) -> None:
+    """From the login page: number, code from the dev SMS file, and in."""
+    page.get_by_role("textbox", name="手机号", exact=True).fill(phone)
+    page.get_by_role("button", name="获取验证码").click()
+    page.locator("#code-sent").wait_for()
+    page.get_by_role("textbox", name="短信验证码").fill(
+        latest_code(server.data_dir / "sms-outbox.log", phone)
+    )
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{server.url}/evidence")
+
+
+def test_log_in_upload_see_it_sealed_and_download_the_certificate(
+    server: LiveServer, browser: Browser
+) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 800})
+    console = Console()
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("response", console.on_response)
+    try:
+        page.goto(f"{server.url}/evidence")
+        assert page.url == f"{server.url}/login?next=%2Fevidence"  # anonymous: to the login
+        assert no_horizontal_overflow(page)
+        log_in_on_the_page(page, server, PHONE)
+        assert "您还没有证据" in page.locator("main").inner_text()
+
+        number = upload_photo(server, session_headers(context), "店铺门头照片")
+        wait_sequenced(server, number)
+        page.reload()
+        item = page.locator("#evidence-items li").first
+        assert number in item.inner_text() and "拍照" in item.inner_text()
+        assert "北京时间" in item.inner_text()
+        assert no_horizontal_overflow(page)
+        page.screenshot(path=str(server.data_dir.parent / "evidence-list-375.png"))
+
+        item.get_by_role("link", name="店铺门头照片").click()
+        page.wait_for_url(f"{server.url}/evidence/{number}")
+        preview = page.locator("#preview")
+        page.wait_for_function(
+            "() => document.getElementById('preview').complete"
+            " && document.getElementById('preview').naturalWidth === 8"
+        )
+        assert preview.get_attribute("alt")
+        main = page.locator("main").inner_text()
+        assert hashlib.sha256(PNG).hexdigest() in main and "保管记录" in main
+        assert no_horizontal_overflow(page)
+
+        with page.expect_download() as started:
+            page.locator("#download-certificate").click()
+        pdf = started.value.path().read_bytes()
+        assert pdf.startswith(b"%PDF-")
+        assert started.value.suggested_filename == f"{number}-certificate.pdf"
+        assert console.errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_pages_pass_axe(server: LiveServer, browser: Browser, lang: str) -> None:
+    """The context bypasses the pages' CSP only to inject axe."""
+    context = browser.new_context(
+        locale=lang, bypass_csp=True, viewport={"width": 375, "height": 800}
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/login?lang={lang[:2]}")
+        assert serious_accessibility_violations(page) == []
+        if lang == "en":  # the other number: one code a minute per number
+            page.get_by_role("textbox", name="Mobile number", exact=True).fill(OTHER_PHONE)
+            page.get_by_role("button", name="Send code").click()
+            page.locator("#code-sent").wait_for()
+            assert serious_accessibility_violations(page) == []
+            code = latest_code(server.data_dir / "sms-outbox.log", OTHER_PHONE)
+            page.get_by_role("textbox", name="SMS code").fill(code)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{server.url}/evidence")
+            number = upload_photo(server, session_headers(context), "receipt")
+            wait_sequenced(server, number)
+            for path in ("/evidence", "/evidence?q=receipt", f"/evidence/{number}"):
+                page.goto(f"{server.url}{path}")
+                assert serious_accessibility_violations(page) == [], path
+    finally:
+        context.close()
