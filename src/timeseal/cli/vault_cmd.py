@@ -52,7 +52,10 @@ from timeseal.cli.account_cmd import (
     config_dir,
     stored_token,
 )
+from timeseal.core.errors import MalformedError
+from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
+from timeseal.core.package.layout import item_id
 
 TUS_VERSION = "1.0.0"
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -654,7 +657,7 @@ def download(
     """Download an item's original bytes, or its evidence package (resumable), checked
     against its SHA-256."""
     if package:
-        fetch_package(server, f"/api/v1/evidence/{number}/package", output or Path(f"{number}.zip"))
+        fetch_package(server, f"/api/v1/evidence/{number}/package", output or _zip_name(number))
         return
     base, token = logged_in(server)
     with make_client(base, token) as client, progress_bar() as progress:
@@ -671,6 +674,16 @@ def download(
         except OSError as exc:
             raise fail(f"{number}: {exc}") from None
     typer.echo(f"✓ {record['number']} -> {path}  SHA-256 {record['sha256']} ✓")
+
+
+def _zip_name(number: str) -> Path:
+    """``NUMBER.zip`` in the form that is a file name everywhere (a check symbol such as ``*``
+    spelled as in the package's own paths); a number that does not parse keeps its spelling
+    (the server then says it knows no such item)."""
+    try:
+        return Path(f"{item_id(parse_evidence_number(number))}.zip")
+    except MalformedError:
+        return Path(f"{number}.zip")
 
 
 def fetch_package(server: str | None, url: str, output: Path) -> None:

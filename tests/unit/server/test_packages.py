@@ -140,6 +140,12 @@ def test_an_item_package_verifies_and_comes_back_the_same(
     # The same inputs: the same bytes, so a broken download resumes with Range.
     again = server.get(url, headers=auth)
     assert again.content == package
+    # Named as a file may be named anywhere (a check symbol such as * spelled _32).
+    disposition = again.headers["content-disposition"]
+    assert disposition == f'attachment; filename="{item_id(number)}.zip"'
+    assert certificate.headers["content-disposition"].endswith(
+        f'filename="{item_id(number)}-certificate.pdf"'
+    )
     part = server.get(url, headers={**auth, "Range": "bytes=100-"})
     assert part.status_code == 206 and part.content == package[100:]
     assert part.headers["content-range"] == f"bytes 100-{len(package) - 1}/{len(package)}"

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from timeseal.core.package.layout import item_id
 from timeseal.server.api.cases import CaseId
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
@@ -131,7 +132,13 @@ def include_packages(
             raise ApiError("not_sequenced", 503, retry_after=2) from None
         start, end, status = parse_range(request.headers.get("range"), ref.size)
         response = blob_response(
-            vault, ref, f"{record.number}-certificate.pdf", PDF_MEDIA_TYPE, start, end, status
+            vault,
+            ref,
+            f"{item_id(record.number)}-certificate.pdf",
+            PDF_MEDIA_TYPE,
+            start,
+            end,
+            status,
         )
         note_custody(
             packages,
@@ -154,7 +161,7 @@ def include_packages(
         """The item's evidence package (ZIP), built on first request; ``Range`` resumes."""
         record = owned_record(vault, number, principal)
         row = await built(packages.item_package(record))
-        response = package_response(packages, row, f"{record.number}.zip", request)
+        response = package_response(packages, row, f"{item_id(record.number)}.zip", request)
         note_custody(
             packages,
             [record.id],

@@ -26,7 +26,6 @@ probe); an expired one is 410 ``share_expired``. Every open, facts or bytes, add
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -38,10 +37,12 @@ from starlette.responses import Response, StreamingResponse
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
-from timeseal.server.api.cases import CaseId, case_info, case_items
+from timeseal.core.package.layout import item_id
+from timeseal.server.api.cases import CaseId, case_info
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
 from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.share_service import LifetimeOutOfRange, ShareService
 from timeseal.server.api.vault import (
     EvidenceSummary,
     content_response,
@@ -52,15 +53,11 @@ from timeseal.server.api.vault import (
 from timeseal.server.packages import PackageService
 from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
-from timeseal.store.shares import ShareLink, ShareStore
+from timeseal.store.shares import ShareLink
 
 Clock = Callable[[], dt.datetime]
 
 SHARE_CODE_HEADER = "TimeSeal-Share-Code"
-MAX_LIFETIME = dt.timedelta(days=365)
-MAX_CODE_FAILURES = 5
-CODE_WINDOW = dt.timedelta(minutes=15)
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 MESSAGES.update(
     {
@@ -78,10 +75,6 @@ ShareCode = Annotated[
     str | None,
     Header(alias=SHARE_CODE_HEADER.lower(), description="The link's access code, if it has one."),
 ]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class ShareCreate(BaseModel):
@@ -156,53 +149,31 @@ def _info(share: ShareLink, now: dt.datetime, *, number: str | None = None) -> d
     }
 
 
-def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | None = None) -> None:
+def include_shares(
+    app: FastAPI, packages: PackageService, *, clock: Clock | None = None
+) -> ShareService:
     """Mount the share-link endpoints (after ``include_auth``; beside ``include_vault``).
-    ``clock`` is the time links expire by (tests inject one); the system clock by default."""
-    clock = clock or _utc_now
+    ``clock`` is the time links expire by (tests inject one); the system clock by default.
+    The rules are :class:`~.share_service.ShareService`'s, kept in ``app.state.timeseal_shares``
+    for the web pages."""
+    service = ShareService(packages, clock=clock)
+    app.state.timeseal_shares = service
+    clock = service.clock
     vault = packages.vault
     router = APIRouter(prefix="/api/v1", tags=["shares"])
-    shares = ShareStore(vault.store.engine)
+    shares = service.store
 
     def open_share(token: str, code: str | None) -> ShareLink:
-        """The link, if it is usable and the access code right."""
-        share = shares.by_token(token) if _TOKEN.match(token) else None
-        if share is None or share.revoked_at is not None:
-            raise ApiError("not_found", 404)
-        now = clock()
-        if now >= share.expires_at:
-            raise ApiError("share_expired", 410)
-        if share.has_code:
-            window_end = share.code_window_start + CODE_WINDOW
-            if share.code_failures >= MAX_CODE_FAILURES and now < window_end:
-                wait = (window_end - now).total_seconds()
-                raise ApiError("rate_limited", 429, retry_after=wait)
-            if not code:
-                raise ApiError("share_code_required", 403)
-            if not shares.check_code(share.id, code):
-                failures = shares.note_failure(share.id, now=now, window=CODE_WINDOW)
-                left = max(0, MAX_CODE_FAILURES - failures)
-                raise ApiError("share_code_invalid", 403, attempts_left=left)
-        return share
+        return service.open(token, code)
 
     def shared_record(link: ShareLink) -> EvidenceRecord:
-        """The record an evidence link shares."""
-        record = None if link.record_id is None else vault.store.get_by_id(link.record_id)
-        if record is None:
-            raise ApiError("not_found", 404)
-        return vault.sequenced(record)
+        return service.record(link)
 
     def shared_case(link: ShareLink) -> tuple[Case, list[tuple[EvidenceRecord, dict[str, Any]]]]:
-        """The case a case link shares (not deleted), and its items as they are now."""
-        case = None if link.case_id is None else vault.cases.get(link.owner_id, link.case_id)
-        if case is None:
-            raise ApiError("not_found", 404)
-        return case, [(vault.sequenced(r), fields) for r, fields in case_items(vault, case.id)]
+        return service.case(link)
 
     def note_open(record: EvidenceRecord, request: Request) -> None:
-        vault.store.add_custody(
-            record.id, "share_opened", actor_id=None, at=clock(), client_ip=client_ip(request)
-        )
+        service.note_open(record, client_ip(request))
 
     def create_link(
         body: ShareCreate,
@@ -212,35 +183,22 @@ def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | Non
         record: EvidenceRecord | None = None,
         case: Case | None = None,
     ) -> dict[str, Any]:
-        now = clock()
-        if not now < body.expires_at <= now + MAX_LIFETIME:
+        try:
+            share, token = service.create(
+                principal.account.id,
+                expires_at=body.expires_at,
+                label=body.label,
+                code=body.access_code,
+                ip=client_ip(request),
+                record=record,
+                case=case,
+            )
+        except LifetimeOutOfRange:
             raise RequestValidationError(
                 [{"loc": ("body", "expires_at"), "msg": "out of range", "type": "value_error"}]
-            )
-        share, token = shares.create(
-            owner_id=principal.account.id,
-            record_id=None if record is None else record.id,
-            case_id=None if case is None else case.id,
-            label=body.label,
-            code=body.access_code,
-            now=now,
-            expires_at=body.expires_at,
-        )
-        if record is not None:
-            shared = [record]
-        else:
-            assert case is not None
-            shared = [r for r, _ in case_items(vault, case.id)]
-        for item in shared:
-            vault.store.add_custody(
-                item.id,
-                "shared",
-                actor_id=principal.account.id,
-                at=now,
-                client_ip=client_ip(request),
-            )
+            ) from None
         return {
-            **_info(share, now, number=None if record is None else record.number),
+            **_info(share, clock(), number=None if record is None else record.number),
             "token": token,
             "url": f"/s/{token}",
             "api_url": f"/api/v1/shares/{token}",
@@ -306,10 +264,11 @@ def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | Non
     @router.delete("/shares/{share}", status_code=204, responses=error_responses(401, 403, 404))
     async def revoke_share(share: str, principal: CurrentAccount) -> Response:
         """Revoke one of the caller's links (``share`` is its id). Revoking twice is fine."""
-        link = shares.get(int(share)) if share.isdigit() and len(share) < 19 else None
-        if link is None or link.owner_id != principal.account.id:
+        link = None
+        if share.isdigit() and len(share) < 19:
+            link = service.revoke(principal.account.id, int(share))
+        if link is None:
             raise ApiError("not_found", 404)
-        shares.revoke(link.id, now=clock())
         return Response(status_code=204)
 
     @router.get(
@@ -408,7 +367,7 @@ def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | Non
             record = shared_record(link)
             records = [record]
             row = await built(packages.item_package(record))
-            filename = f"{record.number}.zip"
+            filename = f"{item_id(record.number)}.zip"
         else:
             case, items = shared_case(link)
             records = [r for r, _ in items]
@@ -420,3 +379,4 @@ def include_shares(app: FastAPI, packages: PackageService, *, clock: Clock | Non
         return response
 
     app.include_router(router)
+    return service

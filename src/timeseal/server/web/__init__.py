@@ -1,9 +1,11 @@
 """Server-rendered web pages: templates, static assets, languages.
 
 :func:`include_web` mounts ``/static/…``, the public pages (``/verify``) and the account's
-pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``: :mod:`.account_pages`,
-:mod:`.evidence_pages`), and keeps the :class:`Pages` renderer in ``app.state.timeseal_pages``.
-None of them is in /openapi.json: they are plain Starlette routes.
+pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``, ``/account``:
+:mod:`.account_pages`, :mod:`.evidence_pages`, :mod:`.account_settings`), share links
+(the owner's forms and the public ``/s/{token}`` pages: :mod:`.share_pages`), and keeps the
+:class:`Pages` renderer in ``app.state.timeseal_pages``. None of them is in /openapi.json: they
+are plain Starlette routes.
 
 Adding a page (the web app of issue 7 grows this way):
 
@@ -31,9 +33,11 @@ from fastapi import FastAPI
 from timeseal.core.tlog import VerifierKey
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.web.account_pages import include_account_pages
+from timeseal.server.web.account_settings import include_account_settings
 from timeseal.server.web.assets import StaticAssets
 from timeseal.server.web.evidence_pages import include_evidence_pages
 from timeseal.server.web.render import Pages
+from timeseal.server.web.share_pages import include_share_pages
 from timeseal.server.web.verify import include_verify_pages
 
 __all__ = ["Pages", "StaticAssets", "include_web"]
@@ -56,4 +60,6 @@ def include_web(
     include_verify_pages(app, pages, records, roots, log_key)
     include_account_pages(app, pages)
     include_evidence_pages(app, pages, records)
+    include_account_settings(app, pages)
+    include_share_pages(app, pages, records)
     return pages

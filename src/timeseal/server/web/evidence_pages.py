@@ -31,6 +31,7 @@ from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
 from timeseal.server.api.service import Principal
 from timeseal.server.api.vault import blob_response, parse_range
+from timeseal.server.vault import VaultService
 from timeseal.server.web.account_pages import login_redirect, page_principal
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import BEIJING, Pages
@@ -66,6 +67,28 @@ def preview_kind(record: EvidenceRecord) -> str | None:
     if media in PREVIEW_VIDEOS:
         return "video"
     return None
+
+
+def inline_preview(vault: VaultService, record: EvidenceRecord, request: Request) -> Response:
+    """The record's bytes inline (one ``Range`` honoured) for a preview: its media type, which
+    the caller checked with :func:`preview_kind`, ``nosniff`` and a ``sandbox`` CSP. Used by
+    the owner's preview and by share links' (:mod:`.share_pages`)."""
+    if preview_kind(record) is None:
+        raise ValueError(f"no preview for {record.media_type}")
+    start, end, status = parse_range(request.headers.get("range"), record.size)
+    response = blob_response(
+        vault,
+        BlobRef(record.content_sha256, record.size),
+        record.filename,
+        record.media_type.lower().split(";")[0].strip(),
+        start,
+        end,
+        status,
+        disposition="inline",
+    )
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
 
 
 def _int(text: str | None, *, low: int, high: int) -> int | None:
@@ -205,20 +228,7 @@ def include_evidence_pages(app: FastAPI, pages: Pages, records: PublicRecords) -
         record = own(principal, request.path_params["number"])
         if record is None or preview_kind(record) is None:
             return not_found(request, principal)
-        start, end, status = parse_range(request.headers.get("range"), record.size)
-        response = blob_response(
-            vault,
-            BlobRef(record.content_sha256, record.size),
-            record.filename,
-            record.media_type.lower().split(";")[0].strip(),
-            start,
-            end,
-            status,
-            disposition="inline",
-        )
-        response.headers["Content-Security-Policy"] = PREVIEW_CSP
-        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        return response
+        return inline_preview(vault, record, request)
 
     app.router.routes.extend(
         [
