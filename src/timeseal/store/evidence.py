@@ -95,6 +95,10 @@ evidence_records = Table(
     Column("supersedes", String(24), nullable=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Index("ix_evidence_records_owner_created", "owner_id", "created_at_ms"),
+    # The public lookups: by content (the verify page's file check), by token, by correction.
+    Index("ix_evidence_records_content", "content_sha256"),
+    Index("ix_evidence_records_token", "token_sha256"),
+    Index("ix_evidence_records_supersedes", "supersedes"),
 )
 
 evidence_custody = Table(
@@ -382,6 +386,29 @@ class EvidenceStore:
 
     def by_upload(self, upload_id: str) -> EvidenceRecord | None:
         return self._one(evidence_records.c.upload_id, upload_id)
+
+    def with_content(self, sha256: bytes, *, limit: int) -> list[EvidenceRecord]:
+        """Every owner's records whose content has this SHA-256, oldest first."""
+        return self._where(evidence_records.c.content_sha256 == sha256, limit=limit)
+
+    def by_token(self, token_sha256: bytes) -> EvidenceRecord | None:
+        """The record sealed with the token whose DER has this SHA-256."""
+        found = self._where(evidence_records.c.token_sha256 == token_sha256, limit=1)
+        return found[0] if found else None
+
+    def superseding(self, number: str) -> list[EvidenceRecord]:
+        """The records that correct ``number`` (their ``supersedes``), oldest first."""
+        return self._where(evidence_records.c.supersedes == number, limit=None)
+
+    def _where(self, condition: Any, *, limit: int | None) -> list[EvidenceRecord]:
+        query = (
+            select(evidence_records)
+            .where(condition)
+            .order_by(evidence_records.c.created_at_ms, evidence_records.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query)]
 
     def _one(self, column: Any, value: object) -> EvidenceRecord | None:
         """The record whose unique ``column`` equals ``value``."""

@@ -19,7 +19,6 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query
-from sqlalchemy import select
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
@@ -32,7 +31,7 @@ from timeseal.server.api.models import (
     PublicTimestamp,
 )
 from timeseal.server.vault import VaultService
-from timeseal.store.evidence import EvidenceRecord, evidence_records
+from timeseal.store.evidence import EvidenceRecord
 
 #: At most this many records are listed for one content hash (identical files sealed again).
 MAX_MATCHES = 50
@@ -40,12 +39,8 @@ SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class PublicRecords:
-    """Read-only lookups the public pages need, over the vault's store.
-
-    TODO(store): ``by_content``, ``by_token`` and ``superseded_by`` belong in
-    :class:`~timeseal.store.evidence.EvidenceStore`, with indexes on ``content_sha256``,
-    ``token_sha256`` and ``supersedes`` (a migration); until then they scan
-    ``evidence_records``."""
+    """Read-only lookups the public pages need, over the vault's store (whose indexes on
+    content, token and ``supersedes`` make them cheap)."""
 
     def __init__(self, vault: VaultService) -> None:
         self.vault = vault
@@ -61,35 +56,16 @@ class PublicRecords:
 
     def by_content(self, sha256: bytes) -> list[EvidenceRecord]:
         """Records whose content has this SHA-256, oldest first."""
-        query = (
-            select(evidence_records.c.number)
-            .where(evidence_records.c.content_sha256 == sha256)
-            .order_by(evidence_records.c.created_at_ms, evidence_records.c.id)
-            .limit(MAX_MATCHES)
-        )
-        with self.vault.store.engine.connect() as conn:
-            numbers = [row.number for row in conn.execute(query)]
-        found = (self.vault.store.get(n) for n in numbers)
-        return [self.vault.sequenced(r) for r in found if r is not None]
+        found = self.vault.store.with_content(sha256, limit=MAX_MATCHES)
+        return [self.vault.sequenced(r) for r in found]
 
     def by_token(self, token_sha256: bytes) -> EvidenceRecord | None:
         """The record sealed with the token whose DER has this SHA-256 (it is in the log)."""
-        query = select(evidence_records.c.number).where(
-            evidence_records.c.token_sha256 == token_sha256
-        )
-        with self.vault.store.engine.connect() as conn:
-            row = conn.execute(query.limit(1)).one_or_none()
-        record = None if row is None else self.vault.store.get(row.number)
+        record = self.vault.store.by_token(token_sha256)
         return None if record is None else self.vault.sequenced(record)
 
     def superseded_by(self, number: str) -> list[str]:
-        query = (
-            select(evidence_records.c.number)
-            .where(evidence_records.c.supersedes == number)
-            .order_by(evidence_records.c.created_at_ms, evidence_records.c.id)
-        )
-        with self.vault.store.engine.connect() as conn:
-            return [row.number for row in conn.execute(query)]
+        return [r.number for r in self.vault.store.superseding(number)]
 
     def facts(self, record: EvidenceRecord) -> PublicEvidence:
         """The public facts of ``record``; see the module docstring for what is left out."""
