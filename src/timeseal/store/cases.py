@@ -280,6 +280,25 @@ class CaseStore:
             )
         return True
 
+    def holding(self, owner_id: int, record_id: int) -> list[Case]:
+        """The owner's cases that hold the record, most recently changed first."""
+        held = (
+            select(evidence_case_items.c.case_id)
+            .where(evidence_case_items.c.record_id == record_id)
+            .scalar_subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(evidence_cases, _item_count().label("item_count"))
+                .where(
+                    (evidence_cases.c.owner_id == owner_id)
+                    & evidence_cases.c.deleted_at_ms.is_(None)
+                    & evidence_cases.c.id.in_(held)
+                )
+                .order_by(evidence_cases.c.updated_at_ms.desc(), evidence_cases.c.id.desc())
+            ).all()
+        return [_case(r, int(r.item_count)) for r in rows]
+
     def record_ids_in(self, owner_id: int, case_id: int) -> list[int] | None:
         """The record ids of one of the owner's cases, in order; None if there is no such case."""
         if self.get(owner_id, case_id) is None:

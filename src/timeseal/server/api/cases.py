@@ -109,6 +109,31 @@ def case_items(vault: VaultService, case_id: int) -> list[tuple[EvidenceRecord, 
     return found
 
 
+def put_item_in_case(
+    vault: VaultService,
+    owner_id: int,
+    case_id: int,
+    record: EvidenceRecord,
+    note: str | None,
+    *,
+    now: dt.datetime,
+    ip: str,
+) -> bool:
+    """Add the owner's ``record`` at the end of the case, or change its note (``None`` keeps
+    it): the one implementation behind ``PUT /api/v1/cases/{id}/items/{number}`` and the web
+    page's form. A record newly added to a case with an active share link gets custody
+    ``shared``: the case's links show it from now on. False when the case is not the
+    owner's; raises :class:`~timeseal.store.cases.CaseFull`. The caller checked that
+    ``record`` is the owner's."""
+    shares = ShareStore(vault.store.engine)
+    was_in = any(item.record_id == record.id for item in vault.cases.items(case_id))
+    if not vault.cases.put_item(owner_id, case_id, record.id, note, now=now):
+        return False
+    if not was_in and any(s.active(now) for s in shares.for_case(owner_id, case_id)):
+        vault.store.add_custody(record.id, "shared", actor_id=owner_id, at=now, client_ip=ip)
+    return True
+
+
 def include_cases(app: FastAPI, vault: VaultService, *, clock: Clock = utc_now) -> None:
     """Mount the case endpoints (after ``include_auth``; beside ``include_vault``)."""
     router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -187,27 +212,20 @@ def include_cases(app: FastAPI, vault: VaultService, *, clock: Clock = utc_now) 
         """Add one of the caller's items at the end of the case, or change its note."""
         own_case(case_id, principal)
         record = owned_record(vault, number, principal)
-        now = clock()
-        was_in = any(item.record_id == record.id for item in vault.cases.items(case_id))
         try:
-            added = vault.cases.put_item(
-                principal.account.id, case_id, record.id, body.note, now=now
+            added = put_item_in_case(
+                vault,
+                principal.account.id,
+                case_id,
+                record,
+                body.note,
+                now=clock(),
+                ip=client_ip(request),
             )
         except CaseFull:
             raise ApiError("case_full", 409) from None
         if not added:
             raise ApiError("not_found", 404)
-        if not was_in and any(
-            s.active(now) for s in shares.for_case(principal.account.id, case_id)
-        ):
-            # The case's links show it from now on: that is sharing it.
-            vault.store.add_custody(
-                record.id,
-                "shared",
-                actor_id=principal.account.id,
-                at=now,
-                client_ip=client_ip(request),
-            )
         return detail(own_case(case_id, principal))
 
     @router.delete(

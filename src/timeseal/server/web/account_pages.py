@@ -95,13 +95,14 @@ def csrf_matches(sent: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(sent.encode(), expected.encode())
 
 
-async def read_form(request: Request) -> FormData | None:
-    """A small urlencoded form (no files), or None when it is anything else."""
+async def read_form(request: Request, *, max_bytes: int = MAX_FORM_BYTES) -> FormData | None:
+    """A small urlencoded form (no files, at most ``max_bytes``), or None when it is anything
+    else."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
     if media != "application/x-www-form-urlencoded":
         return None
-    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+    if not declared.isdigit() or int(declared) > max_bytes:
         return None
     try:
         return await request.form(max_files=0, max_fields=8)

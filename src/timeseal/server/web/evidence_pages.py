@@ -1,6 +1,7 @@
 """The account's evidence in the browser: ``/evidence`` (list, search, filters by kind,
 case and sealing day in Beijing time) and
-``/evidence/{number}`` (facts, preview, downloads, custody trail, share links).
+``/evidence/{number}`` (facts, preview, downloads, custody trail, share links, the cases that
+hold it; the list's case filter links to the case's page, :mod:`.case_pages`).
 
 Everything is read through the same stores as ``/api/v1/evidence`` (no HTTP round trip) and
 for the logged-in account only: another account's number gets the same 404 page as a number
@@ -217,6 +218,7 @@ def include_evidence_pages(app: FastAPI, pages: Pages, records: PublicRecords) -
             "custody": vault.store.custody(record.id),
             "custody_names": CUSTODY_NAMES,
             "shares": shares.for_record(principal.account.id, record.id),
+            "cases": vault.cases.holding(principal.account.id, record.id),
             "now": now,
         }
         return render(request, principal, "evidence_detail.html", context)

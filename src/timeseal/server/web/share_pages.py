@@ -2,8 +2,9 @@
 
 For the owner (logged in, CSRF on both forms)::
 
-    POST /evidence/{number}/shares   create a link (days 1-365, label, optional access code);
-                                     the answer shows ``/s/<token>`` once
+    POST /evidence/{number}/shares   create a link to an item or, from a case's page, to the
+    POST /cases/{case}/shares        case (days 1-365, label, optional access code); the
+                                     answer shows ``/s/<token>`` once
     POST /shares/{id}/revoke         revoke one of the account's links
 
 For anyone holding the link (no login)::
@@ -99,6 +100,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
         return record if record is not None and record.owner_id == account_id else None
 
     async def create(request: Request) -> Response:
+        """``POST /evidence/{number}/shares`` and ``POST /cases/{case}/shares``."""
         principal = page_principal(request)
         if principal is None:
             return login_redirect(request)
@@ -109,12 +111,22 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             "account": principal.account,
             "csrf_token": principal.csrf_token,
         }
-        record = own(request, request.path_params["number"], principal.account.id)
-        if record is None:
-            context["error"] = "not_found"
-            return pages.render(request, "error.html", context, status=404)
-        context["record"] = record
         service = share_service(request)
+        record = case = None
+        if "number" in request.path_params:
+            record = own(request, request.path_params["number"], principal.account.id)
+            context["back_url"] = None if record is None else f"/evidence/{record.number}"
+            missing = "not_found"
+        else:
+            text = request.path_params["case"]
+            if text.isdigit() and len(text) <= 18:
+                case = service.vault.cases.get(principal.account.id, int(text))
+            context["back_url"] = None if case is None else f"/cases/{case.id}"
+            missing = "case_not_found"
+        if record is None and case is None:
+            context["error"] = missing
+            return pages.render(request, "error.html", context, status=404)
+        context["scope"] = "evidence" if record is not None else "case"
         days = field(form, "days").strip()
         code = field(form, "access_code").strip()
         error: str | None = None
@@ -133,6 +145,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
                 code=body.access_code,
                 ip=client_ip(request),
                 record=record,
+                case=case,
             )
         except LifetimeOutOfRange:
             error = "days"
@@ -165,7 +178,9 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             }
             return pages.render(request, "error.html", context, status=404)
         back = "/evidence"
-        if link.record_id is not None:
+        if link.case_id is not None:
+            back = f"/cases/{link.case_id}"
+        elif link.record_id is not None:
             record = service.vault.store.get_by_id(link.record_id)
             back = "/evidence" if record is None else f"/evidence/{record.number}"
         return RedirectResponse(back, status_code=303, headers={"Cache-Control": "no-store"})
@@ -358,6 +373,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
     app.router.routes.extend(
         [
             Route("/evidence/{number}/shares", create, methods=["POST"]),
+            Route("/cases/{case}/shares", create, methods=["POST"]),
             Route("/shares/{share}/revoke", revoke, methods=["POST"]),
             Route("/s/{token}", show, methods=["GET", "HEAD"]),
             Route("/s/{token}", enter_code, methods=["POST"]),
