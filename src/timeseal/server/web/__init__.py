@@ -1,6 +1,7 @@
 """Server-rendered web pages: templates, static assets, languages.
 
-:func:`include_web` mounts ``/static/…``, the public pages (``/verify``) and the account's
+:func:`include_web` mounts ``/static/…``, the public pages (``/``, the landing page, and
+``/verify``) and the account's
 pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``, ``/cases``,
 ``/cases/{id}``, ``/account``: :mod:`.account_pages`, :mod:`.evidence_pages`,
 :mod:`.case_pages`, :mod:`.account_settings`), share links
@@ -38,6 +39,7 @@ from timeseal.server.web.account_settings import include_account_settings
 from timeseal.server.web.assets import StaticAssets
 from timeseal.server.web.case_pages import include_case_pages
 from timeseal.server.web.evidence_pages import include_evidence_pages
+from timeseal.server.web.home_page import include_home_page
 from timeseal.server.web.render import Pages
 from timeseal.server.web.share_pages import include_share_pages
 from timeseal.server.web.verify import include_verify_pages
@@ -59,6 +61,7 @@ def include_web(
     pages = Pages(assets)
     app.state.timeseal_pages = pages
     app.router.routes.append(assets.route())
+    include_home_page(app, pages)
     include_verify_pages(app, pages, records, roots, log_key)
     include_account_pages(app, pages)
     include_evidence_pages(app, pages, records)

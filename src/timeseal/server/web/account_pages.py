@@ -78,6 +78,15 @@ def page_principal(request: Request) -> Principal | None:
     return auth_service(request).session_principal(cookie)
 
 
+def visitor_context(request: Request) -> dict[str, Any]:
+    """What the layout needs on a page anyone may see: the account (its navigation, the
+    logout form's CSRF token) when the visitor is logged in, else ``account=None``."""
+    principal = page_principal(request)
+    if principal is None:
+        return {"account": None}
+    return {"account": principal.account, "csrf_token": principal.csrf_token}
+
+
 def login_redirect(request: Request) -> RedirectResponse:
     """303 to ``/login?next=<this page>``."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -46,6 +46,7 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 from timeseal.server.api.models import PublicEvidence
 from timeseal.server.api.public import PublicRecords
+from timeseal.server.web.account_pages import visitor_context
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import Pages
 from timeseal.store.evidence import EvidenceRecord
@@ -214,7 +215,7 @@ async def verify_package_upload(
     :data:`MAX_PACKAGE_BYTES`) verified as ``timeseal verify PACKAGE.zip --ca ROOT --log-key
     KEY`` would, against this server's TSA root and log key. The upload is spooled to a
     temporary file by the form parser (never held in memory) and gone after the answer."""
-    context = _empty_form()
+    context = {**_empty_form(), **visitor_context(request)}
 
     def fail(error: str, status: int) -> Response:
         context["package_error"] = error
@@ -303,7 +304,7 @@ def include_verify_pages(
         raise ValueError("the verify page needs the TSA root to verify tokens against")
 
     async def verify_page(request: Request) -> Response:
-        context = _empty_form()
+        context = {**_empty_form(), **visitor_context(request)}
         number = request.query_params.get("number", "").strip()[:64]
         sha256_text = request.query_params.get("sha256", "").strip()[:200]
         context["number"] = number
@@ -327,7 +328,7 @@ def include_verify_pages(
         return pages.render(request, "verify.html", context, status=status, wasm=True)
 
     async def token_page(request: Request) -> Response:
-        context = _empty_form()
+        context = {**_empty_form(), **visitor_context(request)}
 
         def fail(error: str, status: int) -> Response:
             context["token_error"] = error
