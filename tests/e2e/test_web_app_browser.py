@@ -2,8 +2,9 @@
 serve``: log in with the code read from the dev SMS file, upload a photo through the API with
 that browser session, see it sealed in the list, open its detail (the image preview loads
 under the page's CSP), download its certificate (a PDF); at 375 px nothing overflows
-sideways, the console stays clean (CSP violations would show there) and axe-core finds no
-serious or critical issue on the login, list and detail pages, in Chinese and English.
+sideways, the console stays clean (CSP violations would show there); and axe-core finds no
+serious or critical issue, and nothing overflows at 375 px, on every page, in Chinese and
+English (:func:`test_every_page_passes_axe_and_fits_a_phone`).
 
 Chromium is the system one (see tests/support/browser.py); without it this test fails, it
 does not skip.
@@ -13,17 +14,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from sqlalchemy import update
 
-from tests.support.accounts import OTHER_PHONE, PHONE, latest_code
+from tests.support.accounts import PHONE, latest_code
 from tests.support.browser import Console, chromium, serious_accessibility_violations
 from tests.support.server import LiveServer, live_server
 from timeseal.core.package.layout import item_id
+from timeseal.store.db import database_url, make_engine
+from timeseal.store.shares import evidence_shares, token_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -162,32 +167,161 @@ def test_log_in_upload_see_it_sealed_and_download_the_certificate(
         context.close()
 
 
-@pytest.mark.parametrize("lang", ["zh-CN", "en"])
-def test_pages_pass_axe(server: LiveServer, browser: Browser, lang: str) -> None:
-    """The context bypasses the pages' CSP only to inject axe."""
-    context = browser.new_context(
-        locale=lang, bypass_csp=True, viewport={"width": 375, "height": 800}
-    )
+#: One number per language: a number gets one SMS code a minute.
+AXE_PHONES = {"zh-CN": "+8613600001111", "en": "+8613600002222"}
+#: A well-formed evidence number that no record has.
+UNKNOWN_NUMBER = "TS-20261129-7Q4K-M2XD"
+
+
+def checked(page: Page, where: str) -> None:
+    """axe-core finds no serious or critical violation, and nothing overflows sideways (the
+    contexts are 375 px wide)."""
+    assert serious_accessibility_violations(page) == [], where
+    assert no_horizontal_overflow(page), where
+
+
+def submit(page: Page, form: str) -> int:
+    """Click the form's submit button; the status of the page it leads to."""
+    with page.expect_navigation() as navigation:
+        page.locator(f"{form} button[type=submit]").click()
+    response = navigation.value
+    assert response is not None
+    return response.status
+
+
+def created_link(page: Page, form: str = "#share-form") -> str:
+    assert submit(page, form) == 201
+    return page.locator("#share-url").input_value()
+
+
+def expire(server: LiveServer, link: str) -> None:
+    """Set the link's expiry a second into the past, in the server's database."""
+    token = link.rsplit("/", 1)[1]
+    engine = make_engine(database_url(server.data_dir))
     try:
-        page = context.new_page()
-        page.goto(f"{server.url}/login?lang={lang[:2]}")
-        assert serious_accessibility_violations(page) == []
-        if lang == "en":  # the other number: one code a minute per number
-            page.get_by_role("textbox", name="Mobile number", exact=True).fill(OTHER_PHONE)
-            page.get_by_role("button", name="Send code").click()
-            page.locator("#code-sent").wait_for()
-            assert serious_accessibility_violations(page) == []
-            code = latest_code(server.data_dir / "sms-outbox.log", OTHER_PHONE)
-            page.get_by_role("textbox", name="SMS code").fill(code)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{server.url}/evidence")
-            number = upload_photo(server, session_headers(context), "receipt")
-            wait_sequenced(server, number)
-            for path in ("/evidence", "/evidence?q=receipt", f"/evidence/{number}"):
-                page.goto(f"{server.url}{path}")
-                assert serious_accessibility_violations(page) == [], path
+        with engine.begin() as conn:
+            done = conn.execute(
+                update(evidence_shares)
+                .where(evidence_shares.c.token_hash == token_hash(token))
+                .values(expires_at_ms=int(time.time() * 1000) - 1000)
+            )
+        assert done.rowcount == 1
     finally:
-        context.close()
+        engine.dispose()
+
+
+def tab_reaches(page: Page, ids: set[str], presses: int = 80) -> set[str]:
+    """The ids among ``ids`` that the Tab key reaches from the top of the page."""
+    reached = set()
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.id"))
+    return ids & reached
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_every_page_passes_axe_and_fits_a_phone(
+    server: LiveServer, browser: Browser, lang: str
+) -> None:
+    """Every page, in each language, as a person reaches it: the landing page, verify, both
+    login steps, the evidence list and an item, the account, the cases and a case (empty, with
+    an item, with a refused form), the share link pages (a case, an item behind an access
+    code: the code form, a wrong code's 403, the item), and the error pages (404 for the owner
+    and for a link, 410 for an expired link, 403 for a form without its CSRF token). The
+    contexts bypass the pages' CSP only to inject axe."""
+    phone = AXE_PHONES[lang]
+    size: ViewportSize = {"width": 375, "height": 800}
+    owner = browser.new_context(locale=lang, bypass_csp=True, viewport=size)
+    visitor = browser.new_context(locale=lang, bypass_csp=True, viewport=size)
+    try:
+        page = owner.new_page()
+        for path in ("/", "/verify", "/login"):
+            page.goto(f"{server.url}{path}")
+            checked(page, path)
+        page.locator("#phone").fill(phone)
+        assert submit(page, "form[action='/login/code']") == 200
+        checked(page, "login, the code step")
+        page.locator("#code").fill(latest_code(server.data_dir / "sms-outbox.log", phone))
+        submit(page, "form[action='/login']")
+        assert page.url == f"{server.url}/evidence"
+        number = upload_photo(server, session_headers(owner), "receipt 收据")
+        wait_sequenced(server, number)
+        for path in ("/", "/verify", "/evidence", "/evidence?q=receipt", f"/evidence/{number}"):
+            page.goto(f"{server.url}{path}")
+            checked(page, path)
+        for path in ("/account", "/cases"):
+            page.goto(f"{server.url}{path}")
+            checked(page, path)
+
+        # A case: opened on the list, an item added on its page, a refused form.
+        page.locator("#case-title").fill("商家拒绝退款 refund refused")
+        page.locator("#case-description").fill("快递面单泄露了我的地址。\nMy address leaked.")
+        assert submit(page, "#case-form") == 200
+        case_url = page.url
+        assert re.fullmatch(rf"{re.escape(server.url)}/cases/\d+", case_url)
+        checked(page, "an empty case")
+        page.locator("#add-number").fill(number)
+        page.locator("#add-note").fill("the receipt 收据")
+        submit(page, "#add-item-form")
+        assert number in page.locator("#items").inner_text()
+        checked(page, "a case with an item")
+        assert tab_reaches(
+            page, {"add-number", "add-note", "edit-title", "share-days", "download-package"}
+        ) == {"add-number", "add-note", "edit-title", "share-days", "download-package"}
+        page.locator("#add-number").fill(UNKNOWN_NUMBER)
+        page.locator("#add-note").fill("kept 保留")
+        assert submit(page, "#add-item-form") == 422
+        assert page.locator("#add-note").input_value() == "kept 保留"
+        checked(page, "a refused add form")
+        case_id = case_url.rsplit("/", 1)[1]
+        for path in ("/cases", f"/evidence?case={case_id}"):
+            page.goto(f"{server.url}{path}")
+            checked(page, path)
+
+        # Share links: the case's, an item's with an access code, one to expire.
+        page.goto(case_url)
+        case_link = created_link(page)
+        checked(page, "a case link created")
+        page.goto(f"{server.url}/evidence/{number}")
+        page.locator("#share-code").fill("2468")
+        coded_link = created_link(page)
+        page.goto(f"{server.url}/evidence/{number}")
+        expiring_link = created_link(page)
+
+        # Error pages the owner may meet.
+        for path in ("/cases/999999", f"/evidence/{UNKNOWN_NUMBER}"):
+            response = page.goto(f"{server.url}{path}")
+            assert response is not None and response.status == 404, path
+            checked(page, path)
+        page.goto(f"{server.url}/cases")
+        page.evaluate("document.querySelector('#case-form [name=csrf_token]').remove()")
+        page.locator("#case-title").fill("no token")
+        assert submit(page, "#case-form") == 403
+        checked(page, "the CSRF failure page")
+
+        # What someone holding a link sees.
+        shared = visitor.new_page()
+        for link in (case_link, coded_link):
+            response = shared.goto(link)
+            assert response is not None and response.status == 200
+            checked(shared, link)
+        shared.locator("#access-code").fill("0000")
+        assert submit(shared, f"form[action='/s/{coded_link.rsplit('/', 1)[1]}']") == 403
+        checked(shared, "a wrong access code")
+        shared.locator("#access-code").fill("2468")
+        submit(shared, f"form[action='/s/{coded_link.rsplit('/', 1)[1]}']")
+        assert number in shared.locator("main").inner_text()
+        checked(shared, "an item behind an access code")
+        response = shared.goto(f"{server.url}/s/{'A' * 43}")
+        assert response is not None and response.status == 404
+        checked(shared, "an unknown link")
+        expire(server, expiring_link)
+        response = shared.goto(expiring_link)
+        assert response is not None and response.status == 410
+        checked(shared, "an expired link")
+    finally:
+        visitor.close()
+        owner.close()
 
 
 #: A third number: the other tests' numbers may still be inside their one-code-a-minute limit.
