@@ -235,6 +235,8 @@ def test_every_page_passes_axe_and_fits_a_phone(
     visitor = browser.new_context(locale=lang, bypass_csp=True, viewport=size)
     try:
         page = owner.new_page()
+        page.goto(server.url)
+        page.screenshot(path=str(server.data_dir.parent / f"home-{lang}-375.png"), full_page=True)
         for path in ("/", "/verify", "/login"):
             page.goto(f"{server.url}{path}")
             checked(page, path)
@@ -265,6 +267,7 @@ def test_every_page_passes_axe_and_fits_a_phone(
         submit(page, "#add-item-form")
         assert number in page.locator("#items").inner_text()
         checked(page, "a case with an item")
+        page.screenshot(path=str(server.data_dir.parent / f"case-{lang}-375.png"), full_page=True)
         assert tab_reaches(
             page, {"add-number", "add-note", "edit-title", "share-days", "download-package"}
         ) == {"add-number", "add-note", "edit-title", "share-days", "download-package"}

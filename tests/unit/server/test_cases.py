@@ -4,6 +4,7 @@ evidence-list filters, sharing a case, and deleting one; SQLite and PostgreSQL."
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.support.accounts import OTHER_PHONE, FakeClock
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error, seal
 from tests.unit.server.test_vault import bearer
+from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.store import cases as case_store
 
 # The share tests' fixtures: one server per test on SQLite and on PostgreSQL, and its clock.
@@ -173,3 +175,22 @@ def test_share_a_case_then_delete_it(server: TestClient, data_dir: Path, clock: 
     assert error(anyone.get(link["api_url"], headers=code)) == (404, "not_found")
     assert server.get(f"/api/v1/evidence/{first}", headers=auth).status_code == 200
     assert server.get("/api/v1/cases", headers=auth).json() == []
+
+
+def test_the_cases_holding_an_item(server: TestClient, data_dir: Path) -> None:
+    """``CaseStore.holding`` (an item's page lists its cases): the owner's live cases that hold
+    the record, last changed first; not deleted ones, not another record's."""
+    auth = bearer(server, data_dir)
+    item, other = (seal(server, auth, f"held {i}".encode() * 500) for i in range(2))
+    first, second, gone, unrelated = (new_case(server, auth, f"案件{i}") for i in range(4))
+    for case_id in (first, second, gone):
+        put_item(server, auth, case_id, item)
+    put_item(server, auth, unrelated, other)
+    time.sleep(0.01)  # times are kept in milliseconds: make "last changed" unambiguous
+    put_item(server, auth, first, item, note="changed last")
+    assert server.delete(f"/api/v1/cases/{gone}", headers=auth).status_code == 204
+    vault = server.app.app.state.timeseal_vault  # type: ignore[attr-defined]
+    record = vault.store.get(parse_evidence_number(item))
+    held = vault.cases.holding(record.owner_id, record.id)
+    assert [c.id for c in held] == [first, second]
+    assert vault.cases.holding(record.owner_id + 1, record.id) == []
