@@ -59,7 +59,8 @@ from timeseal.server.web.account_pages import (
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import Pages
 from timeseal.server.web.verify import KIND_NAMES
-from timeseal.store.cases import MAX_CASE_ITEMS, Case, CaseFull
+from timeseal.store import cases as case_store
+from timeseal.store.cases import Case, CaseFull
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareStore
 
@@ -187,7 +188,7 @@ def include_case_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> No
             "shares": shares.for_case(principal.account.id, case.id),
             "now": utc_now(),
             "form_errors": FORM_ERRORS,
-            "max_items": MAX_CASE_ITEMS,
+            "max_items": case_store.MAX_CASE_ITEMS,
             # What the forms show: the case as stored, or what was typed in a refused form.
             "edit_title": case.title,
             "edit_description": case.description,

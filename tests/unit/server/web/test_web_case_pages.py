@@ -21,6 +21,7 @@ from tests.unit.server.web.test_web_app import PNG, browser_log_in, hidden, sess
 from tests.unit.server.web.test_web_share_pages import custody
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.clock import LocalSource
+from timeseal.store import cases as case_store
 from timeseal.store.db import DATABASE_URL_ENV
 
 
@@ -277,3 +278,20 @@ def test_case_share_links_from_the_case_page(web: TestClient, data_dir: Path) ->
     assert revoked.status_code == 303 and revoked.headers["location"] == case
     assert anonymous.get(path).status_code == 404
     assert "已撤销" in web.get(case).text
+
+
+def test_a_full_case_says_so_and_keeps_the_form(
+    web: TestClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(case_store, "MAX_CASE_ITEMS", 1)
+    browser_log_in(web, data_dir)
+    first, second = seal_items(web, 2)
+    case = open_case(web)
+    assert add(web, case, first) == 303
+    full = web.post(
+        f"{case}/items", data={"csrf_token": csrf(web, case), "number": second, "note": "第二份"}
+    )
+    assert full.status_code == 409
+    assert "该案件已满：一个案件最多包含 1 项证据。" in full.text
+    assert f'value="{second}"' in full.text and ">第二份</textarea>" in full.text
+    assert item_order(full.text) == [first]
