@@ -49,6 +49,8 @@ def test_landing_page_in_english(web: TestClient) -> None:  # noqa: F811
     ):
         assert text in page.text, text
     assert "可信时间戳" not in page.text
+    # The one Chinese name in the English text is marked as Chinese for screen readers.
+    assert 'the consumer association (<span lang="zh-CN">消费者协会</span>)' in page.text
 
 
 def test_logged_in_visitors_see_their_navigation_on_public_pages(
