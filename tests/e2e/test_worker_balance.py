@@ -1,11 +1,14 @@
-"""``timeseal serve`` with several workers spreads a burst of new connections over all of them
-(each worker issues serials from its own epoch, so the serials show which worker answered)."""
+"""``timeseal serve`` with several workers spreads a burst of new connections over all of them,
+and replaces them on SIGHUP (each worker issues serials from its own epoch, so the serials show
+which worker answered)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,44 @@ def test_a_burst_of_connections_reaches_both_workers(tmp_path: Path) -> None:
     counts = sorted(epochs.count(e) for e in set(epochs))
     assert len(counts) == 2, counts
     assert counts[0] >= CONNECTIONS // 8, counts
+
+
+async def _epoch_on_new_connection(port: int, i: int) -> int | None:
+    """One token on a fresh connection; None if the connection failed (a worker stopping)."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await _epoch(reader, writer, i)
+        finally:
+            writer.close()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        return None
+
+
+async def _epochs_until(port: int, done: Callable[[set[int]], bool]) -> set[int]:
+    seen: set[int] = set()
+    deadline = time.monotonic() + 90
+    i = 0
+    while not done(seen):
+        assert time.monotonic() < deadline, f"epochs seen: {sorted(seen)}"
+        epoch = await _epoch_on_new_connection(port, i)
+        if epoch is not None:
+            seen.add(epoch)
+        i += 1
+        await asyncio.sleep(0.05)
+    return seen
+
+
+def test_sighup_replaces_every_worker(tmp_path: Path) -> None:
+    """SIGHUP to the supervisor replaces the workers one by one (as uvicorn's reload does):
+    new processes take new serial epochs, and the server answers throughout."""
+    with live_server(tmp_path / "data", workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        before = asyncio.run(_epochs_until(port, lambda seen: len(seen) >= 2))
+        server.process.send_signal(signal.SIGHUP)
+        newest = max(before)
+        after = asyncio.run(
+            _epochs_until(port, lambda seen: len({e for e in seen if e > newest}) >= 2)
+        )
+        assert server.process.poll() is None  # the supervisor is still running
+    assert len({e for e in after if e > newest}) == 2

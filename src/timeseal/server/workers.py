@@ -8,8 +8,10 @@ binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new connection
 their address hash.
 
 The supervisor holds no socket. It starts the workers, restarts one that dies (unless it failed
-at start-up, which would fail again), and on SIGINT/SIGTERM stops them all; each worker runs
-an ordinary :class:`uvicorn.Server`, whose own signal handling shuts it down gracefully.
+at start-up, which would fail again), replaces them one by one on SIGHUP (as uvicorn does; each
+replacement listens before its predecessor stops), and on SIGINT/SIGTERM stops them all. Each
+worker runs an ordinary :class:`uvicorn.Server`, whose own signal handling shuts it down
+gracefully.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class Supervisor:
         self._context = mp.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._restart = False
         self.exit_code = 0
 
     def _start_one(self) -> BaseProcess:
@@ -95,12 +99,42 @@ class Supervisor:
     def run(self) -> int:
         """Run until SIGINT/SIGTERM (or a worker fails at start-up); the exit status."""
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._stop.set())
+            signal.signal(sig, lambda *_: self._signal_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self._signal_restart())
         self._processes = [self._start_one() for _ in range(self._workers)]
-        while not self._stop.wait(0.5):
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if self._restart:
+                self._restart = False
+                self._restart_all()
             self._keep_alive()
         self._stop_all()
         return self.exit_code
+
+    def _signal_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _signal_restart(self) -> None:
+        self._restart = True
+        self._wake.set()
+
+    def _restart_all(self) -> None:
+        """Replace every worker: the new one is started first (its own SO_REUSEPORT socket
+        joins the port at once), then the old one is stopped gracefully."""
+        for i, old in enumerate(self._processes):
+            if self._stop.is_set():
+                return
+            self._processes[i] = self._start_one()
+            if old.is_alive():
+                old.terminate()
+            old.join(STOP_TIMEOUT)
+            if old.is_alive():
+                old.kill()
+                old.join()
 
     def _keep_alive(self) -> None:
         for i, process in enumerate(self._processes):
@@ -110,7 +144,7 @@ class Supervisor:
             if process.exitcode == STARTUP_FAILURE:
                 log.error("worker %s failed to start; stopping", process.pid)
                 self.exit_code = STARTUP_FAILURE
-                self._stop.set()
+                self._signal_stop()
                 return
             log.warning("worker %s died (exit %s); starting another", process.pid, process.exitcode)
             self._processes[i] = self._start_one()
