@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography import x509
@@ -104,6 +104,7 @@ def serve(
     import uvicorn
 
     from timeseal.server import datadir
+    from timeseal.server import workers as workers_module
     from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV, PUBLIC_URL_ENV
     from timeseal.server.clock import source_by_name
 
@@ -130,17 +131,25 @@ def serve(
     n = workers or os.cpu_count() or 1
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
-    uvicorn.run(
-        "timeseal.server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=n,
-        log_level="info",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    server_config: dict[str, Any] = {
+        "app": "timeseal.server.app:app_from_env",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if n == 1:
+        uvicorn.run(**server_config)
+        return
+    # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections.
+    try:
+        workers_module.check_port_free(host, port)
+    except workers_module.PortInUse as exc:
+        raise _usage_error(str(exc)) from None
+    raise typer.Exit(workers_module.Supervisor(server_config, n).run())
 
 
 @app.command()

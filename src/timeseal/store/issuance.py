@@ -206,6 +206,31 @@ class IssuanceJournal:
             time.sleep(0.0005)
 
     def _commit(self, rows: list[tuple[object, ...]], log_rows: list[tuple[bytes, bytes]]) -> None:
+        connection = self._connect()
+        try:
+            cursor = connection.cursor()
+            try:
+                if self._sqlite:
+                    # Take the write lock before doing any work: while another process holds
+                    # it, an attempt fails here, and a retry costs one statement.
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany(self._sql, rows)
+                cursor.executemany(self._log_sql, log_rows)
+            finally:
+                cursor.close()
+            connection.commit()
+        except Exception as exc:
+            try:
+                connection.rollback()
+            finally:
+                # A lock we did not get leaves the connection sound; keep it (reconnecting
+                # costs far more than the retry). After anything else, start afresh.
+                if not (self._sqlite and _is_lock_error(exc)):
+                    connection.close()
+                    self._connection = None
+            raise
+
+    def _connect(self) -> Any:
         if self._connection is None:
             self._connection = self._engine.raw_connection()
             if self._sqlite:
@@ -213,21 +238,7 @@ class IssuanceJournal:
                 # timeout back to the pool, where any other write would fail at once on a lock.
                 self._connection.detach()
                 self._connection.execute("PRAGMA busy_timeout=0")
-        try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.executemany(self._sql, rows)
-                cursor.executemany(self._log_sql, log_rows)
-            finally:
-                cursor.close()
-            self._connection.commit()
-        except Exception:
-            try:
-                self._connection.rollback()
-            finally:
-                self._connection.close()
-                self._connection = None
-            raise
+        return self._connection
 
 
 def _is_lock_error(exc: Exception) -> bool:

@@ -53,3 +53,36 @@ def test_commit_waits_out_a_lock_and_leaves_the_pool_usable(tmp_path: Path) -> N
             c.close()
     assert timeouts == [30000] * 5
     engine.dispose()
+
+
+def test_waiting_for_a_lock_keeps_the_connection(tmp_path: Path) -> None:
+    """Each attempt that meets another writer's lock fails at BEGIN IMMEDIATE and is retried on
+    the same connection: reconnecting per attempt cost more CPU than the tokens themselves."""
+    path = tmp_path / "journal.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    journal = IssuanceJournal(engine)
+    second = JournalEntry(
+        serial_number=ENTRY.serial_number + 1,
+        gen_time=ENTRY.gen_time,
+        hash_algorithm=ENTRY.hash_algorithm,
+        message_imprint=ENTRY.message_imprint,
+        policy=ENTRY.policy,
+        token_sha256=ENTRY.token_sha256,
+    )
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        asyncio.run(journal.record(ENTRY))
+        connection = journal._connection
+        blocker.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.2, blocker.rollback)
+        release.start()
+        asyncio.run(journal.record(second))
+        release.join()
+        assert journal._connection is connection
+    finally:
+        blocker.close()
+        journal.close()
+    assert [entry for _, entry in iter_journal(engine)] == [ENTRY, second]
+    assert LogStore(engine).pending_count() == 2
+    engine.dispose()
