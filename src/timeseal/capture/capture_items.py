@@ -60,6 +60,16 @@ def web_kind(relative: str) -> str:
 def capture_items(directory: Path) -> list[CaptureItem]:
     """The items of the capture in ``directory`` (its ``capture.json`` says which kind).
     Raises :class:`CaptureMetadataError` for a directory that holds no capture we know."""
+    label, found = _capture_files(directory)
+    return [CaptureItem(p, k, f"{label} — {p.relative_to(directory).as_posix()}") for p, k in found]
+
+
+def capture_title(directory: Path) -> str:
+    """What the capture is, for people: its kind, target and start (e.g. a case title)."""
+    return _capture_files(directory)[0]
+
+
+def _capture_files(directory: Path) -> tuple[str, list[tuple[Path, str]]]:
     capture = directory / CAPTURE_JSON
     try:
         doc = load_capture_json(capture.read_bytes())
@@ -89,7 +99,7 @@ def capture_items(directory: Path) -> list[CaptureItem]:
     missing = [str(p) for p, _ in found if not p.is_file()]
     if missing:
         raise CaptureMetadataError(f"files of the capture are missing: {', '.join(missing)}")
-    return [CaptureItem(p, k, f"{label} — {p.relative_to(directory).as_posix()}") for p, k in found]
+    return label, found
 
 
 _AV_LABELS: Final = {
