@@ -5,12 +5,16 @@ the segment list; each closed segment is hashed into ``chain.jsonl`` (appended a
 before anything else happens to it), and the chain head is timestamped at least every
 ``seal_every`` seconds by a separate thread (:class:`HeadSealer`), so a recording cut off at
 any moment (``kill -9``, a flat battery) leaves every closed segment up to the last token
-sealed. At a normal stop the segments are joined into ``recording.mp4`` without re-encoding,
-the end link binds that file, and it is timestamped too.
+sealed. The same encode is written, as it goes, into ``recording.mp4.part`` too (ffmpeg's
+``tee`` muxer); at a normal stop that finished file becomes ``recording.mp4``, the end link
+binds it, and it is timestamped too. Only when ffmpeg did not close it (killed at a stuck
+device) are the chained segments joined instead, without re-encoding.
 
 Output directory::
 
     recording.mp4        the whole recording (only after a normal stop)
+    recording.mp4.part   the whole recording while it is made (left as it is by kill -9;
+                         nothing binds it, the segments are the evidence)
     segments/seg_*.ts    each segment, playable on its own
     chain.jsonl          the segment chain
     tokens/head-*.tsr    RFC 3161 tokens over chain heads
@@ -45,6 +49,7 @@ from timeseal.capture.ffmpeg_cmd import (
     version_from_log,
 )
 from timeseal.capture.head_sealer import HeadSealer, StampFn
+from timeseal.capture.mp4_boxes import is_finished_mp4
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.core.digest import digest_stream
@@ -53,6 +58,7 @@ from timeseal.core.package.canonical import JSONValue
 POLL_SECONDS = 0.5  # segments are seconds long; polling faster only costs CPU
 STOP_GRACE_SECONDS = 30.0
 RECORDING_NAME = "recording.mp4"
+RECORDING_PART = RECORDING_NAME + ".part"
 CHAIN_NAME = "chain.jsonl"
 CAPTURE_NAME = "capture.json"
 
@@ -138,6 +144,7 @@ class Recorder:
             fps=o.fps,
             segment_seconds=o.segment_seconds,
             duration=o.duration,
+            whole=out / RECORDING_PART,
         )
         meta: dict[str, JSONValue] = {
             "kind": o.kind,
@@ -182,7 +189,7 @@ class Recorder:
             journal.close()
             tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
             raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
-        recording = self._concatenate(segments_dir, out)
+        recording = self._finished_recording(segments_dir, out)
         journal.end(recording)
         journal.close()
         result.recording = recording
@@ -260,6 +267,18 @@ class Recorder:
         if version is not None and isinstance(software, dict):
             software["ffmpeg"] = version
             write_durable(out / CAPTURE_NAME, capture_meta.format_capture(self._meta))
+
+    def _finished_recording(self, segments_dir: Path, out: Path) -> Path:
+        """``recording.mp4``: the file ffmpeg wrote alongside the segments when it closed it
+        (renamed, fsync'd), else the chained segments joined."""
+        part, output = out / RECORDING_PART, out / RECORDING_NAME
+        if not is_finished_mp4(part):
+            self.on_event("recording.mp4.part unfinished: joining the segments")
+            return self._concatenate(segments_dir, out)
+        with part.open("rb") as f:
+            os.fsync(f.fileno())
+        part.replace(output)
+        return output
 
     def _concatenate(self, segments_dir: Path, out: Path) -> Path:
         """Join the chained segments, in chain order, into one playable file."""
