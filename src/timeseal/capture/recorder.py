@@ -39,7 +39,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from timeseal.capture import capture_meta
+from timeseal.capture import capture_meta, recording_state
 from timeseal.capture.chain_journal import ChainJournal, write_durable
 from timeseal.capture.ffmpeg_cmd import (
     SEGMENT_LIST,
@@ -80,6 +80,9 @@ class RecordingOptions:
     location: dict[str, JSONValue] | None = None
     tsa_timeout: float = 5.0
     final_seal_wait: float = 10.0  # at stop: how long to keep trying the TSA for the end link
+    #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
+    #: directory; see :mod:`.recording_state`).
+    state_base: Path | None = None
 
     def __post_init__(self) -> None:
         if self.segment_seconds < 1 or self.seal_every < 1 or self.fps < 1:
@@ -163,6 +166,7 @@ class Recorder:
         }
         self._meta = meta
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
+        self._register(recording_id)
         self._save_tsa_chain(client, out)
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
         sealer = HeadSealer(self._stamp or client.stamp_digest, tokens_dir)
@@ -204,10 +208,22 @@ class Recorder:
                 break
             time.sleep(0.5)
         result.unsealed_head = sealer.pending
+        if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
+            recording_state.unregister(recording_id.hex(), o.state_base)
         self._stamp_capture_json(client, out)
         result.tokens = sorted(tokens_dir.glob("*.tsr"))
         result.tsa_errors = list(sealer.errors)
         return result
+
+    def _register(self, recording_id: bytes) -> None:
+        """Until its end link is sealed, the recording is on ``timeseal sync``'s list (a
+        recording that cannot be registered still records: its segments are the evidence)."""
+        o = self.options
+        state = recording_state.RecordingState(recording_id.hex(), o.output_dir.resolve(), o.server)
+        try:
+            recording_state.register(state, o.state_base)
+        except OSError as exc:
+            self.on_event(f"cannot register the recording for `timeseal sync`: {exc}")
 
     def _watch(
         self,

@@ -16,6 +16,9 @@ Each entry of :mod:`timeseal.capture.offline_queue` is worked through item by it
    downloaded beside it as ``package.zip`` (:mod:`timeseal.cli.capture_case`).
 5. An entry that owes nothing more is removed.
 
+Before the queue, recordings that were killed or stopped offline get a token over the newest
+head of their chain (:mod:`timeseal.cli.sync_recordings`).
+
 ``--add DIR`` first queues a capture directory's files for upload (for recordings, which
 have no ``--upload`` of their own; the items are :mod:`timeseal.capture.capture_items`'s).
 Every change to an entry is written at once, atomically. Exit 0 when the queue is empty
@@ -39,6 +42,7 @@ from timeseal.capture.upload_meta import CaptureMetadataError, capture_metadata,
 from timeseal.cli.account_cmd import ServerOption, _resolve_server, stored_token
 from timeseal.cli.capture_case import assemble_case
 from timeseal.cli.report import format_time
+from timeseal.cli.sync_recordings import seal_recordings
 from timeseal.cli.vault_cmd import (
     CHUNK_SIZE,
     DEFAULT_BACKOFF,
@@ -283,16 +287,17 @@ def sync(
                 raise _usage(f"--add {directory}: {exc}") from None
             typer.echo(f"+ {directory}: {len(entry.items)} file(s) queued for upload")
     with offline_queue.queue_lock():
+        unsealed = seal_recordings(server)  # each problem printed
         entries, unreadable = offline_queue.pending()
         for message in unreadable:
             typer.echo(f"✗ {message}", err=True)
         if not entries:
             typer.echo("队列为空 Nothing is queued.")
-            raise typer.Exit(1 if unreadable else 0)
+            raise typer.Exit(1 if unreadable or unsealed else 0)
         typer.echo(f"待同步 {len(entries)} 项 {len(entries)} queued capture(s)")
         problems = run_queue(entries, server, retries=retries)
         left, _ = offline_queue.pending()
-    if left or unreadable or problems:
+    if left or unreadable or problems or unsealed:
         typer.echo(f"仍有 {len(left)} 项待同步 {len(left)} capture(s) still queued", err=True)
         raise typer.Exit(1)
     typer.echo("✓ 全部完成 Everything is sealed and uploaded.")
