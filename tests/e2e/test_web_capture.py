@@ -341,7 +341,15 @@ def test_capture_json_is_canonical_and_complete(sealed: Capture) -> None:
         tls["leaf_sha256"]
         == hashlib.sha256(sealed.site.leaf.public_bytes(Encoding.DER)).hexdigest()
     )
-    assert "environment" in meta  # the report, or null while the check is not installed
+    # The environment report (under the vault's name for it): the site's TLS chain and the
+    # DNS answers for its host, each a named finding with its evidence.
+    environment = meta["environment_check"]
+    assert isinstance(environment, dict)
+    findings = {f["name"]: f for f in environment["findings"]}
+    assert {"tls_chain", "dns_answers"} <= set(findings)
+    assert "BEGIN CERTIFICATE" in json.dumps(findings["tls_chain"]["evidence"])
+    dns = findings["dns_answers"]["evidence"]
+    assert dns["host"] == "localhost" and "127.0.0.1" in dns["addresses"]
     files = meta["files"]
     assert isinstance(files, list)
     for item in files:

@@ -189,13 +189,14 @@ def test_online_capture_seals_and_uploads_with_its_metadata(
     assert local["tsa_reachable_at_capture"] is True
     capture = record(logged, chat_record["number"])["capture"]
     assert capture["semantics"] == "existed_no_later_than"
-    assert capture["environment_check"]["overall"] == local["environment"]["overall"]
+    assert capture["environment_check"]["overall"] == local["environment_check"]["overall"]
     assert capture["environment_check"]["forced"] is False
     assert capture["target_verification"]["status"] == "not_applicable"
     assert "started_at" not in capture  # no capture period is claimed for an existing file
 
     text = certificate_text(logged, chat_record["number"], tmp_path)
-    overall = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}[local["environment"]["overall"]]
+    words = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+    overall = words[local["environment_check"]["overall"]]
     assert "Environment check" in text and overall in text
     assert "not_applicable" in text
 
