@@ -145,6 +145,11 @@ def test_kill_9_leaves_every_closed_segment_sealed(
     assert len(body["unsealed"]) == n - 1 - sealed <= 2
     stop = next(s for s in body["sections"] if s["subject"] == "stop")
     assert stop["checks"][0]["detail"].startswith(f"cut off: sealed through segment {sealed}")
+    # Who/where/how was sealed as the recording started, though capture.json never was.
+    opened = next(s for s in body["sections"] if s["subject"] == "capture-start.json")
+    assert opened["valid"] and not (out / "capture.json.tsr").exists()
+    start_meta = parse_canonical_json((out / "capture-start.json").read_bytes())[0]
+    assert isinstance(start_meta, dict) and start_meta["source"]["kind"] == "display"
     # Each sealed segment plays on its own.
     first = out / "segments" / body["segments"][0]["name"]
     assert probe_duration(first) == pytest.approx(1.0, abs=0.5)
@@ -230,7 +235,12 @@ def test_a_finished_screen_recording_plays_and_verifies(
     assert len(body["segments"]) == 3
     # --seal-every 30 on a 6 s recording: the first head, then the end link.
     assert [t["head_index"] for t in body["tokens"]] == [0, 3]
-    assert {s["subject"] for s in body["sections"]} >= {"end", "capture.json", "stop"}
+    assert {s["subject"] for s in body["sections"]} >= {
+        "end",
+        "capture-start.json",
+        "capture.json",
+        "stop",
+    }
     meta = capture_json(out)
     assert meta["kind"] == "screen_recording"
     assert meta["source"] == {"kind": "display", "description": f"x11grab {display}"}

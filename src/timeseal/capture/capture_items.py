@@ -12,7 +12,8 @@ its own token, log leaf, package and certificate, and a case can hold them toget
 - **Recording** (``timeseal-capture/1``, kind ``screen_recording`` / ``camera_recording``):
   ``recording.mp4`` (``screen-recording`` / ``video``); when the recording was cut off before
   it was joined, the closed segments instead. Plus ``chain.jsonl`` (the segment chain that
-  proves the recording) and ``capture.json``, both ``document``. The head tokens stay local:
+  proves the recording), ``capture-start.json`` (the metadata sealed as it started, when
+  there) and ``capture.json``, all ``document``. The head tokens stay local:
   the vault seals each item with its own token on arrival.
 - **Photo** (kind ``photo``): ``photo.jpg`` (``photo``) and ``capture.json``.
 - **File capture**: only the file (kind given or guessed): its record is small enough to
@@ -114,4 +115,6 @@ def _av_files(directory: Path, kind: str) -> list[tuple[Path, str]]:
         return [(directory / "photo.jpg", "photo")]
     recording = directory / "recording.mp4"
     media = [recording] if recording.is_file() else sorted((directory / "segments").glob("*.ts"))
-    return [*((p, kind) for p in media), (directory / "chain.jsonl", "document")]
+    start = directory / "capture-start.json"
+    extra = [(start, "document")] if start.is_file() else []
+    return [*((p, kind) for p in media), (directory / "chain.jsonl", "document"), *extra]

@@ -18,6 +18,9 @@ Output directory::
     segments/seg_*.ts    each segment, playable on its own
     chain.jsonl          the segment chain
     tokens/head-*.tsr    RFC 3161 tokens over chain heads
+    capture-start.json   the metadata as the recording started (source, device, location,
+                         start), never rewritten; capture-start.json.tsr its token, fetched
+                         before ffmpeg starts (or by `timeseal sync` when offline then)
     capture.json         capture metadata; capture.json.tsr its token (after a normal stop)
     certs/tsa-chain.pem  the TSA chain as the server served it (display only, not trust)
 """
@@ -61,6 +64,9 @@ RECORDING_NAME = "recording.mp4"
 RECORDING_PART = RECORDING_NAME + ".part"
 CHAIN_NAME = "chain.jsonl"
 CAPTURE_NAME = "capture.json"
+#: capture.json as it was at the start, sealed at once: a recording cut off before the stop
+#: (when capture.json is sealed) still has its who/where/how fixed in time.
+START_NAME = "capture-start.json"
 
 
 class RecordingError(Exception):
@@ -166,8 +172,10 @@ class Recorder:
         }
         self._meta = meta
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
+        write_durable(out / START_NAME, capture_meta.format_capture(meta))
         self._register(recording_id)
-        self._save_tsa_chain(client, out)
+        if self._save_tsa_chain(client, out):  # offline: no second wait; sync stamps it
+            self._stamp_file(client, out / START_NAME)
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
         sealer = HeadSealer(self._stamp or client.stamp_digest, tokens_dir)
         result = RecordingResult(out)
@@ -210,7 +218,7 @@ class Recorder:
         result.unsealed_head = sealer.pending
         if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
             recording_state.unregister(recording_id.hex(), o.state_base)
-        self._stamp_capture_json(client, out)
+        self._stamp_file(client, out / CAPTURE_NAME)
         result.tokens = sorted(tokens_dir.glob("*.tsr"))
         result.tsa_errors = list(sealer.errors)
         return result
@@ -322,21 +330,24 @@ class Recorder:
         return [r.name for r in chain.segments]
 
     @staticmethod
-    def _save_tsa_chain(client: TSAClient, out: Path) -> None:
+    def _save_tsa_chain(client: TSAClient, out: Path) -> bool:
+        """Keep the TSA chain for display; False when the server cannot be reached."""
         try:
             certs = client.certificates()
         except TSAClientError:
-            return  # offline: verification needs the user's trust anchor anyway
+            return False  # offline: verification needs the user's trust anchor anyway
         (out / "certs").mkdir(exist_ok=True)
         pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
         write_durable(out / "certs" / "tsa-chain.pem", pem)
+        return True
 
-    def _stamp_capture_json(self, client: TSAClient, out: Path) -> None:
-        """capture.json.tsr: the metadata (start, end, source, location) fixed in time."""
-        with (out / CAPTURE_NAME).open("rb") as f:
+    def _stamp_file(self, client: TSAClient, path: Path) -> None:
+        """``FILE.tsr`` for capture.json (start, end, source, location fixed in time) or
+        capture-start.json; left to ``timeseal sync`` when the TSA cannot be reached."""
+        with path.open("rb") as f:
             digest = digest_stream(f)
         try:
             stamped = (self._stamp or client.stamp_digest)(digest)
         except TSAClientError:
             return
-        write_durable(out / (CAPTURE_NAME + ".tsr"), stamped.response.der)
+        write_durable(path.with_name(path.name + ".tsr"), stamped.response.der)

@@ -29,6 +29,7 @@ from timeseal.capture.chain_journal import write_durable
 from timeseal.capture.head_sealer import StampFn
 from timeseal.capture.offline_queue import QueueError, queue_dir
 from timeseal.capture.tsa_client import StampResult
+from timeseal.core.digest import digest_stream
 from timeseal.core.errors import MalformedError
 from timeseal.core.segment_chain import parse_segment_chain, token_name
 
@@ -122,6 +123,22 @@ def newest_head(directory: Path) -> NewestHead | None:
     else:
         return None
     return NewestHead(index, link, directory / TOKENS_DIR / token_name(index))
+
+
+START_NAME: Final = "capture-start.json"
+
+
+def seal_start_metadata(directory: Path, stamp: StampFn) -> StampResult | None:
+    """``capture-start.json.tsr`` when the recording started offline (its token then says
+    the sync time); None when there was nothing to do."""
+    start = directory / START_NAME
+    token = directory / f"{START_NAME}.tsr"
+    if not start.is_file() or token.is_file():
+        return None
+    with start.open("rb") as f:
+        result = stamp(digest_stream(f))
+    write_durable(token, result.response.der)
+    return result
 
 
 def seal_newest_head(directory: Path, stamp: StampFn) -> tuple[NewestHead, StampResult] | None:

@@ -43,12 +43,16 @@ def _seal_one(state: RecordingState, server: str | None) -> str | None:
     base = _resolve_server(server or state.server)
     try:
         with TSAClient(base) as client:
+            started = recording_state.seal_start_metadata(directory, client.stamp_digest)
             sealed = recording_state.seal_newest_head(directory, client.stamp_digest)
     except TSAClientError as exc:
         return f"时间戳服务不可达 TSA unreachable, the newest head stays pending: {exc}"
     except (MalformedError, OSError) as exc:
         return f"chain.jsonl: {exc}"
     recording_state.unregister(state.recording_id)
+    if started is not None and started.response.token is not None:
+        when = format_time(started.response.token.tst_info.gen_time)
+        typer.echo(f"⏱ {directory / recording_state.START_NAME}.tsr  {when} (fetched at sync)")
     if sealed is None:
         typer.echo(f"✓ {directory}: 最新链头已有时间戳 the newest head is already sealed")
         return None

@@ -21,6 +21,7 @@ from timeseal.core.digest import HashAlgorithm
 from timeseal.core.segment_chain import token_name
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
+from timeseal.core.verification import Check
 
 RID = "00" * 16
 
@@ -107,3 +108,25 @@ def test_sync_keeps_a_recording_listed_while_the_tsa_is_unreachable(
     assert result.exit_code == 0, result.output
     assert "the recording is gone" in result.output
     assert recording_state.registered()[0] == []
+
+
+def test_start_metadata_of_a_recording_started_offline_is_sealed_at_sync(tmp_path: Path) -> None:
+    from timeseal.cli.recording_verify import check_recording
+
+    rec = make_recording([b"a" * 10], finished=False)
+    directory = write_recording(rec, tmp_path / "rec")
+    (directory / "capture-start.json").write_bytes(b'{"kind":"screen_recording"}')
+    roots = [PKI.root.certificate]
+    assert "capture-start.json" not in {
+        s.subject for s in check_recording(directory, roots).sections
+    }
+    stamped = recording_state.seal_start_metadata(directory, late_stamp)
+    assert stamped is not None and (directory / "capture-start.json.tsr").is_file()
+    assert recording_state.seal_start_metadata(directory, late_stamp) is None
+    report = check_recording(directory, [PKI.root.certificate])
+    section = next(s for s in report.sections if s.subject == "capture-start.json")
+    assert section.result.ok, section.result.failed
+    (directory / "capture-start.json").write_bytes(b'{"kind":"camera_recording"}')
+    report = check_recording(directory, [PKI.root.certificate])
+    section = next(s for s in report.sections if s.subject == "capture-start.json")
+    assert Check.IMPRINT_MATCHES in section.result.failed
