@@ -148,7 +148,7 @@ def main() -> None:
         f", of medians {100 * (s - b) / b:+.1f}% (target ≤ 5%)"
     )
     print(
-        f"overhead, same run (recorder threads + concat, ÷ the recording ffmpeg): "
+        f"overhead, same run (recorder threads + other ffmpeg runs, ÷ the recording ffmpeg): "
         f"{100 * statistics.median(extra):+.1f}%"
     )
 
