@@ -66,9 +66,11 @@ def verify_json(directory: Path, server: LiveServer) -> tuple[int, dict[str, Any
 
 
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """The recorder in the background, its output in ``log`` (read it on failure)."""
+    """The recorder in the background, its output in ``log`` (read it on failure). A killed
+    recorder stays registered for ``timeseal sync``: in the test's own data directory."""
+    env = {**os.environ, "XDG_DATA_HOME": str(log.parent / "share")}
     with log.open("wb") as f:
-        return subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
 def probe_duration(path: Path) -> float:
@@ -143,6 +145,11 @@ def test_kill_9_leaves_every_closed_segment_sealed(
     assert len(body["unsealed"]) == n - 1 - sealed <= 2
     stop = next(s for s in body["sections"] if s["subject"] == "stop")
     assert stop["checks"][0]["detail"].startswith(f"cut off: sealed through segment {sealed}")
+    # Who/where/how was sealed as the recording started, though capture.json never was.
+    opened = next(s for s in body["sections"] if s["subject"] == "capture-start.json")
+    assert opened["valid"] and not (out / "capture.json.tsr").exists()
+    start_meta = parse_canonical_json((out / "capture-start.json").read_bytes())[0]
+    assert isinstance(start_meta, dict) and start_meta["source"]["kind"] == "display"
     # Each sealed segment plays on its own.
     first = out / "segments" / body["segments"][0]["name"]
     assert probe_duration(first) == pytest.approx(1.0, abs=0.5)
@@ -153,6 +160,61 @@ def test_kill_9_leaves_every_closed_segment_sealed(
     ).stdout  # fmt: skip
     assert "停止位置 where the chain stops: cut off" in text
     assert "结论 Result: 有效 VALID" in text
+
+
+def test_sync_seals_the_newest_head_a_killed_recording_left_pending(
+    display: str, server: LiveServer, tmp_path: Path
+) -> None:
+    """The kill -9 set-up with heads sealed only every 30 s: the recorder dies with its newest
+    head pending; ``timeseal sync`` finds the recording (where the recorder registered it)
+    and seals that head, so the chain is sealed through its last chained segment, by a token
+    honestly later than the others."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "share")}
+    registry = tmp_path / "share" / "timeseal" / "queue" / "recordings"
+    out = tmp_path / "rec"
+    argv = capture(
+        "screen", "--display", display, "--segment-seconds", "1", "--seal-every", "30",
+        server=server.url, out=out,
+    )  # fmt: skip
+    recorder = start(argv, tmp_path / "recorder.log")
+    log = tmp_path / "recorder.log"
+    deadline = time.monotonic() + 60
+    while chained(out) < 4 or not list((out / "tokens").glob("*.tsr")):
+        assert recorder.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the recorder chained too little"
+        time.sleep(0.1)
+    assert len(list(registry.glob("*.json"))) == 1  # registered while it records
+    recorder.send_signal(signal.SIGKILL)
+    recorder.wait()
+    deadline = time.monotonic() + 15
+    while processes_mentioning(str(out)):
+        assert time.monotonic() < deadline, "ffmpeg outlived the recorder"
+        time.sleep(0.1)
+
+    code, before = verify_json(out, server)
+    assert code == 0, before["failed"]
+    n = chained(out)
+    assert before["sealed_through"] == 0 and len(before["unsealed"]) == n - 1
+
+    done = subprocess.run(
+        [*TIMESEAL, "sync", "--server", server.url],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"link[{n - 1}]" in done.stdout and "fetched now, at sync" in done.stdout
+    assert list(registry.glob("*.json")) == []
+    code, after = verify_json(out, server)
+    assert code == 0, after["failed"]
+    assert after["sealed_through"] == n - 1 and after["unsealed"] == [] and not after["finished"]
+    times = {t["head_index"]: t["gen_time"] for t in after["tokens"]}
+    assert times[n - 1] > times[0]  # the late token says it is late
+    assert all(s["sealed_by"] == f"head-{n - 1:06d}.tsr" for s in after["segments"][1:])
+    # A second sync has nothing left to do for it.
+    again = subprocess.run(
+        [*TIMESEAL, "sync", "--server", server.url],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert again.returncode == 0 and "⏱" not in again.stdout
 
 
 def test_a_finished_screen_recording_plays_and_verifies(
@@ -173,7 +235,12 @@ def test_a_finished_screen_recording_plays_and_verifies(
     assert len(body["segments"]) == 3
     # --seal-every 30 on a 6 s recording: the first head, then the end link.
     assert [t["head_index"] for t in body["tokens"]] == [0, 3]
-    assert {s["subject"] for s in body["sections"]} >= {"end", "capture.json", "stop"}
+    assert {s["subject"] for s in body["sections"]} >= {
+        "end",
+        "capture-start.json",
+        "capture.json",
+        "stop",
+    }
     meta = capture_json(out)
     assert meta["kind"] == "screen_recording"
     assert meta["source"] == {"kind": "display", "description": f"x11grab {display}"}

@@ -15,28 +15,33 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageStat
 from playwright.sync_api import Page
+from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
+from tests.support.accounts import code_prompt_input, invoke_answering
 from tests.support.browser import chromium_path
 from tests.support.server import TIMESEAL, LiveServer
 from tests.support.shop_site import PROMISE, ShopSite, make_test_ca, shop_site
 from tests.support.xvfb import xvfb_display
 from timeseal.capture.web import WebCaptureError, WebCaptureOptions, capture_web
 from timeseal.capture.web.trust import pin_target_leaf
+from timeseal.cli.main import app
 from timeseal.core.package.canonical import parse_canonical_json
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -44,6 +49,7 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 PHONE = "13812345678"
+LOGIN_PHONE = "+8613912340006"
 STEPS = f"""\
 # The person's visit: product page, privacy pop-up, chat, scroll to the end.
 - click: "#accept-privacy"
@@ -64,6 +70,7 @@ class Capture:
     site: ShopSite
     server: LiveServer
     stdout: str
+    env: dict[str, str]
 
     def read_json(self) -> dict[str, object]:
         data = json.loads((self.out / "capture.json").read_bytes())
@@ -84,8 +91,24 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopSite]:
 
 @pytest.fixture(scope="module")
 def sealed(shop: ShopSite, server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Capture:
-    """``timeseal capture web`` of the shop, scripted, sealed by the live server."""
+    """``timeseal capture web --upload`` of the shop, scripted, sealed by the live server,
+    by a person logged in to it: the items become one case, its package ``package.zip``."""
     work = tmp_path_factory.mktemp("capture")
+    env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "XDG_CONFIG_HOME": str(work / "xdg"),
+        "XDG_DATA_HOME": str(work / "share"),
+    }
+    env.pop("TIMESEAL_SERVER", None)
+    (work / "home").mkdir()
+    login = invoke_answering(
+        CliRunner(env={k: env[k] for k in ("HOME", "XDG_CONFIG_HOME")}),
+        app,
+        ["login", "--server", server.url, "--phone", LOGIN_PHONE],
+        code_prompt_input(server.data_dir / "sms-outbox.log", LOGIN_PHONE),
+    )
+    assert login.exit_code == 0, login.output
     steps = work / "steps.yaml"
     steps.write_text(STEPS, encoding="utf-8")
     out = work / "out"
@@ -102,12 +125,13 @@ def sealed(shop: ShopSite, server: LiveServer, tmp_path_factory: pytest.TempPath
         server.url,
         "--tsa-ca",
         str(server.root_pem),
+        "--upload",
         "-o",
         str(out),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    return Capture(out=out, site=shop, server=server, stdout=done.stdout)
+    return Capture(out=out, site=shop, server=server, stdout=done.stdout, env=env)
 
 
 def _warc_records(wacz: Path) -> list[tuple[str, str, dict[str, str], bytes]]:
@@ -317,7 +341,15 @@ def test_capture_json_is_canonical_and_complete(sealed: Capture) -> None:
         tls["leaf_sha256"]
         == hashlib.sha256(sealed.site.leaf.public_bytes(Encoding.DER)).hexdigest()
     )
-    assert "environment" in meta  # the report, or null while the check is not installed
+    # The environment report (under the vault's name for it): the site's TLS chain and the
+    # DNS answers for its host, each a named finding with its evidence.
+    environment = meta["environment_check"]
+    assert isinstance(environment, dict)
+    findings = {f["name"]: f for f in environment["findings"]}
+    assert {"tls_chain", "dns_answers"} <= set(findings)
+    assert "BEGIN CERTIFICATE" in json.dumps(findings["tls_chain"]["evidence"])
+    dns = findings["dns_answers"]["evidence"]
+    assert dns["host"] == "localhost" and "127.0.0.1" in dns["addresses"]
     files = meta["files"]
     assert isinstance(files, list)
     for item in files:
@@ -339,7 +371,11 @@ def test_capture_json_is_canonical_and_complete(sealed: Capture) -> None:
 def test_every_output_file_has_a_token_that_verifies(sealed: Capture) -> None:
     root = x509.load_pem_x509_certificate(sealed.server.root_pem.read_bytes())
     verifier = TimestampVerifierBuilder().add_root(root).build()
-    outputs = [p for p in sealed.out.rglob("*") if p.is_file() and p.suffix != ".tsr"]
+    outputs = [
+        p
+        for p in sealed.out.rglob("*")
+        if p.is_file() and p.suffix != ".tsr" and p.name != "package.zip"
+    ]
     assert len(outputs) == 8 + 6  # screenshots + video, pdf, html, wacz, log, capture.json
     for path in outputs:
         token = path.with_name(path.name + ".tsr")
@@ -362,6 +398,139 @@ def test_every_output_file_has_a_token_that_verifies(sealed: Capture) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- the sealed evidence package: the directory, the case, package.zip --------------------
+
+
+def _verify_json(capture: Capture, path: Path) -> tuple[int, dict[str, object]]:
+    done = subprocess.run(
+        [*TIMESEAL, "verify", str(path), "--ca", str(capture.server.root_pem), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=capture.env,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    body = json.loads(done.stdout)
+    assert isinstance(body, dict)
+    return done.returncode, body
+
+
+def _failed(body: dict[str, object]) -> set[tuple[str, str]]:
+    failed = body["failed"]
+    assert isinstance(failed, list)
+    return {(f["subject"], f["check"]) for f in failed}
+
+
+def test_the_capture_directory_verifies_offline(sealed: Capture) -> None:
+    code, body = _verify_json(sealed, sealed.out)
+    assert (code, body["valid"], body["kind"]) == (0, True, "web-capture"), _failed(body)
+    sections = body["sections"]
+    assert isinstance(sections, list)
+    subjects = [str(section["subject"]) for section in sections]
+    listed = {f["path"] for f in sealed.read_json()["files"]}  # type: ignore[attr-defined]
+    # capture.json, its token, every file capture.json lists; then the case package's own.
+    assert subjects[:2] == ["capture.json", "capture.json.tsr"]
+    assert set(subjects[2 : 2 + len(listed)]) == listed
+    assert "package.zip › package" in subjects
+    checks = {c["check"] for section in sections[:2] for c in section["checks"]}
+    assert {"manifest_canonical", "trust_anchor", "chain_trusted", "imprint_matches"} <= checks
+    # The text report, bilingual, as a person reads it.
+    done = subprocess.run(
+        [*TIMESEAL, "verify", str(sealed.out), "--ca", str(sealed.server.root_pem)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=sealed.env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "网页取证 Web capture" in done.stdout
+    assert "✓ page.pdf: 大小、SHA-256 与时间戳一致 size, SHA-256 and token match — 时间 Time: " in (
+        done.stdout
+    )
+    assert "结论 Result: 有效 VALID" in done.stdout
+
+
+def test_upload_made_one_case_whose_package_verifies(sealed: Capture) -> None:
+    package = sealed.out / "package.zip"
+    assert package.is_file(), sealed.stdout
+    code, body = _verify_json(sealed, package)
+    assert (code, body["valid"]) == (0, True), _failed(body)
+    with zipfile.ZipFile(package) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["scope"] == "case"
+    listed = {f["path"]: f["sha256"] for f in sealed.read_json()["files"]}  # type: ignore[attr-defined]
+    listed["capture.json"] = hashlib.sha256((sealed.out / "capture.json").read_bytes()).hexdigest()
+    # Every file of the capture is an item of the case, byte for byte.
+    assert sorted(i["sha256"] for i in manifest["items"]) == sorted(listed.values())
+    credentials = json.loads(
+        (Path(sealed.env["XDG_CONFIG_HOME"]) / "timeseal" / "credentials.json").read_text()
+    )
+    auth = {"Authorization": f"Bearer {credentials['servers'][sealed.server.url]['token']}"}
+    cases = httpx.get(f"{sealed.server.url}/api/v1/cases", headers=auth, timeout=30).json()
+    (case,) = cases
+    assert case["title"].startswith("网页取证 Web capture " + sealed.site.page("/"))
+    assert case["item_count"] == len(listed)
+    # Nothing is left owing in the offline queue.
+    assert list((Path(sealed.env["XDG_DATA_HOME"]) / "timeseal" / "queue").glob("*.json")) == []
+
+
+def _rewrite_member(package: Path, name: str, data: bytes) -> None:
+    with zipfile.ZipFile(package) as archive:
+        members = [(i, archive.read(i.filename)) for i in archive.infolist()]
+    with zipfile.ZipFile(package, "w") as archive:
+        for info, content in members:
+            archive.writestr(info, data if info.filename == name else content)
+
+
+def _change_png(out: Path) -> None:
+    shot = out / "screenshots" / "08-chat.png"
+    shot.write_bytes(shot.read_bytes() + b"\0")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "failed"),
+    [
+        (_change_png, {("screenshots/08-chat.png", "file_sha256")}),
+        (lambda out: (out / "page.pdf").unlink(), {("page.pdf", "file_present")}),
+        (
+            lambda out: (out / "screenshots" / "09-later.png").write_bytes(b"planted"),
+            {("screenshots/09-later.png", "file_listed")},
+        ),
+        (lambda out: (out / "video.webm.tsr").unlink(), {("video.webm", "token_parses")}),
+        (
+            lambda out: (out / "capture.json").write_bytes(
+                (out / "capture.json").read_bytes().replace(b'"scripted"', b'"scripted" ')
+            ),
+            {("capture.json", "manifest_canonical"), ("capture.json.tsr", "imprint_matches")},
+        ),
+    ],
+    ids=["changed", "missing", "added", "token-missing", "metadata-edited"],
+)
+def test_a_tampered_capture_fails_by_name(
+    sealed: Capture, tmp_path: Path, tamper: Callable[[Path], object], failed: set[tuple[str, str]]
+) -> None:
+    copy = tmp_path / "capture"
+    shutil.copytree(sealed.out, copy)
+    tamper(copy)
+    code, body = _verify_json(sealed, copy)
+    assert (code, body["valid"]) == (1, False)
+    assert failed <= _failed(body)
+    assert {subject for subject, _ in _failed(body)} == {subject for subject, _ in failed}
+
+
+def test_a_tampered_package_fails_by_name(sealed: Capture, tmp_path: Path) -> None:
+    package = tmp_path / "package.zip"
+    shutil.copyfile(sealed.out / "package.zip", package)
+    with zipfile.ZipFile(package) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    page = next(i for i in manifest["items"] if i["title"].endswith("page.html"))
+    _rewrite_member(package, page["path"], b"<html>something else</html>")
+    code, body = _verify_json(sealed, package)
+    assert (code, body["valid"]) == (1, False)
+    assert (page["path"], "file_sha256") in _failed(body)
+    assert (page["number"], "imprint_matches") in _failed(body)
 
 
 # -- TLS trust: only the site key that validated against --ca-file ---------------------------

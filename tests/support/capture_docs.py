@@ -66,7 +66,7 @@ def web_capture_json(*, steps: int = 10, forced: bool = False, certs: int = 3) -
         "error": None,
         "software": {"timeseal": "0.1.0", "chromium": "131", "user_agent": "x" * 200},
         "tls": {"leaf_sha256": "ab" * 32, "chain": [PEM] * certs},
-        "environment": environment(forced, certs),
+        "environment_check": environment(forced, certs),
         "operations": {
             "file": "operations.jsonl",
             "entries": steps * 3,

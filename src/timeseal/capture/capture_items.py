@@ -12,7 +12,8 @@ its own token, log leaf, package and certificate, and a case can hold them toget
 - **Recording** (``timeseal-capture/1``, kind ``screen_recording`` / ``camera_recording``):
   ``recording.mp4`` (``screen-recording`` / ``video``); when the recording was cut off before
   it was joined, the closed segments instead. Plus ``chain.jsonl`` (the segment chain that
-  proves the recording) and ``capture.json``, both ``document``. The head tokens stay local:
+  proves the recording), ``capture-start.json`` (the metadata sealed as it started, when
+  there) and ``capture.json``, all ``document``. The head tokens stay local:
   the vault seals each item with its own token on arrival.
 - **Photo** (kind ``photo``): ``photo.jpg`` (``photo``) and ``capture.json``.
 - **File capture**: only the file (kind given or guessed): its record is small enough to
@@ -60,6 +61,16 @@ def web_kind(relative: str) -> str:
 def capture_items(directory: Path) -> list[CaptureItem]:
     """The items of the capture in ``directory`` (its ``capture.json`` says which kind).
     Raises :class:`CaptureMetadataError` for a directory that holds no capture we know."""
+    label, found = _capture_files(directory)
+    return [CaptureItem(p, k, f"{label} — {p.relative_to(directory).as_posix()}") for p, k in found]
+
+
+def capture_title(directory: Path) -> str:
+    """What the capture is, for people: its kind, target and start (e.g. a case title)."""
+    return _capture_files(directory)[0]
+
+
+def _capture_files(directory: Path) -> tuple[str, list[tuple[Path, str]]]:
     capture = directory / CAPTURE_JSON
     try:
         doc = load_capture_json(capture.read_bytes())
@@ -89,7 +100,7 @@ def capture_items(directory: Path) -> list[CaptureItem]:
     missing = [str(p) for p, _ in found if not p.is_file()]
     if missing:
         raise CaptureMetadataError(f"files of the capture are missing: {', '.join(missing)}")
-    return [CaptureItem(p, k, f"{label} — {p.relative_to(directory).as_posix()}") for p, k in found]
+    return label, found
 
 
 _AV_LABELS: Final = {
@@ -104,4 +115,6 @@ def _av_files(directory: Path, kind: str) -> list[tuple[Path, str]]:
         return [(directory / "photo.jpg", "photo")]
     recording = directory / "recording.mp4"
     media = [recording] if recording.is_file() else sorted((directory / "segments").glob("*.ts"))
-    return [*((p, kind) for p in media), (directory / "chain.jsonl", "document")]
+    start = directory / "capture-start.json"
+    extra = [(start, "document")] if start.is_file() else []
+    return [*((p, kind) for p in media), (directory / "chain.jsonl", "document"), *extra]

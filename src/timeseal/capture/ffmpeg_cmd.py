@@ -83,6 +83,20 @@ def encoder_args(fps: int, segment_seconds: int) -> tuple[str, ...]:
     )
 
 
+def _escaped(text: str, special: str) -> str:
+    """``text`` with each character of ``special`` backslash-escaped (ffmpeg's
+    ``av_get_token`` takes any backslash-escaped character literally)."""
+    return "".join("\\" + c if c in special else c for c in text)
+
+
+#: The tee muxer reads its output list with ``av_get_token`` (outputs split at ``|``, quotes
+#: and backslashes unescaped, whitespace trimmed), then each output's ``[key=value:…]`` values
+#: with ``av_get_token`` again (split at ``:`` and ``]``): so a value is escaped twice, and a
+#: file name (taken as it is after ``]``) once.
+_TEE_OUTPUT_SPECIAL = "\\'| \t\n"
+_TEE_VALUE_SPECIAL = "\\':=[]|"
+
+
 def segment_argv(
     source: Source,
     segments_dir: Path,
@@ -91,11 +105,24 @@ def segment_argv(
     fps: int,
     segment_seconds: int,
     duration: int | None,
+    whole: Path | None = None,
 ) -> list[str]:
     """Record ``source`` into MPEG-TS segments of ``segment_seconds``; ffmpeg appends a line
-    to ``list_file`` (CSV: name,start,end) only once a segment is closed."""
+    to ``list_file`` (CSV: name,start,end) only once a segment is closed.
+
+    With ``whole``, the same encode is also written there as one MP4, through ffmpeg's
+    ``tee`` muxer: the finished recording needs no join at the stop (no second ffmpeg, no
+    second read of every segment). Its failure does not stop the segments (``onfail=ignore``),
+    a failure of the segments stops the recording (the default, ``abort``)."""
     limit = ["-t", str(duration)] if duration is not None else []
-    return [
+    segment_options = [
+        ("segment_time", str(segment_seconds)),
+        ("segment_format", "mpegts"),
+        ("reset_timestamps", "1"),
+        ("segment_list", str(list_file)),
+        ("segment_list_type", "csv"),
+    ]
+    head = [
         FFMPEG,
         "-nostdin",
         "-nostats",
@@ -104,20 +131,18 @@ def segment_argv(
         *source.args,
         *limit,
         *encoder_args(fps, segment_seconds),
-        "-f",
-        "segment",
-        "-segment_time",
-        str(segment_seconds),
-        "-segment_format",
-        "mpegts",
-        "-reset_timestamps",
-        "1",
-        "-segment_list",
-        str(list_file),
-        "-segment_list_type",
-        "csv",
-        str(segments_dir / SEGMENT_PATTERN),
     ]
+    pattern = str(segments_dir / SEGMENT_PATTERN)
+    if whole is None:
+        flags = [arg for key, value in segment_options for arg in (f"-{key}", value)]
+        return [*head, "-f", "segment", *flags, pattern]
+    options = ":".join(
+        f"{key}={_escaped(value, _TEE_VALUE_SPECIAL)}"
+        for key, value in [("f", "segment"), *segment_options]
+    )
+    outputs = (f"[{options}]{pattern}", f"[f=mp4:onfail=ignore]{whole}")
+    tee = "|".join(_escaped(output, _TEE_OUTPUT_SPECIAL) for output in outputs)
+    return [*head, "-map", "0:v", "-f", "tee", tee]
 
 
 def plain_argv(

@@ -155,7 +155,7 @@ def seal_file(
         "tsa_reachable_at_capture": token is not None,
         "device": device_info(),
         "software": {"timeseal": timeseal_version()},
-        "environment": dict(environment),
+        "environment_check": dict(environment),
     }
     write_atomic(record, format_canonical_json(meta))
     return SealedFile(path, record, sha256, size, token)

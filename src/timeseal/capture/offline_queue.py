@@ -12,6 +12,12 @@ work still owed is done later. One JSON file per pending capture, in
                 "needs_token": true, "upload": true,
                 "upload_url": null, "number": null}]}
 
+An entry from ``capture web --upload`` also has ``"case": {"title": …, "id": null,
+"package": "/abs/DIR/package.zip", "done": false}``: once every item is sealed, the items
+become one case (created with that title, ``id`` written at once so a rerun never makes a
+second; or the case given with ``--case``) and its evidence package is downloaded to
+``package``. Other entries have ``"case": null``.
+
 ``needs_token``: ``FILE.tsr`` is still to be fetched. ``upload``: the item goes to the vault;
 ``number`` is its evidence number once sealed there. ``upload_url`` is the tus upload as soon
 as the server created it, so that a sync killed after the upload finished but before
@@ -98,6 +104,40 @@ class PendingItem:
 
 
 @dataclass(slots=True)
+class CaseTarget:
+    """The case a capture's items go into, and where its package is downloaded."""
+
+    title: str
+    package: Path
+    id: int | None = None
+    done: bool = False
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {
+            "title": self.title,
+            "package": str(self.package),
+            "id": self.id,
+            "done": self.done,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> CaseTarget | None:
+        if obj is None:
+            return None
+        if not isinstance(obj, dict):
+            raise QueueError("case must be an object or null")
+        case_id = obj.get("id")
+        if case_id is not None and (not isinstance(case_id, int) or isinstance(case_id, bool)):
+            raise QueueError("case id must be an integer or null")
+        return cls(
+            title=_text(obj, "title"),
+            package=Path(_text(obj, "package")),
+            id=case_id,
+            done=obj.get("done") is True,
+        )
+
+
+@dataclass(slots=True)
 class QueueEntry:
     source: str
     capture_json: Path
@@ -105,10 +145,15 @@ class QueueEntry:
     items: list[PendingItem]
     id: str = field(default_factory=lambda: new_id(dt.datetime.now(dt.UTC)))
     created_at: str = field(default_factory=lambda: rfc3339(dt.datetime.now(dt.UTC)))
+    case: CaseTarget | None = None
+
+    @property
+    def items_done(self) -> bool:
+        return all(item.done for item in self.items)
 
     @property
     def done(self) -> bool:
-        return all(item.done for item in self.items)
+        return self.items_done and (self.case is None or self.case.done)
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -119,6 +164,7 @@ class QueueEntry:
             "server": self.server,
             "capture_json": str(self.capture_json),
             "items": [item.to_json() for item in self.items],
+            "case": None if self.case is None else self.case.to_json(),
         }
 
     @classmethod
@@ -135,6 +181,7 @@ class QueueEntry:
             items=[PendingItem.from_json(i) for i in items],
             id=_text(obj, "id"),
             created_at=_text(obj, "created_at"),
+            case=CaseTarget.from_json(obj.get("case")),
         )
 
 

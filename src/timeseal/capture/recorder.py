@@ -5,15 +5,22 @@ the segment list; each closed segment is hashed into ``chain.jsonl`` (appended a
 before anything else happens to it), and the chain head is timestamped at least every
 ``seal_every`` seconds by a separate thread (:class:`HeadSealer`), so a recording cut off at
 any moment (``kill -9``, a flat battery) leaves every closed segment up to the last token
-sealed. At a normal stop the segments are joined into ``recording.mp4`` without re-encoding,
-the end link binds that file, and it is timestamped too.
+sealed. The same encode is written, as it goes, into ``recording.mp4.part`` too (ffmpeg's
+``tee`` muxer); at a normal stop that finished file becomes ``recording.mp4``, the end link
+binds it, and it is timestamped too. Only when ffmpeg did not close it (killed at a stuck
+device) are the chained segments joined instead, without re-encoding.
 
 Output directory::
 
     recording.mp4        the whole recording (only after a normal stop)
+    recording.mp4.part   the whole recording while it is made (left as it is by kill -9;
+                         nothing binds it, the segments are the evidence)
     segments/seg_*.ts    each segment, playable on its own
     chain.jsonl          the segment chain
     tokens/head-*.tsr    RFC 3161 tokens over chain heads
+    capture-start.json   the metadata as the recording started (source, device, location,
+                         start), never rewritten; capture-start.json.tsr its token, fetched
+                         before ffmpeg starts (or by `timeseal sync` when offline then)
     capture.json         capture metadata; capture.json.tsr its token (after a normal stop)
     certs/tsa-chain.pem  the TSA chain as the server served it (display only, not trust)
 """
@@ -35,7 +42,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from timeseal.capture import capture_meta
+from timeseal.capture import capture_meta, recording_state
 from timeseal.capture.chain_journal import ChainJournal, write_durable
 from timeseal.capture.ffmpeg_cmd import (
     SEGMENT_LIST,
@@ -45,6 +52,7 @@ from timeseal.capture.ffmpeg_cmd import (
     version_from_log,
 )
 from timeseal.capture.head_sealer import HeadSealer, StampFn
+from timeseal.capture.mp4_boxes import is_finished_mp4
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.core.digest import digest_stream
@@ -53,8 +61,12 @@ from timeseal.core.package.canonical import JSONValue
 POLL_SECONDS = 0.5  # segments are seconds long; polling faster only costs CPU
 STOP_GRACE_SECONDS = 30.0
 RECORDING_NAME = "recording.mp4"
+RECORDING_PART = RECORDING_NAME + ".part"
 CHAIN_NAME = "chain.jsonl"
 CAPTURE_NAME = "capture.json"
+#: capture.json as it was at the start, sealed at once: a recording cut off before the stop
+#: (when capture.json is sealed) still has its who/where/how fixed in time.
+START_NAME = "capture-start.json"
 
 
 class RecordingError(Exception):
@@ -74,6 +86,9 @@ class RecordingOptions:
     location: dict[str, JSONValue] | None = None
     tsa_timeout: float = 5.0
     final_seal_wait: float = 10.0  # at stop: how long to keep trying the TSA for the end link
+    #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
+    #: directory; see :mod:`.recording_state`).
+    state_base: Path | None = None
 
     def __post_init__(self) -> None:
         if self.segment_seconds < 1 or self.seal_every < 1 or self.fps < 1:
@@ -138,6 +153,7 @@ class Recorder:
             fps=o.fps,
             segment_seconds=o.segment_seconds,
             duration=o.duration,
+            whole=out / RECORDING_PART,
         )
         meta: dict[str, JSONValue] = {
             "kind": o.kind,
@@ -156,7 +172,10 @@ class Recorder:
         }
         self._meta = meta
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
-        self._save_tsa_chain(client, out)
+        write_durable(out / START_NAME, capture_meta.format_capture(meta))
+        self._register(recording_id)
+        if self._save_tsa_chain(client, out):  # offline: no second wait; sync stamps it
+            self._stamp_file(client, out / START_NAME)
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
         sealer = HeadSealer(self._stamp or client.stamp_digest, tokens_dir)
         result = RecordingResult(out)
@@ -182,7 +201,7 @@ class Recorder:
             journal.close()
             tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
             raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
-        recording = self._concatenate(segments_dir, out)
+        recording = self._finished_recording(segments_dir, out)
         journal.end(recording)
         journal.close()
         result.recording = recording
@@ -197,10 +216,22 @@ class Recorder:
                 break
             time.sleep(0.5)
         result.unsealed_head = sealer.pending
-        self._stamp_capture_json(client, out)
+        if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
+            recording_state.unregister(recording_id.hex(), o.state_base)
+        self._stamp_file(client, out / CAPTURE_NAME)
         result.tokens = sorted(tokens_dir.glob("*.tsr"))
         result.tsa_errors = list(sealer.errors)
         return result
+
+    def _register(self, recording_id: bytes) -> None:
+        """Until its end link is sealed, the recording is on ``timeseal sync``'s list (a
+        recording that cannot be registered still records: its segments are the evidence)."""
+        o = self.options
+        state = recording_state.RecordingState(recording_id.hex(), o.output_dir.resolve(), o.server)
+        try:
+            recording_state.register(state, o.state_base)
+        except OSError as exc:
+            self.on_event(f"cannot register the recording for `timeseal sync`: {exc}")
 
     def _watch(
         self,
@@ -261,6 +292,18 @@ class Recorder:
             software["ffmpeg"] = version
             write_durable(out / CAPTURE_NAME, capture_meta.format_capture(self._meta))
 
+    def _finished_recording(self, segments_dir: Path, out: Path) -> Path:
+        """``recording.mp4``: the file ffmpeg wrote alongside the segments when it closed it
+        (renamed, fsync'd), else the chained segments joined."""
+        part, output = out / RECORDING_PART, out / RECORDING_NAME
+        if not is_finished_mp4(part):
+            self.on_event("recording.mp4.part unfinished: joining the segments")
+            return self._concatenate(segments_dir, out)
+        with part.open("rb") as f:
+            os.fsync(f.fileno())
+        part.replace(output)
+        return output
+
     def _concatenate(self, segments_dir: Path, out: Path) -> Path:
         """Join the chained segments, in chain order, into one playable file."""
         names = [f"file '{(segments_dir / n).resolve()}'" for n in self._chained_names(out)]
@@ -287,21 +330,24 @@ class Recorder:
         return [r.name for r in chain.segments]
 
     @staticmethod
-    def _save_tsa_chain(client: TSAClient, out: Path) -> None:
+    def _save_tsa_chain(client: TSAClient, out: Path) -> bool:
+        """Keep the TSA chain for display; False when the server cannot be reached."""
         try:
             certs = client.certificates()
         except TSAClientError:
-            return  # offline: verification needs the user's trust anchor anyway
+            return False  # offline: verification needs the user's trust anchor anyway
         (out / "certs").mkdir(exist_ok=True)
         pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
         write_durable(out / "certs" / "tsa-chain.pem", pem)
+        return True
 
-    def _stamp_capture_json(self, client: TSAClient, out: Path) -> None:
-        """capture.json.tsr: the metadata (start, end, source, location) fixed in time."""
-        with (out / CAPTURE_NAME).open("rb") as f:
+    def _stamp_file(self, client: TSAClient, path: Path) -> None:
+        """``FILE.tsr`` for capture.json (start, end, source, location fixed in time) or
+        capture-start.json; left to ``timeseal sync`` when the TSA cannot be reached."""
+        with path.open("rb") as f:
             digest = digest_stream(f)
         try:
             stamped = (self._stamp or client.stamp_digest)(digest)
         except TSAClientError:
             return
-        write_durable(out / (CAPTURE_NAME + ".tsr"), stamped.response.der)
+        write_durable(path.with_name(path.name + ".tsr"), stamped.response.der)

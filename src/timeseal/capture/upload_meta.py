@@ -116,7 +116,7 @@ def _from_web(doc: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
         "completed": doc.get("completed"),
         "error": doc.get("error"),
         "software": doc.get("software"),
-        "environment_check": environment_check(doc.get("environment")),
+        "environment_check": environment_check(_environment(doc)),
         "target_verification": _web_target(doc),
         "operation_log_summary": doc.get("operations"),
         "network": doc.get("network"),
@@ -137,7 +137,7 @@ def _from_av(doc: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
         "device": doc.get("device"),
         "software": doc.get("software"),
         "location": doc.get("location"),
-        "environment_check": environment_check(doc.get("environment")),
+        "environment_check": environment_check(_environment(doc)),
         "target_verification": _recorded_target(doc.get("target_verification")),
         "recording_id": doc.get("recording_id"),
         "segments": doc.get("segments"),
@@ -157,13 +157,19 @@ def _from_file(doc: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
         "tsa_reachable_at_capture": doc.get("tsa_reachable_at_capture"),
         "device": doc.get("device"),
         "software": doc.get("software"),
-        "environment_check": environment_check(doc.get("environment")),
+        "environment_check": environment_check(_environment(doc)),
         "target_verification": {
             "status": "not_applicable",
             "summary": summary or "existing file: existed no later than the timestamp time",
         },
     }
     return _present(out)
+
+
+def _environment(doc: Mapping[str, JSONValue]) -> JSONValue:
+    """The environment report: ``environment_check`` in every ``capture.json`` now (the
+    vault's name), ``environment`` in those written before the names were made one."""
+    return doc["environment_check"] if "environment_check" in doc else doc.get("environment")
 
 
 def _present(values: Mapping[str, JSONValue]) -> dict[str, JSONValue]:

@@ -14,19 +14,21 @@ import httpx
 import typer
 
 from timeseal.capture import offline_queue
-from timeseal.capture.capture_items import CAPTURE_JSON, capture_items
+from timeseal.capture.capture_items import CAPTURE_JSON, capture_items, capture_title
 from timeseal.capture.file_seal import file_sha256
-from timeseal.capture.offline_queue import PendingItem, QueueEntry
+from timeseal.capture.offline_queue import CaseTarget, PendingItem, QueueEntry
 from timeseal.capture.upload_meta import CaptureMetadataError
 from timeseal.cli.account_cmd import _resolve_server
+from timeseal.cli.capture_verify import PACKAGE_ZIP
 from timeseal.cli.sync_cmd import run_queue
 
 PROBE_TIMEOUT = 5.0
 
 
-def queue_capture_dir(directory: Path, base: str) -> QueueEntry:
+def queue_capture_dir(directory: Path, base: str, case: CaseTarget | None = None) -> QueueEntry:
     """A queue entry (saved) that owes the upload of every item of the capture in
-    ``directory``. Raises :class:`CaptureMetadataError` for a directory that is no capture."""
+    ``directory`` (and with ``case``, the case of them and its package). Raises
+    :class:`CaptureMetadataError` for a directory that is no capture."""
     items = [
         PendingItem(
             path=item.path.resolve(),
@@ -39,7 +41,7 @@ def queue_capture_dir(directory: Path, base: str) -> QueueEntry:
         )
         for item in capture_items(directory)
     ]
-    entry = QueueEntry("capture-dir", (directory / CAPTURE_JSON).resolve(), base, items)
+    entry = QueueEntry("capture-dir", (directory / CAPTURE_JSON).resolve(), base, items, case=case)
     offline_queue.save(entry)
     return entry
 
@@ -54,12 +56,19 @@ def server_reachable(base: str) -> bool:
     return True
 
 
-def upload_capture_dir(directory: Path, server: str | None) -> None:
+def upload_capture_dir(directory: Path, server: str | None, case_id: int | None = None) -> None:
     """``--upload`` of ``capture web``: queue the capture's items, then upload them now if
-    the server answers (and we are logged in), else leave them for ``timeseal sync``."""
+    the server answers (and we are logged in), else leave them for ``timeseal sync``. Once
+    sealed they become one case (a new one titled after the capture, or ``case_id``), whose
+    evidence package is downloaded to ``DIR/package.zip``."""
     base = _resolve_server(server)
     try:
-        entry = queue_capture_dir(directory, base)
+        case = CaseTarget(
+            title=capture_title(directory),
+            package=(directory / PACKAGE_ZIP).resolve(),
+            id=case_id,
+        )
+        entry = queue_capture_dir(directory, base, case)
     except (OSError, CaptureMetadataError) as exc:
         typer.echo(f"✗ 无法上传 cannot upload {directory}: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -59,11 +59,21 @@ def web(
             "`timeseal sync` finishes).",
         ),
     ] = False,
+    case: Annotated[
+        int | None,
+        typer.Option(
+            "--case",
+            min=1,
+            help="With --upload: put the items into this case instead of a new one.",
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output directory (must be new or empty).")
     ] = DEFAULT_OUT,
 ) -> None:
-    """网页取证 Capture a web page: video, screenshots, PDF, HTML, WACZ, operation log."""
+    """网页取证 Capture a web page: video, screenshots, PDF, HTML, WACZ, operation log.
+    ``timeseal verify DIR`` verifies the result; with --upload it becomes one case in the
+    vault, and its evidence package is downloaded to DIR/package.zip."""
     from urllib.parse import urlsplit
 
     from cryptography import x509
@@ -89,6 +99,14 @@ def web(
         placed = load_steps(steps) if steps is not None else None
     except StepsError as exc:
         raise usage(f"{steps}: {exc}") from None
+    if case is not None and not upload:
+        raise usage("--case 需要 --upload --case needs --upload")
+    if case is not None:
+        from timeseal.cli.capture_case import unknown_case
+
+        problem = unknown_case(server, case)
+        if problem is not None:
+            raise usage(f"--case {case}: {problem}")
     roots: tuple[x509.Certificate, ...] = ()
     if tsa_ca is not None:
         try:
@@ -120,7 +138,7 @@ def web(
     if upload:
         from timeseal.cli.capture_upload import upload_capture_dir
 
-        upload_capture_dir(out, server)
+        upload_capture_dir(out, server, case)
     if result.error is not None:
         typer.echo(f"✗ 取证未完成 capture stopped part-way: {result.error}", err=True)
         raise typer.Exit(1)

@@ -287,8 +287,9 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Verify a file against its token, and the token's log receipt when there is one; or an
-    evidence package (a ZIP with manifest.json). Exit 0 valid, 1 invalid, 2 usage error."""
+    """Verify a file against its token, and the token's log receipt when there is one; an
+    evidence package (a ZIP with manifest.json); a recording or web capture directory.
+    Exit 0 valid, 1 invalid, 2 usage error."""
     from timeseal.cli import report
     from timeseal.cli.log_cmd import check_receipt, load_verifier_key, receipt_path
     from timeseal.core.tlog import SignatureType, VerifierKey
@@ -305,6 +306,18 @@ def verify(
         if anchor is None:
             raise _usage_error("no trust anchor: pass --ca ROOT.pem")
         verify_recording(path, _load_roots(anchor), as_json)  # always exits
+    if path.is_dir():
+        from timeseal.cli.capture_verify import is_web_capture, verify_web_capture
+
+        if not is_web_capture(path):
+            raise _usage_error(f"{path} is no web capture, recording or evidence package")
+        if token is not None or receipt is not None:
+            raise _usage_error("--token and --receipt are for a file, not a capture directory")
+        anchor = ca or _default_ca()
+        if anchor is None:
+            raise _usage_error("no trust anchor: pass --ca ROOT.pem")
+        given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
+        verify_web_capture(path, _load_roots(anchor), given, as_json)  # always exits
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():

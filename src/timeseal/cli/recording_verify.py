@@ -29,16 +29,19 @@ def _opener(path: Path) -> Callable[[], BinaryIO]:
     return lambda: path.open("rb")
 
 
-def _capture_section(directory: Path, roots: list[x509.Certificate]) -> Section | None:
-    """capture.json against capture.json.tsr, when the recording finished and sealed it."""
-    meta, token = directory / "capture.json", directory / "capture.json.tsr"
+def _capture_section(
+    directory: Path, roots: list[x509.Certificate], name: str = "capture.json"
+) -> Section | None:
+    """``name`` (capture.json, when the recording finished and sealed it; capture-start.json,
+    sealed as it started) against its token, when both are there."""
+    meta, token = directory / name, directory / f"{name}.tsr"
     if not (meta.is_file() and token.is_file()):
         return None
     try:
         response = parse_response(token.read_bytes())
     except MalformedError as exc:
         return Section(
-            "capture.json",
+            name,
             VerificationResult((CheckResult(Check.TOKEN_PARSES, Status.FAIL, str(exc)),)),
         )
     builder = TimestampVerifierBuilder()
@@ -50,7 +53,7 @@ def _capture_section(directory: Path, roots: list[x509.Certificate]) -> Section 
             hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
     checked = builder.build().verify(response, hashed)
     passed = CheckResult(Check.TOKEN_PARSES, Status.PASS)
-    return Section("capture.json", VerificationResult((passed, *checked.checks)))
+    return Section(name, VerificationResult((passed, *checked.checks)))
 
 
 def check_recording(directory: Path, roots: list[x509.Certificate]) -> SegmentChainReport:
@@ -71,10 +74,14 @@ def check_recording(directory: Path, roots: list[x509.Certificate]) -> SegmentCh
     if end is not None and (directory / end.name).is_file():
         recording = _opener(directory / end.name)
     result = verify_segment_chain(segments, chain, tokens, roots, recording=recording)
-    capture = _capture_section(directory, roots)
-    if capture is None:
+    metadata = [
+        section
+        for name in ("capture-start.json", "capture.json")
+        if (section := _capture_section(directory, roots, name)) is not None
+    ]
+    if not metadata:
         return result
-    sections = (*result.sections[:-1], capture, result.sections[-1])
+    sections = (*result.sections[:-1], *metadata, result.sections[-1])
     return SegmentChainReport(
         sections,
         result.segments,

@@ -12,7 +12,12 @@ Each entry of :mod:`timeseal.capture.offline_queue` is worked through item by it
    The tus URL is written to the entry before any byte is sent, so a rerun after ``kill -9``
    asks the server whether that upload was already sealed (``HEAD``) before uploading; the
    bytes themselves resume from ``uploads.json``. So nothing is uploaded twice.
-4. An entry that owes nothing more is removed.
+4. A web capture uploaded with ``--upload`` then becomes one case, whose evidence package is
+   downloaded beside it as ``package.zip`` (:mod:`timeseal.cli.capture_case`).
+5. An entry that owes nothing more is removed.
+
+Before the queue, recordings that were killed or stopped offline get a token over the newest
+head of their chain (:mod:`timeseal.cli.sync_recordings`).
 
 ``--add DIR`` first queues a capture directory's files for upload (for recordings, which
 have no ``--upload`` of their own; the items are :mod:`timeseal.capture.capture_items`'s).
@@ -31,11 +36,13 @@ from rich.progress import Progress, TaskID
 
 from timeseal.capture import offline_queue
 from timeseal.capture.file_seal import file_sha256, stamp_file, token_covers, token_gen_time
-from timeseal.capture.offline_queue import PendingItem, QueueEntry
+from timeseal.capture.offline_queue import CaseTarget, PendingItem, QueueEntry
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.capture.upload_meta import CaptureMetadataError, capture_metadata, encoded
 from timeseal.cli.account_cmd import ServerOption, _resolve_server, stored_token
+from timeseal.cli.capture_case import assemble_case
 from timeseal.cli.report import format_time
+from timeseal.cli.sync_recordings import seal_recordings
 from timeseal.cli.vault_cmd import (
     CHUNK_SIZE,
     DEFAULT_BACKOFF,
@@ -99,6 +106,8 @@ class QueueWorker:
                     if meta is None:
                         return False
                 self._upload(entry, item, meta)
+        if entry.items_done and entry.case is not None and not entry.case.done:
+            self._assemble(entry, entry.case)
         if entry.done:
             offline_queue.remove(entry, self.directory)
             return True
@@ -164,6 +173,31 @@ class QueueWorker:
             return
         offline_queue.save(entry, self.directory)
         self._say(f"✓ {item.path} -> {item.number}")
+
+    def _assemble(self, entry: QueueEntry, case: CaseTarget) -> None:
+        """The capture's items as one case, and its package beside the capture."""
+        if self.uploader is None or self._vault_down:
+            if self.uploader is None and not self._vault_down:
+                self._vault_down = True
+                self._problem("未登录 not logged in: the case stays queued (`timeseal login`)")
+            return
+        try:
+            sha256 = assemble_case(
+                self.uploader.client,
+                entry,
+                case,
+                save=lambda e: offline_queue.save(e, self.directory),
+                policy=self.uploader.policy,
+            )
+        except VaultCallFailed as exc:
+            self._problem(f"案件 case {case.title}: {exc}")
+            self._vault_down = exc.retryable
+            return
+        except OSError as exc:
+            self._problem(f"{case.package}: {exc}")
+            return
+        self._say(f"✓ 案件 case {case.id}: {case.title}")
+        self._say(f"✓ {case.package}  SHA-256 {sha256} ✓  (timeseal verify {case.package})")
 
     def _send(self, entry: QueueEntry, item: PendingItem, uploader: TusUploader, meta: str) -> str:
         progress = self.progress
@@ -253,16 +287,17 @@ def sync(
                 raise _usage(f"--add {directory}: {exc}") from None
             typer.echo(f"+ {directory}: {len(entry.items)} file(s) queued for upload")
     with offline_queue.queue_lock():
+        unsealed = seal_recordings(server)  # each problem printed
         entries, unreadable = offline_queue.pending()
         for message in unreadable:
             typer.echo(f"✗ {message}", err=True)
         if not entries:
             typer.echo("队列为空 Nothing is queued.")
-            raise typer.Exit(1 if unreadable else 0)
+            raise typer.Exit(1 if unreadable or unsealed else 0)
         typer.echo(f"待同步 {len(entries)} 项 {len(entries)} queued capture(s)")
         problems = run_queue(entries, server, retries=retries)
         left, _ = offline_queue.pending()
-    if left or unreadable or problems:
+    if left or unreadable or problems or unsealed:
         typer.echo(f"仍有 {len(left)} 项待同步 {len(left)} capture(s) still queued", err=True)
         raise typer.Exit(1)
     typer.echo("✓ 全部完成 Everything is sealed and uploaded.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from timeseal.capture.ffmpeg_cmd import (
     segment_argv,
 )
 from timeseal.capture.head_sealer import HeadSealer
+from timeseal.capture.mp4_boxes import is_finished_mp4
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import StampResult, TSAClientError
 from timeseal.core.digest import HashAlgorithm
@@ -172,3 +174,53 @@ def test_segment_and_concat_command_lines(tmp_path: Path) -> None:
     assert argv[-1].endswith("seg_%06d.ts")
     concat = concat_argv(tmp_path / "c.txt", tmp_path / "out.mp4")
     assert "-f concat" in " ".join(concat) and "-c copy" in " ".join(concat)
+
+
+def test_one_encode_writes_the_segments_and_the_whole_mp4(tmp_path: Path) -> None:
+    """The tee command line, run for real, in a directory whose name holds every character
+    the tee muxer treats specially: both outputs land where they were asked to."""
+    where = tmp_path / "a:b|c [d]=e'f\\g"
+    segments = where / "segments"
+    segments.mkdir(parents=True)
+    source = camera_source(None, "testsrc=size=160x120:rate=10", 10)
+    argv = segment_argv(
+        source,
+        segments,
+        where / "segments.csv",
+        fps=10,
+        segment_seconds=1,
+        duration=3,
+        whole=where / "recording.mp4.part",
+    )
+    argv = [a for a in argv if a != "-re"]  # as fast as it goes: the timing is not tested
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = sorted(p.name for p in segments.iterdir())
+    assert names == ["seg_000000.ts", "seg_000001.ts", "seg_000002.ts"]
+    listed = (where / "segments.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in listed] == names
+    assert is_finished_mp4(where / "recording.mp4.part")
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(where / "recording.mp4.part")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert float(probe.stdout) == pytest.approx(3.0, abs=0.2)
+
+
+def test_an_mp4_cut_off_is_not_finished(tmp_path: Path) -> None:
+    def box(kind: bytes, body: bytes) -> bytes:
+        return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+    whole = box(b"ftyp", b"isom" * 3) + box(b"mdat", b"\0" * 100) + box(b"moov", b"m" * 40)
+    path = tmp_path / "r.mp4"
+    path.write_bytes(whole)
+    assert is_finished_mp4(path)
+    path.write_bytes(whole[:-10])  # the index cut off
+    assert not is_finished_mp4(path)
+    path.write_bytes(whole[: 20 + 108])  # killed before the index was written
+    assert not is_finished_mp4(path)
+    large = b"\0\0\0\1mdat" + (16 + 4).to_bytes(8, "big") + b"data"
+    path.write_bytes(box(b"ftyp", b"isom") + large + box(b"moov", b""))
+    assert is_finished_mp4(path)
+    assert not is_finished_mp4(tmp_path / "missing.mp4")

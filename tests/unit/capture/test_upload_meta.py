@@ -104,24 +104,29 @@ def test_a_recording_and_a_file_capture() -> None:
     assert isinstance(env, dict) and env["status"] == "not_recorded"
     assert isinstance(target, dict) and target["status"] == "not_recorded"
 
-    record = format_canonical_json(
-        {
-            "format": "timeseal-file-capture/1",
-            "kind": "file",
-            "semantics": "existed_no_later_than",
-            "statement": {"zh": "现有文件", "en": "Existing file"},
-            "file": {"name": "chat.txt", "size": 3, "sha256": "00" * 32, "media_type": None},
-            "captured_at": "2026-11-29T07:00:00.000Z",
-            "tsa_reachable_at_capture": False,
-            "environment": environment(),
-        }
-    )
-    meta = capture_metadata(record)
+    file_doc: dict[str, JSONValue] = {
+        "format": "timeseal-file-capture/1",
+        "kind": "file",
+        "semantics": "existed_no_later_than",
+        "statement": {"zh": "现有文件", "en": "Existing file"},
+        "file": {"name": "chat.txt", "size": 3, "sha256": "00" * 32, "media_type": None},
+        "captured_at": "2026-11-29T07:00:00.000Z",
+        "tsa_reachable_at_capture": False,
+        "environment_check": environment(),
+    }
+    meta = capture_metadata(format_canonical_json(file_doc))
     check_vault_safe(meta)
     assert "started_at" not in meta and "ended_at" not in meta  # no capture period is claimed
     assert meta["semantics"] == "existed_no_later_than"
     target = meta["target_verification"]
     assert target == {"status": "not_applicable", "summary": "现有文件 Existing file"}
+    env = meta["environment_check"]
+    assert isinstance(env, dict) and env["overall"] == "warn"
+    # A capture.json written before the key was renamed (``environment``) reads the same.
+    legacy = {k: v for k, v in file_doc.items() if k != "environment_check"}
+    legacy["environment"] = environment()
+    old = capture_metadata(format_canonical_json(legacy))
+    assert old["environment_check"] == env and old.keys() == meta.keys()
 
 
 def test_what_is_not_a_capture_is_refused() -> None:

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,11 @@ from tests.support.accounts import code_prompt_input, invoke_answering
 from tests.support.capture_docs import web_capture_json
 from tests.support.server import LiveServer, free_port, live_server
 from timeseal.capture import offline_queue
+from timeseal.capture.capture_items import capture_title
+from timeseal.capture.offline_queue import CaseTarget
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.capture_file import register as register_capture_file
+from timeseal.cli.capture_upload import queue_capture_dir
 from timeseal.cli.sync_cmd import register as register_sync
 from timeseal.cli.sync_cmd import run_queue
 from timeseal.cli.vault_cmd import register as register_vault
@@ -185,13 +189,14 @@ def test_online_capture_seals_and_uploads_with_its_metadata(
     assert local["tsa_reachable_at_capture"] is True
     capture = record(logged, chat_record["number"])["capture"]
     assert capture["semantics"] == "existed_no_later_than"
-    assert capture["environment_check"]["overall"] == local["environment"]["overall"]
+    assert capture["environment_check"]["overall"] == local["environment_check"]["overall"]
     assert capture["environment_check"]["forced"] is False
     assert capture["target_verification"]["status"] == "not_applicable"
     assert "started_at" not in capture  # no capture period is claimed for an existing file
 
     text = certificate_text(logged, chat_record["number"], tmp_path)
-    overall = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}[local["environment"]["overall"]]
+    words = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+    overall = words[local["environment_check"]["overall"]]
     assert "Environment check" in text and overall in text
     assert "not_applicable" in text
 
@@ -353,3 +358,64 @@ def test_a_web_capture_directory_is_uploaded_item_by_item(
     assert full["kind"] == "document"
     result = runner.invoke(cli, ["sync", "--add", str(tmp_path), "--server", logged.url])
     assert result.exit_code == 2  # not a capture directory
+
+
+def _web_capture_dir(directory: Path, seed: int) -> Path:
+    data = web_capture_json(steps=1)
+    directory.mkdir()
+    (directory / "capture.json").write_bytes(data)
+    for n, entry in enumerate(json.loads(data)["files"]):
+        (directory / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (directory / entry["path"]).write_bytes(payload(100 + n, seed + n))
+    return directory
+
+
+def _cases(logged: Logged) -> list[dict[str, Any]]:
+    reply = httpx.get(f"{logged.url}/api/v1/cases", headers=auth(logged))
+    assert reply.status_code == 200, reply.text
+    found: list[dict[str, Any]] = reply.json()
+    return found
+
+
+@pytest.mark.usefixtures("xdg")
+def test_an_uploaded_web_capture_becomes_one_case_with_its_package(
+    logged: Logged, tmp_path: Path
+) -> None:
+    capture = _web_capture_dir(tmp_path / "web-capture", 40)
+    before = {c["id"] for c in _cases(logged)}
+    target = CaseTarget(capture_title(capture), capture / "package.zip")
+    entry = queue_capture_dir(capture, logged.url, target)
+    assert run_queue([entry], logged.url, directory=logged.queue) == []
+    assert queued(logged) == []
+    (case,) = [c for c in _cases(logged) if c["id"] not in before]
+    assert case["id"] == target.id
+    assert (
+        case["title"] == "网页取证 Web capture https://shop.example/chat 2026-11-29T07:00:01.000Z"
+    )
+    assert case["item_count"] == len(entry.items)
+    with zipfile.ZipFile(capture / "package.zip") as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["scope"] == "case"
+    assert [i["number"] for i in manifest["items"]] == [i.number for i in entry.items]
+
+
+@pytest.mark.usefixtures("xdg")
+def test_a_capture_goes_into_the_case_named_and_a_rerun_makes_no_second(
+    logged: Logged, tmp_path: Path
+) -> None:
+    """``--case ID``, and equally the rerun of a sync killed right after it created the case
+    (the id is in the entry): the items go into that case, and no other is made."""
+    made = httpx.post(
+        f"{logged.url}/api/v1/cases", json={"title": "某店铺泄露个人信息"}, headers=auth(logged)
+    )
+    assert made.status_code == 201, made.text
+    case_id = made.json()["id"]
+    capture = _web_capture_dir(tmp_path / "web-capture", 60)
+    count = len(_cases(logged))
+    target = CaseTarget("unused", capture / "package.zip", id=case_id)
+    entry = queue_capture_dir(capture, logged.url, target)
+    assert run_queue([entry], logged.url, directory=logged.queue) == []
+    assert len(_cases(logged)) == count
+    detail = httpx.get(f"{logged.url}/api/v1/cases/{case_id}", headers=auth(logged)).json()
+    assert [i["number"] for i in detail["items"]] == [i.number for i in entry.items]
+    assert (capture / "package.zip").is_file()

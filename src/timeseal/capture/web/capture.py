@@ -348,8 +348,8 @@ class _Session:
             "error": self.error,
             "software": {**_versions(), **self.browser_info},
             "tls": self.pin.to_json() if self.pin else None,
-            # >>> ENVIRONMENT CHECK <<< null until timeseal.capture.environment exists.
-            "environment": environment,
+            # The vault's name for it (one name everywhere, see capture/upload_meta.py).
+            "environment_check": environment,
             "operations": self.oplog.summary(),
             "network": network,
             "pdf": self.pdf_method,

@@ -2,7 +2,7 @@
 the capture still works where that module is not installed.
 
 >>> ENVIRONMENT CHECK CALL SITE <<<  Imported lazily (it is written alongside this package);
-without it the capture records ``"environment": null``. With it,
+without it the capture records ``"environment_check": null``. With it,
 ``run_environment_check`` gets the target URL, the server whose TSA sets the clock, the
 site's private CA (``--ca-file``, trusted as the browser will trust it), the fresh profile
 directory the browser will use (not yet created), and ``force``; its report's ``to_json()``

@@ -20,7 +20,12 @@ def capture_window(item: ManifestItem, tst: TSTInfo) -> tuple[Check, bool, str]:
     captured bytes cannot be earlier than capture start minus the accuracy."""
     if item.capture_window is None:
         raise AssertionError("capture_window called for an item without a window")
-    start = item.capture_window.start
+    return not_before_start(item.capture_window.start, tst)
+
+
+def not_before_start(start: dt.datetime, tst: TSTInfo) -> tuple[Check, bool, str]:
+    """The rule of :func:`capture_window` for a capture start given directly (a capture
+    directory's ``capture.json``)."""
     accuracy = tst.accuracy.total if tst.accuracy is not None else dt.timedelta(0)
     ok = tst.gen_time + accuracy >= start
     detail = f"genTime {tst.gen_time.isoformat()} ± {accuracy}, capture start {start.isoformat()}"

@@ -1,0 +1,66 @@
+"""``timeseal sync``'s first step: recordings that stopped owing a head token.
+
+For every recording :mod:`timeseal.capture.recording_state` lists (killed, or stopped while
+the TSA was unreachable), the newest head of its chain is timestamped by the recording's
+server (or ``--server``), the token written to ``tokens/``, and the recording taken off the
+list. The token's time is the sync time and is printed as such: it proves the chained
+segments existed no later than now, nothing about when they were recorded (their earlier
+tokens say that for the segments they cover).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from timeseal.capture import recording_state
+from timeseal.capture.recording_state import RecordingState
+from timeseal.capture.tsa_client import TSAClient, TSAClientError
+from timeseal.cli.account_cmd import _resolve_server
+from timeseal.cli.report import format_time
+from timeseal.core.errors import MalformedError
+
+
+def seal_recordings(server: str | None) -> list[str]:
+    """Seal the newest head of every listed recording; the problems met (each printed). A
+    recording whose directory is gone is dropped from the list, with a message."""
+    states, problems = recording_state.registered()
+    for message in problems:
+        typer.echo(f"✗ {message}", err=True)
+    for state in states:
+        problem = _seal_one(state, server)
+        if problem is not None:
+            typer.echo(f"✗ {state.directory}: {problem}", err=True)
+            problems.append(f"{state.directory}: {problem}")
+    return problems
+
+
+def _seal_one(state: RecordingState, server: str | None) -> str | None:
+    directory = state.directory
+    if not (directory / recording_state.CHAIN_NAME).is_file():
+        recording_state.unregister(state.recording_id)
+        typer.echo(f"– {directory}: 录像已不存在 the recording is gone; taken off the list")
+        return None
+    base = _resolve_server(server or state.server)
+    try:
+        with TSAClient(base) as client:
+            started = recording_state.seal_start_metadata(directory, client.stamp_digest)
+            sealed = recording_state.seal_newest_head(directory, client.stamp_digest)
+    except TSAClientError as exc:
+        return f"时间戳服务不可达 TSA unreachable, the newest head stays pending: {exc}"
+    except (MalformedError, OSError) as exc:
+        return f"chain.jsonl: {exc}"
+    recording_state.unregister(state.recording_id)
+    if started is not None and started.response.token is not None:
+        when = format_time(started.response.token.tst_info.gen_time)
+        typer.echo(f"⏱ {directory / recording_state.START_NAME}.tsr  {when} (fetched at sync)")
+    if sealed is None:
+        typer.echo(f"✓ {directory}: 最新链头已有时间戳 the newest head is already sealed")
+        return None
+    head, result = sealed
+    assert result.response.token is not None
+    when = format_time(result.response.token.tst_info.gen_time)
+    typer.echo(
+        f"⏱ {head.token} → link[{head.index}]  不晚于 existed no later than {when}"
+        " (同步时获取，晚于录制时间 fetched now, at sync, after the recording)"
+    )
+    return None
