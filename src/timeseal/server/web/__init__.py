@@ -3,7 +3,8 @@
 :func:`include_web` mounts ``/static/…``, the public pages (``/verify``) and the account's
 pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``, ``/account``:
 :mod:`.account_pages`, :mod:`.evidence_pages`, :mod:`.account_settings`), share links
-(the owner's forms and the public ``/s/{token}`` pages: :mod:`.share_pages`), and keeps the
+(the owner's forms and the public ``/s/{token}`` pages: :mod:`.share_pages`), capture in the
+browser (``/capture``: :mod:`.capture_pages`), and keeps the
 :class:`Pages` renderer in ``app.state.timeseal_pages``. None of them is in /openapi.json: they
 are plain Starlette routes.
 
@@ -35,6 +36,7 @@ from timeseal.server.api.public import PublicRecords
 from timeseal.server.web.account_pages import include_account_pages
 from timeseal.server.web.account_settings import include_account_settings
 from timeseal.server.web.assets import StaticAssets
+from timeseal.server.web.capture_pages import include_capture_pages
 from timeseal.server.web.evidence_pages import include_evidence_pages
 from timeseal.server.web.render import Pages
 from timeseal.server.web.share_pages import include_share_pages
@@ -62,4 +64,5 @@ def include_web(
     include_evidence_pages(app, pages, records)
     include_account_settings(app, pages)
     include_share_pages(app, pages, records)
+    include_capture_pages(app, pages, records.vault)
     return pages
