@@ -416,9 +416,7 @@
         browser_environment: await environment,
         recording_id: randomHex(16), // a retried POST after a lost answer is the same recording
       };
-      const created = await (await persist(function () {
-        return request("POST", "/api/v1/recordings", body);
-      }, waiting)).json();
+      const created = await createRecording(body);
       session.id = created.id;
       session.nextIndex = created.next_index || 0;
       session.chunkMax = created.chunk_max_bytes || Infinity;
@@ -449,6 +447,27 @@
     show(progress, true);
     showProgress(session);
     recordingStatus.textContent = data.msgRecording;
+  }
+
+  // POST /api/v1/recordings. Our own recording_id makes a retry safe: when the first answer
+  // was lost, the retry is refused as recording_exists and the recording is there to use.
+  async function createRecording(body) {
+    try {
+      return await (await persist(function () {
+        return request("POST", "/api/v1/recordings", body);
+      }, waiting)).json();
+    } catch (err) {
+      if (!(err instanceof ApiFailure) || err.code !== "recording_exists") {
+        throw err;
+      }
+      const known = await (await persist(function () {
+        return request("GET", "/api/v1/recordings/" + body.recording_id);
+      }, waiting)).json();
+      if (known.state !== "recording") {
+        throw err;
+      }
+      return { id: known.id, next_index: known.chunks };
+    }
   }
 
   function stopRecording(session) {
