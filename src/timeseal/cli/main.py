@@ -99,12 +99,24 @@ def serve(
             "page); default: $TIMESEAL_PUBLIC_URL, else http://HOST:PORT."
         ),
     ] = None,
+    recording_idle_minutes: Annotated[
+        float,
+        typer.Option(
+            help="Cut off a browser recording that sent no chunk for this many minutes: its "
+            "chunks so far are filed as sealed evidence."
+        ),
+    ] = 10,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
 
     from timeseal.server import datadir
-    from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV, PUBLIC_URL_ENV
+    from timeseal.server.app import (
+        CLOCK_SOURCE_ENV,
+        DATA_DIR_ENV,
+        PUBLIC_URL_ENV,
+        RECORDING_IDLE_ENV,
+    )
     from timeseal.server.clock import source_by_name
 
     data_dir = data_dir.resolve()
@@ -124,6 +136,9 @@ def serve(
     if not url.startswith(("http://", "https://")):
         raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
     os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
+    if not 0 < recording_idle_minutes <= 24 * 60:
+        raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
+    os.environ[RECORDING_IDLE_ENV] = str(recording_idle_minutes)
     # Workers start with this environment: at most two malloc arenas per process, so the
     # threads that write uploads do not each keep their own heap (resident memory).
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
