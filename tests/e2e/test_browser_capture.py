@@ -318,6 +318,50 @@ def test_a_lost_chunk_is_retried_in_order_and_nothing_is_skipped(
     assert detail.json()["capture"]["chunks"] == chunks
 
 
+def test_screen_recording_where_the_browser_can(
+    server: LiveServer, browser: Browser, logged_in: Path
+) -> None:
+    """Desktop Chromium has getDisplayMedia (the fake UI picks a screen without asking): the
+    screen is recorded like the camera and filed as a screen recording."""
+    context = capture_context(browser, logged_in)
+    headers = session_headers(context)
+    try:
+        page = context.new_page()
+        open_capture(page, server)
+        assert page.locator("#screen-unavailable").is_hidden()
+        page.get_by_role("button", name="录制屏幕").click()
+        wait_chunks(page, 2)
+        page.get_by_role("button", name="停止并固化").click()
+        link = page.locator("#recording-link")
+        link.wait_for(timeout=90_000)
+        number = (link.get_attribute("href") or "").removeprefix("/evidence/")
+        chunks = counter(page, "chunks-sent")
+    finally:
+        context.close()
+    detail = httpx.get(f"{server.url}/api/v1/evidence/{number}", headers=headers).json()
+    assert detail["kind"] == "screen-recording"
+    assert detail["capture"]["kind"] == "screen_recording"
+    assert detail["capture"]["chunks"] == chunks
+
+
+def test_without_screen_capture_the_page_says_why(
+    server: LiveServer, browser: Browser, logged_in: Path
+) -> None:
+    """A phone browser has no getDisplayMedia: the screen button is gone and the page says
+    what to use instead; the camera still records."""
+    context = capture_context(browser, logged_in)
+    context.add_init_script("delete MediaDevices.prototype.getDisplayMedia;")
+    try:
+        page = context.new_page()
+        open_capture(page, server, "?lang=en")
+        assert page.locator("#start-screen").is_hidden()
+        note = page.locator("#screen-unavailable")
+        assert note.is_visible() and "cannot record the screen" in note.inner_text()
+        assert page.get_by_role("button", name="Record with the camera").is_enabled()
+    finally:
+        context.close()
+
+
 def test_photo_from_the_file_picker_and_from_the_camera(
     server: LiveServer, browser: Browser, logged_in: Path, tmp_path: Path
 ) -> None:

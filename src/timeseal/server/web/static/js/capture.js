@@ -48,14 +48,28 @@
     return Array.from(buffer, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
   }
 
-  // "2026-11-29 17:20:00 北京时间" in a <time>, as the server-rendered pages show times.
+  function clock(date) {
+    return date.toISOString().slice(0, 23).replace("T", " ");
+  }
+
+  // A time as the server-rendered pages show it (render.time_html): Beijing time in a <time>,
+  // UTC beside it and on hover.
   function beijingTime(iso) {
-    const shifted = new Date(Date.parse(iso) + 8 * 3600 * 1000);
+    const at = new Date(Date.parse(iso));
+    const utc = clock(at) + " UTC";
     const time = document.createElement("time");
-    time.dateTime = iso;
-    time.title = iso;
-    time.textContent = shifted.toISOString().slice(0, 19).replace("T", " ") + " " + data.msgBeijing;
-    return time;
+    time.dateTime = at.toISOString();
+    time.title = utc;
+    const zone = document.createElement("span");
+    zone.className = "tz";
+    zone.textContent = data.msgBeijing;
+    time.append(clock(new Date(at.getTime() + 8 * 3600 * 1000)) + " ", zone);
+    const beside = document.createElement("span");
+    beside.className = "utc";
+    beside.textContent = "(" + utc + ")";
+    const whole = document.createDocumentFragment();
+    whole.append(time, " ", beside);
+    return whole;
   }
 
   // ------------------------------------------------------------------ the API
@@ -404,6 +418,7 @@
       recorderDone: false,
       pumping: false,
       failed: false,
+      wakeLock: null,
     };
     active = session;
     try {
@@ -443,6 +458,7 @@
     show(preview, true);
     preview.play().catch(function () { /* a preview that does not play records all the same */ });
     recorder.start(TIMESLICE);
+    keepScreenOn(session);
     stopButton.disabled = false;
     show(progress, true);
     showProgress(session);
@@ -470,6 +486,23 @@
     }
   }
 
+  // A phone whose screen goes dark stops the camera: keep it on while recording, where the
+  // browser lets us (Screen Wake Lock API).
+  function keepScreenOn(session) {
+    if (navigator.wakeLock) {
+      navigator.wakeLock.request("screen").then(function (lock) {
+        session.wakeLock = lock;
+      }).catch(function () { /* not allowed (battery saver): record all the same */ });
+    }
+  }
+
+  function letScreenSleep(session) {
+    if (session.wakeLock) {
+      session.wakeLock.release().catch(function () { /* already released */ });
+      session.wakeLock = null;
+    }
+  }
+
   function stopRecording(session) {
     if (!session || session.recorder.state === "inactive") {
       return;
@@ -485,6 +518,7 @@
 
   function fail(session, err) {
     session.failed = true;
+    letScreenSleep(session);
     if (session.recorder.state !== "inactive") {
       session.recorder.stop();
     }
@@ -541,6 +575,7 @@
       return request("POST", path, { chunks: session.nextIndex });
     }, waiting)).json();
     active = null;
+    letScreenSleep(session);
     show(preview, false);
     preview.srcObject = null;
     recordingStatus.textContent = fill(data.msgFinished, { number: done.evidence });
