@@ -110,6 +110,18 @@ def open_capture(page: Page, server: LiveServer, query: str = "") -> None:
     page.wait_for_function("() => document.getElementById('env-clock').textContent !== '…'")
 
 
+def new_case(server: LiveServer, headers: dict[str, str], title: str) -> int:
+    reply = httpx.post(f"{server.url}/api/v1/cases", json={"title": title}, headers=headers)
+    assert reply.status_code == 201, reply.text
+    case_id: int = reply.json()["id"]
+    return case_id
+
+
+def case_numbers(server: LiveServer, headers: dict[str, str], case_id: int) -> list[str]:
+    case = httpx.get(f"{server.url}/api/v1/cases/{case_id}", headers=headers).json()
+    return [item["number"] for item in case["items"]]
+
+
 def counter(page: Page, element_id: str) -> int:
     return int(page.locator(f"#{element_id}").inner_text())
 
@@ -150,8 +162,10 @@ def test_ten_seconds_of_camera_video_sealed_and_verified(
     page = context.new_page()
     page.on("console", console.on_console)
     page.on("response", console.on_response)
+    case_id = new_case(server, session_headers(context), "客服删除聊天记录")
     try:
         open_capture(page, server)
+        page.get_by_label("案件（可选）").select_option(label="客服删除聊天记录")
         assert "HeadlessChrome" in page.locator("#env-user-agent").inner_text()
         assert "毫秒" in page.locator("#env-clock").inner_text()
         page.get_by_label("附加我的位置").check()
@@ -192,6 +206,7 @@ def test_ten_seconds_of_camera_video_sealed_and_verified(
         # Same machine, same clock: the measured offset is the network's few milliseconds.
         assert isinstance(environment["clock_offset_ms"], int)
         assert abs(environment["clock_offset_ms"]) < 1000
+        assert case_numbers(server, session_headers(context), case_id) == [number]
 
         wait_sequenced(server, number)
         link.click()
@@ -371,15 +386,18 @@ def test_photo_from_the_file_picker_and_from_the_camera(
     page.on("console", console.on_console)
     page.on("response", console.on_response)
     try:
+        headers = session_headers(context)
+        case_id = new_case(server, headers, "快递面单泄露地址")
         open_capture(page, server)
         page.get_by_label("标题（可选）").fill("店铺门头照片")
+        page.get_by_label("案件（可选）").select_option(label="快递面单泄露地址")
         page.locator("#photo-file").set_input_files(
             files=[FilePayload(name="shop.png", mimeType="image/png", buffer=PNG)]
         )
         link = page.locator("#photo-link")
         link.wait_for(timeout=60_000)
         number = (link.get_attribute("href") or "").removeprefix("/evidence/")
-        headers = session_headers(context)
+        assert case_numbers(server, headers, case_id) == [number]
         detail = httpx.get(f"{server.url}/api/v1/evidence/{number}", headers=headers).json()
         assert detail["kind"] == "photo" and detail["filename"] == "shop.png"
         assert detail["title"] == "店铺门头照片" and detail["size"] == len(PNG)
