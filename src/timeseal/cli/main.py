@@ -294,7 +294,8 @@ def verify(
     ] = None,
 ) -> None:
     """Verify a file against its token, and the token's log receipt when there is one; or an
-    evidence package (a ZIP with manifest.json). Exit 0 valid, 1 invalid, 2 usage error."""
+    evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
+    a ZIP, with chain.jsonl). Exit 0 valid, 1 invalid, 2 usage error."""
     from timeseal.cli import report
     from timeseal.cli.log_cmd import check_receipt, load_verifier_key, receipt_path
     from timeseal.core.tlog import SignatureType, VerifierKey
@@ -311,6 +312,14 @@ def verify(
         if anchor is None:
             raise _usage_error("no trust anchor: pass --ca ROOT.pem")
         verify_recording(path, _load_roots(anchor), as_json)  # always exits
+    if path.is_file() and path.suffix.lower() == ".zip":  # the same, as a ZIP (chain.zip)
+        from timeseal.cli.recording_verify import is_recording_zip, verify_recording_zip
+
+        if is_recording_zip(path):
+            anchor = ca or _default_ca()
+            if anchor is None:
+                raise _usage_error("no trust anchor: pass --ca ROOT.pem")
+            verify_recording_zip(path, _load_roots(anchor), as_json)  # always exits
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():

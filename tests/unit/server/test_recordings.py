@@ -226,6 +226,27 @@ def test_a_recording_chains_seals_finishes_and_verifies(
     assert last["link"] == want_end.hex() and last["end"] == "recording.webm"
     report = verify_dir(directory, data_dir)
     assert report["finished"] is True
+    # `timeseal verify chain.zip` reads the ZIP itself; a changed segment fails by name.
+    zipped = tmp_path / "chain.zip"
+    zipped.write_bytes(chain.content)
+    assert verify_dir(zipped, data_dir)["finished"] is True
+    tampered = tmp_path / "tampered.zip"
+    with (
+        zipfile.ZipFile(io.BytesIO(chain.content)) as source,
+        zipfile.ZipFile(tampered, "w") as sink,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "segments/seg_000001.webm":
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            sink.writestr(info, data)
+    result = CliRunner().invoke(
+        cli, ["verify", str(tampered), "--ca", str(root_pem(data_dir)), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    assert {"subject": "seg_000001.webm", "check": "segment_sha256"} in json.loads(result.output)[
+        "failed"
+    ]
 
     # The filed item's package verifies as any other (and with `timeseal verify PACKAGE`).
     package = fetch(app, f"/api/v1/evidence/{number}/package", auth)
@@ -476,6 +497,10 @@ def test_an_idle_recording_is_cut_off_sealed_and_verifies_as_cut_off(
         assert "cut off: sealed through segment 1 (seg_000001.webm)" in result.output
         report = verify_dir(directory, data_dir)
         assert report["finished"] is False and report["sealed_through"] == 1
+        assert [s["sealed_by"] for s in report["segments"]] == [
+            "head-000000.tsr",
+            "head-000001.tsr",
+        ]
 
         # The item's package verifies like any other.
         package = fetch(app, f"/api/v1/evidence/{state['evidence']}/package", auth)
