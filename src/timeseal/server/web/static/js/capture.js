@@ -23,6 +23,9 @@
   const UPLOAD_CHUNK = Number(data.uploadChunk);
   const WEBCRYPTO_MAX = Number(data.webcryptoMax);
   const MAX_BACKOFF_S = 30;
+  const CLOCK_TIMEOUT_MS = 5000;
+  // A report older than this is measured again before the next recording or upload.
+  const REPORT_FRESH_MS = 60 * 1000;
 
   function byId(id) {
     return document.getElementById(id);
@@ -169,7 +172,10 @@
     for (let i = 0; i < 3; i += 1) {
       const sentAt = Date.now();
       const started = performance.now();
-      const response = await fetch("/api/v1/time", { cache: "no-store" });
+      const response = await fetch("/api/v1/time", {
+        cache: "no-store",
+        signal: AbortSignal.timeout ? AbortSignal.timeout(CLOCK_TIMEOUT_MS) : undefined,
+      });
       const roundTrip = performance.now() - started;
       if (!response.ok) {
         throw new Error("GET /api/v1/time: " + response.status);
@@ -250,8 +256,21 @@
       fill(data.msgClock, { offset: report.clock_offset_ms, rtt: report.clock_round_trip_ms });
   }
 
-  const environment = environmentReport();
-  environment.then(showEnvironment);
+  let environment = null;
+  let environmentMeasuredAt = 0;
+
+  // The report for what is captured now: the one shown, unless it is more than a minute old
+  // (the page may have been open for hours; the connection and clock may have changed).
+  function freshEnvironment() {
+    if (environment === null || Date.now() - environmentMeasuredAt > REPORT_FRESH_MS) {
+      environmentMeasuredAt = Date.now();
+      environment = environmentReport();
+      environment.then(showEnvironment);
+    }
+    return environment;
+  }
+
+  freshEnvironment();
 
   // ------------------------------------------------------------------ location
 
@@ -428,7 +447,7 @@
         title: chosenTitle(),
         case_id: chosenCase(),
         location: await currentLocation(),
-        browser_environment: await environment,
+        browser_environment: await freshEnvironment(),
         recording_id: randomHex(16), // a retried POST after a lost answer is the same recording
       };
       const created = await createRecording(body);
@@ -669,7 +688,7 @@
       source: { type: source, name: filename, media_type: blob.type || null },
       started_at: startedAt,
       location: await currentLocation(),
-      browser_environment: await environment,
+      browser_environment: await freshEnvironment(),
     };
     const tus = { "Tus-Resumable": "1.0.0" };
     const metadata = tusMetadata({
