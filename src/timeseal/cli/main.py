@@ -119,6 +119,8 @@ def serve(
     )
     from timeseal.server.clock import source_by_name
 
+    if not 0 < recording_idle_minutes <= 24 * 60:
+        raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
     data_dir = data_dir.resolve()
     datadir.initialise(data_dir, now=_now())
     try:
@@ -136,8 +138,6 @@ def serve(
     if not url.startswith(("http://", "https://")):
         raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
     os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
-    if not 0 < recording_idle_minutes <= 24 * 60:
-        raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
     os.environ[RECORDING_IDLE_ENV] = str(recording_idle_minutes)
     # Workers start with this environment: at most two malloc arenas per process, so the
     # threads that write uploads do not each keep their own heap (resident memory).

@@ -124,9 +124,19 @@ class Housekeeper:
         return self._on_loop(self._recordings.close_idle(now, self._recording_idle))
 
     def _on_loop(self, work: Coroutine[None, None, int]) -> int:
+        """Run ``work`` on the server's loop and wait for it, but give up (cancelling it:
+        every step of a close is resumed by the next try) once the server is stopping, since
+        the loop is then waiting for this thread."""
         if self._loop is None:
             return asyncio.run(work)
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=600)
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except TimeoutError:
+                if self._stop.is_set():
+                    future.cancel()
+                    return 0
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

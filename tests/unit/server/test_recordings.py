@@ -27,7 +27,7 @@ from tests.unit.server.test_vault import bearer
 from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
 from timeseal.server import datadir
-from timeseal.server.app import ServerSettings, create_app
+from timeseal.server.app import RECORDING_IDLE_ENV, ServerSettings, create_app
 from timeseal.server.clock import ClockStatus, LocalSource
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.store.blobs import LocalBlobStore
@@ -565,3 +565,18 @@ def test_the_housekeeper_cuts_off_only_idle_recordings(data_dir: Path, db_url: s
         assert states[silent]["state"] == "cut_off" and states[silent]["evidence"] is None
         assert states[busy]["state"] == "recording" and states[busy]["chunks"] == 2
         assert sweeper.run_once().recordings_cut_off == 0  # nothing idle left to close
+
+
+def test_the_idle_time_is_a_serve_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for wrong in ("0", "-5", "1441"):
+        result = CliRunner().invoke(
+            cli,
+            ["serve", "--data-dir", str(tmp_path / "d"), "--recording-idle-minutes", wrong],
+        )
+        assert result.exit_code == 2, result.output
+        assert "--recording-idle-minutes" in result.output
+    # What `serve` hands its workers: the environment, read back into the settings.
+    monkeypatch.setenv(RECORDING_IDLE_ENV, "2.5")
+    assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=2.5)
+    monkeypatch.delenv(RECORDING_IDLE_ENV)
+    assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=10)
