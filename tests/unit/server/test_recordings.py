@@ -24,6 +24,7 @@ from tests.support.accounts import database_url, log_in
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_packages import fetch, verified
 from tests.unit.server.test_vault import bearer
+from tests.unit.store.test_accounts_store import race
 from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
 from timeseal.server import datadir
@@ -580,3 +581,24 @@ def test_the_idle_time_is_a_serve_option(tmp_path: Path, monkeypatch: pytest.Mon
     assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=2.5)
     monkeypatch.delenv(RECORDING_IDLE_ENV)
     assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=10)
+
+
+def test_racing_requests_chain_a_chunk_once(app: TestClient, data_dir: Path) -> None:
+    auth = bearer(app, data_dir)
+    rid = start(app, auth)["id"]
+    # The same chunk sent four times at once (a page retrying while the first is in flight):
+    # one request chains it, every one gets the same answer.
+    same = race(4, lambda _: put(app, auth, rid, 0, CHUNKS[0]))
+    assert [r.status_code for r in same] == [200] * 4
+    assert len({json.dumps(r.json(), sort_keys=True) for r in same}) == 1
+    # Different bytes for the same index at once: one wins, the others conflict with it.
+    rivals = race(4, lambda i: put(app, auth, rid, 1, CHUNKS[1] + bytes([i])))
+    codes = sorted(r.status_code for r in rivals)
+    assert codes == [200, 409, 409, 409], [r.text for r in rivals]
+    [winner] = [r.json() for r in rivals if r.status_code == 200]
+    assert {error(r) for r in rivals if r.status_code == 409} == {(409, "chunk_conflict")}
+    state = app.get(f"/api/v1/recordings/{rid}", headers=auth).json()
+    assert state["chunks"] == 2 and state["sealed_through"] == 1
+    chain = app.get(f"/api/v1/recordings/{rid}/chain.zip", headers=auth)
+    lines = zipfile.ZipFile(io.BytesIO(chain.content)).read("chain.jsonl").splitlines()
+    assert json.loads(lines[-1])["sha256"] == winner["sha256"]
