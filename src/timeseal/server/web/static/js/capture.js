@@ -24,6 +24,7 @@
   const WEBCRYPTO_MAX = Number(data.webcryptoMax);
   const MAX_BACKOFF_S = 30;
   const CLOCK_TIMEOUT_MS = 5000;
+  const LOCATION_WAIT_MS = 3000;
   // A report older than this is measured again before the next recording or upload.
   const REPORT_FRESH_MS = 60 * 1000;
 
@@ -277,7 +278,6 @@
   const locationBox = byId("capture-location");
   const locationStatus = byId("location-status");
   let lastLocation = null;
-  let locationAsked = null;
 
   function askLocation() {
     return new Promise(function (resolve) {
@@ -300,32 +300,36 @@
   function refreshLocation() {
     if (!locationBox.checked) {
       lastLocation = null;
-      locationAsked = null;
       locationStatus.textContent = "";
       return null;
     }
-    locationStatus.textContent = data.msgLocationAsking;
-    locationAsked = askLocation().then(function (found) {
+    if (lastLocation === null) {
+      locationStatus.textContent = data.msgLocationAsking;
+    }
+    return askLocation().then(function (found) {
       if (!locationBox.checked) {
         return null;
       }
-      lastLocation = found;
-      locationStatus.textContent = found === null ? data.msgLocationDenied :
-        fill(data.msgLocationOk, { lat: found.lat, lon: found.lon, accuracy: found.accuracy_m });
+      lastLocation = found || lastLocation; // a failed re-reading keeps the last good one
+      const shown = lastLocation;
+      locationStatus.textContent = shown === null ? data.msgLocationDenied :
+        fill(data.msgLocationOk, { lat: shown.lat, lon: shown.lon, accuracy: shown.accuracy_m });
       return found;
     });
-    return locationAsked;
   }
 
   locationBox.addEventListener("change", refreshLocation);
 
-  // The location to attach now: a fresh reading when the box is ticked (the last one if
-  // that fails), else none.
+  // The location to attach now: a fresh reading when the box is ticked, else none. A slow
+  // fix must not hold up the recording: after LOCATION_WAIT_MS the last reading goes.
   async function currentLocation() {
     if (!locationBox.checked) {
       return null;
     }
-    const fresh = await refreshLocation();
+    const fresh = await Promise.race([
+      refreshLocation(),
+      sleep(LOCATION_WAIT_MS).then(function () { return null; }),
+    ]);
     return fresh || lastLocation;
   }
 
@@ -403,6 +407,7 @@
     if (active) {
       return;
     }
+    closePhotoCamera(); // one camera user at a time: phones refuse a second
     setRecordingUi(true);
     stopButton.disabled = true;
     show(result, false);
@@ -677,16 +682,23 @@
   // tus 1.0 upload (creation, then PATCHes from the server's offset), as timeseal upload does;
   // the last PATCH seals the file and answers with its evidence number.
   async function upload(blob, filename, source) {
-    const startedAt = new Date().toISOString();
+    // Times by the browser's clock are named as such, never started_at/ended_at: those bound
+    // the capture window a package checks against the token, and a fast phone clock would
+    // make a genuine token look early. The offset to the server clock is in the report.
+    const browserClockAt = new Date().toISOString();
     show(byId("photo-result"), false);
     show(photoProgress, true);
     photoBar.value = 0;
     photoStatus.textContent = data.msgHashing;
     const sha256 = await sha256Hex(blob);
     const capture = {
-      kind: "browser-" + source,
-      source: { type: source, name: filename, media_type: blob.type || null },
-      started_at: startedAt,
+      kind: source === "camera" ? "browser_camera_photo" : "browser_file",
+      source: { kind: "browser", description: source === "camera" ? "camera still" : "file picker" },
+      filename: filename,
+      media_type: blob.type || null,
+      browser_clock_at: browserClockAt,
+      file_last_modified_browser_clock: blob.lastModified
+        ? new Date(blob.lastModified).toISOString() : null,
       location: await currentLocation(),
       browser_environment: await freshEnvironment(),
     };
