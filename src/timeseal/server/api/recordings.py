@@ -126,6 +126,45 @@ class FinishBody(BaseModel):
     chunks: Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
+class ServerTime(BaseModel):
+    now: str  # RFC 3339, UTC, milliseconds, "Z"
+
+
+class RecordingCreated(BaseModel):
+    id: str
+    chain_start: str  # link[-1], 64 hex
+    next_index: int
+    chunk_max_bytes: int
+    seal_every: int
+    state: str
+
+
+class ChunkSealed(BaseModel):
+    index: int
+    size: int
+    sha256: str
+    link: str
+    sealed_through: int
+    token_time: str
+
+
+class RecordingFinished(BaseModel):
+    state: Literal["finished"]
+    evidence: str
+
+
+class RecordingStatus(BaseModel):
+    id: str
+    kind: str
+    state: Literal["recording", "finished", "cut_off"]
+    chunks: int
+    sealed_through: int | None
+    last_token_time: str | None
+    started_at: str
+    ended_at: str | None
+    evidence: str | None
+
+
 def canonical_values(value: Any) -> Any:
     """A JSON value as canonical JSON can hold it: a float that is a whole number becomes an
     integer, any other float (``devicePixelRatio`` 2.625) its decimal text, like the
@@ -211,7 +250,7 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
             raise ApiError("not_found", 404)
         return recording
 
-    @router.get("/time", tags=["recordings"])
+    @router.get("/time", response_model=ServerTime, tags=["recordings"])
     async def server_time() -> JSONResponse:
         """The server clock (UTC, milliseconds), for a page to measure its own offset."""
         now = dt.datetime.now(dt.UTC)
@@ -220,6 +259,7 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
     @router.post(
         "/recordings",
         status_code=201,
+        response_model=RecordingCreated,
         responses=error_responses(400, 401, 403, 404, 409, 422),
         tags=["recordings"],
     )
@@ -269,7 +309,16 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
 
     @router.put(
         "/recordings/{recording_id}/chunks/{index}",
+        response_model=ChunkSealed,
         responses=error_responses(400, 401, 403, 404, 409, 413, 415, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
         tags=["recordings"],
     )
     async def put_chunk(
@@ -291,6 +340,7 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
 
     @router.post(
         "/recordings/{recording_id}/finish",
+        response_model=RecordingFinished,
         responses=error_responses(401, 403, 404, 409, 422, 503),
         tags=["recordings"],
     )
@@ -310,7 +360,10 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
         )
 
     @router.get(
-        "/recordings/{recording_id}", responses=error_responses(401, 404), tags=["recordings"]
+        "/recordings/{recording_id}",
+        response_model=RecordingStatus,
+        responses=error_responses(401, 404),
+        tags=["recordings"],
     )
     async def recording_status(
         recording_id: RecordingId, principal: CurrentAccount
