@@ -25,6 +25,9 @@
   const MAX_BACKOFF_S = 30;
   const CLOCK_TIMEOUT_MS = 5000;
   const LOCATION_WAIT_MS = 3000;
+  // Enough for legible text on a recorded screen, little enough for a phone's mobile data:
+  // a 2-second chunk stays near 1 MB, far under the server's 8 MiB a chunk.
+  const VIDEO_BITS_PER_SECOND = { camera_recording: 2500000, screen_recording: 4000000 };
   // A report older than this is measured again before the next recording or upload.
   const REPORT_FRESH_MS = 60 * 1000;
 
@@ -422,8 +425,12 @@
     }
     let recorder;
     try {
+      const options = { videoBitsPerSecond: VIDEO_BITS_PER_SECOND[kind] };
       const mimeType = pickMimeType(stream);
-      recorder = new MediaRecorder(stream, mimeType ? { mimeType: mimeType } : {});
+      if (mimeType) {
+        options.mimeType = mimeType;
+      }
+      recorder = new MediaRecorder(stream, options);
     } catch (err) {
       stopStream(stream);
       recordingStatus.textContent = data.msgUnsupported;
@@ -468,6 +475,9 @@
         session.queue.push(event.data);
         pump(session);
       }
+    });
+    recorder.addEventListener("error", function (event) {
+      fail(session, event.error || new Error("MediaRecorder"));
     });
     recorder.addEventListener("stop", function () {
       session.recorderDone = true;
