@@ -163,6 +163,7 @@ class RecordingService:
         self._tsa_chain_pem = tsa_chain_pem
         self._quota_bytes = quota_bytes
         self._clock = clock
+        vault.count_pending(store.open_bytes)  # uploads and chunks share one quota
 
     # --- starting ---------------------------------------------------------------------------
 
@@ -254,8 +255,7 @@ class RecordingService:
         return ChunkAnswer(index, chunk.size, chunk.sha256, chunk.link, chunk.token_time)
 
     def _check_quota(self, owner_id: int, size: int) -> None:
-        used = self.vault.store.used_bytes(owner_id) + self.store.open_bytes(owner_id)
-        if used + size > self._quota_bytes:
+        if self.vault.used_bytes(owner_id) + size > self._quota_bytes:
             raise QuotaExceeded(f"{size} more bytes would pass the quota")
 
     # --- closing ----------------------------------------------------------------------------

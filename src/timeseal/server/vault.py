@@ -83,6 +83,17 @@ class VaultService:
         self._tsa = tsa
         self.staging = staging
         self._clock = clock
+        self._pending_usage: list[Callable[[int], int]] = []
+
+    def count_pending(self, usage: Callable[[int], int]) -> None:
+        """Also count ``usage(owner_id)`` bytes against the quota: what another part of the
+        server holds for an owner that is not a record yet (a browser recording's chunks)."""
+        self._pending_usage.append(usage)
+
+    def used_bytes(self, owner_id: int) -> int:
+        """What the quota counts: sealed records, uploads in progress, and the bytes the
+        parts registered with :meth:`count_pending` hold."""
+        return self.store.used_bytes(owner_id) + sum(u(owner_id) for u in self._pending_usage)
 
     async def seal(self, blob: BlobRef, request: SealRequest) -> EvidenceRecord:
         if request.upload_id is not None:

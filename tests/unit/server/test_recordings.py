@@ -4,6 +4,7 @@ arrive, finish into a sealed evidence item, cut-off by the housekeeper, the chai
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import io
@@ -602,3 +603,20 @@ def test_racing_requests_chain_a_chunk_once(app: TestClient, data_dir: Path) -> 
     chain = app.get(f"/api/v1/recordings/{rid}/chain.zip", headers=auth)
     lines = zipfile.ZipFile(io.BytesIO(chain.content)).read("chain.jsonl").splitlines()
     assert json.loads(lines[-1])["sha256"] == winner["sha256"]
+
+
+def test_an_open_recording_counts_against_uploads_too(data_dir: Path, db_url: str) -> None:
+    path = data_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["vault"] = {"quota_bytes": len(CHUNKS[0]) + 100}
+    path.write_text(json.dumps(config))
+    with running_app(data_dir) as client:
+        auth = bearer(client, data_dir)
+        rid = start(client, auth)["id"]
+        assert put(client, auth, rid, 0, CHUNKS[0]).status_code == 200
+        meta = "filename Yi5qcGc=,sha256 " + base64.b64encode(b"0" * 64).decode()
+        tus = {"Tus-Resumable": "1.0.0", "Upload-Metadata": meta}
+        over = client.post("/api/v1/uploads", headers={**auth, **tus, "Upload-Length": "101"})
+        assert error(over) == (413, "quota_exceeded")
+        fits = client.post("/api/v1/uploads", headers={**auth, **tus, "Upload-Length": "100"})
+        assert fits.status_code == 201, fits.text
