@@ -284,8 +284,9 @@ class RecordingService:
         raise AssertionError("the recording kept changing under finish")
 
     async def cut_off(self, recording: Recording) -> Recording | None:
-        """Close a recording that stopped sending: file its chunks so far (no end link).
-        None if it has no chunk (nothing to file: it is just forgotten as cut off)."""
+        """Close a recording that stopped sending: file its chunks so far (no end link); one
+        without chunks is closed with nothing to file. A close a crash left half done is
+        completed. None if a chunk arrived meanwhile (the recording is alive after all)."""
         if recording.state == "recording":
             if not self.store.claim_close(recording.id, "cutting_off", chunks=recording.chunks):
                 return None  # a chunk arrived meanwhile: it is alive
