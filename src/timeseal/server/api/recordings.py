@@ -28,14 +28,13 @@ from timeseal.core.segment_chain import RECORDING_ID_BYTES, start_link
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import MAX_ID
+from timeseal.server.recording_files import SEAL_EVERY, rfc3339
 from timeseal.server.recordings import (
     CHUNK_MAX_BYTES,
-    SEAL_EVERY,
     ChunkCountMismatch,
     ChunkOutOfOrder,
     RecordingProblem,
     RecordingService,
-    rfc3339,
 )
 from timeseal.server.vault import SealingFailed
 from timeseal.store.recordings import Recording
