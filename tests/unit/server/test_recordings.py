@@ -29,6 +29,7 @@ from tests.unit.store.test_accounts_store import race
 from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
 from timeseal.server import datadir
+from timeseal.server.api.recordings import canonical_values
 from timeseal.server.app import RECORDING_IDLE_ENV, ServerSettings, create_app
 from timeseal.server.clock import ClockStatus, LocalSource
 from timeseal.server.housekeeping import Housekeeper
@@ -620,3 +621,21 @@ def test_an_open_recording_counts_against_uploads_too(data_dir: Path, db_url: st
         assert error(over) == (413, "quota_exceeded")
         fits = client.post("/api/v1/uploads", headers={**auth, **tus, "Upload-Length": "100"})
         assert fits.status_code == 201, fits.text
+
+
+def test_browser_numbers_become_canonical_json_values() -> None:
+    environment = {
+        "dpr": 2.625,
+        "offset": -12.0,
+        "big": 2**60,
+        "ok": [1, True, None, "x"],
+        "nested": {"downlink": 1.45},
+    }
+    assert canonical_values(environment) == {
+        "dpr": "2.625",
+        "offset": -12,
+        "big": str(2**60),
+        "ok": [1, True, None, "x"],
+        "nested": {"downlink": "1.45"},
+    }
+    assert canonical_values(float("inf")) == "inf"  # kept as text, never a JSON float
