@@ -42,7 +42,6 @@ from tests.e2e.test_web_app_browser import (
     log_in_on_the_page,
     no_horizontal_overflow,
     session_headers,
-    wait_sequenced,
 )
 from tests.support.accounts import PHONE
 from tests.support.browser import (
@@ -62,6 +61,8 @@ PNG = base64.b64decode(
 #: Where the fake phone says it is (the People's Square, Shanghai).
 GEOLOCATION = Geolocation(latitude=31.2304, longitude=121.4737, accuracy=25)
 DEVICES = ["camera", "microphone", "geolocation"]
+#: The machine may be busy (several suites at once): API calls and sequencing get time.
+HTTP_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def logged_in(
 
 def capture_context(browser: Browser, state: Path, **options: Any) -> BrowserContext:
     """A phone-sized logged-in context that may use the (fake) camera and its location."""
-    return browser.new_context(
+    context = browser.new_context(
         storage_state=str(state),
         locale="zh-CN",
         viewport={"width": 375, "height": 800},
@@ -104,6 +105,8 @@ def capture_context(browser: Browser, state: Path, **options: Any) -> BrowserCon
         geolocation=GEOLOCATION,
         **options,
     )
+    context.set_default_timeout(HTTP_TIMEOUT * 1000)
+    return context
 
 
 def open_capture(page: Page, server: LiveServer, query: str = "") -> None:
@@ -113,14 +116,18 @@ def open_capture(page: Page, server: LiveServer, query: str = "") -> None:
 
 
 def new_case(server: LiveServer, headers: dict[str, str], title: str) -> int:
-    reply = httpx.post(f"{server.url}/api/v1/cases", json={"title": title}, headers=headers)
+    reply = httpx.post(
+        f"{server.url}/api/v1/cases", json={"title": title}, headers=headers, timeout=HTTP_TIMEOUT
+    )
     assert reply.status_code == 201, reply.text
     case_id: int = reply.json()["id"]
     return case_id
 
 
 def case_numbers(server: LiveServer, headers: dict[str, str], case_id: int) -> list[str]:
-    case = httpx.get(f"{server.url}/api/v1/cases/{case_id}", headers=headers).json()
+    case = httpx.get(
+        f"{server.url}/api/v1/cases/{case_id}", headers=headers, timeout=HTTP_TIMEOUT
+    ).json()
     return [item["number"] for item in case["items"]]
 
 
@@ -130,6 +137,17 @@ def linked_number(link: Locator) -> str:
     href = link.get_attribute("href") or ""
     assert href.startswith("/evidence/"), href
     return unquote(href.removeprefix("/evidence/"))
+
+
+def wait_sequenced(server: LiveServer, number: str) -> None:
+    """Until the item is in the log (its package carries the inclusion proof)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        facts = httpx.get(f"{server.url}/api/v1/public/evidence/{number}", timeout=HTTP_TIMEOUT)
+        if facts.json()["log"]["sequenced"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{number} was not sequenced")
 
 
 def counter(page: Page, element_id: str) -> int:
@@ -202,7 +220,7 @@ def test_ten_seconds_of_camera_video_sealed_and_verified(
         detail = httpx.get(
             f"{server.url}/api/v1/evidence/{number}",
             headers=session_headers(context),
-            timeout=30,
+            timeout=HTTP_TIMEOUT,
         ).json()
         assert detail["kind"] == "video" and detail["title"] == "客服聊天录像"
         assert detail["media_type"].startswith("video/webm")
@@ -254,7 +272,7 @@ def test_closing_the_tab_leaves_the_recording_sealed_through_its_last_chunk(
 
     # A chunk in flight when the tab closed may still land; then nothing more comes.
     status_url = f"{server.url}/api/v1/recordings/{recording_id}"
-    with httpx.Client(headers=headers, timeout=30) as client:
+    with httpx.Client(headers=headers, timeout=HTTP_TIMEOUT) as client:
         status = client.get(status_url).json()
         deadline = time.monotonic() + 10
         while True:
@@ -340,7 +358,9 @@ def test_a_lost_chunk_is_retried_in_order_and_nothing_is_skipped(
         context.close()
     assert sent[:4] == [0, 1, 1, 1]  # retried, never skipped ahead
     assert sent == sorted(sent) and sorted(set(sent)) == list(range(chunks))
-    detail = httpx.get(f"{server.url}/api/v1/evidence/{number}", headers=headers, timeout=30)
+    detail = httpx.get(
+        f"{server.url}/api/v1/evidence/{number}", headers=headers, timeout=HTTP_TIMEOUT
+    )
     assert detail.json()["capture"]["chunks"] == chunks
 
 
@@ -364,7 +384,9 @@ def test_screen_recording_where_the_browser_can(
         chunks = counter(page, "chunks-sent")
     finally:
         context.close()
-    detail = httpx.get(f"{server.url}/api/v1/evidence/{number}", headers=headers).json()
+    detail = httpx.get(
+        f"{server.url}/api/v1/evidence/{number}", headers=headers, timeout=HTTP_TIMEOUT
+    ).json()
     assert detail["kind"] == "screen-recording"
     assert detail["capture"]["kind"] == "screen_recording"
     assert detail["capture"]["chunks"] == chunks
@@ -409,14 +431,18 @@ def test_photo_from_the_file_picker_and_from_the_camera(
         link.wait_for(timeout=60_000)
         number = linked_number(link)
         assert case_numbers(server, headers, case_id) == [number]
-        detail = httpx.get(f"{server.url}/api/v1/evidence/{number}", headers=headers).json()
+        detail = httpx.get(
+            f"{server.url}/api/v1/evidence/{number}", headers=headers, timeout=HTTP_TIMEOUT
+        ).json()
         assert detail["kind"] == "photo" and detail["filename"] == "shop.png"
         assert detail["title"] == "店铺门头照片" and detail["size"] == len(PNG)
         capture = detail["capture"]
         assert capture["kind"] == "browser_file" and capture["browser_environment"]["user_agent"]
         # Browser-clock times are named so; no capture window the token could be judged by.
         assert "started_at" not in capture and capture["browser_clock_at"].endswith("Z")
-        content = httpx.get(f"{server.url}/api/v1/evidence/{number}/content", headers=headers)
+        content = httpx.get(
+            f"{server.url}/api/v1/evidence/{number}/content", headers=headers, timeout=HTTP_TIMEOUT
+        )
         assert content.content == PNG  # sealed exactly as picked
 
         wait_sequenced(server, number)
@@ -436,9 +462,13 @@ def test_photo_from_the_file_picker_and_from_the_camera(
         page.get_by_role("button", name="拍下照片").click()
         link.wait_for(timeout=60_000)
         still = linked_number(link)
-        detail = httpx.get(f"{server.url}/api/v1/evidence/{still}", headers=headers).json()
+        detail = httpx.get(
+            f"{server.url}/api/v1/evidence/{still}", headers=headers, timeout=HTTP_TIMEOUT
+        ).json()
         assert detail["kind"] == "photo" and detail["media_type"] == "image/jpeg"
-        content = httpx.get(f"{server.url}/api/v1/evidence/{still}/content", headers=headers)
+        content = httpx.get(
+            f"{server.url}/api/v1/evidence/{still}/content", headers=headers, timeout=HTTP_TIMEOUT
+        )
         assert content.content.startswith(b"\xff\xd8\xff")
         assert console.errors == []
     finally:
