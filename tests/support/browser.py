@@ -40,12 +40,17 @@ def chromium_path() -> str:
 AXE = Path(__file__).resolve().parents[1] / "fixtures" / "axe-core" / "axe.min.js"
 
 
+#: A fake camera and microphone (a test pattern and a beep) that the page may use without a
+#: prompt: for the capture page's recordings and photos.
+FAKE_MEDIA_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+
+
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """Headless system Chromium."""
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """Headless system Chromium, with ``extra_args`` (e.g. :data:`FAKE_MEDIA_ARGS`)."""
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+            executable_path=chromium_path(), args=[*CHROMIUM_ARGS, *extra_args], headless=True
         )
         try:
             yield browser

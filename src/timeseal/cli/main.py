@@ -99,15 +99,29 @@ def serve(
             "page); default: $TIMESEAL_PUBLIC_URL, else http://HOST:PORT."
         ),
     ] = None,
+    recording_idle_minutes: Annotated[
+        float,
+        typer.Option(
+            help="Cut off a browser recording that sent no chunk for this many minutes: its "
+            "chunks so far are filed as sealed evidence."
+        ),
+    ] = 10,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
 
     from timeseal.server import datadir
     from timeseal.server import workers as workers_module
-    from timeseal.server.app import CLOCK_SOURCE_ENV, DATA_DIR_ENV, PUBLIC_URL_ENV
+    from timeseal.server.app import (
+        CLOCK_SOURCE_ENV,
+        DATA_DIR_ENV,
+        PUBLIC_URL_ENV,
+        RECORDING_IDLE_ENV,
+    )
     from timeseal.server.clock import source_by_name
 
+    if not 0 < recording_idle_minutes <= 24 * 60:
+        raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
     data_dir = data_dir.resolve()
     datadir.initialise(data_dir, now=_now())
     try:
@@ -125,6 +139,7 @@ def serve(
     if not url.startswith(("http://", "https://")):
         raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
     os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
+    os.environ[RECORDING_IDLE_ENV] = str(recording_idle_minutes)
     # Workers start with this environment: at most two malloc arenas per process, so the
     # threads that write uploads do not each keep their own heap (resident memory).
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
@@ -245,6 +260,14 @@ def _default_ca() -> Path | None:
     return candidate if candidate.exists() else None
 
 
+def _trust_roots(ca: Path | None) -> list[x509.Certificate]:
+    """The roots in ``--ca``, else the local server's root; a usage error when there is none."""
+    anchor = ca or _default_ca()
+    if anchor is None:
+        raise _usage_error("no trust anchor: pass --ca ROOT.pem")
+    return _load_roots(anchor)
+
+
 def _default_log_key() -> Path | None:
     """The local server's log verifier key, which ``timeseal serve`` writes there."""
     candidate = DEFAULT_DATA_DIR / "log" / "log.vkey"
@@ -287,9 +310,9 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Verify a file against its token, and the token's log receipt when there is one; an
-    evidence package (a ZIP with manifest.json); a recording or web capture directory.
-    Exit 0 valid, 1 invalid, 2 usage error."""
+    """Verify a file against its token, and the token's log receipt when there is one; or an
+    evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
+    a ZIP, with chain.jsonl); or a web capture directory. Exit 0 valid, 1 invalid, 2 usage error."""
     from timeseal.cli import report
     from timeseal.cli.log_cmd import check_receipt, load_verifier_key, receipt_path
     from timeseal.core.tlog import SignatureType, VerifierKey
@@ -302,10 +325,7 @@ def verify(
     if path.is_dir() and (path / "chain.jsonl").is_file():  # a live-sealed recording
         from timeseal.cli.recording_verify import verify_recording
 
-        anchor = ca or _default_ca()
-        if anchor is None:
-            raise _usage_error("no trust anchor: pass --ca ROOT.pem")
-        verify_recording(path, _load_roots(anchor), as_json)  # always exits
+        verify_recording(path, _trust_roots(ca), as_json)  # always exits
     if path.is_dir():
         from timeseal.cli.capture_verify import is_web_capture, verify_web_capture
 
@@ -313,20 +333,19 @@ def verify(
             raise _usage_error(f"{path} is no web capture, recording or evidence package")
         if token is not None or receipt is not None:
             raise _usage_error("--token and --receipt are for a file, not a capture directory")
-        anchor = ca or _default_ca()
-        if anchor is None:
-            raise _usage_error("no trust anchor: pass --ca ROOT.pem")
         given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
-        verify_web_capture(path, _load_roots(anchor), given, as_json)  # always exits
+        verify_web_capture(path, _trust_roots(ca), given, as_json)  # always exits
+    if path.is_file() and path.suffix.lower() == ".zip":  # the same, as a ZIP (chain.zip)
+        from timeseal.cli.recording_verify import is_recording_zip, verify_recording_zip
+
+        if is_recording_zip(path):
+            verify_recording_zip(path, _trust_roots(ca), as_json)  # always exits
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():
             raise _usage_error(f"no token given and {sibling} does not exist (use --token)")
         token = sibling
-    ca = ca or _default_ca()
-    if ca is None:
-        raise _usage_error("no trust anchor: pass --ca ROOT.pem")
-    roots = _load_roots(ca)
+    roots = _trust_roots(ca)
     try:
         token_der = token.read_bytes()
     except OSError as exc:

@@ -1,4 +1,6 @@
-"""``timeseal verify DIR`` for a live-sealed recording directory (chain.jsonl inside).
+"""``timeseal verify DIR`` for a live-sealed recording directory (chain.jsonl inside), and
+``timeseal verify chain.zip`` for the same directory as a ZIP (what the server's
+``/api/v1/recordings/{id}/chain.zip`` serves).
 
 Reads the directory, hands the bytes to ``timeseal.core.segment_verify.verify_segment_chain``
 and prints the bilingual report: each segment, each head token, where the chain stops.
@@ -7,6 +9,9 @@ and prints the bilingual report: each segment, each head token, where the chain 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -171,9 +176,44 @@ def recording_lines(result: SegmentChainReport) -> list[str]:
     return lines
 
 
-def verify_recording(directory: Path, roots: list[x509.Certificate], as_json: bool) -> None:
+#: Members of a recording ZIP that are read: the layout of docs/segment-chain.md, plain names
+#: one folder deep at most (anything else, ``..`` included, is left out, never extracted).
+_MEMBER = re.compile(r"(?:(?:segments|tokens|certs)/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def is_recording_zip(path: Path) -> bool:
+    """A ZIP with chain.jsonl at its root (and no manifest.json: that is a package)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {i.filename for i in archive.infolist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "chain.jsonl" in names and "manifest.json" not in names
+
+
+def verify_recording_zip(path: Path, roots: list[x509.Certificate], as_json: bool) -> None:
+    """Unpack the recording directory's files into a private temporary directory and verify
+    it there. Prints the report and exits: 0 valid, 1 invalid."""
+    with tempfile.TemporaryDirectory(prefix="timeseal-recording-") as scratch:
+        directory = Path(scratch)
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or not _MEMBER.fullmatch(info.filename):
+                    continue
+                target = directory / info.filename
+                target.parent.mkdir(exist_ok=True)
+                with archive.open(info) as source, target.open("wb") as sink:
+                    while piece := source.read(1 << 20):
+                        sink.write(piece)
+        verify_recording(directory, roots, as_json, shown_as=path)
+
+
+def verify_recording(
+    directory: Path, roots: list[x509.Certificate], as_json: bool, *, shown_as: Path | None = None
+) -> None:
     """Print the report and exit: 0 valid, 1 invalid."""
     result = check_recording(directory, roots)
+    directory = shown_as or directory
     if as_json:
         body = {"directory": str(directory), **recording_json(result)}
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -24,6 +25,7 @@ from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
 from timeseal.server.api.packages import include_packages
 from timeseal.server.api.public import PublicRecords, include_public
+from timeseal.server.api.recordings import include_recordings
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
 from timeseal.server.certificate_issue import CertificateIssuer
@@ -31,6 +33,7 @@ from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
 from timeseal.server.packages import PackageService
+from timeseal.server.recordings import RecordingService
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.vault import VaultService
@@ -40,6 +43,7 @@ from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 from timeseal.store.log import LogStore, SequencerLock
+from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
 
 log = logging.getLogger("timeseal.server")
@@ -47,6 +51,7 @@ log = logging.getLogger("timeseal.server")
 DATA_DIR_ENV = "TIMESEAL_DATA_DIR"
 CLOCK_SOURCE_ENV = "TIMESEAL_CLOCK_SOURCE"
 PUBLIC_URL_ENV = "TIMESEAL_PUBLIC_URL"
+RECORDING_IDLE_ENV = "TIMESEAL_RECORDING_IDLE_MINUTES"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
@@ -57,6 +62,8 @@ class ServerSettings:
     share_clock: Callable[[], dt.datetime] | None = None  # tests: share-link expiry time
     #: Where people reach this server (certificates' QR codes point to its /verify page).
     public_url: str = DEFAULT_PUBLIC_URL
+    #: A browser recording with no chunk for this long is cut off by the housekeeper.
+    recording_idle: dt.timedelta = dt.timedelta(minutes=10)
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -66,6 +73,7 @@ class ServerSettings:
             data_dir=data_dir,
             clock_source=source_by_name(source) if source else None,
             public_url=os.environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL,
+            recording_idle=dt.timedelta(minutes=float(os.environ.get(RECORDING_IDLE_ENV) or 10)),
         )
 
 
@@ -106,7 +114,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         journal = IssuanceJournal(engine)
         guard.start()
         sequencer.start()
-        housekeeper.start()
+        housekeeper.start(asyncio.get_running_loop())
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
         try:
@@ -158,10 +166,19 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         settings.data_dir / STAGING_DIR,
     )
     include_vault(app, vault, config.vault)
+    recordings = RecordingService(
+        RecordingStore(engine), vault, tsa_chain_pem=chain_pem, quota_bytes=config.vault.quota_bytes
+    )
+    include_recordings(app, recordings)
     housekeeper = Housekeeper(
-        vault, auth, upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours)
+        vault,
+        auth,
+        upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
+        recordings=recordings,
+        recording_idle=settings.recording_idle,
     )
     app.state.timeseal_vault = vault  # for tools and tests that work beside the API
+    app.state.timeseal_housekeeper = housekeeper
     include_cases(app, vault)
     certificates = CertificateIssuer(
         vault,

@@ -4,7 +4,10 @@
   (its staged bytes and its row), which also gives its declared length back to the quota;
   an upload row whose staging is gone and whose bytes never reached the blob store goes too;
 - leftovers of crashed upload creations and removals in the staging directory;
-- sessions that ended a while ago, and login-code and rate-limit rows no limit looks at.
+- sessions that ended a while ago, and login-code and rate-limit rows no limit looks at;
+- a browser recording that received no chunk for ``recording_idle`` is cut off: its chunks so
+  far are filed as sealed evidence (:meth:`RecordingService.close_idle`), on the server's event
+  loop, because issuing tokens batches its journal writes there.
 
 Every process runs it (no election): each chore is idempotent and tolerates another process
 doing the same at the same moment. Sealed evidence is never touched.
@@ -12,13 +15,15 @@ doing the same at the same moment. Sealed evidence is never touched.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
 from timeseal.server.api.service import AuthService
+from timeseal.server.recordings import RecordingService
 from timeseal.server.vault import VaultService
 from timeseal.store.uploads import PartialUpload, UploadError, UploadNotFound, sweep_staging
 
@@ -38,6 +43,7 @@ class Swept:
     staging_leftovers: int = 0
     sessions: int = 0
     login_rows: int = 0
+    recordings_cut_off: int = 0
 
 
 class Housekeeper:
@@ -49,18 +55,26 @@ class Housekeeper:
         auth: AuthService,
         *,
         upload_expiry: dt.timedelta,
+        recordings: RecordingService | None = None,
+        recording_idle: dt.timedelta = dt.timedelta(minutes=10),
         interval: float = 600.0,
         clock: Clock | None = None,
     ) -> None:
         self._vault = vault
         self._auth = auth
         self._upload_expiry = upload_expiry
-        self._interval = interval
+        self._recordings = recordings
+        self._recording_idle = recording_idle
+        # A recording is cut off at most a fifth of its idle time late.
+        self._interval = min(interval, max(1.0, recording_idle.total_seconds() / 5))
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the thread; ``loop`` is the server's event loop (the TSA's journal)."""
+        self._loop = loop
         self._thread.start()
 
     def stop(self) -> None:
@@ -76,6 +90,7 @@ class Housekeeper:
                 now=now, idle=self._auth.sessions.idle, grace=SESSION_GRACE
             ),
             login_rows=self._auth.codes.purge(now=now),
+            recordings_cut_off=self._cut_off_recordings(now),
         )
         if swept != Swept():
             log.info("housekeeping: %s", swept)
@@ -102,6 +117,26 @@ class Housekeeper:
             self._vault.store.remove_upload(row.id)
             expired += 1
         return expired
+
+    def _cut_off_recordings(self, now: dt.datetime) -> int:
+        if self._recordings is None:
+            return 0
+        return self._on_loop(self._recordings.close_idle(now, self._recording_idle))
+
+    def _on_loop(self, work: Coroutine[None, None, int]) -> int:
+        """Run ``work`` on the server's loop and wait for it, but give up (cancelling it:
+        every step of a close is resumed by the next try) once the server is stopping, since
+        the loop is then waiting for this thread."""
+        if self._loop is None:
+            return asyncio.run(work)
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except TimeoutError:
+                if self._stop.is_set():
+                    future.cancel()
+                    return 0
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

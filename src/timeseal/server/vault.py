@@ -54,6 +54,15 @@ class SealRequest:
     client_ip: str = "unknown"
 
 
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """A granted TimeStampResp (DER), the token inside it (DER) and its genTime."""
+
+    response_der: bytes
+    token_der: bytes
+    gen_time: dt.datetime
+
+
 class VaultService:
     """Seals blobs into records; finds records and their sequencing state."""
 
@@ -74,6 +83,17 @@ class VaultService:
         self._tsa = tsa
         self.staging = staging
         self._clock = clock
+        self._pending_usage: list[Callable[[int], int]] = []
+
+    def count_pending(self, usage: Callable[[int], int]) -> None:
+        """Also count ``usage(owner_id)`` bytes against the quota: what another part of the
+        server holds for an owner that is not a record yet (a browser recording's chunks)."""
+        self._pending_usage.append(usage)
+
+    def used_bytes(self, owner_id: int) -> int:
+        """What the quota counts: sealed records, uploads in progress, and the bytes the
+        parts registered with :meth:`count_pending` hold."""
+        return self.store.used_bytes(owner_id) + sum(u(owner_id) for u in self._pending_usage)
 
     async def seal(self, blob: BlobRef, request: SealRequest) -> EvidenceRecord:
         if request.upload_id is not None:
@@ -82,12 +102,8 @@ class VaultService:
                 return existing
         now = self._clock()
         number = new_evidence_number(now.date())
-        query = build_request(blob.sha256, nonce=secrets.randbits(63))
-        reply = await self._tsa().respond(query.der)
-        response = parse_response(reply.der)
-        if not reply.granted or response.token is None:
-            raise SealingFailed(f"the TSA refused to stamp: {', '.join(response.status_text)}")
-        token_sha256 = hashlib.sha256(response.token.der).digest()
+        stamped = await self.timestamp(blob.sha256)
+        token_sha256 = hashlib.sha256(stamped.token_der).digest()
         entry = EvidenceEntry(
             number=number,
             kind=request.kind,
@@ -108,7 +124,7 @@ class VaultService:
                 media_type=request.media_type,
                 size=blob.size,
                 content_sha256=blob.sha256,
-                tsr_der=reply.der,
+                tsr_der=stamped.response_der,
                 token_sha256=token_sha256,
                 log_entry_id=entry_id,
                 created_at=now,
@@ -117,6 +133,16 @@ class VaultService:
             ),
             client_ip=request.client_ip,
         )
+
+    async def timestamp(self, sha256: bytes) -> Stamped:
+        """An RFC 3161 token over a SHA-256 value from this server's TSA (journaled and
+        logged like every token it issues); :class:`SealingFailed` if the TSA refuses."""
+        query = build_request(sha256, nonce=secrets.randbits(63))
+        reply = await self._tsa().respond(query.der)
+        response = parse_response(reply.der)
+        if not reply.granted or response.token is None:
+            raise SealingFailed(f"the TSA refused to stamp: {', '.join(response.status_text)}")
+        return Stamped(reply.der, response.token.der, response.token.tst_info.gen_time)
 
     def sequenced(self, record: EvidenceRecord) -> EvidenceRecord:
         """``record`` with its leaf index, once the sequencer has given it one."""

@@ -47,6 +47,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.issuance",
     "timeseal.store.log",
     "timeseal.store.packages",
+    "timeseal.store.recordings",
     "timeseal.store.shares",
 )
 

@@ -79,6 +79,15 @@ def test_another_accounts_ids_are_404_on_every_api_route(
         f"/api/v1/cases/{a_case['id']}/items/{a_number}", json={}, headers=a
     ).is_success
     server.post(f"/api/v1/cases/{a_case['id']}/shares", json={"expires_at": expires}, headers=a)
+    a_recording = server.post(
+        "/api/v1/recordings",
+        json={"kind": "camera_recording", "mime_type": "video/webm", "browser_environment": {}},
+        headers=a,
+    ).json()["id"]
+    chunk = {**a, "Content-Type": "application/octet-stream"}
+    assert server.put(
+        f"/api/v1/recordings/{a_recording}/chunks/0", content=DATA, headers=chunk
+    ).is_success
     # Which of A's objects each path parameter names. ``share`` is a link's id for DELETE and
     # its token for GET; the token is a capability (whoever holds it may open the link, see
     # test_shares.py), so here B tries the id, which must open nothing.
@@ -89,6 +98,8 @@ def test_another_accounts_ids_are_404_on_every_api_route(
         "number": a_number,
         "share": str(a_share["id"]),
         "case_id": a_case["id"],
+        "recording_id": a_recording,
+        "index": 1,
     }
 
     if b_via == "token":
@@ -140,7 +151,11 @@ def check_every_route(
             unknown = set(names) - set(a_ids)
             assert not unknown, f"{method.upper()} {path}: say which of A's objects {unknown} is"
             url = path.format(**a_ids)
-            body = {"expires_at": expires} if method in ("post", "put", "patch") else None
+            body: dict[str, Any] | None = (
+                {"expires_at": expires} if method in ("post", "put", "patch") else None
+            )
+            if path.endswith("/finish"):
+                body = {"chunks": 1}  # well-formed, so that only the owner check can refuse
             reply = b.request(method.upper(), url, headers=b_headers, json=body)
             assert reply.status_code == 404, (method, url, reply.status_code, reply.text)
             if method != "head":
@@ -162,6 +177,10 @@ def check_every_route(
         "/api/v1/cases/{case_id}",
         "/api/v1/cases/{case_id}/items/{number}",
         "/api/v1/cases/{case_id}/shares",
+        "/api/v1/recordings/{recording_id}",
+        "/api/v1/recordings/{recording_id}/chunks/{index}",
+        "/api/v1/recordings/{recording_id}/finish",
+        "/api/v1/recordings/{recording_id}/chain.zip",
     }
     # A's objects are untouched.
     assert server.get(f"/api/v1/evidence/{a_number}", headers=a).status_code == 200
@@ -174,6 +193,8 @@ def check_every_route(
     a_case = server.get(f"/api/v1/cases/{a_ids['case_id']}", headers=a).json()
     assert [i["number"] for i in a_case["items"]] == [a_number]
     assert len(server.get(f"/api/v1/cases/{a_ids['case_id']}/shares", headers=a).json()) == 1
+    recording = server.get(f"/api/v1/recordings/{a_ids['recording_id']}", headers=a).json()
+    assert (recording["state"], recording["chunks"]) == ("recording", 1)
     # And B's lists show none of them.
     assert b.get("/api/v1/evidence", headers=b_headers).json() == {"items": []}
     assert b.get("/api/v1/cases", headers=b_headers).json() == []

@@ -3,7 +3,8 @@
 ``code`` is stable (clients and tests branch on it); ``message`` is for people, in Chinese
 unless the request's ``Accept-Language`` prefers English (RFC 9110 §12.5.4: the highest
 q-value among the languages we have wins, ties go to the one listed first). Some errors add
-``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left`` or ``fields``.
+``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left``, ``fields``
+or ``next_index`` (the chunk a recording expects).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ Language = Literal["zh", "en"]
 
 API_PREFIX = "/api/"
 
-#: code -> (中文, English). ``{wait}``, ``{fields}``, ``{status}`` are filled in.
+#: code -> (中文, English). ``{wait}``, ``{fields}``, ``{status}``, ``{next_index}`` are
+#: filled in.
 MESSAGES: dict[str, tuple[str, str]] = {
     "invalid_phone": (
         "请输入有效的中国大陆手机号（11 位，以 13–19 开头，可带 +86）。",
@@ -75,6 +77,7 @@ class ErrorDetail(BaseModel):
     retry_after: int | None = None
     attempts_left: int | None = None
     fields: list[str] | None = None
+    next_index: int | None = None
 
 
 class ErrorBody(BaseModel):
@@ -91,6 +94,7 @@ class ApiError(Exception):
         *,
         retry_after: float | None = None,
         attempts_left: int | None = None,
+        next_index: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         if code not in MESSAGES:
@@ -100,6 +104,7 @@ class ApiError(Exception):
         self.status = status
         self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
         self.attempts_left = attempts_left
+        self.next_index = next_index
         self.headers = dict(headers or {})
 
 
@@ -147,6 +152,7 @@ def error_body(
     attempts_left: int | None = None,
     fields: list[str] | None = None,
     status: int = 0,
+    next_index: int | None = None,
 ) -> ErrorBody:
     lang = preferred_language(request.headers.get("accept-language"))
     template = MESSAGES[code][0 if lang == "zh" else 1]
@@ -154,6 +160,7 @@ def error_body(
         wait=_wait(retry_after or 0, lang),
         fields=", ".join(fields or ()),
         status=status,
+        next_index=next_index,
     )
     detail = ErrorDetail(
         code=code,
@@ -161,6 +168,7 @@ def error_body(
         retry_after=retry_after,
         attempts_left=attempts_left,
         fields=fields,
+        next_index=next_index,
     )
     return ErrorBody(error=detail)
 
@@ -176,7 +184,11 @@ def _json(body: ErrorBody, status: int, headers: Mapping[str, str] | None = None
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     body = error_body(
-        request, exc.code, retry_after=exc.retry_after, attempts_left=exc.attempts_left
+        request,
+        exc.code,
+        retry_after=exc.retry_after,
+        attempts_left=exc.attempts_left,
+        next_index=exc.next_index,
     )
     headers = dict(exc.headers)
     if exc.retry_after is not None:

@@ -326,7 +326,7 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         capture = _capture_metadata(meta.get("capture"))
         media_type = meta.get("filetype") or mimetypes.guess_type(filename)[0]
         owner = principal.account.id
-        over = vault.store.used_bytes(owner) + length - config.quota_bytes
+        over = vault.used_bytes(owner) + length - config.quota_bytes
         if over > 0:
             raise ApiError("quota_exceeded", 413, headers=_tus())
         upload_id = secrets.token_urlsafe(24)

@@ -1,11 +1,11 @@
 """Server-rendered web pages: templates, static assets, languages.
 
 :func:`include_web` mounts ``/static/…``, the public pages (``/``, the landing page, and
-``/verify``) and the account's
-pages (``/login``, ``/logout``, ``/evidence``, ``/evidence/{number}``, ``/cases``,
-``/cases/{id}``, ``/account``: :mod:`.account_pages`, :mod:`.evidence_pages`,
-:mod:`.case_pages`, :mod:`.account_settings`), share links
-(the owner's forms and the public ``/s/{token}`` pages: :mod:`.share_pages`), and keeps the
+``/verify``) and the account's pages (``/login``, ``/logout``, ``/evidence``,
+``/evidence/{number}``, ``/cases``, ``/cases/{id}``, ``/capture``, ``/account``:
+:mod:`.account_pages`, :mod:`.evidence_pages`, :mod:`.case_pages`, :mod:`.capture_pages`,
+:mod:`.account_settings`), share links (the owner's forms and the public ``/s/{token}`` pages:
+:mod:`.share_pages`), and keeps the
 :class:`Pages` renderer in ``app.state.timeseal_pages``. None of them is in /openapi.json: they
 are plain Starlette routes.
 
@@ -37,6 +37,7 @@ from timeseal.server.api.public import PublicRecords
 from timeseal.server.web.account_pages import include_account_pages
 from timeseal.server.web.account_settings import include_account_settings
 from timeseal.server.web.assets import StaticAssets
+from timeseal.server.web.capture_pages import include_capture_pages
 from timeseal.server.web.case_pages import include_case_pages
 from timeseal.server.web.evidence_pages import include_evidence_pages
 from timeseal.server.web.home_page import include_home_page
@@ -68,4 +69,5 @@ def include_web(
     include_account_settings(app, pages)
     include_share_pages(app, pages, records)
     include_case_pages(app, pages, records)
+    include_capture_pages(app, pages, records.vault)
     return pages

@@ -47,14 +47,23 @@ def content_security_policy(*, wasm: bool = False) -> str:
     return _BASE_CSP.format(wasm=" 'wasm-unsafe-eval'" if wasm else "")
 
 
-def security_headers(*, wasm: bool = False) -> dict[str, str]:
+#: Powerful features no page may use: pages are documents to read, not recorders.
+NO_DEVICES = "camera=(), microphone=(), geolocation=(), display-capture=()"
+#: The capture page (:mod:`.capture_pages`) alone may ask for the camera, the microphone, the
+#: screen and the location, and only for itself (never for a frame of another origin).
+CAPTURE_DEVICES = "camera=(self), microphone=(self), geolocation=(self), display-capture=(self)"
+
+
+def security_headers(*, wasm: bool = False, devices: bool = False) -> dict[str, str]:
+    """The headers of every HTML page; ``devices`` lets the page ask for the camera,
+    microphone, screen and location (Permissions-Policy), which every other page refuses."""
     return {
         "Content-Security-Policy": content_security_policy(wasm=wasm),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Permissions-Policy": CAPTURE_DEVICES if devices else NO_DEVICES,
     }
 
 
@@ -138,10 +147,12 @@ class Pages:
         *,
         status: int = 200,
         wasm: bool = False,
+        devices: bool = False,
         switch_path: str | None = None,
     ) -> HTMLResponse:
         """``template`` for ``request``. The language switch links to the same URL with
-        ``lang=`` set, or to ``switch_path`` (for pages that answer a POST)."""
+        ``lang=`` set, or to ``switch_path`` (for pages that answer a POST). ``wasm`` and
+        ``devices`` loosen the headers as :func:`security_headers` says."""
         lang, chosen = request_lang(request)
 
         def switch_url(code: str) -> str:
@@ -166,7 +177,7 @@ class Pages:
             html,
             status_code=status,
             headers={
-                **security_headers(wasm=wasm),
+                **security_headers(wasm=wasm, devices=devices),
                 "Cache-Control": "no-store",
                 "Vary": "Accept-Language, Cookie",
             },
