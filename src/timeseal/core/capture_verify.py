@@ -38,7 +38,7 @@ from timeseal.core.package._rules import Checks, fingerprint, not_before_start
 from timeseal.core.package.canonical import JSONValue, parse_canonical_json
 from timeseal.core.package.report import PackageReport, Section
 from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_response
-from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
+from timeseal.core.tsp.verify import TOKEN_CHECKS, TimestampVerifier, TimestampVerifierBuilder
 from timeseal.core.verification import Check
 
 WEB_CAPTURE_FORMAT: Final = "timeseal-web-capture/1"
@@ -47,18 +47,6 @@ TOKEN_SUFFIX: Final = ".tsr"
 METADATA_TOKEN: Final = METADATA + TOKEN_SUFFIX
 
 Opener = Callable[[], BinaryIO]
-
-_TOKEN_CHECKS: Final = (
-    Check.PKI_STATUS_GRANTED,
-    Check.CONTENT_TYPE,
-    Check.SIGNER_CERTIFICATE,
-    Check.MESSAGE_DIGEST,
-    Check.SIGNATURE,
-    Check.ESS_CERT_ID,
-    Check.CHAIN_TRUSTED,
-    Check.TSA_EKU_CRITICAL,
-    Check.IMPRINT_MATCHES,
-)
 
 
 def verify_capture_directory(
@@ -254,7 +242,7 @@ class _Run:
                 with content() as f:  # our tokens are SHA-256; a foreign one is honoured
                     digest = digest_stream(f, algorithm)
         if verifier is None:
-            c.skip(_TOKEN_CHECKS, Check.TRUST_ANCHOR)
+            c.skip(TOKEN_CHECKS, Check.TRUST_ANCHOR)
         else:
             c.extend(verifier.verify(response, digest))
         if token is None or self.started is None:
@@ -266,13 +254,13 @@ class _Run:
         opener = self.files.get(name)
         if opener is None:
             c.add(Check.TOKEN_PARSES, False, f"{name} is missing (sealed offline? `timeseal sync`)")
-            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
             return None
         try:
             response = parse_response(_read(opener))
         except TimeSealError as exc:
             c.add(Check.TOKEN_PARSES, False, f"{name}: {exc}")
-            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
             return None
         c.add(Check.TOKEN_PARSES, True, name)
         return response

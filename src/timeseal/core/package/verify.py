@@ -52,7 +52,7 @@ from timeseal.core.tlog.note import (
 )
 from timeseal.core.tlog.proof import parse_tlog_proof, verify_tlog_proof
 from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_response
-from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
+from timeseal.core.tsp.verify import TOKEN_CHECKS, TimestampVerifier, TimestampVerifierBuilder
 from timeseal.core.verification import Check, VerificationResult
 
 #: How a certificate PDF's signatures are checked: called with the PDF bytes and the trust
@@ -62,17 +62,6 @@ from timeseal.core.verification import Check, VerificationResult
 CertificateCheck = Callable[[bytes, Sequence[x509.Certificate]], VerificationResult]
 
 PACKAGE = "package"
-_TOKEN_CHECKS = (
-    Check.PKI_STATUS_GRANTED,
-    Check.CONTENT_TYPE,
-    Check.SIGNER_CERTIFICATE,
-    Check.MESSAGE_DIGEST,
-    Check.SIGNATURE,
-    Check.ESS_CERT_ID,
-    Check.CHAIN_TRUSTED,
-    Check.TSA_EKU_CRITICAL,
-    Check.IMPRINT_MATCHES,
-)
 _LOG_CHECKS = (
     Check.LOG_ENTRY_MATCHES,
     Check.CHECKPOINT_ORIGIN,
@@ -291,13 +280,13 @@ class _Run:
         member = self.members.get(path)
         if member is None or member.data is None:
             c.add(Check.TOKEN_PARSES, False, f"{path} is missing or unreadable")
-            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
             return None
         try:
             response = parse_response(member.data)
         except TimeSealError as exc:
             c.add(Check.TOKEN_PARSES, False, f"{path}: {exc}")
-            c.skip(_TOKEN_CHECKS, Check.TOKEN_PARSES)
+            c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
             return None
         c.add(Check.TOKEN_PARSES, True)
         return response
@@ -313,7 +302,7 @@ class _Run:
         if response.token is not None:
             self.tst_infos.append((subject, response.token.tst_info))
         if verifier is None:
-            c.skip(_TOKEN_CHECKS, Check.TRUST_ANCHOR)
+            c.skip(TOKEN_CHECKS, Check.TRUST_ANCHOR)
             return
         c.extend(verifier.verify(response, digest))
 

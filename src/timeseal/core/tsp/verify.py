@@ -388,6 +388,10 @@ _ALL_AFTER_STATUS = (
     Check.IMPRINT_MATCHES,
 )
 
+#: Every check :class:`TimestampVerifier` records, in order: what a report marks skipped when a
+#: token cannot be verified at all (no trust anchor, unparsable).
+TOKEN_CHECKS = (Check.PKI_STATUS_GRANTED, *_ALL_AFTER_STATUS)
+
 
 _attributes = _cms.signed_attributes
 _sid_matches = _cms.sid_matches

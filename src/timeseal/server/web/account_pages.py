@@ -84,7 +84,24 @@ def visitor_context(request: Request) -> dict[str, Any]:
     principal = page_principal(request)
     if principal is None:
         return {"account": None}
+    return account_context(principal)
+
+
+def account_context(principal: Principal) -> dict[str, Any]:
+    """What the layout needs for a logged-in account: its navigation, the logout form's token."""
     return {"account": principal.account, "csrf_token": principal.csrf_token}
+
+
+def render_signed_in(
+    pages: Pages,
+    request: Request,
+    principal: Principal,
+    template: str,
+    context: Mapping[str, Any],
+    status: int = 200,
+) -> Response:
+    """``template`` for a logged-in account: the layout's context with the page's own."""
+    return pages.render(request, template, {**account_context(principal), **context}, status=status)
 
 
 def login_redirect(request: Request) -> RedirectResponse:

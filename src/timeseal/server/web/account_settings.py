@@ -31,6 +31,7 @@ from timeseal.server.web.account_pages import (
     login_redirect,
     page_principal,
     read_form,
+    render_signed_in,
 )
 from timeseal.server.web.render import Pages
 
@@ -72,12 +73,9 @@ def include_account_settings(app: FastAPI, pages: Pages) -> None:
         return RedirectResponse(ACCOUNT_PATH, status_code=303, headers=NO_STORE)
 
     def not_found(request: Request, principal: Principal) -> Response:
-        context = {
-            "account": principal.account,
-            "csrf_token": principal.csrf_token,
-            "error": "not_found",
-        }
-        return pages.render(request, "error.html", context, status=404)
+        return render_signed_in(
+            pages, request, principal, "error.html", {"error": "not_found"}, 404
+        )
 
     async def revoke_session(request: Request) -> Response:
         principal = await checked(request)

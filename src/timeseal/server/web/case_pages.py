@@ -24,7 +24,7 @@ refused form comes back with the error in the page's language and everything typ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from typing import Any
 
 from fastapi import FastAPI
@@ -55,6 +55,7 @@ from timeseal.server.web.account_pages import (
     login_redirect,
     page_principal,
     read_form,
+    render_signed_in,
 )
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import Pages
@@ -98,19 +99,7 @@ def include_case_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> No
     vault = records.vault
     shares = ShareStore(vault.store.engine)
 
-    def render(
-        request: Request,
-        principal: Principal,
-        template: str,
-        context: Mapping[str, Any],
-        status: int = 200,
-    ) -> Response:
-        return pages.render(
-            request,
-            template,
-            {"account": principal.account, "csrf_token": principal.csrf_token, **context},
-            status=status,
-        )
+    render = functools.partial(render_signed_in, pages)
 
     def not_found(request: Request, principal: Principal) -> Response:
         return render(request, principal, "error.html", {"error": "case_not_found"}, status=404)

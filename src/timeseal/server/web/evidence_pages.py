@@ -16,8 +16,7 @@ images and videos (never SVG, which can carry script), with the record's media t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any
+import functools
 from urllib.parse import urlencode
 
 from fastapi import FastAPI
@@ -33,7 +32,7 @@ from timeseal.server.api.security import client_ip
 from timeseal.server.api.service import Principal
 from timeseal.server.api.vault import blob_response, parse_range
 from timeseal.server.vault import VaultService
-from timeseal.server.web.account_pages import login_redirect, page_principal
+from timeseal.server.web.account_pages import login_redirect, page_principal, render_signed_in
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import BEIJING, Pages
 from timeseal.server.web.verify import KIND_NAMES
@@ -117,19 +116,7 @@ def include_evidence_pages(app: FastAPI, pages: Pages, records: PublicRecords) -
     vault = records.vault
     shares = ShareStore(vault.store.engine)
 
-    def render(
-        request: Request,
-        principal: Principal,
-        template: str,
-        context: Mapping[str, Any],
-        status: int = 200,
-    ) -> Response:
-        return pages.render(
-            request,
-            template,
-            {"account": principal.account, "csrf_token": principal.csrf_token, **context},
-            status=status,
-        )
+    render = functools.partial(render_signed_in, pages)
 
     def not_found(request: Request, principal: Principal) -> Response:
         return render(request, principal, "error.html", {"error": "not_found"}, status=404)
