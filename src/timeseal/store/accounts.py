@@ -46,14 +46,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from timeseal.store.db import StoreError, metadata
-
-_ID = BigInteger().with_variant(Integer, "sqlite")
+from timeseal.store.db import ID_TYPE, StoreError, metadata
 
 accounts = Table(
     "accounts",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
     Column("phone", String(16), nullable=False, unique=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("last_login_at_ms", BigInteger, nullable=False),
@@ -83,7 +81,7 @@ auth_clients = Table(
 auth_events = Table(
     "auth_events",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
     Column("subject", String(80), nullable=False),  # "phone:+86…" or "ip:…"
     Column("kind", String(16), nullable=False),  # "code_sent" or "login_failed"
     Column("at_ms", BigInteger, nullable=False),
@@ -94,7 +92,7 @@ auth_sessions = Table(
     "auth_sessions",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("account_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("secret_hash", LargeBinary(32), nullable=False, unique=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("last_seen_at_ms", BigInteger, nullable=False),
@@ -109,7 +107,7 @@ api_tokens = Table(
     "api_tokens",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("account_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("name", String(100), nullable=False),
     Column("secret_hash", LargeBinary(32), nullable=False, unique=True),
     Column("hint", String(8), nullable=False),  # the token's last characters, to tell them apart

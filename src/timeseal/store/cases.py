@@ -36,10 +36,8 @@ from sqlalchemy import (
     update,
 )
 
-from timeseal.store.db import metadata
+from timeseal.store.db import ID_TYPE, metadata
 from timeseal.store.evidence import EvidenceError, from_ms, to_ms
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 #: Most items one case holds: a chain a judge can read, and a bound on package size.
 MAX_CASE_ITEMS = 500
@@ -47,8 +45,8 @@ MAX_CASE_ITEMS = 500
 evidence_cases = Table(
     "evidence_cases",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("title", String(255), nullable=False),
     Column("description", Text, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
@@ -60,8 +58,8 @@ evidence_cases = Table(
 evidence_case_items = Table(
     "evidence_case_items",
     metadata,
-    Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=False),
-    Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=False),
+    Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=False),
+    Column("record_id", ID_TYPE, ForeignKey("evidence_records.id"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("note", String(1000), nullable=False),
     Column("added_at_ms", BigInteger, nullable=False),

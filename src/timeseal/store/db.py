@@ -24,7 +24,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 
 #: Constraint names as PostgreSQL would choose them, so that every constraint has a name that
 #: later migrations can refer to (SQLite's batch mode needs names to drop or alter one).
@@ -37,6 +47,9 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: Row ids: 64-bit on PostgreSQL; SQLite's INTEGER PRIMARY KEY is its rowid (64-bit already).
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 #: The modules whose tables live on :data:`metadata`. A module that defines tables must be
 #: listed here, and every change to its tables needs a migration (docs/storage.md).

@@ -29,7 +29,6 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Index,
-    Integer,
     LargeBinary,
     String,
     Table,
@@ -41,9 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from timeseal.store.db import StoreError, metadata
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
+from timeseal.store.db import ID_TYPE, StoreError, metadata
 
 CustodyAction = Literal["uploaded", "sealed", "viewed", "downloaded", "shared", "share_opened"]
 CUSTODY_ACTIONS: tuple[str, ...] = (
@@ -59,7 +56,7 @@ evidence_uploads = Table(
     "evidence_uploads",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("length", BigInteger, nullable=False),
     Column("sha256", LargeBinary(32), nullable=False),
     Column("filename", String(255), nullable=False),
@@ -77,9 +74,9 @@ evidence_uploads = Table(
 evidence_records = Table(
     "evidence_records",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
     Column("number", String(24), nullable=False, unique=True),
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("upload_id", String(64), nullable=True, unique=True),
     Column("kind", String(32), nullable=False),
     Column("title", String(255), nullable=False),
@@ -104,10 +101,10 @@ evidence_records = Table(
 evidence_custody = Table(
     "evidence_custody",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=False),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("record_id", ID_TYPE, ForeignKey("evidence_records.id"), nullable=False),
     Column("action", String(16), nullable=False),
-    Column("actor_id", _ID, ForeignKey("accounts.id"), nullable=True),
+    Column("actor_id", ID_TYPE, ForeignKey("accounts.id"), nullable=True),
     Column("at_ms", BigInteger, nullable=False),
     Column("client_ip", String(64), nullable=False),
     Index("ix_evidence_custody_record", "record_id", "id"),

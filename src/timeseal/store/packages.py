@@ -23,7 +23,6 @@ from sqlalchemy import (
     Column,
     Engine,
     ForeignKey,
-    Integer,
     LargeBinary,
     String,
     Table,
@@ -33,10 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from timeseal.store.db import metadata
+from timeseal.store.db import ID_TYPE, metadata
 from timeseal.store.evidence import from_ms, to_ms
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 #: What an artefact is: an item's package, a case's package, an item's certificate.
 SCOPES = ("item", "case", "cert")
@@ -44,11 +41,11 @@ SCOPES = ("item", "case", "cert")
 evidence_packages = Table(
     "evidence_packages",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("scope", String(8), nullable=False),  # "item", "case" or "cert"
-    Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=True),
-    Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=True),
+    Column("record_id", ID_TYPE, ForeignKey("evidence_records.id"), nullable=True),
+    Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=True),
     Column("fingerprint", LargeBinary(32), nullable=False),
     Column("package_sha256", LargeBinary(32), nullable=False),
     Column("size", BigInteger, nullable=False),

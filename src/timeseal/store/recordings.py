@@ -41,10 +41,8 @@ from sqlalchemy import (
     update,
 )
 
-from timeseal.store.db import StoreError, metadata
+from timeseal.store.db import ID_TYPE, StoreError, metadata
 from timeseal.store.evidence import from_ms, to_ms
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 RecordingState = Literal["recording", "finishing", "finished", "cutting_off", "cut_off"]
 #: States in which the recording takes no more chunks.
@@ -54,11 +52,11 @@ recordings = Table(
     "recordings",
     metadata,
     Column("id", String(32), primary_key=True),  # the recording id, 32 lowercase hex
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("kind", String(32), nullable=False),  # camera_recording | screen_recording
     Column("mime_type", String(127), nullable=False),
     Column("title", String(255), nullable=True),
-    Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=True),
+    Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=True),
     Column("declared", Text, nullable=False),  # JSON: location, browser_environment
     Column("client_ip", String(64), nullable=False),
     Column("state", String(16), nullable=False),

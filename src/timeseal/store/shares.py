@@ -37,10 +37,8 @@ from sqlalchemy import (
     update,
 )
 
-from timeseal.store.db import metadata
+from timeseal.store.db import ID_TYPE, metadata
 from timeseal.store.evidence import from_ms, to_ms
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 #: scrypt parameters for access codes (RFC 7914; 16 MiB, tens of milliseconds).
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -48,10 +46,10 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 evidence_shares = Table(
     "evidence_shares",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("owner_id", _ID, ForeignKey("accounts.id"), nullable=False),
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("owner_id", ID_TYPE, ForeignKey("accounts.id"), nullable=False),
     Column("scope", String(16), nullable=False),  # "evidence" or "case"
-    Column("record_id", _ID, ForeignKey("evidence_records.id"), nullable=True),
+    Column("record_id", ID_TYPE, ForeignKey("evidence_records.id"), nullable=True),
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
     Column("token_hint", String(8), nullable=False),  # last characters, for the owner's list
     Column("label", String(100), nullable=False),
@@ -62,7 +60,7 @@ evidence_shares = Table(
     Column("revoked_at_ms", BigInteger, nullable=True),
     Column("code_failures", Integer, nullable=False),
     Column("code_window_ms", BigInteger, nullable=False),  # start of the failure window
-    Column("case_id", _ID, ForeignKey("evidence_cases.id"), nullable=True),  # scope "case"
+    Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=True),  # scope "case"
     Index("ix_evidence_shares_owner_record", "owner_id", "record_id"),
     Index("ix_evidence_shares_owner_case", "owner_id", "case_id"),
 )
