@@ -1,7 +1,8 @@
 """The environment check as every ``timeseal capture`` command runs it, before it records.
 
 One gate for screen, camera, photo and file captures (web capture runs the same check inside
-:mod:`timeseal.capture.web`): :func:`run_environment_check` with the capture's server (the
+:mod:`timeseal.capture.web`, and reports it with :func:`summary_lines` and :func:`stopped`):
+:func:`run_environment_check` with the capture's server (the
 clock against its TSA) and its target where there is one, a short summary on the terminal,
 and the full report back for the capture's metadata. A ``fail`` stops the capture with exit 2
 before anything is recorded, unless ``--force``; a forced report says ``"forced": true`` and,
@@ -42,17 +43,24 @@ def check_environment(
     try:
         report = run_environment_check(target, server, force=force, probes=default_probes())
     except EnvironmentCheckFailed as exc:
-        for line in _summary(exc.report):
-            typer.echo(line, err=True)
-        typer.echo(f"✗ {exc}", err=True)
-        raise typer.Exit(STOPPED_EXIT) from None
-    for line in _summary(report):
+        raise stopped(exc.report, str(exc)) from None
+    for line in summary_lines(report):
         typer.echo(line)
     recorded: dict[str, JSONValue] = dict(report.to_json())
     return recorded
 
 
-def _summary(report: EnvironmentReport) -> list[str]:
+def stopped(report: EnvironmentReport, message: str) -> typer.Exit:
+    """Say why the check stopped the capture (the failed findings, then ``message``, the
+    bilingual error) on stderr; the exit to raise."""
+    for line in summary_lines(report):
+        typer.echo(line, err=True)
+    typer.echo(f"✗ {message}", err=True)
+    return typer.Exit(STOPPED_EXIT)
+
+
+def summary_lines(report: EnvironmentReport) -> list[str]:
+    """The short summary: the verdict, each finding that did not pass, what was not checked."""
     forced = "（已强制继续 forced）" if report.forced else ""
     lines = [f"环境检查 Environment check: {VERDICTS[report.overall]}{forced}"]
     for finding in report.findings:
