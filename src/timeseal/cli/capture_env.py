@@ -2,9 +2,9 @@
 
 One gate for screen, camera, photo and file captures (web capture runs the same check inside
 :mod:`timeseal.capture.web`, and reports it with :func:`summary_lines` and :func:`stopped`):
-:func:`run_environment_check` with the capture's server (the
-clock against its TSA) and its target where there is one, a short summary on the terminal,
-and the full report back for the capture's metadata. A ``fail`` stops the capture with exit 2
+:func:`run_environment_check` with the capture's server (the clock against its TSA) and its
+target where there is one, a short summary on the terminal, and the full report back for the
+capture's metadata. A ``fail`` stops the capture with exit 2
 before anything is recorded, unless ``--force``; a forced report says ``"forced": true`` and,
 sealed in the metadata, says so forever. Offline the clock cannot be checked: that is a
 ``warn`` naming why, never a stop, so an offline capture still works.
