@@ -277,6 +277,18 @@ def test_camera_from_lavfi_is_sealed_playable_and_located(
     assert meta["kind"] == "camera_recording"
     assert meta["location"] == {"lat": "31.2304", "lon": "121.4737"}
     assert meta["source"]["kind"] == "lavfi"
+    # The environment check ran first; its report is in the metadata sealed at the start.
+    assert "环境检查 Environment check:" in done.stdout
+    report = meta["environment_check"]
+    start_meta = parse_canonical_json((out / "capture-start.json").read_bytes())[0]
+    assert isinstance(start_meta, dict) and start_meta["environment_check"] == report
+    assert report["format"] == "timeseal-environment-report/1" and report["forced"] is False
+    statuses = {f["name"]: f["status"] for f in report["findings"]}
+    assert statuses["clock_offset"] == "pass"
+    assert report["skipped"] == ["hosts_entries", "dns_answers", "tls_chain", "browser_profile"]
+    assert {"subject": "capture-start.json", "valid": True}.items() <= next(
+        s for s in body["sections"] if s["subject"] == "capture-start.json"
+    ).items()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -314,6 +326,8 @@ def test_photo_from_lavfi(server: LiveServer, tmp_path: Path) -> None:
         assert checked.returncode == 0, checked.stdout
     meta = capture_json(out)
     assert meta["kind"] == "photo" and meta["location"] == {"address": "上海市人民广场"}
+    assert meta["environment_check"]["forced"] is False
+    assert {f["name"] for f in meta["environment_check"]["findings"]} >= {"clock_offset"}
 
 
 def test_offline_start_then_the_server_comes_up(tmp_path: Path) -> None:
@@ -348,3 +362,7 @@ def test_offline_start_then_the_server_comes_up(tmp_path: Path) -> None:
     # The first token came late and covers every segment closed while offline.
     assert body["tokens"][0]["head_index"] >= 1
     assert not (out / "certs" / "tsa-chain.pem").exists()
+    # Offline at the start, the clock could not be checked: the report says so; no stop.
+    clock = next(f for f in capture_json(out)["environment_check"]["findings"])
+    assert clock["name"] == "clock_offset" and clock["status"] == "warn"
+    assert clock["summary_en"].startswith("not checked: the TSA could not be reached")

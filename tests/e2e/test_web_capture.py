@@ -547,6 +547,19 @@ def test_without_ca_file_chromium_refuses_the_test_certificate(
     assert result.error is not None and "ERR_CERT_AUTHORITY_INVALID" in result.error
 
 
+def test_a_failed_environment_check_stops_the_capture_with_exit_2(
+    shop: ShopSite, tmp_path: Path
+) -> None:
+    """Without ``--ca-file`` the test CA's chain fails against the system store: as every
+    capture command, ``capture web`` stops with exit 2 before any browser, writing nothing."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["capture", "web", shop.page("/"), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "✗ 证书链 TLS chain [tls_chain]:" in result.output
+    assert "环境检查未通过，取证已停止" in result.output and "--force" in result.output
+    assert not out.exists()
+
+
 def test_a_ca_file_the_site_does_not_chain_to_is_refused_before_launch(
     shop: ShopSite, tmp_path: Path
 ) -> None:

@@ -1,7 +1,8 @@
 """One still from a camera (or ffmpeg's ``lavfi`` test source), timestamped at once.
 
 Output directory: ``photo.jpg`` with ``photo.jpg.tsr`` beside it (so ``timeseal verify
-DIR/photo.jpg`` checks it as any file), and ``capture.json`` with ``capture.json.tsr``.
+DIR/photo.jpg`` checks it as any file), and ``capture.json`` (with the environment check's
+report) with ``capture.json.tsr``.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ class Photo:
 
 
 def take_photo(
-    source: Source, output_dir: Path, stamp: StampFn, location: dict[str, JSONValue] | None
+    source: Source,
+    output_dir: Path,
+    stamp: StampFn,
+    location: dict[str, JSONValue] | None,
+    environment_check: dict[str, JSONValue] | None = None,
 ) -> Photo:
-    """Take the still, timestamp its SHA-256, then write and timestamp capture.json.
+    """Take the still, timestamp its SHA-256, then write and timestamp capture.json (with
+    ``environment_check``, the report of the check run before the still was taken).
     ``TSAClientError`` propagates: a photo that is not sealed is not reported as taken."""
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / PHOTO_NAME
@@ -60,6 +66,7 @@ def take_photo(
         "software": capture_meta.software_info(ffmpeg_version()),
         "ffmpeg_argv": list(argv),
         "location": location,
+        "environment_check": environment_check,
         "photo": {"name": PHOTO_NAME, "sha256": digest.hex()},
     }
     capture = output_dir / "capture.json"

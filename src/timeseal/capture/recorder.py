@@ -19,8 +19,9 @@ Output directory::
     chain.jsonl          the segment chain
     tokens/head-*.tsr    RFC 3161 tokens over chain heads
     capture-start.json   the metadata as the recording started (source, device, location,
-                         start), never rewritten; capture-start.json.tsr its token, fetched
-                         before ffmpeg starts (or by `timeseal sync` when offline then)
+                         start, the environment check's report), never rewritten;
+                         capture-start.json.tsr its token, fetched before ffmpeg starts
+                         (or by `timeseal sync` when offline then)
     capture.json         capture metadata; capture.json.tsr its token (after a normal stop)
     certs/tsa-chain.pem  the TSA chain as the server served it (display only, not trust)
 """
@@ -84,6 +85,9 @@ class RecordingOptions:
     fps: int = 10
     duration: int | None = None
     location: dict[str, JSONValue] | None = None
+    #: The environment check's report (``timeseal.cli.capture_env``), run before the recorder
+    #: and recorded as it is, so that it is sealed with capture-start.json before ffmpeg starts.
+    environment_check: dict[str, JSONValue] | None = None
     tsa_timeout: float = 5.0
     final_seal_wait: float = 10.0  # at stop: how long to keep trying the TSA for the end link
     #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
@@ -169,6 +173,7 @@ class Recorder:
             "fps": o.fps,
             "location": o.location,
             "tsa": f"{o.server.rstrip('/')}/tsa",
+            "environment_check": o.environment_check,
         }
         self._meta = meta
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))

@@ -1,5 +1,8 @@
 """``timeseal capture screen|camera|photo``: recordings sealed while they are made.
 
+First the environment check (:mod:`timeseal.cli.capture_env`, no target): a ``fail`` stops
+the capture with exit 2 before ffmpeg starts, unless ``--force``; its report is recorded as
+``environment_check`` in capture-start.json / capture.json.
 Stops at ``--duration``, Ctrl-C (SIGINT) or SIGTERM: the current segment is finished, chained
 and sealed, and the segments are joined into ``recording.mp4``.
 """
@@ -19,6 +22,7 @@ import typer
 from timeseal.capture.capture_meta import parse_location
 from timeseal.capture.ffmpeg_cmd import Source, camera_source, screen_source
 from timeseal.capture.recorder import Recorder, RecordingError, RecordingOptions
+from timeseal.cli.capture_env import check_environment
 from timeseal.core.package.canonical import JSONValue
 
 DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
@@ -47,6 +51,13 @@ DeviceOption = Annotated[
 LavfiOption = Annotated[
     str | None,
     typer.Option(help="ffmpeg lavfi source instead of a camera, e.g. testsrc (for tests)."),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Go on even if the environment check fails (the evidence is marked forced).",
+    ),
 ]
 
 
@@ -126,12 +137,15 @@ def screen(
     location: LocationOption = None,
     server: ServerOption = DEFAULT_SERVER,
     output: OutputOption = None,
+    force: ForceOption = False,
 ) -> None:
     """录屏取证 Record the screen, sealed as it goes (x11grab; gdigrab, avfoundation)."""
     try:
         source = screen_source(display or os.environ.get("DISPLAY"), window, fps)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
+    where = _location(location)
+    environment = check_environment(server, force=force)
     _record(
         RecordingOptions(
             source=source,
@@ -142,7 +156,8 @@ def screen(
             seal_every=seal_every,
             fps=fps,
             duration=duration,
-            location=_location(location),
+            location=where,
+            environment_check=environment,
         )
     )
 
@@ -163,11 +178,15 @@ def camera(
     fps: FpsOption = 15,
     server: ServerOption = DEFAULT_SERVER,
     output: OutputOption = None,
+    force: ForceOption = False,
 ) -> None:
     """摄像取证 Film with a camera (V4L2 through ffmpeg), sealing it as it goes."""
+    source = _camera(device, lavfi, fps)
+    where = _location(location)
+    environment = check_environment(server, force=force)
     _record(
         RecordingOptions(
-            source=_camera(device, lavfi, fps),
+            source=source,
             output_dir=output or _default_output("camera"),
             server=server,
             kind="camera_recording",
@@ -175,7 +194,8 @@ def camera(
             seal_every=seal_every,
             fps=fps,
             duration=duration,
-            location=_location(location),
+            location=where,
+            environment_check=environment,
         )
     )
 
@@ -186,6 +206,7 @@ def photo(
     location: LocationOption = None,
     server: ServerOption = DEFAULT_SERVER,
     output: OutputOption = None,
+    force: ForceOption = False,
 ) -> None:
     """拍照取证 Take one photo and timestamp it at once."""
     from timeseal.capture.photo import PhotoError, take_photo
@@ -195,9 +216,10 @@ def photo(
     source = _camera(device, lavfi, 1)
     out = output or _default_output("photo")
     where = _location(location)
+    environment = check_environment(server, force=force)
     with TSAClient(server, timeout=10) as client:
         try:
-            taken = take_photo(source, out, client.stamp_digest, where)
+            taken = take_photo(source, out, client.stamp_digest, where, environment)
         except (PhotoError, TSAClientError) as exc:
             raise _fail(str(exc)) from None
     typer.echo(f"照片 photo: {taken.path}  SHA-256 {taken.sha256.hex()}")

@@ -1,7 +1,8 @@
 """``timeseal capture file FILE…``: seal existing files (chat exports, downloaded screenshots,
 agreements), honestly labelled "existed no later than" the token time.
 
-Order of the work: the environment check (no target; a ``fail`` stops unless ``--force``),
+Order of the work: the environment check (:mod:`timeseal.cli.capture_env`, no target; a
+``fail`` stops with exit 2 unless ``--force``),
 then for each file its SHA-256, its token ``FILE.tsr`` when the server's TSA answers, and its
 record ``FILE.capture.json`` (:mod:`timeseal.capture.file_seal`). Whatever is still owed — a
 token while offline, an upload (``--upload``) while offline or logged out — goes into the
@@ -10,7 +11,7 @@ offline queue and is done at once where possible, else by ``timeseal sync``
 one cannot differ.
 
 Exit 0 when every file is sealed, or queued to be (the output names what is still owed and
-why), 1 when the environment check stopped the capture, 2 usage error.
+why), 2 for a usage error or when the environment check stopped the capture.
 """
 
 from __future__ import annotations
@@ -23,17 +24,16 @@ from typing import Annotated
 import typer
 
 from timeseal.capture import offline_queue
-from timeseal.capture.environment import EnvironmentCheckFailed, run_environment_check
 from timeseal.capture.file_seal import guess_kind, record_path, seal_file, token_gen_time
 from timeseal.capture.offline_queue import PendingItem, QueueEntry
 from timeseal.capture.tsa_client import TSAClient
 from timeseal.cli.account_cmd import ServerOption, _resolve_server
+from timeseal.cli.capture_env import check_environment
 from timeseal.cli.report import format_time
 from timeseal.cli.sync_cmd import run_queue
 from timeseal.core.log_entry import EVIDENCE_KINDS
 
 TSA_TIMEOUT = 15.0
-VERDICTS = {"pass": "通过 PASS", "warn": "有警告 WARN", "fail": "未通过 FAIL"}
 
 
 def register(capture_app: typer.Typer) -> None:
@@ -76,14 +76,7 @@ def capture_file(
         if record_path(path).exists():
             raise _usage(f"{record_path(path)} 已存在 exists: {path} was sealed before")
     base = _resolve_server(server)
-    try:
-        report = run_environment_check(None, base, force=force)
-    except EnvironmentCheckFailed as exc:
-        typer.echo(f"✗ {exc}", err=True)
-        raise typer.Exit(1) from None
-    forced = "（已强制继续 forced）" if report.forced else ""
-    typer.echo(f"环境检查 Environment check: {VERDICTS[report.overall.value]}{forced}")
-    environment = report.to_json()
+    environment = check_environment(base, force=force)
     entries: list[QueueEntry] = []
     now = dt.datetime.now(dt.UTC)
     online = True  # until the TSA fails once: then the other files go straight to the queue

@@ -1,7 +1,8 @@
 """``timeseal capture web URL``: capture a web page as evidence (see
 :mod:`timeseal.capture.web`). The steps file is checked before any browser starts; exit 0 when
 the capture completed, 1 when it stopped part-way (what was recorded is still written and
-sealed), 2 for a usage error (bad steps file, bad options)."""
+sealed), 2 for a usage error (bad steps file, bad options) or when the environment check
+stopped the capture (a ``fail`` without ``--force``; nothing is launched or written)."""
 
 from __future__ import annotations
 
@@ -78,13 +79,16 @@ def web(
 
     from cryptography import x509
 
+    from timeseal.capture.environment import EnvironmentReport
     from timeseal.capture.web import (
+        EnvironmentRefused,
         StepsError,
         WebCaptureError,
         WebCaptureOptions,
         capture_web,
         load_steps,
     )
+    from timeseal.cli.capture_env import stopped, summary_lines
 
     def usage(message: str) -> typer.Exit:
         typer.echo(f"错误 error: {message}", err=True)
@@ -128,9 +132,15 @@ def web(
         typer.echo("The browser is open: close its window or press Ctrl-C when you are done.")
     try:
         result = capture_web(options)
+    except EnvironmentRefused as exc:
+        raise stopped(exc.report, str(exc)) from None
     except WebCaptureError as exc:
         typer.echo(f"✗ {exc}", err=True)
         raise typer.Exit(1) from None
+    report = result.metadata.get("environment_check")
+    if isinstance(report, dict):
+        for line in summary_lines(EnvironmentReport.from_json(report)):
+            typer.echo(line)
     for path in result.files:
         typer.echo(f"✓ {path}")
     for token in result.tokens:

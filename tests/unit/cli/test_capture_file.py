@@ -3,7 +3,9 @@ online (tokens verify; the vault record carries the capture metadata and its cer
 environment verdict), sealing offline into the queue and syncing later, and a sync cut off
 mid-upload — or killed after the upload but before the queue knew — that ends in exactly one
 record per file. Interruptions come from an injected httpx transport and from restoring the
-queue file as a ``kill -9`` would leave it, never from monkeypatching code."""
+queue file as a ``kill -9`` would leave it, never from monkeypatching code. The one failing
+environment check (a forced recording's upload) is the local clock shifted through
+``capture_env.default_probes``, as the env-check tests shift it."""
 
 from __future__ import annotations
 
@@ -30,8 +32,11 @@ from tests.support.capture_docs import web_capture_json
 from tests.support.server import LiveServer, free_port, live_server
 from timeseal.capture import offline_queue
 from timeseal.capture.capture_items import capture_title
+from timeseal.capture.environment import Probes
 from timeseal.capture.offline_queue import CaseTarget
+from timeseal.cli import capture_env
 from timeseal.cli.account_cmd import register as register_account
+from timeseal.cli.capture_av import register as register_capture_av
 from timeseal.cli.capture_file import register as register_capture_file
 from timeseal.cli.capture_upload import queue_capture_dir
 from timeseal.cli.sync_cmd import register as register_sync
@@ -63,6 +68,7 @@ def cli() -> typer.Typer:
     app = typer.Typer()
     capture = typer.Typer()
     register_capture_file(capture)
+    register_capture_av(capture)
     app.add_typer(capture, name="capture")
     register_account(app)
     register_vault(app)
@@ -358,6 +364,30 @@ def test_a_web_capture_directory_is_uploaded_item_by_item(
     assert full["kind"] == "document"
     result = runner.invoke(cli, ["sync", "--add", str(tmp_path), "--server", logged.url])
     assert result.exit_code == 2  # not a capture directory
+
+
+def test_a_forced_recording_is_marked_forced_in_the_vault_and_on_its_certificate(
+    cli: typer.Typer, logged: Logged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local clock a minute ahead of the TSA's (a ``clock_offset`` fail, injected as the
+    env-check tests do): the camera capture goes on only with ``--force``, and once uploaded
+    the vault record and the certificate say the environment check was forced past a fail."""
+    ahead = Probes(clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60))
+    monkeypatch.setattr(capture_env, "default_probes", lambda: ahead)
+    runner = CliRunner(env=logged.env)
+    out = tmp_path / "cam"
+    args = ["capture", "camera", "--lavfi", "testsrc", "--duration", "2"]
+    result = runner.invoke(cli, [*args, "--server", logged.url, "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["sync", "--add", str(out), "--server", logged.url])
+    assert result.exit_code == 0, result.output
+    (item,) = records_with(logged, (out / "recording.mp4").read_bytes())
+    environment = record(logged, item["number"])["capture"]["environment_check"]
+    assert environment["forced"] is True and environment["overall"] == "fail"
+    assert environment["verdict"].endswith("（已强制继续 forced）")
+    assert "clock_offset=fail" in environment["summary"]
+    text = certificate_text(logged, item["number"], tmp_path)
+    assert "forced" in text and "FAIL" in text
 
 
 def _web_capture_dir(directory: Path, seed: int) -> Path:

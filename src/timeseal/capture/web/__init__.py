@@ -10,10 +10,11 @@ modes), :mod:`.recorder` (the page script of interactive mode), :mod:`.navigatio
 """
 
 from timeseal.capture.web.capture import WebCaptureOptions, WebCaptureResult, capture_web
-from timeseal.capture.web.errors import StepsError, WebCaptureError
+from timeseal.capture.web.errors import EnvironmentRefused, StepsError, WebCaptureError
 from timeseal.capture.web.steps import load_steps, parse_steps
 
 __all__ = [
+    "EnvironmentRefused",
     "StepsError",
     "WebCaptureError",
     "WebCaptureOptions",

@@ -120,13 +120,12 @@ def _versions() -> dict[str, JSONValue]:
     }
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
+def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise WebCaptureError(
             f"输出目录不为空 the output directory is not empty: {out_dir} "
             "(a capture never overwrites another)"
         )
-    (out_dir / SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def capture_web(options: WebCaptureOptions) -> WebCaptureResult:
@@ -135,7 +134,7 @@ def capture_web(options: WebCaptureOptions) -> WebCaptureResult:
     ``result.error`` with every output that was made, sealed like a complete one."""
     if options.interactive and options.steps is not None:
         raise WebCaptureError("--steps 与 --interactive 不能同时使用 --steps and --interactive")
-    _prepare_out_dir(options.out_dir)
+    _check_out_dir(options.out_dir)
     headless = (not options.interactive) if options.headless is None else options.headless
     out = options.out_dir
     with tempfile.TemporaryDirectory(prefix="timeseal-web-") as tmp_name:
@@ -147,6 +146,8 @@ def capture_web(options: WebCaptureOptions) -> WebCaptureResult:
             browser_profile_dir=tmp / PROFILE,
             force=options.force,
         )
+        # Only now: a capture the check stopped leaves nothing behind.
+        (out / SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
         pin = pin_target_leaf(options.url, options.ca_file) if options.ca_file else None
         session = _Session(options, out, tmp, headless, pin)
         session.run()

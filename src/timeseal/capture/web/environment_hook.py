@@ -7,14 +7,16 @@ without it the capture records ``"environment_check": null``. With it,
 site's private CA (``--ca-file``, trusted as the browser will trust it), the fresh profile
 directory the browser will use (not yet created), and ``force``; its report's ``to_json()``
 goes into ``capture.json``. A failed check (``EnvironmentCheckFailed``) stops the capture
-before the browser starts, unless ``--force`` — then the report says ``"forced": true``.
+before the browser starts (as ``EnvironmentRefused``, which ``timeseal capture web`` turns
+into exit 2 like every capture command), unless ``--force`` — then the report says
+``"forced": true``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from timeseal.capture.web.errors import WebCaptureError
+from timeseal.capture.web.errors import EnvironmentRefused
 from timeseal.core.package.canonical import JSONValue
 
 MODULE = "timeseal.capture.environment"
@@ -43,6 +45,6 @@ def run_environment_check(
             force=force,
         )
     except environment.EnvironmentCheckFailed as exc:
-        raise WebCaptureError(str(exc)) from exc
+        raise EnvironmentRefused(exc) from exc
     data: dict[str, JSONValue] = dict(report.to_json())
     return data

@@ -3,10 +3,13 @@
 ::
 
     WebCaptureError          the capture could not be made (browser, network, TLS, output)
-     └─ StepsError           the steps file is wrong; raised before anything is launched
+     ├─ StepsError           the steps file is wrong; raised before anything is launched
+     └─ EnvironmentRefused   the environment check failed (no --force); nothing was launched
 """
 
 from __future__ import annotations
+
+from timeseal.capture.env_report import EnvironmentCheckFailed, EnvironmentReport
 
 
 class WebCaptureError(Exception):
@@ -28,3 +31,12 @@ class StepsError(WebCaptureError):
         prefix = (", ".join(where) + ": ") if where else ""
         super().__init__(prefix + message)
         self.detail = message
+
+
+class EnvironmentRefused(WebCaptureError):
+    """The environment check failed and the capture was not forced. ``report`` is the full
+    report, so the caller can show which checks failed."""
+
+    def __init__(self, failed: EnvironmentCheckFailed) -> None:
+        super().__init__(str(failed))
+        self.report: EnvironmentReport = failed.report
