@@ -42,7 +42,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from timeseal.capture import capture_meta, recording_state
+from timeseal.capture import capture_meta, live_upload, recording_state
 from timeseal.capture.chain_journal import ChainJournal, write_durable
 from timeseal.capture.ffmpeg_cmd import (
     SEGMENT_LIST,
@@ -52,7 +52,9 @@ from timeseal.capture.ffmpeg_cmd import (
     version_from_log,
 )
 from timeseal.capture.head_sealer import HeadSealer, StampFn
+from timeseal.capture.live_upload import LiveUpload, LiveUploader
 from timeseal.capture.mp4_boxes import is_finished_mp4
+from timeseal.capture.recording_api import RecordingApi, api_location
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.core.digest import digest_stream
@@ -89,6 +91,13 @@ class RecordingOptions:
     #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
     #: directory; see :mod:`.recording_state`).
     state_base: Path | None = None
+    #: ``--upload``: stream each chained segment to this server's live recording API
+    #: (:mod:`.live_upload`), with ``upload_token`` (None: not logged in, ``timeseal sync``
+    #: sends it all after ``timeseal login``).
+    upload_server: str | None = None
+    upload_token: str | None = None
+    upload_title: str | None = None
+    upload_wait: float = 30.0  # at stop: how long to wait for the last segments and finish
 
     def __post_init__(self) -> None:
         if self.segment_seconds < 1 or self.seal_every < 1 or self.fps < 1:
@@ -105,6 +114,9 @@ class RecordingResult:
     recording: Path | None = None
     unsealed_head: int | None = None  # a head still without a token (offline at the stop)
     tsa_errors: list[str] = field(default_factory=list)
+    evidence: str | None = None  # --upload: the vault's evidence number of the recording
+    upload_sent: int = 0  # --upload: segments the server has
+    upload_problem: str | None = None  # --upload: why the rest waits for `timeseal sync`
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -123,6 +135,7 @@ class Recorder:
         self.on_event: Callable[[str], None] = lambda _message: None
         self._meta: dict[str, JSONValue] = {}
         self.ffmpeg_cpu = 0.0  # user + system seconds of the recording ffmpeg, once it exited
+        self._uploader: LiveUploader | None = None
 
     def run(self, stop: threading.Event) -> RecordingResult:
         """Record until ``stop`` is set, the duration is over, or ffmpeg ends."""
@@ -174,6 +187,7 @@ class Recorder:
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
         write_durable(out / START_NAME, capture_meta.format_capture(meta))
         self._register(recording_id)
+        self._start_upload(recording_id)
         if self._save_tsa_chain(client, out):  # offline: no second wait; sync stamps it
             self._stamp_file(client, out / START_NAME)
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
@@ -199,6 +213,7 @@ class Recorder:
         result.segments = journal.count
         if journal.count == 0:
             journal.close()
+            self._drop_upload(recording_id)
             tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
             raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
         recording = self._finished_recording(segments_dir, out)
@@ -219,6 +234,7 @@ class Recorder:
         if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
             recording_state.unregister(recording_id.hex(), o.state_base)
         self._stamp_file(client, out / CAPTURE_NAME)
+        self._finish_upload(recording_id, journal.count, result)
         result.tokens = sorted(tokens_dir.glob("*.tsr"))
         result.tsa_errors = list(sealer.errors)
         return result
@@ -232,6 +248,53 @@ class Recorder:
             recording_state.register(state, o.state_base)
         except OSError as exc:
             self.on_event(f"cannot register the recording for `timeseal sync`: {exc}")
+
+    def _start_upload(self, recording_id: bytes) -> None:
+        """``--upload``: register the recording for ``timeseal sync`` (until the server has
+        it all) and, logged in, start the background sender."""
+        o = self.options
+        if o.upload_server is None:
+            return
+        upload = LiveUpload(
+            recording_id.hex(),
+            o.output_dir.resolve(),
+            o.upload_server,
+            o.kind,
+            o.upload_title,
+            api_location(o.location),
+        )
+        try:
+            live_upload.register(upload, o.state_base)
+        except OSError as exc:
+            self.on_event(f"cannot register the upload for `timeseal sync`: {exc}")
+        if o.upload_token is not None:
+            self._uploader = LiveUploader(RecordingApi(o.upload_server, o.upload_token), upload)
+
+    def _drop_upload(self, recording_id: bytes) -> None:
+        """Nothing was recorded: nothing to upload."""
+        if self._uploader is not None:
+            self._uploader.stop()
+        if self.options.upload_server is not None:
+            live_upload.unregister(recording_id.hex(), self.options.state_base)
+
+    def _finish_upload(self, recording_id: bytes, chunks: int, result: RecordingResult) -> None:
+        """At a normal stop: the last segments and the finish, then the evidence number; what
+        the server did not get in time stays registered for ``timeseal sync``."""
+        o = self.options
+        uploader = self._uploader
+        if o.upload_server is None:
+            return
+        if uploader is None:
+            result.upload_problem = "未登录 not logged in"
+            return
+        result.evidence = uploader.finish(chunks, o.upload_wait)
+        result.upload_sent = uploader.sent
+        if result.evidence is not None:
+            live_upload.unregister(recording_id.hex(), o.state_base)
+        else:
+            result.upload_problem = uploader.failed or (
+                uploader.errors[-1] if uploader.errors else "服务器未及时应答 the server was slow"
+            )
 
     def _watch(
         self,
@@ -255,6 +318,8 @@ class Recorder:
             for name in reader.poll():
                 record = journal.add_segment(segments_dir / name)
                 self.on_event(f"segment {record.index} {name} {record.size} bytes")
+                if self._uploader is not None:  # chained first: the local chain leads
+                    self._uploader.offer(segments_dir / name)
                 if record.index == 0:
                     self._note_ffmpeg_version()
                 now = time.monotonic()
