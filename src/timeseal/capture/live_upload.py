@@ -205,6 +205,12 @@ class LiveUploader:
                     self._wake.wait(backoff)  # woken early only by stop()
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
+            except Exception as exc:  # the thread must not end silently: finish() says why
+                with self._wake:
+                    self.failed = f"{type(exc).__name__}: {exc}"
+                    self.errors.append(self.failed)
+                    self._done.set()
+                return
             backoff = self._first_backoff
             if self.evidence is not None:
                 self._done.set()

@@ -42,9 +42,10 @@ def api_location(location: dict[str, JSONValue] | None) -> dict[str, str] | None
     lat, lon = location.get("lat"), location.get("lon")
     if not (isinstance(lat, str) and isinstance(lon, str)):
         return None
+    lat, lon = lat.removeprefix("+"), lon.removeprefix("+")  # the API's pattern has no "+"
     if not (set(lat) <= _DECIMAL_CHARS and set(lon) <= _DECIMAL_CHARS):
         return None
-    return {"lat": lat.lstrip("+"), "lon": lon.lstrip("+")}
+    return {"lat": lat, "lon": lon}
 
 
 class RecordingApi:
@@ -114,10 +115,13 @@ class RecordingApi:
             raise RecordingApiError(
                 f"无法连接 cannot reach {self._client.base_url}: {exc!r}", retryable=True
             ) from exc
-        if reply.status_code == expect:
+        if reply.status_code != expect:
+            raise _failure(reply)
+        try:
             answer: dict[str, Any] = reply.json()
-            return answer
-        raise _failure(reply)
+        except ValueError as exc:
+            raise RecordingApiError(f"{url}: the answer is not JSON", retryable=False) from exc
+        return answer
 
 
 def _failure(reply: httpx.Response) -> RecordingApiError:
