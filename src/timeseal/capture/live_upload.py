@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -38,6 +39,9 @@ CHAIN_NAME: Final = "chain.jsonl"
 SEGMENTS_DIR: Final = "segments"
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
+#: At the stop, a server that has failed every request for this long is not waited for:
+#: ``timeseal sync`` sends the rest, so an offline stop is not held up by the full wait.
+GIVE_UP_FAILING = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,7 @@ class LiveUploader:
         self.failed: str | None = None  # why sending stopped for good, if it did
         self.errors: list[str] = []
         self._done = threading.Event()
+        self._failing_since: float | None = None  # every request failed since (monotonic)
         self._thread = threading.Thread(target=self._run, name="live-upload", daemon=True)
         self._thread.start()
 
@@ -167,11 +172,17 @@ class LiveUploader:
 
     def finish(self, chunks: int, wait: float) -> str | None:
         """After a normal stop: finish the server recording once all ``chunks`` segments are
-        sent, waiting at most ``wait`` seconds; its evidence number, or None (sync then)."""
+        sent, waiting at most ``wait`` seconds (less when every request has failed for
+        :data:`GIVE_UP_FAILING` seconds); its evidence number, or None (sync then)."""
         with self._wake:
             self._finish_count = chunks
             self._wake.notify()
-        self._done.wait(wait)
+        deadline = time.monotonic() + wait
+        while not self._done.wait(0.2) and time.monotonic() < deadline:
+            with self._wake:
+                failing = self._failing_since
+            if failing is not None and time.monotonic() - failing > GIVE_UP_FAILING:
+                break
         self.stop()
         return self.evidence
 
@@ -198,6 +209,8 @@ class LiveUploader:
             except RecordingApiError as exc:
                 with self._wake:
                     self.errors.append(str(exc))
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
                     if not exc.retryable:
                         self.failed = str(exc)
                         self._done.set()
@@ -212,6 +225,8 @@ class LiveUploader:
                     self._done.set()
                 return
             backoff = self._first_backoff
+            with self._wake:
+                self._failing_since = None
             if self.evidence is not None:
                 self._done.set()
                 return

@@ -211,3 +211,18 @@ def test_api_errors_say_whether_to_retry(server: tuple[TestClient, dict[str, str
             recordings.put_chunk(RID.hex(), 3, b"\x47")
     assert gap.value.code == "chunk_out_of_order" and gap.value.next_index == 0
     assert not gap.value.retryable
+
+
+def test_an_offline_stop_does_not_wait_the_whole_while(
+    server: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    client, auth = server
+    upload, segments, journal = recording(tmp_path / "rec", [300])
+    journal.close()
+    net = network(client, drops=1_000_000)  # the server is gone for good
+    sender = LiveUploader(api(client, auth, net), upload, first_backoff=0.05)
+    sender.offer(segments[0])
+    started = time.monotonic()
+    assert sender.finish(1, wait=60) is None
+    assert time.monotonic() - started < live_upload.GIVE_UP_FAILING + 3
+    assert sender.failed is None and sender.errors  # retryable: left to `timeseal sync`
