@@ -23,9 +23,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from timeseal.capture.chain_journal import write_durable
 from timeseal.capture.offline_queue import QueueError, queue_dir
@@ -252,6 +253,48 @@ class LiveUploader:
             self.sent = _send(self._api, upload.recording_id, self.sent, segment)
         elif finish is not None and self.sent >= finish:
             self.evidence = self._api.finish(upload.recording_id, finish)
+
+
+def start(
+    upload: LiveUpload, token: str | None, base: Path | None, on_event: Callable[[str], None]
+) -> LiveUploader | None:
+    """The recorder's start: register ``upload`` for ``timeseal sync`` (until the server has
+    it all) and, with a token (logged in), start its sender."""
+    try:
+        register(upload, base)
+    except OSError as exc:
+        on_event(f"cannot register the upload for `timeseal sync`: {exc}")
+    if token is None:
+        return None
+    return LiveUploader(RecordingApi(upload.server, token), upload)
+
+
+class Finished(NamedTuple):
+    evidence: str | None  # the evidence number the server filed the recording as
+    sent: int  # segments the server has
+    problem: str | None  # why the rest waits for `timeseal sync`
+
+
+def finish(
+    uploader: LiveUploader | None, recording_id: str, chunks: int, wait: float, base: Path | None
+) -> Finished:
+    """The recorder's normal stop: the last segments and the finish; unregistered once the
+    server filed it, else left for ``timeseal sync``."""
+    if uploader is None:
+        return Finished(None, 0, "未登录 not logged in")
+    evidence = uploader.finish(chunks, wait)
+    if evidence is not None:
+        unregister(recording_id, base)
+        return Finished(evidence, uploader.sent, None)
+    slow = "服务器未及时应答 the server was slow"
+    return Finished(None, uploader.sent, uploader.failed or (uploader.errors or [slow])[-1])
+
+
+def drop(uploader: LiveUploader | None, recording_id: str, base: Path | None) -> None:
+    """Nothing was recorded: nothing to upload."""
+    if uploader is not None:
+        uploader.stop()
+    unregister(recording_id, base)
 
 
 @dataclass(frozen=True, slots=True)

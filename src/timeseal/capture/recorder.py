@@ -54,7 +54,7 @@ from timeseal.capture.ffmpeg_cmd import (
 from timeseal.capture.head_sealer import HeadSealer, StampFn
 from timeseal.capture.live_upload import LiveUpload, LiveUploader
 from timeseal.capture.mp4_boxes import is_finished_mp4
-from timeseal.capture.recording_api import RecordingApi, api_location
+from timeseal.capture.recording_api import api_location
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.core.digest import digest_stream
@@ -213,7 +213,8 @@ class Recorder:
         result.segments = journal.count
         if journal.count == 0:
             journal.close()
-            self._drop_upload(recording_id)
+            if o.upload_server is not None:  # nothing recorded: nothing to upload
+                live_upload.drop(self._uploader, recording_id.hex(), o.state_base)
             tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
             raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
         recording = self._finished_recording(segments_dir, out)
@@ -250,8 +251,7 @@ class Recorder:
             self.on_event(f"cannot register the recording for `timeseal sync`: {exc}")
 
     def _start_upload(self, recording_id: bytes) -> None:
-        """``--upload``: register the recording for ``timeseal sync`` (until the server has
-        it all) and, logged in, start the background sender."""
+        """``--upload``: registered for ``timeseal sync``; logged in, the sender starts."""
         o = self.options
         if o.upload_server is None:
             return
@@ -263,38 +263,14 @@ class Recorder:
             o.upload_title,
             api_location(o.location),
         )
-        try:
-            live_upload.register(upload, o.state_base)
-        except OSError as exc:
-            self.on_event(f"cannot register the upload for `timeseal sync`: {exc}")
-        if o.upload_token is not None:
-            self._uploader = LiveUploader(RecordingApi(o.upload_server, o.upload_token), upload)
-
-    def _drop_upload(self, recording_id: bytes) -> None:
-        """Nothing was recorded: nothing to upload."""
-        if self._uploader is not None:
-            self._uploader.stop()
-        if self.options.upload_server is not None:
-            live_upload.unregister(recording_id.hex(), self.options.state_base)
+        self._uploader = live_upload.start(upload, o.upload_token, o.state_base, self.on_event)
 
     def _finish_upload(self, recording_id: bytes, chunks: int, result: RecordingResult) -> None:
-        """At a normal stop: the last segments and the finish, then the evidence number; what
-        the server did not get in time stays registered for ``timeseal sync``."""
         o = self.options
-        uploader = self._uploader
-        if o.upload_server is None:
-            return
-        if uploader is None:
-            result.upload_problem = "未登录 not logged in"
-            return
-        result.evidence = uploader.finish(chunks, o.upload_wait)
-        result.upload_sent = uploader.sent
-        if result.evidence is not None:
-            live_upload.unregister(recording_id.hex(), o.state_base)
-        else:
-            result.upload_problem = uploader.failed or (
-                uploader.errors[-1] if uploader.errors else "服务器未及时应答 the server was slow"
-            )
+        if o.upload_server is not None:
+            done = live_upload.finish(self._uploader, recording_id.hex(), chunks, o.upload_wait,
+                                      o.state_base)  # fmt: skip
+            result.evidence, result.upload_sent, result.upload_problem = done
 
     def _watch(
         self,
