@@ -187,13 +187,13 @@ class LiveUploader:
         self.stop()
         return self.evidence
 
-    def stop(self) -> None:
-        """Stop sending (a request still in flight after a second is left to its own timeout:
-        the thread is a daemon, and the server takes a repeated segment alike)."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop sending (a request still in flight after ``timeout`` is left to its own
+        timeout: the thread is a daemon, and the server takes a repeated segment alike)."""
         with self._wake:
             self._stopping = True
             self._wake.notify()
-        self._thread.join(timeout=1.0)
+        self._thread.join(timeout)
         if not self._thread.is_alive():
             self._api.close()
 

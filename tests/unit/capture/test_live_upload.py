@@ -138,7 +138,8 @@ def test_offer_never_waits_for_the_network(
     assert time.monotonic() - started < 0.1
     assert sender.finish(2, wait=0.3) is None  # nothing got through in time
     assert sender.sent == 0
-    net.gate.set()
+    net.gate.set()  # the request in flight ends, and with it the sender, before the app does
+    sender.stop(timeout=30)
 
 
 def test_a_refusal_stops_the_sender_for_sync(
