@@ -203,10 +203,14 @@ def test_kill_9_leaves_the_server_recording_sealed_through_the_last_segment(
         finally:
             recorder.send_signal(signal.SIGKILL)
             recorder.wait()
-        time.sleep(1)  # a request in flight when it died is answered or dropped by now
         rid = recording_id(out)
-        state = status(server.url, rid, person)
-        assert state is not None and state["state"] == "recording"
+        deadline = time.monotonic() + 30  # a chunk in flight when it died is sealed by then
+        while True:
+            state = status(server.url, rid, person)
+            assert state is not None and state["state"] == "recording"
+            if state["sealed_through"] == state["chunks"] - 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         chunks = state["chunks"]
         assert chunks >= 3 and state["sealed_through"] == chunks - 1
 
