@@ -22,8 +22,13 @@ for both sides: everything the recorder adds besides its recording ffmpeg (its t
 other ffmpeg run) divided by the CPU of that ffmpeg (reaped with ``wait4``). It does not see
 what the second output costs inside the recording ffmpeg; the A/B figure does.
 
+With ``--upload`` the sealed runs also stream every segment to the server's live recording
+API (``capture … --upload``, logged in): the sender thread's CPU is then part of the
+recorder's, and each run prints how many segments the server had and the evidence number.
+
     .venv/bin/python bench/recording_bench.py [--duration 60] [--rounds 2] [--seal-every 30]
         [--display :99]   # x11grab instead of lavfi testsrc 1280x720
+        [--upload]        # stream to the vault as well
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import time
 from pathlib import Path
 
 import httpx
+from tests.support.accounts import latest_code
 
 from timeseal.capture.ffmpeg_cmd import Source, camera_source, plain_argv, screen_source
 from timeseal.capture.recorder import Recorder, RecordingOptions
@@ -78,8 +84,27 @@ def plain(source: Source, out: Path, duration: int) -> float:
     return cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
 
 
+PHONE = "+8613812345678"
+
+
+def log_in(url: str, data_dir: Path) -> str:
+    """An API token for ``--upload``, through the dev SMS outbox."""
+    httpx.post(f"{url}/api/v1/auth/sms-code", json={"phone": PHONE}).raise_for_status()
+    code = latest_code(data_dir / "sms-outbox.log", PHONE)
+    body = {"phone": PHONE, "code": code, "kind": "token", "token_name": "bench"}
+    reply = httpx.post(f"{url}/api/v1/auth/login", json=body)
+    reply.raise_for_status()
+    token: str = reply.json()["token"]["token"]
+    return token
+
+
 def sealed(
-    source: Source, out: Path, duration: int, server: str, seal_every: int
+    source: Source,
+    out: Path,
+    duration: int,
+    server: str,
+    seal_every: int,
+    upload_token: str | None = None,
 ) -> tuple[float, float, float]:
     """CPU of (this process's recorder threads, all its ffmpeg children, the recording
     ffmpeg alone)."""
@@ -91,6 +116,9 @@ def sealed(
         seal_every=seal_every,
         fps=FPS,
         duration=duration,
+        state_base=out.parent / "queue",
+        upload_server=server if upload_token else None,
+        upload_token=upload_token,
     )
     self0 = cpu(resource.getrusage(resource.RUSAGE_SELF))
     children0 = cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
@@ -99,6 +127,11 @@ def sealed(
     self1 = cpu(resource.getrusage(resource.RUSAGE_SELF))
     children1 = cpu(resource.getrusage(resource.RUSAGE_CHILDREN))
     assert result.unsealed_head is None and result.recording is not None
+    if upload_token:
+        print(
+            f"  uploaded: server has {result.upload_sent} of {result.segments} segments, "
+            f"evidence {result.evidence}"
+        )
     return self1 - self0, children1 - children0, recorder.ffmpeg_cpu
 
 
@@ -108,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seal-every", type=int, default=30)
     parser.add_argument("--display", help="record this X display (x11grab) instead of lavfi")
+    parser.add_argument("--upload", action="store_true", help="stream to the vault as well")
     args = parser.parse_args()
     if args.display:
         source = screen_source(args.display, None, FPS)
@@ -119,6 +153,7 @@ def main() -> None:
         server = start_server(root / "server-data", port)
         server_url = f"http://127.0.0.1:{port}"
         try:
+            token = log_in(server_url, root / "server-data") if args.upload else None
             base: list[float] = []
             live: list[float] = []
             ratios: list[float] = []  # sealed ÷ plain, round by round
@@ -126,7 +161,7 @@ def main() -> None:
             for n in range(args.rounds):
                 base.append(plain(source, root / f"plain-{n}.ts", args.duration))
                 own, children, recording = sealed(
-                    source, root / f"rec-{n}", args.duration, server_url, args.seal_every
+                    source, root / f"rec-{n}", args.duration, server_url, args.seal_every, token
                 )
                 live.append(own + children)
                 ratios.append(live[-1] / base[-1])
@@ -141,7 +176,10 @@ def main() -> None:
             server.terminate()
             server.wait()
     b, s = statistics.median(base), statistics.median(live)
-    print(f"source: {source.description}, {args.duration} s, seal every {args.seal_every} s")
+    print(
+        f"source: {source.description}, {args.duration} s, seal every {args.seal_every} s"
+        + (", streamed to the vault" if args.upload else "")
+    )
     print(f"plain ffmpeg: {b:.2f} s CPU; live sealing: {s:.2f} s CPU")
     print(
         f"overhead, A/B: median of per-round ratios {100 * (statistics.median(ratios) - 1):+.1f}%"

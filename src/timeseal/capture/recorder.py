@@ -43,7 +43,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from timeseal.capture import capture_meta, recording_state
+from timeseal.capture import capture_meta, live_upload, recording_state
 from timeseal.capture.chain_journal import ChainJournal, write_durable
 from timeseal.capture.ffmpeg_cmd import (
     SEGMENT_LIST,
@@ -53,7 +53,9 @@ from timeseal.capture.ffmpeg_cmd import (
     version_from_log,
 )
 from timeseal.capture.head_sealer import HeadSealer, StampFn
+from timeseal.capture.live_upload import LiveUpload, LiveUploader
 from timeseal.capture.mp4_boxes import is_finished_mp4
+from timeseal.capture.recording_api import api_location
 from timeseal.capture.segment_list import SegmentListReader
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
 from timeseal.core.digest import digest_stream
@@ -93,6 +95,13 @@ class RecordingOptions:
     #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
     #: directory; see :mod:`.recording_state`).
     state_base: Path | None = None
+    #: ``--upload``: stream each chained segment to this server's live recording API
+    #: (:mod:`.live_upload`), with ``upload_token`` (None: not logged in, ``timeseal sync``
+    #: sends it all after ``timeseal login``).
+    upload_server: str | None = None
+    upload_token: str | None = None
+    upload_title: str | None = None
+    upload_wait: float = 30.0  # at stop: how long to wait for the last segments and finish
 
     def __post_init__(self) -> None:
         if self.segment_seconds < 1 or self.seal_every < 1 or self.fps < 1:
@@ -109,6 +118,9 @@ class RecordingResult:
     recording: Path | None = None
     unsealed_head: int | None = None  # a head still without a token (offline at the stop)
     tsa_errors: list[str] = field(default_factory=list)
+    evidence: str | None = None  # --upload: the vault's evidence number of the recording
+    upload_sent: int = 0  # --upload: segments the server has
+    upload_problem: str | None = None  # --upload: why the rest waits for `timeseal sync`
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -127,6 +139,7 @@ class Recorder:
         self.on_event: Callable[[str], None] = lambda _message: None
         self._meta: dict[str, JSONValue] = {}
         self.ffmpeg_cpu = 0.0  # user + system seconds of the recording ffmpeg, once it exited
+        self._uploader: LiveUploader | None = None
 
     def run(self, stop: threading.Event) -> RecordingResult:
         """Record until ``stop`` is set, the duration is over, or ffmpeg ends."""
@@ -179,6 +192,7 @@ class Recorder:
         write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
         write_durable(out / START_NAME, capture_meta.format_capture(meta))
         self._register(recording_id)
+        self._start_upload(recording_id)
         if self._save_tsa_chain(client, out):  # offline: no second wait; sync stamps it
             self._stamp_file(client, out / START_NAME)
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
@@ -204,6 +218,8 @@ class Recorder:
         result.segments = journal.count
         if journal.count == 0:
             journal.close()
+            if o.upload_server is not None:  # nothing recorded: nothing to upload
+                live_upload.drop(self._uploader, recording_id.hex(), o.state_base)
             tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
             raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
         recording = self._finished_recording(segments_dir, out)
@@ -224,6 +240,7 @@ class Recorder:
         if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
             recording_state.unregister(recording_id.hex(), o.state_base)
         self._stamp_file(client, out / CAPTURE_NAME)
+        self._finish_upload(recording_id, journal.count, result)
         result.tokens = sorted(tokens_dir.glob("*.tsr"))
         result.tsa_errors = list(sealer.errors)
         return result
@@ -237,6 +254,28 @@ class Recorder:
             recording_state.register(state, o.state_base)
         except OSError as exc:
             self.on_event(f"cannot register the recording for `timeseal sync`: {exc}")
+
+    def _start_upload(self, recording_id: bytes) -> None:
+        """``--upload``: registered for ``timeseal sync``; logged in, the sender starts."""
+        o = self.options
+        if o.upload_server is None:
+            return
+        upload = LiveUpload(
+            recording_id.hex(),
+            o.output_dir.resolve(),
+            o.upload_server,
+            o.kind,
+            o.upload_title,
+            api_location(o.location),
+        )
+        self._uploader = live_upload.start(upload, o.upload_token, o.state_base, self.on_event)
+
+    def _finish_upload(self, recording_id: bytes, chunks: int, result: RecordingResult) -> None:
+        o = self.options
+        if o.upload_server is not None:
+            done = live_upload.finish(self._uploader, recording_id.hex(), chunks, o.upload_wait,
+                                      o.state_base)  # fmt: skip
+            result.evidence, result.upload_sent, result.upload_problem = done
 
     def _watch(
         self,
@@ -260,6 +299,8 @@ class Recorder:
             for name in reader.poll():
                 record = journal.add_segment(segments_dir / name)
                 self.on_event(f"segment {record.index} {name} {record.size} bytes")
+                if self._uploader is not None:  # chained first: the local chain leads
+                    self._uploader.offer(segments_dir / name)
                 if record.index == 0:
                     self._note_ffmpeg_version()
                 now = time.monotonic()

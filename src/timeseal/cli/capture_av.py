@@ -21,7 +21,12 @@ import typer
 
 from timeseal.capture.capture_meta import parse_location
 from timeseal.capture.ffmpeg_cmd import Source, camera_source, screen_source
-from timeseal.capture.recorder import Recorder, RecordingError, RecordingOptions
+from timeseal.capture.recorder import (
+    Recorder,
+    RecordingError,
+    RecordingOptions,
+    RecordingResult,
+)
 from timeseal.cli.capture_env import check_environment
 from timeseal.core.package.canonical import JSONValue
 
@@ -47,6 +52,14 @@ LocationOption = Annotated[
 ]
 DeviceOption = Annotated[
     str | None, typer.Option(help="V4L2 camera device (Linux), e.g. /dev/video0.")
+]
+UploadOption = Annotated[
+    bool,
+    typer.Option(
+        "--upload",
+        help="Stream each sealed segment to the vault as it is recorded (needs `timeseal login`; "
+        "offline, `timeseal sync` sends the rest).",
+    ),
 ]
 LavfiOption = Annotated[
     str | None,
@@ -101,6 +114,7 @@ def _record(options: RecordingOptions) -> None:
     typer.echo(f"片段 segments: {result.segments}; 时间戳 tokens: {len(result.tokens)}")
     if result.recording is not None:
         typer.echo(f"录像 recording: {result.recording}")
+    _report_upload(options, result)
     if result.unsealed_head is not None:
         typer.echo(
             f"! 时间戳服务不可达，链头 {result.unsealed_head} 未盖时间戳 "
@@ -109,6 +123,41 @@ def _record(options: RecordingOptions) -> None:
         )
         raise typer.Exit(1)
     typer.echo(f"验证 verify: timeseal verify {options.output_dir}")
+
+
+def _with_upload(options: RecordingOptions, upload: bool, title: str) -> RecordingOptions:
+    """``--upload``: the logged-in server and its token (None: record now, upload after
+    ``timeseal login`` with ``timeseal sync``)."""
+    if not upload:
+        return options
+    from dataclasses import replace
+
+    from timeseal.cli.account_cmd import _resolve_server, stored_token
+
+    base = _resolve_server(options.server)
+    token = stored_token(base)
+    if token is None:
+        typer.echo(
+            f"! 未登录 {base}：先在本地录制并封存，`timeseal login` 后运行 `timeseal sync` 上传 "
+            f"not logged in to {base}: recording and sealing locally; after `timeseal login`, "
+            "`timeseal sync` uploads it",
+            err=True,
+        )
+    return replace(options, upload_server=base, upload_token=token, upload_title=title)
+
+
+def _report_upload(options: RecordingOptions, result: RecordingResult) -> None:
+    if options.upload_server is None:
+        return
+    if result.evidence is not None:
+        typer.echo(f"已上传 uploaded: 证据 evidence {result.evidence} ({result.segments} segments)")
+        return
+    typer.echo(
+        f"… 服务器已收到 {result.upload_sent}/{result.segments} 段，其余由 `timeseal sync` 上传 "
+        f"the server has {result.upload_sent} of {result.segments} segments; "
+        f"`timeseal sync` sends the rest ({result.upload_problem})",
+        err=True,
+    )
 
 
 def register(capture_app: typer.Typer) -> None:
@@ -138,6 +187,7 @@ def screen(
     server: ServerOption = DEFAULT_SERVER,
     output: OutputOption = None,
     force: ForceOption = False,
+    upload: UploadOption = False,
 ) -> None:
     """录屏取证 Record the screen, sealed as it goes (x11grab; gdigrab, avfoundation)."""
     try:
@@ -147,17 +197,21 @@ def screen(
     where = _location(location)
     environment = check_environment(server, force=force)
     _record(
-        RecordingOptions(
-            source=source,
-            output_dir=output or _default_output("screen"),
-            server=server,
-            kind="screen_recording",
-            segment_seconds=segment_seconds,
-            seal_every=seal_every,
-            fps=fps,
-            duration=duration,
-            location=where,
-            environment_check=environment,
+        _with_upload(
+            RecordingOptions(
+                source=source,
+                output_dir=output or _default_output("screen"),
+                server=server,
+                kind="screen_recording",
+                segment_seconds=segment_seconds,
+                seal_every=seal_every,
+                fps=fps,
+                duration=duration,
+                location=where,
+                environment_check=environment,
+            ),
+            upload,
+            "录屏 Screen recording (timeseal capture screen)",
         )
     )
 
@@ -179,23 +233,28 @@ def camera(
     server: ServerOption = DEFAULT_SERVER,
     output: OutputOption = None,
     force: ForceOption = False,
+    upload: UploadOption = False,
 ) -> None:
     """摄像取证 Film with a camera (V4L2 through ffmpeg), sealing it as it goes."""
     source = _camera(device, lavfi, fps)
     where = _location(location)
     environment = check_environment(server, force=force)
     _record(
-        RecordingOptions(
-            source=source,
-            output_dir=output or _default_output("camera"),
-            server=server,
-            kind="camera_recording",
-            segment_seconds=segment_seconds,
-            seal_every=seal_every,
-            fps=fps,
-            duration=duration,
-            location=where,
-            environment_check=environment,
+        _with_upload(
+            RecordingOptions(
+                source=source,
+                output_dir=output or _default_output("camera"),
+                server=server,
+                kind="camera_recording",
+                segment_seconds=segment_seconds,
+                seal_every=seal_every,
+                fps=fps,
+                duration=duration,
+                location=where,
+                environment_check=environment,
+            ),
+            upload,
+            "摄像录像 Camera recording (timeseal capture camera)",
         )
     )
 

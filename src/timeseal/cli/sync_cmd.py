@@ -17,7 +17,8 @@ Each entry of :mod:`timeseal.capture.offline_queue` is worked through item by it
 5. An entry that owes nothing more is removed.
 
 Before the queue, recordings that were killed or stopped offline get a token over the newest
-head of their chain (:mod:`timeseal.cli.sync_recordings`).
+head of their chain, and ``--upload`` recordings get the segments the server still lacks
+(:mod:`timeseal.cli.sync_recordings`).
 
 ``--add DIR`` first queues a capture directory's files for upload (for recordings, which
 have no ``--upload`` of their own; the items are :mod:`timeseal.capture.capture_items`'s).
@@ -42,7 +43,7 @@ from timeseal.capture.upload_meta import CaptureMetadataError, capture_metadata,
 from timeseal.cli.account_cmd import ServerOption, _resolve_server, stored_token
 from timeseal.cli.capture_case import assemble_case
 from timeseal.cli.report import format_time
-from timeseal.cli.sync_recordings import seal_recordings
+from timeseal.cli.sync_recordings import seal_recordings, upload_live_recordings
 from timeseal.cli.vault_cmd import (
     CHUNK_SIZE,
     DEFAULT_BACKOFF,
@@ -288,6 +289,7 @@ def sync(
             typer.echo(f"+ {directory}: {len(entry.items)} file(s) queued for upload")
     with offline_queue.queue_lock():
         unsealed = seal_recordings(server)  # each problem printed
+        unsealed += upload_live_recordings(server)
         entries, unreadable = offline_queue.pending()
         for message in unreadable:
             typer.echo(f"✗ {message}", err=True)

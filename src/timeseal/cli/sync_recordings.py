@@ -6,16 +6,22 @@ server (or ``--server``), the token written to ``tokens/``, and the recording ta
 list. The token's time is the sync time and is printed as such: it proves the chained
 segments existed no later than now, nothing about when they were recorded (their earlier
 tokens say that for the segments they cover).
+
+Then every recording made with ``--upload`` whose segments the server does not all have yet
+(server unreachable, not logged in, ``kill -9``; :mod:`timeseal.capture.live_upload`) gets
+the rest, from the server's ``next_index``, and is finished there after a normal stop.
 """
 
 from __future__ import annotations
 
 import typer
 
-from timeseal.capture import recording_state
+from timeseal.capture import live_upload, recording_state
+from timeseal.capture.live_upload import LiveUpload
+from timeseal.capture.recording_api import RecordingApi, RecordingApiError
 from timeseal.capture.recording_state import RecordingState
 from timeseal.capture.tsa_client import TSAClient, TSAClientError
-from timeseal.cli.account_cmd import _resolve_server
+from timeseal.cli.account_cmd import _resolve_server, stored_token
 from timeseal.cli.report import format_time
 from timeseal.core.errors import MalformedError
 
@@ -63,4 +69,54 @@ def _seal_one(state: RecordingState, server: str | None) -> str | None:
         f"⏱ {head.token} → link[{head.index}]  不晚于 existed no later than {when}"
         " (同步时获取，晚于录制时间 fetched now, at sync, after the recording)"
     )
+    return None
+
+
+def upload_live_recordings(server: str | None) -> list[str]:
+    """Send every ``--upload`` recording's segments that the server lacks; the problems met
+    (each printed). A recording whose directory is gone is dropped from the list."""
+    uploads, problems = live_upload.registered()
+    for message in problems:
+        typer.echo(f"✗ {message}", err=True)
+    for upload in uploads:
+        problem = _upload_one(upload, server)
+        if problem is not None:
+            typer.echo(f"✗ {upload.directory}: {problem}", err=True)
+            problems.append(f"{upload.directory}: {problem}")
+    return problems
+
+
+def _upload_one(upload: LiveUpload, server: str | None) -> str | None:
+    directory = upload.directory
+    if not (directory / live_upload.CHAIN_NAME).is_file():
+        live_upload.unregister(upload.recording_id)
+        typer.echo(f"– {directory}: 录像已不存在 the recording is gone; taken off the list")
+        return None
+    base = _resolve_server(server or upload.server)
+    token = stored_token(base)
+    if token is None:
+        return f"未登录 not logged in to {base}: run `timeseal login --server {base}`"
+    try:
+        with RecordingApi(base, token) as api:
+            sent = live_upload.send_rest(api, upload)
+    except RecordingApiError as exc:
+        if exc.code != "recording_closed":
+            return f"上传未完成 upload not finished: {exc}"
+        # Idle too long, the server cut it off and filed what it had: sealed as it is.
+        live_upload.unregister(upload.recording_id)
+        typer.echo(
+            f"– {directory}: 服务器已将该录制作为截断录像归档 the server filed the recording "
+            "as cut off; the rest stays local"
+        )
+        return None
+    except (MalformedError, OSError, ValueError) as exc:
+        return f"{exc}"
+    live_upload.unregister(upload.recording_id)
+    if sent.evidence is not None:
+        typer.echo(f"✓ {directory}: 已上传 uploaded as evidence {sent.evidence}")
+    else:
+        typer.echo(
+            f"✓ {directory}: 服务器已收到全部 {sent.sent} 段（录制被截断）"
+            f" the server has all {sent.sent} segments (the recording was cut off)"
+        )
     return None

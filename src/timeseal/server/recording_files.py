@@ -40,9 +40,17 @@ def rfc3339(t: dt.datetime) -> str:
 
 
 def extension(mime_type: str) -> str:
-    """The file extension of a MediaRecorder media type (``video/webm;codecs=…`` -> webm)."""
+    """The file extension of a recording's media type (``video/webm;codecs=…`` -> webm;
+    ``video/mp2t``, the CLI recorder's MPEG-TS segments -> ts)."""
     base = mime_type.split(";")[0].strip().lower()
-    return "mp4" if base == "video/mp4" else "webm"
+    return {"video/mp4": "mp4", "video/mp2t": "ts"}.get(base, "webm")
+
+
+def _source(mime_type: str) -> dict[str, str]:
+    """Who sent the chunks: the CLI recorder sends MPEG-TS segments, a page MediaRecorder's."""
+    if extension(mime_type) == "ts":
+        return {"kind": "timeseal-cli", "description": "ffmpeg MPEG-TS segments"}
+    return {"kind": "browser", "description": "MediaRecorder"}
 
 
 def segment_name(recording: Recording, index: int) -> str:
@@ -92,7 +100,7 @@ def capture_metadata(recording: Recording, chunks: list[Chunk]) -> dict[str, Any
     return {
         "format": CAPTURE_FORMAT,
         "kind": recording.kind,
-        "source": {"kind": "browser", "description": "MediaRecorder"},
+        "source": _source(recording.mime_type),
         "recording_id": recording.id,
         "mime_type": recording.mime_type,
         "started_at": rfc3339(recording.started_at),

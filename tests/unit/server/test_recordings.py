@@ -338,6 +338,34 @@ def test_what_a_recording_may_declare(app: TestClient, data_dir: Path) -> None:
     assert error(reply) == (409, "recording_exists")
 
 
+def test_the_cli_recorders_mpeg_ts_segments_join_into_recording_ts(
+    app: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    """``timeseal capture camera --upload`` streams MPEG-TS segments: named .ts, joined by
+    concatenation, filed as video/mp2t, its source the CLI recorder's, not a browser's."""
+    auth = bearer(app, data_dir)
+    rid = start(app, auth, mime_type="video/mp2t", browser_environment={})["id"]
+    segments = [b"\x47" + bytes(187) * 3, b"\x47" + b"\x01" * 375]
+    for index, data in enumerate(segments):
+        assert put(app, auth, rid, index, data).status_code == 200
+    done = app.post(f"/api/v1/recordings/{rid}/finish", json={"chunks": 2}, headers=auth)
+    assert done.status_code == 200, done.text
+    item = app.get(f"/api/v1/evidence/{done.json()['evidence']}", headers=auth).json()
+    assert item["media_type"] == "video/mp2t"
+    assert item["capture"]["source"] == {
+        "kind": "timeseal-cli",
+        "description": "ffmpeg MPEG-TS segments",
+    }
+    directory = unzip(app.get(f"/api/v1/recordings/{rid}/chain.zip", headers=auth).content,
+                      tmp_path / "ts")  # fmt: skip
+    assert (directory / "recording.ts").read_bytes() == b"".join(segments)
+    assert sorted(p.name for p in (directory / "segments").iterdir()) == [
+        "seg_000000.ts",
+        "seg_000001.ts",
+    ]
+    assert verify_dir(directory, data_dir)["finished"] is True
+
+
 def test_a_recording_is_its_owners_alone(app: TestClient, data_dir: Path) -> None:
     alice = bearer(app, data_dir)
     bob = bearer(app, data_dir, OTHER_PHONE)

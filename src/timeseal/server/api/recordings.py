@@ -74,7 +74,9 @@ MESSAGES.update(
 )
 
 _DECIMAL = r"^-?\d{1,3}(\.\d{1,10})?$"
-_MEDIA = re.compile(r"^video/(webm|mp4)(\s*;.*)?$", re.IGNORECASE)
+#: MediaRecorder's types, and MPEG-TS for the CLI recorder's ffmpeg segments (``timeseal
+#: capture screen|camera --upload``): MPEG-TS segments, too, join by concatenation.
+_MEDIA = re.compile(r"^video/(webm|mp4|mp2t)(\s*;.*)?$", re.IGNORECASE)
 _RECORDING_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Largest ``browser_environment`` (canonical JSON, UTF-8).
 MAX_ENVIRONMENT_BYTES = 16 * 1024
@@ -104,7 +106,7 @@ class NewRecordingBody(BaseModel):
     @classmethod
     def _video(cls, value: str) -> str:
         if not _MEDIA.match(value.strip()):
-            raise ValueError("video/webm… or video/mp4… only")
+            raise ValueError("video/webm…, video/mp4… or video/mp2t only")
         return value.strip()
 
     @field_validator("browser_environment")
