@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -130,8 +131,6 @@ def _with_upload(options: RecordingOptions, upload: bool, title: str) -> Recordi
     ``timeseal login`` with ``timeseal sync``)."""
     if not upload:
         return options
-    from dataclasses import replace
-
     from timeseal.cli.account_cmd import _resolve_server, stored_token
 
     base = _resolve_server(options.server)
@@ -144,6 +143,17 @@ def _with_upload(options: RecordingOptions, upload: bool, title: str) -> Recordi
             err=True,
         )
     return replace(options, upload_server=base, upload_token=token, upload_title=title)
+
+
+def _record_live(
+    options: RecordingOptions, *, location: str | None, force: bool, upload: bool, title: str
+) -> None:
+    """The location checked, then the environment check (a fail stops here unless ``force``),
+    then the recording, streamed to the vault with ``upload``."""
+    where = _location(location)
+    environment = check_environment(options.server, force=force)
+    options = replace(options, location=where, environment_check=environment)
+    _record(_with_upload(options, upload, title))
 
 
 def _report_upload(options: RecordingOptions, result: RecordingResult) -> None:
@@ -194,25 +204,21 @@ def screen(
         source = screen_source(display or os.environ.get("DISPLAY"), window, fps)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
-    where = _location(location)
-    environment = check_environment(server, force=force)
-    _record(
-        _with_upload(
-            RecordingOptions(
-                source=source,
-                output_dir=output or _default_output("screen"),
-                server=server,
-                kind="screen_recording",
-                segment_seconds=segment_seconds,
-                seal_every=seal_every,
-                fps=fps,
-                duration=duration,
-                location=where,
-                environment_check=environment,
-            ),
-            upload,
-            "录屏 Screen recording (timeseal capture screen)",
-        )
+    _record_live(
+        RecordingOptions(
+            source=source,
+            output_dir=output or _default_output("screen"),
+            server=server,
+            kind="screen_recording",
+            segment_seconds=segment_seconds,
+            seal_every=seal_every,
+            fps=fps,
+            duration=duration,
+        ),
+        location=location,
+        force=force,
+        upload=upload,
+        title="录屏 Screen recording (timeseal capture screen)",
     )
 
 
@@ -236,26 +242,21 @@ def camera(
     upload: UploadOption = False,
 ) -> None:
     """摄像取证 Film with a camera (V4L2 through ffmpeg), sealing it as it goes."""
-    source = _camera(device, lavfi, fps)
-    where = _location(location)
-    environment = check_environment(server, force=force)
-    _record(
-        _with_upload(
-            RecordingOptions(
-                source=source,
-                output_dir=output or _default_output("camera"),
-                server=server,
-                kind="camera_recording",
-                segment_seconds=segment_seconds,
-                seal_every=seal_every,
-                fps=fps,
-                duration=duration,
-                location=where,
-                environment_check=environment,
-            ),
-            upload,
-            "摄像录像 Camera recording (timeseal capture camera)",
-        )
+    _record_live(
+        RecordingOptions(
+            source=_camera(device, lavfi, fps),
+            output_dir=output or _default_output("camera"),
+            server=server,
+            kind="camera_recording",
+            segment_seconds=segment_seconds,
+            seal_every=seal_every,
+            fps=fps,
+            duration=duration,
+        ),
+        location=location,
+        force=force,
+        upload=upload,
+        title="摄像录像 Camera recording (timeseal capture camera)",
     )
 
 
