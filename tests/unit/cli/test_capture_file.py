@@ -27,9 +27,9 @@ import typer
 from cryptography import x509
 from typer.testing import CliRunner
 
-from tests.support.accounts import code_prompt_input, invoke_answering
+from tests.support.accounts import cli_logged_in
 from tests.support.capture_docs import web_capture_json
-from tests.support.server import LiveServer, free_port, live_server
+from tests.support.server import LiveServer, free_port
 from timeseal.capture import offline_queue
 from timeseal.capture.capture_items import capture_title
 from timeseal.capture.environment import Probes
@@ -88,16 +88,8 @@ def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "TIMESEAL_SERVER": None,
         "LANG": "en_GB.UTF-8",
     }
-    with live_server(root / "data") as live:
-        result = invoke_answering(
-            CliRunner(env=env),
-            cli,
-            ["login", "--server", live.url, "--phone", PHONE],
-            code_prompt_input(root / "data" / "sms-outbox.log", PHONE),
-        )
-        assert result.exit_code == 0, result.output
-        stored = json.loads((root / "xdg" / "timeseal" / "credentials.json").read_text())
-        yield Logged(live, stored["servers"][live.url]["token"], env)
+    with cli_logged_in(cli, root, env, PHONE) as (live, token):
+        yield Logged(live, token, env)
 
 
 @pytest.fixture

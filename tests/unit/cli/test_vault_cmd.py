@@ -16,8 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.support.accounts import code_prompt_input, invoke_answering
-from tests.support.server import live_server
+from tests.support.accounts import cli_logged_in
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.case_cmd import register as register_case
 from timeseal.cli.vault_cmd import (
@@ -59,16 +58,8 @@ def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "TIMESEAL_SERVER": None,
         "LANG": "en_GB.UTF-8",
     }
-    with live_server(root / "data") as live:
-        result = invoke_answering(
-            CliRunner(env=env),
-            cli,
-            ["login", "--server", live.url, "--phone", PHONE],
-            code_prompt_input(root / "data" / "sms-outbox.log", PHONE),
-        )
-        assert result.exit_code == 0, result.output
-        stored = json.loads((root / "xdg" / "timeseal" / "credentials.json").read_text())
-        yield Logged(live.url, stored["servers"][live.url]["token"], env)
+    with cli_logged_in(cli, root, env, PHONE) as (live, token):
+        yield Logged(live.url, token, env)
 
 
 @pytest.fixture
