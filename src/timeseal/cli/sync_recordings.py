@@ -14,6 +14,10 @@ the rest, from the server's ``next_index``, and is finished there after a normal
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
+
 import typer
 
 from timeseal.capture import live_upload, recording_state
@@ -26,18 +30,31 @@ from timeseal.cli.report import format_time
 from timeseal.core.errors import MalformedError
 
 
+class _Listed(Protocol):
+    @property
+    def directory(self) -> Path: ...
+
+
+_L = TypeVar("_L", bound=_Listed)
+
+
+def _each(listed: list[_L], problems: list[str], handle: Callable[[_L], str | None]) -> list[str]:
+    """``handle`` every listed recording; the listing's problems and theirs (each printed)."""
+    for message in problems:
+        typer.echo(f"✗ {message}", err=True)
+    for entry in listed:
+        problem = handle(entry)
+        if problem is not None:
+            typer.echo(f"✗ {entry.directory}: {problem}", err=True)
+            problems.append(f"{entry.directory}: {problem}")
+    return problems
+
+
 def seal_recordings(server: str | None) -> list[str]:
     """Seal the newest head of every listed recording; the problems met (each printed). A
     recording whose directory is gone is dropped from the list, with a message."""
     states, problems = recording_state.registered()
-    for message in problems:
-        typer.echo(f"✗ {message}", err=True)
-    for state in states:
-        problem = _seal_one(state, server)
-        if problem is not None:
-            typer.echo(f"✗ {state.directory}: {problem}", err=True)
-            problems.append(f"{state.directory}: {problem}")
-    return problems
+    return _each(states, problems, lambda state: _seal_one(state, server))
 
 
 def _seal_one(state: RecordingState, server: str | None) -> str | None:
@@ -76,14 +93,7 @@ def upload_live_recordings(server: str | None) -> list[str]:
     """Send every ``--upload`` recording's segments that the server lacks; the problems met
     (each printed). A recording whose directory is gone is dropped from the list."""
     uploads, problems = live_upload.registered()
-    for message in problems:
-        typer.echo(f"✗ {message}", err=True)
-    for upload in uploads:
-        problem = _upload_one(upload, server)
-        if problem is not None:
-            typer.echo(f"✗ {upload.directory}: {problem}", err=True)
-            problems.append(f"{upload.directory}: {problem}")
-    return problems
+    return _each(uploads, problems, lambda upload: _upload_one(upload, server))
 
 
 def _upload_one(upload: LiveUpload, server: str | None) -> str | None:
