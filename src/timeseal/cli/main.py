@@ -154,7 +154,7 @@ def serve(
         "log_level": "info",
         "access_log": False,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "timeseal.server.tsa_http:TSAHttpProtocol",  # httptools, /tsa answered in place
     }
     if n == 1:
         uvicorn.run(**server_config)

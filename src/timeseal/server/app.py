@@ -36,6 +36,7 @@ from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
+from timeseal.server.tsa_http import TSA_STATE_KEY
 from timeseal.server.vault import VaultService
 from timeseal.server.web import include_web
 from timeseal.store.blobs import blob_store_from_env
@@ -108,7 +109,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     state: dict[str, TSAService] = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
         create_schema(engine)
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal = IssuanceJournal(engine)
@@ -118,7 +119,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
         try:
-            yield
+            # The lifespan state: where the HTTP fast path for /tsa finds the service.
+            yield {TSA_STATE_KEY: state["tsa"]}
         finally:
             guard.stop()
             sequencer.stop()

@@ -8,9 +8,10 @@ over 64 KiB, 405 wrong method).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
@@ -33,9 +34,22 @@ def utc_now() -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """A TimeStampResp to send. A granted one carries ``journalled``, the future of its journal
+    commit: it may leave the server only once that is done (see :meth:`settled`)."""
+
     der: bytes
     granted: bool
     failure: FailureInfo | None = None
+    journalled: asyncio.Future[None] | None = None
+
+    def settled(self) -> Reply:
+        """This reply once its journal commit is done: itself, or ``systemFailure`` if the
+        commit failed (a token that is not journalled is never handed out)."""
+        done = self.journalled
+        if done is None or (not done.cancelled() and done.exception() is None):
+            return self
+        log.error("journal commit failed", exc_info=None if done.cancelled() else done.exception())
+        return _reject(FailureInfo.SYSTEM_FAILURE, "internal failure; the token was not issued")
 
 
 class TSAService:
@@ -57,6 +71,16 @@ class TSAService:
         self._clock = clock
 
     async def respond(self, body: bytes) -> Reply:
+        """The reply to a timestamp query, once it may be sent."""
+        reply = self.answer(body)
+        if reply.journalled is not None:
+            await asyncio.wait([reply.journalled])
+        return reply.settled()
+
+    def answer(self, body: bytes) -> Reply:
+        """The reply to a timestamp query, at once, without waiting for the journal: for
+        callers that send it from the future's callback instead of a task (the HTTP fast
+        path). Call :meth:`Reply.settled` when ``journalled`` is done."""
         try:
             request = self.authority.check(body)
         except Rejection as rejection:
@@ -71,7 +95,7 @@ class TSAService:
             issued = self.authority.issue(
                 request, gen_time=self._clock(), serial_number=self.allocator.next()
             )
-            await self.journal.record(
+            journalled = self.journal.record(
                 JournalEntry(
                     serial_number=issued.serial_number,
                     gen_time=issued.gen_time,
@@ -84,11 +108,33 @@ class TSAService:
         except Exception:  # an answer must still be a TimeStampResp; the cause goes to the log
             log.exception("issuance failed")
             return _reject(FailureInfo.SYSTEM_FAILURE, "internal failure; the token was not issued")
-        return Reply(issued.response_der, True)
+        return Reply(issued.response_der, True, journalled=journalled)
 
 
 def _reject(failure: FailureInfo, text: str) -> Reply:
     return Reply(format_rejection(failure, text), False, failure)
+
+
+_QUERY_TYPE = QUERY_TYPE.encode()
+_REPLY_TYPE = REPLY_TYPE.encode()
+_TOO_LARGE = (413, "request body too large (64 KiB at most)\n")
+
+
+def refuse_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    """The HTTP status and text for a query whose headers are refused (415 wrong content type,
+    413 a declared body over 64 KiB), or None."""
+    content_type = b""
+    declared: bytes | None = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            declared = value
+    if content_type.split(b";")[0].strip().lower() != _QUERY_TYPE:
+        return 415, f"Content-Type must be {QUERY_TYPE}\n"
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
+        return _TOO_LARGE
+    return None
 
 
 class TSAEndpoint:
@@ -105,18 +151,9 @@ class TSAEndpoint:
         if scope["method"] != "POST":
             await _plain(send, 405, "use POST\n", [(b"allow", b"POST")])
             return
-        content_type = b""
-        declared: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                declared = value
-        if content_type.split(b";")[0].strip().lower() != QUERY_TYPE.encode():
-            await _plain(send, 415, f"Content-Type must be {QUERY_TYPE}\n")
-            return
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_REQUEST_BYTES):
-            await _plain(send, 413, "request body too large (64 KiB at most)\n")
+        refused = refuse_headers(scope["headers"])
+        if refused is not None:
+            await _plain(send, *refused)
             return
         body = b""
         while True:
@@ -125,7 +162,7 @@ class TSAEndpoint:
                 return
             body += message.get("body", b"")
             if len(body) > MAX_REQUEST_BYTES:
-                await _plain(send, 413, "request body too large (64 KiB at most)\n")
+                await _plain(send, *_TOO_LARGE)
                 return
             if not message.get("more_body", False):
                 break
@@ -135,7 +172,7 @@ class TSAEndpoint:
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", REPLY_TYPE.encode()),
+                    (b"content-type", _REPLY_TYPE),
                     (b"content-length", str(len(reply.der)).encode()),
                 ],
             }

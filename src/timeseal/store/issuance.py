@@ -146,7 +146,9 @@ class IssuanceJournal:
             self._connection.close()
             self._connection = None
 
-    async def record(self, entry: JournalEntry) -> None:
+    def record(self, entry: JournalEntry) -> asyncio.Future[None]:
+        """Queue ``entry`` for the next commit: the future is done once it is committed (or
+        has the commit's error). Await it, or add a callback where no task should be made."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((entry, future))
@@ -154,7 +156,7 @@ class IssuanceJournal:
             self._in_flight = True
             # call_soon: let every request already read join this commit.
             loop.call_soon(self._start_commit, loop)
-        await future
+        return future
 
     def _start_commit(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []

@@ -23,6 +23,13 @@ ENTRY = JournalEntry(
 )
 
 
+def record_now(journal: IssuanceJournal, entry: JournalEntry) -> None:
+    async def record() -> None:
+        await journal.record(entry)
+
+    asyncio.run(record())
+
+
 def test_commit_waits_out_a_lock_and_leaves_the_pool_usable(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -35,7 +42,7 @@ def test_commit_waits_out_a_lock_and_leaves_the_pool_usable(tmp_path: Path) -> N
     release = threading.Timer(0.3, blocker.rollback)
     release.start()
     try:
-        asyncio.run(journal.record(ENTRY))
+        record_now(journal, ENTRY)
     finally:
         release.join()
         blocker.close()
@@ -72,12 +79,12 @@ def test_waiting_for_a_lock_keeps_the_connection(tmp_path: Path) -> None:
     )
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        asyncio.run(journal.record(ENTRY))
+        record_now(journal, ENTRY)
         connection = journal._connection
         blocker.execute("BEGIN IMMEDIATE")
         release = threading.Timer(0.2, blocker.rollback)
         release.start()
-        asyncio.run(journal.record(second))
+        record_now(journal, second)
         release.join()
         assert journal._connection is connection
     finally:
