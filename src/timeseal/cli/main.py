@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -110,7 +111,7 @@ def serve(
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
 
-    from timeseal.server import datadir
+    from timeseal.server import datadir, sequencer_process
     from timeseal.server import workers as workers_module
     from timeseal.server.app import (
         CLOCK_SOURCE_ENV,
@@ -159,12 +160,19 @@ def serve(
     if n == 1:
         uvicorn.run(**server_config)
         return
-    # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections.
+    # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections;
+    # the log sequencer in a process of its own, so its rounds never stall a worker's loop.
     try:
         workers_module.check_port_free(host, port)
     except workers_module.PortInUse as exc:
         raise _usage_error(str(exc)) from None
-    raise typer.Exit(workers_module.Supervisor(server_config, n).run())
+    with tempfile.TemporaryDirectory(prefix="timeseal-") as run_dir:
+        role_file = Path(run_dir) / "sequencer-role"
+        os.environ[sequencer_process.ROLE_FILE_ENV] = str(role_file)
+        sequencer = workers_module.Companion(sequencer_process.run, (data_dir, role_file))
+        supervisor = workers_module.Supervisor(server_config, n, companions=[sequencer])
+        code = supervisor.run()
+    raise typer.Exit(code)
 
 
 @app.command()

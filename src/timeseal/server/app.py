@@ -31,9 +31,10 @@ from timeseal.server.api.vault import include_vault
 from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.housekeeping import Housekeeper
-from timeseal.server.log import Sequencer, WitnessCosigner, log_api, log_routes
+from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
+from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.tsa_http import TSA_STATE_KEY
@@ -43,7 +44,7 @@ from timeseal.store.blobs import blob_store_from_env
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
-from timeseal.store.log import LogStore, SequencerLock
+from timeseal.store.log import LogStore
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
 
@@ -65,6 +66,9 @@ class ServerSettings:
     public_url: str = DEFAULT_PUBLIC_URL
     #: A browser recording with no chunk for this long is cut off by the housekeeper.
     recording_idle: dt.timedelta = dt.timedelta(minutes=10)
+    #: Set when the log sequencer runs in a process of its own: where it writes its role.
+    #: None: this process runs the sequencer as a thread.
+    sequencer_role_file: Path | None = None
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -75,6 +79,7 @@ class ServerSettings:
             clock_source=source_by_name(source) if source else None,
             public_url=os.environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL,
             recording_idle=dt.timedelta(minutes=float(os.environ.get(RECORDING_IDLE_ENV) or 10)),
+            sequencer_role_file=Path(role) if (role := os.environ.get(ROLE_FILE_ENV)) else None,
         )
 
 
@@ -95,15 +100,12 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     engine = make_engine(database_url(settings.data_dir))
     log_key = datadir.load_log_key(settings.data_dir, config.log)
     log_store = LogStore(engine)
-    cosigner = WitnessCosigner(log_store, datadir.witness_keys(config.log))
-    sequencer = Sequencer(
-        log_store,
-        SequencerLock(engine, settings.data_dir / "log.sequencer.lock"),
-        log_key,
-        config.log.origin,
-        interval=config.log.interval_ms / 1000,
-        on_checkpoint=cosigner,
-    )
+    sequencer = sequencer_for(settings.data_dir, log_store)
+    role_file = settings.sequencer_role_file
+
+    def is_sequencer() -> bool:
+        return sequencer.is_sequencer if role_file is None else read_role(role_file)
+
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
 
     state: dict[str, TSAService] = {}
@@ -114,7 +116,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal = IssuanceJournal(engine)
         guard.start()
-        sequencer.start()
+        if role_file is None:
+            sequencer.start()
         housekeeper.start(asyncio.get_running_loop())
         state["tsa"] = TSAService(authority, allocator, journal, guard)
         log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
@@ -123,7 +126,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             yield {TSA_STATE_KEY: state["tsa"]}
         finally:
             guard.stop()
-            sequencer.stop()
+            if role_file is None:
+                sequencer.stop()
             housekeeper.stop()
             journal.close()
             engine.dispose()
@@ -139,7 +143,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "version": __version__,
             "clock": status.as_json(guard.max_offset),
             "tsa": {"policy": config.tsa.policy, "issuing": trusted},
-            "log": {"origin": config.log.origin, "sequencer": sequencer.is_sequencer},
+            "log": {"origin": config.log.origin, "sequencer": is_sequencer()},
         }
         return JSONResponse(body, status_code=200 if trusted else 503)
 

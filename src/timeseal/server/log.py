@@ -1,6 +1,7 @@
 """The log service: the sequencer loop and the public C2SP tlog-tiles endpoints.
 
-Every server process runs a :class:`Sequencer` thread, but only the one holding the
+Every server runs a :class:`Sequencer` (a thread of a single-process server, else a process
+of its own: :mod:`timeseal.server.sequencer_process`), but only the one holding the
 :class:`~timeseal.store.log.SequencerLock` integrates: at least every ``interval`` it takes the
 pending entries, writes their tiles and a new signed checkpoint in one transaction, and then
 asks the configured witnesses to cosign. Any process serves the log:
@@ -19,6 +20,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import httpx
 from fastapi import APIRouter
@@ -37,6 +39,7 @@ from timeseal.core.tlog import (
     format_verifier_key,
 )
 from timeseal.core.tlog.tiles import parse_tile_path
+from timeseal.server import datadir
 from timeseal.server.witness_client import (
     Conflict,
     WitnessClientError,
@@ -117,6 +120,19 @@ class Sequencer:
             # After a batch, go again at once if more is waiting (a backlog).
             if signed is None or self.store.pending_count() == 0:
                 self._stop.wait(self._interval)
+
+
+def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
+    """The data directory's sequencer: its log key, origin, interval and witnesses."""
+    config = datadir.load_config(data_dir).log
+    return Sequencer(
+        store,
+        SequencerLock(store.engine, data_dir / "log.sequencer.lock"),
+        datadir.load_log_key(data_dir, config),
+        config.origin,
+        interval=config.interval_ms / 1000,
+        on_checkpoint=WitnessCosigner(store, datadir.witness_keys(config)),
+    )
 
 
 class WitnessCosigner:

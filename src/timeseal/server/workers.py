@@ -7,9 +7,10 @@ connections — often lands entirely on one worker while the other cores idle. H
 binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new connections over them by
 their address hash.
 
-The supervisor holds no socket. It starts the workers, restarts one that dies (unless it failed
+The supervisor holds no socket. It starts the workers and any companion processes (the log
+sequencer, :mod:`timeseal.server.sequencer_process`), restarts one that dies (unless it failed
 at start-up, which would fail again), replaces them one by one on SIGHUP (as uvicorn does; each
-replacement listens before its predecessor stops), and on SIGINT/SIGTERM stops them all. Each
+replacement starts before its predecessor stops), and on SIGINT/SIGTERM stops them all. Each
 worker runs an ordinary :class:`uvicorn.Server`, whose own signal handling shuts it down
 gracefully.
 """
@@ -22,7 +23,8 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -73,17 +75,29 @@ def _worker(config: dict[str, Any]) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+@dataclass(frozen=True)
+class Companion:
+    """A process the supervisor keeps running beside the workers: ``target(*args)``."""
+
+    target: Callable[..., None]
+    args: tuple[Any, ...] = ()
+
+
 class Supervisor:
-    """Starts ``workers`` processes of ``uvicorn.Config(**config)`` and keeps them running."""
+    """Starts ``workers`` processes of ``uvicorn.Config(**config)``, and the companions, and
+    keeps them all running."""
 
     def __init__(
-        self, config: dict[str, Any], workers: int, *, target: Callable[..., None] = _worker
+        self,
+        config: dict[str, Any],
+        workers: int,
+        *,
+        target: Callable[..., None] = _worker,
+        companions: Sequence[Companion] = (),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self._config = config
-        self._workers = workers
-        self._target = target
+        self._specs = [Companion(target, (config,))] * workers + list(companions)
         self._context = mp.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stop = threading.Event()
@@ -91,8 +105,8 @@ class Supervisor:
         self._restart = False
         self.exit_code = 0
 
-    def _start_one(self) -> BaseProcess:
-        process = self._context.Process(target=self._target, args=(self._config,))
+    def _start_one(self, spec: Companion) -> BaseProcess:
+        process = self._context.Process(target=spec.target, args=spec.args)
         process.start()
         return process
 
@@ -101,7 +115,7 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._signal_stop())
         signal.signal(signal.SIGHUP, lambda *_: self._signal_restart())
-        self._processes = [self._start_one() for _ in range(self._workers)]
+        self._processes = [self._start_one(spec) for spec in self._specs]
         while not self._stop.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
@@ -123,12 +137,12 @@ class Supervisor:
         self._wake.set()
 
     def _restart_all(self) -> None:
-        """Replace every worker: the new one is started first (its own SO_REUSEPORT socket
-        joins the port at once), then the old one is stopped gracefully."""
+        """Replace every process: the new one is started first (a worker's own SO_REUSEPORT
+        socket joins the port at once), then the old one is stopped gracefully."""
         for i, old in enumerate(self._processes):
             if self._stop.is_set():
                 return
-            self._processes[i] = self._start_one()
+            self._processes[i] = self._start_one(self._specs[i])
             if old.is_alive():
                 old.terminate()
             old.join(STOP_TIMEOUT)
@@ -142,12 +156,14 @@ class Supervisor:
                 continue
             process.join()
             if process.exitcode == STARTUP_FAILURE:
-                log.error("worker %s failed to start; stopping", process.pid)
+                log.error("process %s failed to start; stopping", process.pid)
                 self.exit_code = STARTUP_FAILURE
                 self._signal_stop()
                 return
-            log.warning("worker %s died (exit %s); starting another", process.pid, process.exitcode)
-            self._processes[i] = self._start_one()
+            log.warning(
+                "process %s died (exit %s); starting another", process.pid, process.exitcode
+            )
+            self._processes[i] = self._start_one(self._specs[i])
 
     def _stop_all(self) -> None:
         for process in self._processes:

@@ -1,0 +1,78 @@
+"""The log sequencer in a process of its own, beside the HTTP workers.
+
+In a worker, the sequencer's rounds (hashing a batch of entries into tiles: pure Python, tens
+of milliseconds under load) hold the GIL that the worker's event loop needs, so every request
+in flight waits behind them. As its own process it takes turns with the workers on the CPU
+instead of stalling them. ``timeseal serve`` with several workers starts one (see
+:mod:`timeseal.server.workers`); a single-process server keeps the sequencer as a thread.
+
+The workers still answer ``/healthz`` with this server's sequencer role: the process writes it
+to a small role file (``1`` or ``0``) whose path they get in :data:`ROLE_FILE_ENV`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from timeseal.server.log import sequencer_for
+from timeseal.server.workers import STARTUP_FAILURE
+from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.log import LogStore
+
+log = logging.getLogger("timeseal.log")
+
+#: Where workers read this server's sequencer role (set only when the sequencer has its
+#: own process).
+ROLE_FILE_ENV = "TIMESEAL_SEQUENCER_ROLE_FILE"
+#: How often the role file is brought up to date.
+ROLE_INTERVAL = 0.2
+
+
+def read_role(role_file: Path) -> bool:
+    """Whether this server's sequencer process holds the sequencer role."""
+    try:
+        return role_file.read_bytes() == b"1"
+    except FileNotFoundError:
+        return False
+
+
+def write_role(role_file: Path, held: bool) -> None:
+    """Replace the role file atomically, so a reader never sees it half written."""
+    partial = role_file.with_name(role_file.name + ".partial")
+    partial.write_bytes(b"1" if held else b"0")
+    os.replace(partial, role_file)
+
+
+def run(data_dir: Path, role_file: Path) -> None:
+    """The process: sequence until SIGTERM or SIGINT, keeping the role file up to date.
+    A failure before sequencing starts exits with the supervisor's start-up failure status
+    (it would only fail again)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        engine = make_engine(database_url(data_dir))
+        create_schema(engine)
+        sequencer = sequencer_for(data_dir, LogStore(engine))
+        write_role(role_file, False)
+    except Exception:
+        log.exception("the log sequencer process could not start")
+        sys.exit(STARTUP_FAILURE)
+    sequencer.start()
+    log.info("log sequencer process %d started", os.getpid())
+    held = False
+    try:
+        while not stop.wait(ROLE_INTERVAL):
+            if sequencer.is_sequencer != held:
+                held = sequencer.is_sequencer
+                write_role(role_file, held)
+    finally:
+        sequencer.stop()
+        write_role(role_file, False)
+        engine.dispose()
