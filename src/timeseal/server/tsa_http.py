@@ -107,7 +107,10 @@ class TSAExchange:
         reply = self._service.answer(bytes(self.body))
         self.body = bytearray()
         if reply.journalled is None:
-            self._send(reply)
+            # Not from inside the parser's callback: a request behind this one in the same
+            # read must be queued as uvicorn queues it, or on_response_complete would arm the
+            # keep-alive timer under it and close the connection while it is still arriving.
+            self._protocol.loop.call_soon(self._send, reply)
         else:
             reply.journalled.add_done_callback(lambda _: self._send(reply.settled()))
 
