@@ -111,8 +111,12 @@ def test_the_sequencer_is_a_process_of_its_own_and_comes_back_after_kill(tmp_pat
         wait_for(lambda: len(sequencer_processes(server)) == 1, "the sequencer process")
         (sequencer,) = sequencer_processes(server)
         port = int(server.url.rsplit(":", 1)[1])
-        workers = listening_on(children(server.process.pid), port)
-        assert len(workers) == 2 and sequencer not in workers, (workers, sequencer)
+
+        def workers() -> list[int]:
+            return listening_on(children(server.process.pid), port)
+
+        wait_for(lambda: len(workers()) == 2, "both workers to listen")
+        assert sequencer not in workers(), (workers(), sequencer)
         wait_for(lambda: role(server), "/healthz to report the sequencer role")
 
         for i in range(20):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import importlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,6 +102,47 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+class WriterTurns:
+    """Hot writers to one SQLite database (every worker's TSA journal, the log sequencer) take
+    turns through an ``flock`` on a file beside it.
+
+    SQLite's own wait for its write lock polls: the journal retries every half millisecond,
+    SQLite's busy handler sleeps in steps of up to 100 ms. A process blocked in ``flock`` is
+    woken the moment the holder lets go, so the writes follow one another without gaps or
+    wasted attempts. Each instance has its own open file, so two instances exclude each
+    other even within one process. A no-op for other databases (PostgreSQL queues writers
+    itself) and for in-memory SQLite.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database
+        local = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._path = Path(f"{database}.writers") if local else None
+        self._fd: int | None = None
+        self._mutex = threading.Lock()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the turn for one write transaction."""
+        if self._path is None:
+            yield
+            return
+        with self._mutex:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.log_entry import TsaTokenEntry, format_entry
 from timeseal.core.tlog import leaf_hash
-from timeseal.store.db import metadata
+from timeseal.store.db import WriterTurns, metadata
 from timeseal.store.log import LogStore
 
 EPOCH_SHIFT = 64
@@ -139,9 +139,11 @@ class IssuanceJournal:
         self._log_sql = LogStore(engine).insert_entries_sql()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._sqlite = engine.dialect.name == "sqlite"
+        self._turns = WriterTurns(engine)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._turns.close()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -191,21 +193,24 @@ class IssuanceJournal:
     def _write(self, entries: list[JournalEntry]) -> None:
         """One transaction: the journal rows and the tokens' log entries (journal thread).
 
-        With SQLite, another process (a second worker, the sequencer) may hold the write lock
-        for a few milliseconds. SQLite's own busy handler sleeps in steps of up to 100 ms, so
-        this connection does not use it (busy_timeout 0) and retries every half millisecond.
+        With SQLite, the other hot writers (the other workers' journals, the sequencer) wait
+        their turn (:class:`~timeseal.store.db.WriterTurns`); anything else (an upload, a
+        migration) may still hold the write lock for a few milliseconds. SQLite's own busy
+        handler sleeps in steps of up to 100 ms, so this connection does not use it
+        (busy_timeout 0) and retries every half millisecond.
         """
         rows = [_row(e) for e in entries]
         log_rows = [_log_row(e) for e in entries]
         deadline = time.monotonic() + self.LOCK_DEADLINE
-        while True:
-            try:
-                self._commit(rows, log_rows)
-                return
-            except Exception as exc:
-                if not (self._sqlite and _is_lock_error(exc)) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.0005)
+        with self._turns.turn():
+            while True:
+                try:
+                    self._commit(rows, log_rows)
+                    return
+                except Exception as exc:
+                    if not (self._sqlite and _is_lock_error(exc)) or time.monotonic() > deadline:
+                        raise
+                time.sleep(0.0005)
 
     def _commit(self, rows: list[tuple[object, ...]], log_rows: list[tuple[bytes, bytes]]) -> None:
         connection = self._connect()

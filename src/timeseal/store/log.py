@@ -43,6 +43,7 @@ from sqlalchemy import (
 
 from timeseal.core.tlog import (
     Checkpoint,
+    Integration,
     SignedCheckpoint,
     SignerKey,
     Tile,
@@ -58,7 +59,7 @@ from timeseal.core.tlog import (
     sign_checkpoint,
 )
 from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, TilePyramidCache, edge_tiles
-from timeseal.store.db import metadata
+from timeseal.store.db import WriterTurns, metadata
 
 log_entries = Table(
     "log_entries",
@@ -123,6 +124,7 @@ class LogStore:
         self.engine = engine
         self._m = _marker(engine)
         self._sqlite = engine.dialect.name == "sqlite"
+        self._turns = WriterTurns(engine)
         self._tile_cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._pyramids: TilePyramidCache = _LRU(self.TILE_CACHE)
@@ -276,7 +278,6 @@ class LogStore:
         """Integrate up to ``max_batch`` pending entries; return the new signed checkpoint,
         or None when nothing was pending."""
         head, state = self._state()
-        m = self._m
         with self.engine.connect() as conn:
             pending = conn.exec_driver_sql(
                 "SELECT id, data FROM log_entries WHERE leaf_index IS NULL "
@@ -295,6 +296,18 @@ class LogStore:
         signed = sign_checkpoint(Checkpoint(origin, new.size, new.root_hash), key)
         note = format_signed_checkpoint(signed)
 
+        ids = [int(row.id) for row in pending]
+        with self._turns.turn():
+            self._commit_sequenced(head.size, ids, result, note, now)
+        return signed
+
+    def _commit_sequenced(
+        self, size: int, ids: list[int], result: Integration, note: bytes, now: dt.datetime
+    ) -> None:
+        """One transaction: the new tiles, the entries' leaf indices, the new state, provided
+        the log is still at ``size`` (else another sequencer ran: the lock was broken)."""
+        m = self._m
+        new = result.state
         raw: Any = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -302,7 +315,7 @@ class LogStore:
                 cursor.execute("BEGIN IMMEDIATE")
             cursor.execute("SELECT size FROM log_state WHERE id = 1")
             current = cursor.fetchone()
-            if current is None or int(current[0]) != head.size:
+            if current is None or int(current[0]) != size:
                 raise RuntimeError("log state changed under the sequencer; lock broken?")
             cursor.executemany(
                 f"INSERT INTO log_tiles (path, data) VALUES ({m}, {m})",
@@ -311,7 +324,7 @@ class LogStore:
             # Consecutive ids get consecutive indices: one UPDATE per run of ids, not per row.
             cursor.executemany(
                 f"UPDATE log_entries SET leaf_index = id + {m} WHERE id BETWEEN {m} AND {m}",
-                _id_runs([int(row.id) for row in pending], state.size),
+                _id_runs(ids, size),
             )
             cursor.execute(
                 f"UPDATE log_state SET size = {m}, root_hash = {m}, edge = {m}, "
@@ -324,7 +337,6 @@ class LogStore:
             raise
         finally:
             raw.close()
-        return signed
 
     def store_cosigned(self, size: int, cosigned: bytes) -> bool:
         """Keep the witness-cosigned checkpoint, if the log is still at ``size``."""
