@@ -106,6 +106,7 @@ class Sequencer:
             self.store.initialise(self._key, self._origin, _now())
             self._initialised = True
         signed = self.store.sequence(self._key, self._origin, _now())
+        self.store.checkpoint_wal()
         if signed is not None and self._on_checkpoint is not None:
             self._on_checkpoint(signed)
         return signed

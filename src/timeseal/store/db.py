@@ -152,6 +152,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # No checkpoint inside a commit: one would run while the committer holds its writer turn
+    # and stall every TSA journal behind it. The log sequencer checkpoints after each round
+    # (LogStore.checkpoint_wal); SQLite also checkpoints when the last connection closes.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

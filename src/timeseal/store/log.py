@@ -338,6 +338,13 @@ class LogStore:
         finally:
             raw.close()
 
+    def checkpoint_wal(self) -> None:
+        """SQLite: copy the write-ahead log into the database file (PASSIVE: it waits for
+        no reader or writer)."""
+        if self._sqlite:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
+
     def store_cosigned(self, size: int, cosigned: bytes) -> bool:
         """Keep the witness-cosigned checkpoint, if the log is still at ``size``."""
         with self.engine.begin() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,28 @@ def test_gaps_in_entry_ids_still_give_consecutive_leaf_indices(engine: Engine) -
     )
     kept = [ids[0], ids[2], ids[3], ids[5]]
     assert [store.leaf_index_of(i) for i in kept] == [0, 1, 2, 3]
+
+
+def rows_in_database_file(path: Path) -> int:
+    """log_entries rows in the database file itself, ignoring its write-ahead log."""
+    connection = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return int(connection.execute("SELECT count(*) FROM log_entries").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_writes_reach_the_database_file_at_the_sequencers_checkpoint(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """No commit copies the write-ahead log into the database file (a checkpoint inside a
+    hot writer's commit stalls every writer behind it); the sequencer does, after its round."""
+    store = LogStore(engine)
+    store.initialise(KEY, ORIGIN, NOW)
+    store.checkpoint_wal()
+    # 3,000 entries of 2 KB: 6 MB of WAL, past SQLite's default auto-checkpoint (1,000 pages).
+    append(store, [f"entry {i:05d} ".encode() * 180 for i in range(3000)])
+    assert rows_in_database_file(tmp_path / "log.db") == 0
+    store.sequence(KEY, ORIGIN, NOW)
+    store.checkpoint_wal()
+    assert rows_in_database_file(tmp_path / "log.db") == 3000
