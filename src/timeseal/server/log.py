@@ -46,7 +46,7 @@ from timeseal.server.witness_client import (
     attach_cosignatures,
     submit_checkpoint,
 )
-from timeseal.store.log import LogStore, SequencerLock
+from timeseal.store.log import MAX_BATCH, LogStore, SequencerLock
 
 log = logging.getLogger("timeseal.log")
 
@@ -61,6 +61,10 @@ OnCheckpoint = Callable[[SignedCheckpoint], None]
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: The sequencer's pause between rounds while entries keep arriving (seconds).
+BUSY_PAUSE = 0.1
 
 
 class Sequencer:
@@ -112,15 +116,24 @@ class Sequencer:
         return signed
 
     def _run(self) -> None:
+        size: int | None = None
         while not self._stop.is_set():
             try:
                 signed = self.step()
             except Exception:  # a failed round is logged and retried; nothing was committed
                 log.exception("sequencing failed")
                 signed = None
-            # After a batch, go again at once if more is waiting (a backlog).
-            if signed is None or self.store.pending_count() == 0:
+            # After a full batch (a backlog) go again at once; after a partial one, pause
+            # briefly: under steady load something is always pending, and a round per trickle
+            # costs a checkpoint signature, rewritten partial tiles and a WAL checkpoint each
+            # time. A longer wait would make each round's commit, which the TSA journals
+            # queue behind, longer.
+            if signed is None:
                 self._stop.wait(self._interval)
+            elif size is None or signed.checkpoint.size - size < MAX_BATCH:
+                self._stop.wait(min(self._interval, BUSY_PAUSE))
+            if signed is not None:
+                size = signed.checkpoint.size
 
 
 def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
