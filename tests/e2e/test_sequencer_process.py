@@ -106,6 +106,12 @@ def sequencer_processes(server: LiveServer) -> list[int]:
     return holding_open(children(server.process.pid), lock)
 
 
+def replaced_by_one(server: LiveServer, old: int) -> bool:
+    """Exactly one sequencer process runs, and it is not ``old``."""
+    running = sequencer_processes(server)
+    return len(running) == 1 and running[0] != old
+
+
 def test_the_sequencer_is_a_process_of_its_own_and_comes_back_after_kill(tmp_path: Path) -> None:
     with live_server(tmp_path / "data", workers=2) as server:
         wait_for(lambda: len(sequencer_processes(server)) == 1, "the sequencer process")
@@ -126,10 +132,16 @@ def test_the_sequencer_is_a_process_of_its_own_and_comes_back_after_kill(tmp_pat
         os.kill(sequencer, signal.SIGKILL)
         for i in range(20, 40):  # issued while no sequencer runs: pending, not lost
             stamp(server, i)
-        wait_for(
-            lambda: sequencer_processes(server) not in ([], [sequencer]),
-            "a new sequencer process",
-        )
+        wait_for(lambda: replaced_by_one(server, sequencer), "a new sequencer process")
         wait_for(lambda: log_size(server) >= 40, "the leaves issued meanwhile to be sequenced")
         wait_for(lambda: role(server), "/healthz to report the role again")
+
+        # SIGHUP replaces the sequencer process too; the role passes to the new one.
+        (replaced,) = sequencer_processes(server)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: replaced_by_one(server, replaced), "the sequencer process replaced")
+        for i in range(40, 60):
+            stamp(server, i)
+        wait_for(lambda: log_size(server) >= 60, "sequencing after the replacement")
+        wait_for(lambda: role(server), "/healthz to report the role after the replacement")
         assert server.process.poll() is None

@@ -169,7 +169,7 @@ def serve(
     with tempfile.TemporaryDirectory(prefix="timeseal-") as run_dir:
         role_file = Path(run_dir) / "sequencer-role"
         os.environ[sequencer_process.ROLE_FILE_ENV] = str(role_file)
-        sequencer = workers_module.Companion(sequencer_process.run, (data_dir, role_file))
+        sequencer = workers_module.ProcessSpec(sequencer_process.run, (data_dir, role_file))
         supervisor = workers_module.Supervisor(server_config, n, companions=[sequencer])
         code = supervisor.run()
     raise typer.Exit(code)

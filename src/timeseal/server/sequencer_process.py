@@ -60,12 +60,13 @@ def run(data_dir: Path, role_file: Path) -> None:
         engine = make_engine(database_url(data_dir))
         create_schema(engine)
         sequencer = sequencer_for(data_dir, LogStore(engine))
-        write_role(role_file, False)
     except Exception:
         log.exception("the log sequencer process could not start")
         sys.exit(STARTUP_FAILURE)
     sequencer.start()
     log.info("log sequencer process %d started", os.getpid())
+    # Only this process's own changes of role are written: while a replacement starts beside
+    # it (SIGHUP), the replacement, which does not hold the role yet, must not overwrite it.
     held = False
     try:
         while not stop.wait(ROLE_INTERVAL):
@@ -73,6 +74,7 @@ def run(data_dir: Path, role_file: Path) -> None:
                 held = sequencer.is_sequencer
                 write_role(role_file, held)
     finally:
+        if held:  # before the lock goes, so a successor's "1" is never overwritten
+            write_role(role_file, False)
         sequencer.stop()
-        write_role(role_file, False)
         engine.dispose()

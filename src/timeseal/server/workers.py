@@ -76,8 +76,8 @@ def _worker(config: dict[str, Any]) -> None:
 
 
 @dataclass(frozen=True)
-class Companion:
-    """A process the supervisor keeps running beside the workers: ``target(*args)``."""
+class ProcessSpec:
+    """What a child process of the supervisor runs: ``target(*args)`` (a worker or a companion)."""
 
     target: Callable[..., None]
     args: tuple[Any, ...] = ()
@@ -93,11 +93,11 @@ class Supervisor:
         workers: int,
         *,
         target: Callable[..., None] = _worker,
-        companions: Sequence[Companion] = (),
+        companions: Sequence[ProcessSpec] = (),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self._specs = [Companion(target, (config,))] * workers + list(companions)
+        self._specs = [ProcessSpec(target, (config,))] * workers + list(companions)
         self._context = mp.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stop = threading.Event()
@@ -105,7 +105,7 @@ class Supervisor:
         self._restart = False
         self.exit_code = 0
 
-    def _start_one(self, spec: Companion) -> BaseProcess:
+    def _start_one(self, spec: ProcessSpec) -> BaseProcess:
         process = self._context.Process(target=spec.target, args=spec.args)
         process.start()
         return process
