@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.processes import children, holding_open, listening_on, wait_for
 from tests.support.server import LiveServer, live_server
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
@@ -21,64 +20,6 @@ from timeseal.core.tsp.response import PKIStatus, parse_response
 pytestmark = pytest.mark.e2e
 
 LOCK_FILE = "log.sequencer.lock"
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def holding_open(pids: list[int], path: Path) -> list[int]:
-    """The processes among ``pids`` with ``path`` open."""
-    holders = []
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
-                    holders.append(pid)
-                    break
-            except OSError:
-                continue
-    return holders
-
-
-def listening_on(pids: list[int], port: int) -> list[int]:
-    """The processes among ``pids`` with a socket listening on ``port`` (/proc/net/tcp)."""
-    listening = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "0A" and int(local.split(":")[1], 16) == port:
-            listening.add(f"socket:[{inode}]")
-    found = []
-    for pid in pids:
-        try:
-            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-        except OSError:
-            continue
-        if links & listening:
-            found.append(pid)
-    return found
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def stamp(server: LiveServer, i: int) -> None:

@@ -111,7 +111,7 @@ def serve(
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
 
-    from timeseal.server import datadir, sequencer_process
+    from timeseal.server import datadir, journal_process, sequencer_process
     from timeseal.server import workers as workers_module
     from timeseal.server.app import (
         CLOCK_SOURCE_ENV,
@@ -161,7 +161,8 @@ def serve(
         uvicorn.run(**server_config)
         return
     # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections;
-    # the log sequencer in a process of its own, so its rounds never stall a worker's loop.
+    # the log sequencer in a process of its own, so its rounds never stall a worker's loop;
+    # one journal process commits every worker's tokens together.
     try:
         workers_module.check_port_free(host, port)
     except workers_module.PortInUse as exc:
@@ -170,7 +171,10 @@ def serve(
         role_file = Path(run_dir) / "sequencer-role"
         os.environ[sequencer_process.ROLE_FILE_ENV] = str(role_file)
         sequencer = workers_module.ProcessSpec(sequencer_process.run, (data_dir, role_file))
-        supervisor = workers_module.Supervisor(server_config, n, companions=[sequencer])
+        journal_socket = Path(run_dir) / "journal.sock"
+        os.environ[journal_process.SOCKET_ENV] = str(journal_socket)
+        journal = workers_module.ProcessSpec(journal_process.run, (data_dir, journal_socket))
+        supervisor = workers_module.Supervisor(server_config, n, companions=[journal, sequencer])
         code = supervisor.run()
     raise typer.Exit(code)
 

@@ -31,6 +31,8 @@ from timeseal.server.api.vault import include_vault
 from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.housekeeping import Housekeeper
+from timeseal.server.journal_client import RemoteJournal
+from timeseal.server.journal_process import SOCKET_ENV as JOURNAL_SOCKET_ENV
 from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
@@ -43,7 +45,7 @@ from timeseal.server.web import include_web
 from timeseal.store.blobs import blob_store_from_env
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
-from timeseal.store.issuance import IssuanceJournal, SerialAllocator
+from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
@@ -69,6 +71,9 @@ class ServerSettings:
     #: Set when the log sequencer runs in a process of its own: where it writes its role.
     #: None: this process runs the sequencer as a thread.
     sequencer_role_file: Path | None = None
+    #: Set when the issuance journal runs in a process of its own: its Unix socket.
+    #: None: this process journals its tokens itself.
+    journal_socket: Path | None = None
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -80,6 +85,7 @@ class ServerSettings:
             public_url=os.environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL,
             recording_idle=dt.timedelta(minutes=float(os.environ.get(RECORDING_IDLE_ENV) or 10)),
             sequencer_role_file=Path(role) if (role := os.environ.get(ROLE_FILE_ENV)) else None,
+            journal_socket=Path(path) if (path := os.environ.get(JOURNAL_SOCKET_ENV)) else None,
         )
 
 
@@ -114,7 +120,11 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
         create_schema(engine)
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
-        journal = IssuanceJournal(engine)
+        journal: Journal = (
+            IssuanceJournal(engine)
+            if settings.journal_socket is None
+            else await RemoteJournal.connect(settings.journal_socket)
+        )
         guard.start()
         if role_file is None:
             sequencer.start()

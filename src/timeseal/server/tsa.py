@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from timeseal.core.tsp.authority import Rejection, TimeStampAuthority, format_rejection
 from timeseal.core.tsp.response import FailureInfo
 from timeseal.server.clock import ClockGuard
-from timeseal.store.issuance import IssuanceJournal, JournalEntry, SerialAllocator
+from timeseal.store.issuance import Journal, JournalEntry, SerialAllocator
 
 log = logging.getLogger("timeseal.tsa")
 
@@ -59,7 +59,7 @@ class TSAService:
         self,
         authority: TimeStampAuthority,
         allocator: SerialAllocator,
-        journal: IssuanceJournal,
+        journal: Journal,
         guard: ClockGuard,
         *,
         clock: Callable[[], dt.datetime] = utc_now,

@@ -17,10 +17,10 @@ import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -118,86 +118,52 @@ class SerialAllocator:
             return self._base | self._counter
 
 
-class IssuanceJournal:
-    """Group commit of journal entries (and the tokens' log entries).
+class Journal(Protocol):
+    """Where :class:`~timeseal.server.tsa.TSAService` records each token before its reply
+    leaves: :class:`IssuanceJournal` in this process, or a journal process that several
+    workers share (:mod:`timeseal.server.journal_process`)."""
 
-    ``await record(entry)`` returns once the entry is committed. One commit is in flight at a
-    time, on a dedicated thread (so the event loop keeps answering requests while the
-    database fsyncs); everything recorded meanwhile waits and goes into the next commit. Under
-    load a commit therefore carries every token issued during the previous one, and the cost
-    of an fsync is shared by all of them.
+    def record(self, entry: JournalEntry) -> asyncio.Future[None]:
+        """Queue ``entry`` for the next commit: the future is done once it is committed (or
+        has the commit's error). Await it, or add a callback where no task should be made."""
+        ...
 
-    A failed commit fails every entry of its batch; the server then answers ``systemFailure``.
+    def close(self) -> None: ...
+
+
+class JournalWriter:
+    """Writes batches of journal entries, with the tokens' log entries, one transaction each.
+
+    Synchronous and not thread-safe: one thread (or process) calls :meth:`write`. It keeps
+    one connection open; with SQLite, it takes its turn with the other hot writers
+    (:class:`~timeseal.store.db.WriterTurns`).
     """
+
+    #: How long a commit may wait for another process's SQLite write lock before failing.
+    LOCK_DEADLINE = 10.0
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._pending: list[tuple[JournalEntry, asyncio.Future[None]]] = []
-        self._in_flight = False
         self._connection: Any = None
         self._sql = _insert_sql(engine)
         self._log_sql = LogStore(engine).insert_entries_sql()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._sqlite = engine.dialect.name == "sqlite"
         self._turns = WriterTurns(engine)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
         self._turns.close()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
-    def record(self, entry: JournalEntry) -> asyncio.Future[None]:
-        """Queue ``entry`` for the next commit: the future is done once it is committed (or
-        has the commit's error). Await it, or add a callback where no task should be made."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((entry, future))
-        if not self._in_flight:
-            self._in_flight = True
-            # call_soon: let every request already read join this commit.
-            loop.call_soon(self._start_commit, loop)
-        return future
+    def write(self, entries: Sequence[JournalEntry]) -> None:
+        """One transaction: the journal rows and the tokens' log entries; committed (durably)
+        when this returns, or nothing of it if it raises.
 
-    def _start_commit(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            self._in_flight = False
-            return
-        done = loop.run_in_executor(self._executor, self._write, [e for e, _ in batch])
-        done.add_done_callback(lambda f: self._finish(loop, batch, f))
-
-    def _finish(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        batch: list[tuple[JournalEntry, asyncio.Future[None]]],
-        done: asyncio.Future[None],
-    ) -> None:
-        error = done.exception()
-        for _, future in batch:
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-        if self._pending:
-            self._start_commit(loop)
-        else:
-            self._in_flight = False
-
-    #: How long a commit may wait for another process's SQLite write lock before failing.
-    LOCK_DEADLINE = 10.0
-
-    def _write(self, entries: list[JournalEntry]) -> None:
-        """One transaction: the journal rows and the tokens' log entries (journal thread).
-
-        With SQLite, the other hot writers (the other workers' journals, the sequencer) wait
-        their turn (:class:`~timeseal.store.db.WriterTurns`); anything else (an upload, a
-        migration) may still hold the write lock for a few milliseconds. SQLite's own busy
-        handler sleeps in steps of up to 100 ms, so this connection does not use it
-        (busy_timeout 0) and retries every half millisecond.
+        Anything outside the writer turns (an upload, a migration) may still hold SQLite's
+        write lock for a few milliseconds. SQLite's own busy handler sleeps in steps of up to
+        100 ms, so this connection does not use it (busy_timeout 0) and retries every half
+        millisecond.
         """
         rows = [_row(e) for e in entries]
         log_rows = [_log_row(e) for e in entries]
@@ -246,6 +212,68 @@ class IssuanceJournal:
                 self._connection.detach()
                 self._connection.execute("PRAGMA busy_timeout=0")
         return self._connection
+
+
+class IssuanceJournal:
+    """Group commit of journal entries (and the tokens' log entries) in this process.
+
+    ``await record(entry)`` returns once the entry is committed. One commit is in flight at a
+    time, on a dedicated thread (so the event loop keeps answering requests while the
+    database fsyncs); everything recorded meanwhile waits and goes into the next commit. Under
+    load a commit therefore carries every token issued during the previous one, and the cost
+    of an fsync is shared by all of them.
+
+    A failed commit fails every entry of its batch; the server then answers ``systemFailure``.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._writer = JournalWriter(engine)
+        self._pending: list[tuple[JournalEntry, asyncio.Future[None]]] = []
+        self._in_flight = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._writer.close()
+
+    def record(self, entry: JournalEntry) -> asyncio.Future[None]:
+        """Queue ``entry`` for the next commit: the future is done once it is committed (or
+        has the commit's error). Await it, or add a callback where no task should be made."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((entry, future))
+        if not self._in_flight:
+            self._in_flight = True
+            # call_soon: let every request already read join this commit.
+            loop.call_soon(self._start_commit, loop)
+        return future
+
+    def _start_commit(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            self._in_flight = False
+            return
+        done = loop.run_in_executor(self._executor, self._writer.write, [e for e, _ in batch])
+        done.add_done_callback(lambda f: self._finish(loop, batch, f))
+
+    def _finish(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[JournalEntry, asyncio.Future[None]]],
+        done: asyncio.Future[None],
+    ) -> None:
+        error = done.exception()
+        for _, future in batch:
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+        if self._pending:
+            self._start_commit(loop)
+        else:
+            self._in_flight = False
 
 
 def _is_lock_error(exc: Exception) -> bool:

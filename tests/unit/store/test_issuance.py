@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.issuance import IssuanceJournal, JournalEntry, iter_journal
+from timeseal.store.issuance import IssuanceJournal, JournalEntry, JournalWriter, iter_journal
 from timeseal.store.log import LogStore
 
 ENTRY = JournalEntry(
@@ -68,7 +68,7 @@ def test_waiting_for_a_lock_keeps_the_connection(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     engine = make_engine(f"sqlite:///{path}")
     create_schema(engine)
-    journal = IssuanceJournal(engine)
+    writer = JournalWriter(engine)
     second = JournalEntry(
         serial_number=ENTRY.serial_number + 1,
         gen_time=ENTRY.gen_time,
@@ -79,17 +79,17 @@ def test_waiting_for_a_lock_keeps_the_connection(tmp_path: Path) -> None:
     )
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        record_now(journal, ENTRY)
-        connection = journal._connection
+        writer.write([ENTRY])
+        connection = writer._connection
         blocker.execute("BEGIN IMMEDIATE")
         release = threading.Timer(0.2, blocker.rollback)
         release.start()
-        record_now(journal, second)
+        writer.write([second])
         release.join()
-        assert journal._connection is connection
+        assert writer._connection is connection
     finally:
         blocker.close()
-        journal.close()
+        writer.close()
     assert [entry for _, entry in iter_journal(engine)] == [ENTRY, second]
     assert LogStore(engine).pending_count() == 2
     engine.dispose()
