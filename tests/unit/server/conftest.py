@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.accounts import database_url
 from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.clock import ClockSource, LocalSource
+from timeseal.store.db import DATABASE_URL_ENV
 
 
 @pytest.fixture
@@ -18,6 +20,20 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     datadir.initialise(path, now=dt.datetime.now(dt.UTC))
     return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(
+    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The server's database: SQLite in the data directory, or a scratch PostgreSQL one (whose
+    URL the server then finds in the environment)."""
+    with database_url(request.param, data_dir) as url:
+        if request.param == "postgresql":
+            monkeypatch.setenv(DATABASE_URL_ENV, url)
+        else:
+            monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        yield url
 
 
 @contextmanager

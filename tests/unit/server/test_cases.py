@@ -19,7 +19,6 @@ from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.store import cases as case_store
 
 # The share tests' fixtures: one server per test on SQLite and on PostgreSQL, and its clock.
-db_url = test_shares.db_url
 clock = test_shares.clock
 server = test_shares.server
 

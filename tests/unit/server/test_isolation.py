@@ -16,7 +16,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import OTHER_PHONE, PHONE, log_in
-from tests.unit.server.test_shares import db_url  # noqa: F401  (fixture: SQLite, PostgreSQL)
 from tests.unit.server.test_vault import TUS, bearer, create, patch
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.clock import LocalSource
@@ -48,7 +47,7 @@ PUBLIC_FACT_FIELDS = {
 
 
 @pytest.fixture
-def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:  # noqa: F811
+def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
     settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client

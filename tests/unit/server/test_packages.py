@@ -31,7 +31,6 @@ from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.clock import LocalSource
 
-db_url = test_shares.db_url
 clock = test_shares.clock
 server = test_shares.server
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.accounts import database_url, log_in
+from tests.support.accounts import log_in
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_packages import fetch, verified
 from tests.unit.server.test_vault import bearer
@@ -34,7 +34,7 @@ from timeseal.server.app import RECORDING_IDLE_ENV, ServerSettings, create_app
 from timeseal.server.clock import ClockStatus, LocalSource
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.store.blobs import LocalBlobStore
-from timeseal.store.db import DATABASE_URL_ENV, make_engine
+from timeseal.store.db import make_engine
 from timeseal.store.recordings import recording_chunks
 
 OTHER_PHONE = "+8613900002222"
@@ -62,18 +62,6 @@ class SwitchableSource:
     def status(self) -> ClockStatus:
         detail = "test: trusted" if self.trusted else "test: distrusted"
         return ClockStatus(self.trusted, self.name, None, detail, dt.datetime.now(dt.UTC))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(
-    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    with database_url(request.param, data_dir) as url:
-        if request.param == "postgresql":
-            monkeypatch.setenv(DATABASE_URL_ENV, url)
-        else:
-            monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
-        yield url
 
 
 @pytest.fixture

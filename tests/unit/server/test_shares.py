@@ -14,27 +14,15 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, FakeClock, database_url
+from tests.support.accounts import OTHER_PHONE, FakeClock
 from tests.unit.server.test_vault import bearer, create, patch
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.clock import LocalSource
-from timeseal.store.db import DATABASE_URL_ENV, make_engine
+from timeseal.store.db import make_engine
 from timeseal.store.shares import evidence_shares
 
 DATA = b"%PDF-1.7 a signed contract " * 1000
 CODE_HEADER = "TimeSeal-Share-Code"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(
-    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    with database_url(request.param, data_dir) as url:
-        if request.param == "postgresql":
-            monkeypatch.setenv(DATABASE_URL_ENV, url)
-        else:
-            monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
-        yield url
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import PHONE, database_url, log_in
+from tests.support.accounts import PHONE, log_in
 from tests.unit.server.conftest import running_app
 from timeseal.cli.log_cmd import check_receipt
 from timeseal.core.tlog import parse_verifier_key
@@ -29,7 +29,7 @@ from timeseal.core.verification import Check, Status, VerificationResult
 from timeseal.server import datadir
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.store.blobs import BlobRef, LocalBlobStore
-from timeseal.store.db import DATABASE_URL_ENV, make_engine
+from timeseal.store.db import make_engine
 from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
@@ -42,19 +42,6 @@ SHA = hashlib.sha256(DATA).hexdigest()
 
 def _meta(**values: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(
-    request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """The server's database: SQLite in the data directory, or a scratch PostgreSQL one."""
-    with database_url(request.param, data_dir) as url:
-        if request.param == "postgresql":
-            monkeypatch.setenv(DATABASE_URL_ENV, url)
-        else:
-            monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
-        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import _meta, bearer, db_url, patch  # noqa: F401
+from tests.unit.server.test_vault import _meta, bearer, patch
 
 DATA = b"TimeSeal verify page \x00\x01\x02 " * 3000
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -62,7 +62,7 @@ def wait_sequenced(client: TestClient, number: str) -> None:
 
 
 @pytest.fixture
-def app_client(data_dir: Path, db_url: str) -> Iterator[TestClient]:  # noqa: F811
+def app_client(data_dir: Path, db_url: str) -> Iterator[TestClient]:
     with running_app(data_dir) as client:
         yield client
 
