@@ -98,6 +98,7 @@ class Supervisor:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._specs = [ProcessSpec(target, (config,))] * workers + list(companions)
+        self._workers = workers
         self._context = mp.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stop = threading.Event()
@@ -166,11 +167,15 @@ class Supervisor:
             self._processes[i] = self._start_one(self._specs[i])
 
     def _stop_all(self) -> None:
-        for process in self._processes:
-            if process.is_alive() and process.pid is not None:
-                process.terminate()  # SIGTERM: uvicorn shuts down gracefully (lifespan)
-        for process in self._processes:
-            process.join(STOP_TIMEOUT)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        # The workers first: the requests they finish while shutting down still need the
+        # companions (a token is journalled by the journal process before its reply leaves).
+        workers, companions = self._processes[: self._workers], self._processes[self._workers :]
+        for group in (workers, companions):
+            for process in group:
+                if process.is_alive() and process.pid is not None:
+                    process.terminate()  # SIGTERM: uvicorn shuts down gracefully (lifespan)
+            for process in group:
+                process.join(STOP_TIMEOUT)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
