@@ -19,6 +19,7 @@ or two inconsistent checkpoints. Only the holder of the :class:`SequencerLock` c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -464,6 +465,10 @@ class SequencerLock:
                 self._pg.commit()
                 return True
             except Exception:
+                # The session (and with it the lock) is gone; close our end rather than leave
+                # an open connection for the garbage collector.
+                with contextlib.suppress(Exception):
+                    self._pg.close()
                 self._pg = None
                 return False
 
