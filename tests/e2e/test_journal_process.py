@@ -316,3 +316,20 @@ def test_serve_journals_every_workers_tokens_through_one_process(tmp_path: Path)
     journal = {e.serial_number for e in journalled(tmp_path / "data")}
     assert len(issued) >= 40
     assert set(issued) <= journal, "a token left the server without its journal entry"
+
+
+def test_close_fails_what_is_not_acknowledged_at_once(tmp_path: Path) -> None:
+    with journal_at(tmp_path) as (path, _):
+
+        async def scenario() -> list[BaseException | None]:
+            journal = await RemoteJournal.connect(path)
+            sent = journal.record(entry(1))
+            await asyncio.sleep(0)  # the batch goes out
+            queued = journal.record(entry(2))
+            journal.close()
+            assert sent.done() and queued.done()
+            after = journal.record(entry(3))
+            return await settle([sent, queued, after])
+
+        outcome = asyncio.run(scenario())
+    assert [type(e) for e in outcome] == [JournalUnavailable] * 3

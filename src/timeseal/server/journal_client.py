@@ -80,13 +80,16 @@ class RemoteJournal:
         return future
 
     def close(self) -> None:
+        """Fail whatever is not acknowledged yet and close the connection."""
         self._closed = True
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         if self._transport is not None:
-            self._transport.close()  # connection_lost fails what is in flight
-        self._fail(self._pending, JournalUnavailable("the journal client is closed"))
-        self._pending = []
+            self._transport.close()
+        error = JournalUnavailable("the journal client is closed")
+        for batch in [self._pending, *self._in_flight.values()]:
+            self._fail(batch, error)
+        self._pending, self._in_flight = [], {}
 
     def _flush(self) -> None:
         self._flush_scheduled = False
