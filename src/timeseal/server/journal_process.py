@@ -18,14 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import selectors
-import signal
 import socket
 import sys
 import threading
 from pathlib import Path
 
 from timeseal.server.journal_wire import COMMITTED, FAILED, BatchReader, WireError, encode_ack
-from timeseal.server.workers import STARTUP_FAILURE
+from timeseal.server.workers import STARTUP_FAILURE, companion_stop_event
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import JournalEntry, JournalWriter
 
@@ -167,10 +166,7 @@ class JournalServer:
 def run(data_dir: Path, socket_path: Path) -> None:
     """The process: journal until SIGTERM or SIGINT. A failure before it listens exits with
     the supervisor's start-up failure status (it would only fail again)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = companion_stop_event()
     try:
         engine = make_engine(database_url(data_dir))
         create_schema(engine)

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from timeseal.server.log import sequencer_for
-from timeseal.server.workers import STARTUP_FAILURE
+from timeseal.server.workers import STARTUP_FAILURE, companion_stop_event
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.log import LogStore
 
@@ -52,10 +50,7 @@ def run(data_dir: Path, role_file: Path) -> None:
     """The process: sequence until SIGTERM or SIGINT, keeping the role file up to date.
     A failure before sequencing starts exits with the supervisor's start-up failure status
     (it would only fail again)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = companion_stop_event()
     try:
         engine = make_engine(database_url(data_dir))
         create_schema(engine)

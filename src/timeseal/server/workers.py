@@ -75,6 +75,16 @@ def _worker(config: dict[str, Any]) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+def companion_stop_event() -> threading.Event:
+    """For a companion process (the journal, the log sequencer) as it starts: log lines like
+    the workers' (uvicorn's format), and an event that SIGTERM or SIGINT sets."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
     """What a child process of the supervisor runs: ``target(*args)`` (a worker or a companion)."""
