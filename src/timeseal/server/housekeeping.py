@@ -103,19 +103,16 @@ class Housekeeper:
                 upload = PartialUpload.open(self._vault.staging, row.id)
                 if upload.last_activity + self._upload_expiry > now:
                     continue
-                upload.discard()
+                gone = self._vault.terminate_upload(row.id)
             except UploadNotFound:
-                # Handed over to the blob store before a crash: the client's retry seals it,
-                # so keep it until it is as old as an expired upload.
-                if (
-                    self._vault.blobs.exists(row.sha256)
-                    and row.created_at + self._upload_expiry > now
-                ):
+                # Received (handed over before a crash): the client's retry seals it, so keep
+                # it as long as an upload with no progress lives.
+                if row.received_at is not None and row.received_at + self._upload_expiry > now:
                     continue
+                gone = self._vault.store.remove_upload(row.id, received=True)
             except UploadError:  # busy: a request is writing it right now, so it is alive
                 continue
-            self._vault.store.remove_upload(row.id)
-            expired += 1
+            expired += gone
         return expired
 
     def _cut_off_recordings(self, now: dt.datetime) -> int:

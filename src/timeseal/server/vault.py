@@ -26,12 +26,18 @@ from timeseal.core.tsp.response import parse_response
 from timeseal.server.tsa import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.cases import CaseStore
-from timeseal.store.evidence import EvidenceRecord, EvidenceStore, NewRecord
+from timeseal.store.evidence import EvidenceRecord, EvidenceStore, NewRecord, UploadRow
 from timeseal.store.log import LogStore
+from timeseal.store.uploads import PartialUpload, UploadNotFound
 
 
 class SealingFailed(Exception):
     """The TSA refused to issue a token (for instance: the clock is not trusted)."""
+
+
+class UploadGone(Exception):
+    """The upload was terminated or expired, or its own bytes never reached the blob store:
+    there is nothing this upload may seal."""
 
 
 class NotSequenced(Exception):
@@ -94,6 +100,52 @@ class VaultService:
         """What the quota counts: sealed records, uploads in progress, and the bytes the
         parts registered with :meth:`count_pending` hold."""
         return self.store.used_bytes(owner_id) + sum(u(owner_id) for u in self._pending_usage)
+
+    # --- uploads --------------------------------------------------------------------------
+    #
+    # A blob is sealed into an account only from bytes that this very upload received: its
+    # staging hashed them and matched the declared SHA-256 (a deduplicated blob included),
+    # and the row was marked received before the staging went. A blob that merely exists
+    # under the declared hash proves nothing: the hashes and sizes of sealed files are public
+    # in the log, so anyone could declare them.
+
+    def receive_upload(self, row: UploadRow, upload: PartialUpload | None) -> BlobRef:
+        """The blob ``row``'s own bytes became: handed over now from its staging ``upload``,
+        or earlier (before a crash, or by a concurrent request) as its row records.
+        :class:`UploadGone` if there is none; the staging's errors (busy, incomplete,
+        :class:`~timeseal.store.blobs.DigestMismatch`) propagate. Blocking: run it on a
+        worker thread."""
+        if upload is not None:
+            try:
+                return upload.finish(self.blobs, row.sha256, claim=lambda _: self._claim(row))
+            except UploadNotFound:  # finished or discarded by another request a moment ago
+                pass
+        current = self.store.upload(row.id)
+        if current is None or current.received_at is None or not self.blobs.exists(row.sha256):
+            raise UploadGone(row.id)
+        return BlobRef(row.sha256, self.blobs.size(row.sha256))
+
+    def _claim(self, row: UploadRow) -> None:
+        if not self.store.mark_received(row.id, self._clock()):
+            raise UploadGone(row.id)
+
+    def terminate_upload(self, upload_id: str) -> bool:
+        """Forget an upload whose bytes were not received: its row first, under the staging's
+        lock, then its staged bytes, so no request finds it half gone. False if it cannot be
+        (received, sealed, or unknown); :class:`~timeseal.store.uploads.UploadBusy` while a
+        request is writing it."""
+
+        def forget() -> None:
+            if not self.store.remove_upload(upload_id):
+                raise UploadGone(upload_id)
+
+        try:
+            PartialUpload.open(self.staging, upload_id).discard(forget)
+        except UploadNotFound:
+            return self.store.remove_upload(upload_id)
+        except UploadGone:
+            return False
+        return True
 
     async def seal(self, blob: BlobRef, request: SealRequest) -> EvidenceRecord:
         if request.upload_id is not None:

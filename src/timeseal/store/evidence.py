@@ -68,6 +68,9 @@ evidence_uploads = Table(
     Column("client_ip", String(64), nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("number", String(24), nullable=True),
+    # When this upload's own bytes were hashed, matched its declared SHA-256 and were handed
+    # to the blob store: only then may it be sealed without its staging (issue 12).
+    Column("received_at_ms", BigInteger, nullable=True),
     Index("ix_evidence_uploads_owner", "owner_id", "number"),
 )
 
@@ -147,6 +150,9 @@ class UploadRow:
     client_ip: str
     created_at: dt.datetime
     number: str | None = None
+    #: When this upload's own bytes reached the blob store (see :meth:`EvidenceStore.
+    #: mark_received`); None while they are still staged, or if they never arrived.
+    received_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +247,7 @@ def _upload(row: Any) -> UploadRow:
         client_ip=row.client_ip,
         created_at=from_ms(int(row.created_at_ms)),
         number=row.number,
+        received_at=None if row.received_at_ms is None else from_ms(int(row.received_at_ms)),
     )
 
 
@@ -279,14 +286,40 @@ class EvidenceStore:
             ).one_or_none()
         return None if row is None else _upload(row)
 
-    def remove_upload(self, upload_id: str) -> None:
-        """Forget an upload that was never sealed (termination, a refused digest)."""
+    def mark_received(self, upload_id: str, at: dt.datetime) -> bool:
+        """Record that the upload's own bytes, hashed and matched, are in the blob store;
+        False if the upload is gone (terminated or expired meanwhile) or sealed already.
+        Only a received upload may be sealed without its staging: a blob that merely exists
+        (someone else's file with the declared hash) is never enough."""
+        unsealed = (evidence_uploads.c.id == upload_id) & evidence_uploads.c.number.is_(None)
         with self.engine.begin() as conn:
-            conn.execute(
-                evidence_uploads.delete().where(
-                    (evidence_uploads.c.id == upload_id) & evidence_uploads.c.number.is_(None)
-                )
+            done = conn.execute(
+                update(evidence_uploads)
+                .where(unsealed & evidence_uploads.c.received_at_ms.is_(None))
+                .values(received_at_ms=to_ms(at))
+            ).rowcount
+            if done:
+                return True
+            # Received already (a retry after a crash between hand-over and sealing).
+            return (
+                conn.execute(
+                    select(evidence_uploads.c.id).where(
+                        unsealed & evidence_uploads.c.received_at_ms.is_not(None)
+                    )
+                ).first()
+                is not None
             )
+
+    def remove_upload(self, upload_id: str, *, received: bool = False) -> bool:
+        """Forget an upload whose bytes never reached the blob store (termination, expiry, a
+        refused digest), or with ``received`` also one whose bytes did but which was never
+        sealed (expiry); False if there is none such. Sealed uploads are never removed."""
+        condition = (evidence_uploads.c.id == upload_id) & evidence_uploads.c.number.is_(None)
+        if not received:
+            condition &= evidence_uploads.c.received_at_ms.is_(None)
+        with self.engine.begin() as conn:
+            removed = conn.execute(evidence_uploads.delete().where(condition)).rowcount
+        return bool(removed)
 
     def unsealed_uploads(self) -> list[UploadRow]:
         """Every upload not sealed yet, oldest first (what housekeeping looks at)."""

@@ -168,9 +168,15 @@ class PartialUpload:
         upload._state()  # raises UploadNotFound
         return upload
 
-    def discard(self) -> None:
-        """Forget the upload and its bytes (tus termination, expiry, a refused digest)."""
+    def discard(self, forget: Callable[[], None] | None = None) -> None:
+        """Forget the upload and its bytes (tus termination, expiry, a refused digest).
+
+        ``forget`` runs first, under the upload's lock, so that its bookkeeping (the database
+        row) is gone before the staging is: no request can find the upload half-discarded.
+        If ``forget`` raises, the staging stays and the error propagates."""
         with self._locked():
+            if forget is not None:
+                forget()
             self._remove()
 
     # --- state ------------------------------------------------------------------------------
@@ -333,13 +339,24 @@ class PartialUpload:
 
     # --- finishing --------------------------------------------------------------------------
 
-    def finish(self, store: BlobStore, expected_sha256: bytes | None = None) -> BlobRef:
+    def finish(
+        self,
+        store: BlobStore,
+        expected_sha256: bytes | None = None,
+        *,
+        claim: Callable[[BlobRef], None] | None = None,
+    ) -> BlobRef:
         """Move the complete upload into ``store`` and remove its staging directory.
 
         Refuses an upload short of its declared length. When ``expected_sha256`` is given and
         differs, discards the upload (nothing is kept) and raises
         :class:`~timeseal.store.blobs.DigestMismatch`. Safe to call again after a crash: the
         digest is recorded before the file is handed over, so a second call finds the blob.
+
+        ``claim`` runs once the blob is in ``store`` and before the staging is removed, under
+        the lock: the caller records there that *these* bytes were received (the staging is
+        the only proof of that). If it raises, the upload was given up meanwhile: its staging
+        is removed all the same and the error propagates.
         """
         with self._locked():
             state = self._state()
@@ -364,7 +381,11 @@ class PartialUpload:
                 ref = BlobRef(sha256, store.size(sha256))
             else:
                 raise UploadError(f"upload {self.upload_id}: staged data is gone")
-            self._remove()
+            try:
+                if claim is not None:
+                    claim(ref)
+            finally:
+                self._remove()
             return ref
 
     def _remove(self) -> None:

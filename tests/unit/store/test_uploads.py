@@ -22,7 +22,7 @@ from tests.unit.store.backends import (
     make_backend,
     run_child,
 )
-from timeseal.store.blobs import BlobRef, BlobStore, DigestMismatch
+from timeseal.store.blobs import BlobRef, BlobStore, DigestMismatch, LocalBlobStore
 from timeseal.store.uploads import (
     ChecksumMismatch,
     PartialUpload,
@@ -240,6 +240,43 @@ def test_discard(staging: Path) -> None:
         upload.append(3, [b"d"])
     with pytest.raises(UploadNotFound):
         upload.discard()
+
+
+class Refused(Exception):
+    pass
+
+
+def _refuse(*_: object) -> None:
+    raise Refused
+
+
+def test_discard_runs_forget_first_and_keeps_the_staging_if_it_refuses(staging: Path) -> None:
+    upload = PartialUpload.create(staging, "u", length=None)
+    upload.append(0, [b"abc"])
+    with pytest.raises(Refused):
+        upload.discard(_refuse)
+    assert PartialUpload.open(staging, "u").offset == 3  # still there, bytes and all
+    forgotten: list[bool] = []
+    upload.discard(lambda: forgotten.append((staging / "u").exists()))
+    assert forgotten == [True]  # the bookkeeping went while the staging was still whole
+    assert os.listdir(staging) == []
+
+
+def test_finish_claims_the_blob_before_the_staging_goes(staging: Path, tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    upload = PartialUpload.create(staging, "u", length=3)
+    upload.append(0, [b"abc"])
+    claimed: list[tuple[BlobRef, bool]] = []
+    ref = upload.finish(store, claim=lambda r: claimed.append((r, (staging / "u").exists())))
+    assert claimed == [(ref, True)]
+    assert os.listdir(staging) == []
+
+    # A claim refused (the upload was terminated meanwhile): the staging goes all the same.
+    other = PartialUpload.create(staging, "v", length=3)
+    other.append(0, [b"xyz"])
+    with pytest.raises(Refused):
+        other.finish(store, claim=_refuse)
+    assert os.listdir(staging) == []
 
 
 def test_ids_are_checked_and_unique(staging: Path) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import mimetypes
 import re
 import secrets
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
@@ -38,7 +39,7 @@ from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.datadir import VaultConfig
-from timeseal.server.vault import SealingFailed, SealRequest, VaultService
+from timeseal.server.vault import SealingFailed, SealRequest, UploadGone, VaultService
 from timeseal.store.blobs import BlobRef, DigestMismatch
 from timeseal.store.evidence import EvidenceRecord, UploadRow
 from timeseal.store.uploads import (
@@ -206,10 +207,34 @@ def _capture_metadata(text: str | None) -> dict[str, Any]:
     return dict(value)
 
 
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+#: RFC 6838 §4.2 type/subtype names, optionally with RFC 9110 parameters (a browser's
+#: ``Blob.type`` such as ``video/webm;codecs=vp8,opus``); printable ASCII only.
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"""(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[ !#-~]*"|[A-Za-z0-9!#$&^_.+,-]+))*"""
+)
+#: Characters that reorder or hide text: a file name "invoice\u202egpj.exe" shows as
+#: "invoiceexe.jpg". Refused in names, like control characters.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _displayable(text: str) -> bool:
+    """No control, surrogate or bidirectional-control characters: a file name or title is
+    shown on pages and certificates and sent in ``Content-Disposition``, where a line break
+    or NUL breaks every download of the file."""
+    return not any(unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI_CONTROLS for c in text)
+
+
 def _int_header(request: Request, name: str) -> int:
+    """A non-negative decimal header (tus ``Upload-Length``, ``Upload-Offset``): ASCII digits
+    only (``str.isdigit`` also takes "²" and "٣", which ``int`` then refuses), at most what a
+    64-bit column holds; 400 otherwise."""
     value = request.headers.get(name, "")
-    if not value.isdigit():
-        raise ApiError("invalid_request", 400)
+    if not _DECIMAL.fullmatch(value) or int(value) > MAX_ID:
+        raise ApiError("invalid_request", 400, headers=_tus())
     return int(value)
 
 
@@ -251,23 +276,24 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
     def own_record(number: str, principal: CurrentAccount) -> EvidenceRecord:
         return vault.sequenced(owned_record(vault, number, principal))
 
+    def received(upload_id: str) -> bool:
+        """Whether the upload's own bytes reached the blob store (read afresh: the staging
+        may have gone because the upload was terminated a moment ago)."""
+        current = vault.store.upload(upload_id)
+        return current is not None and current.received_at is not None
+
     async def seal_finished(row: UploadRow, upload: PartialUpload | None, ip: str) -> str:
-        """Finish the staged upload into the blob store (if still staged) and seal it."""
-        blob: BlobRef | None = None
-        if upload is not None:
-            try:
-                blob = await anyio.to_thread.run_sync(upload.finish, vault.blobs, row.sha256)
-            except DigestMismatch:
-                vault.store.remove_upload(row.id)
-                raise ApiError("sha256_mismatch", 460, headers=_tus()) from None
-            except UploadBusy:  # another request is finishing it; the client asks again
-                raise ApiError("upload_busy", 409, headers=_tus()) from None
-            except UploadNotFound:  # another request finished it a moment ago
-                pass
-        if blob is None:  # handed over before a crash (or by that request), not sealed yet
-            if not vault.blobs.exists(row.sha256):
-                raise ApiError("not_found", 404, headers=_tus())
-            blob = BlobRef(row.sha256, vault.blobs.size(row.sha256))
+        """Hand this upload's own bytes to the blob store (if still staged) and seal them;
+        404 if the upload was terminated or expired meanwhile."""
+        try:
+            blob = await anyio.to_thread.run_sync(vault.receive_upload, row, upload)
+        except DigestMismatch:
+            vault.store.remove_upload(row.id)
+            raise ApiError("sha256_mismatch", 460, headers=_tus()) from None
+        except UploadBusy:  # another request is finishing it; the client asks again
+            raise ApiError("upload_busy", 409, headers=_tus()) from None
+        except UploadGone:
+            raise ApiError("not_found", 404, headers=_tus()) from None
         try:
             record = await vault.seal(
                 blob,
@@ -317,6 +343,10 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         kind = meta.get("kind", "other")
         if not filename or not _HEX64.match(sha) or kind not in EVIDENCE_KINDS:
             raise ApiError("invalid_request", 400, headers=_tus())
+        if not all(_displayable(meta.get(key, "")) for key in ("filename", "title")) or not (
+            _MEDIA_TYPE.fullmatch(meta.get("filetype") or "a/b")
+        ):
+            raise ApiError("invalid_request", 400, headers=_tus())
         supersedes = meta.get("supersedes")
         if supersedes is not None:
             try:
@@ -365,9 +395,9 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         upload = staged(upload_id)
         try:
             offset = row.length if upload is None else upload.offset
-        except UploadNotFound:  # finished meanwhile
+        except UploadNotFound:  # finished or discarded meanwhile
             upload, offset = None, row.length
-        if upload is None and not vault.blobs.exists(row.sha256):
+        if upload is None and not received(upload_id):
             raise ApiError("not_found", 404, headers=_tus())
         headers["Upload-Offset"] = str(offset)
         if upload is not None:
@@ -399,6 +429,8 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
             )
         upload = staged(upload_id)
         if upload is None:
+            if not received(upload_id):  # terminated or expired, not handed over
+                raise ApiError("not_found", 404, headers=_tus())
             if offset != row.length:
                 raise ApiError("upload_offset_mismatch", 409, headers=_tus())
             new_offset = row.length
@@ -418,6 +450,12 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                 raise ApiError("upload_busy", 409, headers=_tus()) from None
             except UploadTooLarge:
                 raise ApiError("upload_too_large", 413, headers=_tus()) from None
+            except UploadNotFound:  # terminated (or finished) while this request began
+                if not received(upload_id):
+                    raise ApiError("not_found", 404, headers=_tus()) from None
+                if offset != row.length:
+                    raise ApiError("upload_offset_mismatch", 409, headers=_tus()) from None
+                new_offset = row.length
         headers = _tus(**{"Upload-Offset": str(new_offset)})
         if new_offset == row.length:
             headers[EVIDENCE_NUMBER_HEADER] = await seal_finished(row, upload, ip)
@@ -440,12 +478,11 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         if row.number is not None:  # sealed evidence is never deleted
             raise ApiError("not_found", 404, headers=_tus())
         try:
-            PartialUpload.open(vault.staging, upload_id).discard()
-        except UploadNotFound:
-            pass
+            terminated = await anyio.to_thread.run_sync(vault.terminate_upload, upload_id)
         except UploadBusy:
             raise ApiError("upload_busy", 409, headers=_tus()) from None
-        vault.store.remove_upload(upload_id)
+        if not terminated:  # its bytes are in (it is being sealed), or it is gone already
+            raise ApiError("not_found", 404, headers=_tus())
         return Response(status_code=204, headers=_tus())
 
     @router.get(
