@@ -87,6 +87,7 @@ def write_zip(members: Sequence[RawMember]) -> bytes:
         )  # fmt: skip
         central += name
         count += 1
+    count = min(count, 0xFFFF)  # a 16-bit field; readers walk the directory, not the count
     end = _END.pack(b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0)
     return bytes(body + central + end)
 
