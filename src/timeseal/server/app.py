@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -42,6 +42,7 @@ from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.tsa_http import TSA_STATE_KEY
 from timeseal.server.vault import VaultService
 from timeseal.server.web import include_web
+from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import blob_store_from_env
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
@@ -74,6 +75,8 @@ class ServerSettings:
     #: Set when the issuance journal runs in a process of its own: its Unix socket.
     #: None: this process journals its tokens itself.
     journal_socket: Path | None = None
+    #: ``POST /verify/package``: verifications at a time per process, and each one's deadline.
+    verify_limits: VerifyLimits = field(default_factory=VerifyLimits)
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -86,6 +89,7 @@ class ServerSettings:
             recording_idle=dt.timedelta(minutes=float(os.environ.get(RECORDING_IDLE_ENV) or 10)),
             sequencer_role_file=Path(role) if (role := os.environ.get(ROLE_FILE_ENV)) else None,
             journal_socket=Path(path) if (path := os.environ.get(JOURNAL_SOCKET_ENV)) else None,
+            verify_limits=VerifyLimits.from_env(),
         )
 
 
@@ -213,7 +217,13 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     include_shares(app, packages, clock=settings.share_clock)
     public = PublicRecords(vault)
     include_public(app, public)
-    include_web(app, public, roots=chain[-1:], log_key=log_key.verifier_key)
+    include_web(
+        app,
+        public,
+        roots=chain[-1:],
+        log_key=log_key.verifier_key,
+        verify_limits=settings.verify_limits,
+    )
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 

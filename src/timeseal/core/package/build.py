@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.package import layout
 from timeseal.core.package._zip import DeterministicZipWriter
-from timeseal.core.package.canonical import JSONObject, JSONValue
+from timeseal.core.package.canonical import JSONObject, JSONValue, check_json_bounds
 from timeseal.core.package.manifest import (
+    MAX_MANIFEST_SIZE,
     CaptureWindow,
     FileEntry,
     Manifest,
@@ -127,6 +128,15 @@ def build_package(
         case=case,
     )
     manifest_bytes = format_manifest(manifest)
+    if len(manifest_bytes) > MAX_MANIFEST_SIZE:
+        raise ValueError(
+            f"manifest.json would be {len(manifest_bytes)} bytes; a verifier reads at most "
+            f"{MAX_MANIFEST_SIZE} (split the case, or trim capture metadata)"
+        )
+    try:
+        check_json_bounds(manifest_bytes)
+    except MalformedError as exc:
+        raise ValueError(f"manifest.json would not verify: {exc}") from exc
     with DeterministicZipWriter(out) as zf:
         for item, entry in zip(items, entries, strict=True):
             _copy_item(zf, item, entry.path)

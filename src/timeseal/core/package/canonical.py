@@ -14,11 +14,19 @@ The rules (docs/package-format.md, "Canonical JSON"):
 
 Unlike RFC 8785 (JCS) keys sort by code point, not UTF-16 unit; the two differ only for keys
 with characters beyond U+FFFF, which the manifest's own keys never have.
+
+Every JSON document the core reads from outside (a package's manifest, a capture's
+``capture.json``, a segment chain's lines, upload metadata) goes through
+:func:`parse_canonical_json`, which first bounds its shape with :func:`check_json_bounds`:
+Python's parser recurses once per nesting level (a 2 KB document nested 1,000 deep raises
+``RecursionError``) and builds an object of ~80 bytes per value (4 MiB of ``{},`` became
+100 MiB), so both are refused before any parser sees the bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 from timeseal.core.errors import MalformedError
@@ -29,6 +37,13 @@ JSONObject = Mapping[str, JSONValue]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 64
+#: Most structural tokens (``[ { , :`` outside strings) a parsed document may hold, a bound on
+#: the objects a parse builds (~80 bytes each): 262,144 is ~20 MiB. A 4 MiB manifest of real
+#: metadata (text, a token per ~25 bytes) holds ~170,000.
+MAX_JSON_TOKENS = 1 << 18
+
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{},:')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 def format_canonical_json(value: JSONValue) -> bytes:
@@ -49,6 +64,7 @@ def parse_canonical_json(data: bytes) -> tuple[JSONValue, bool]:
     """
     if not isinstance(data, bytes):
         raise TypeError("data must be bytes")
+    check_json_bounds(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -64,11 +80,54 @@ def parse_canonical_json(data: bytes) -> tuple[JSONValue, bool]:
         raise MalformedError(f"manifest is not JSON: {exc}") from exc
     except ValueError as exc:
         raise MalformedError(f"manifest: {exc}") from exc
+    del text  # up to 4 bytes a character: not kept while the canonical form is written
     try:
         canonical = format_canonical_json(value)
     except (TypeError, ValueError) as exc:
         raise MalformedError(f"manifest: {exc}") from exc
     return value, canonical == data
+
+
+def check_json_bounds(
+    data: bytes, *, max_depth: int = MAX_DEPTH + 1, max_tokens: int = MAX_JSON_TOKENS
+) -> None:
+    """``MalformedError`` unless the JSON text ``data`` nests at most ``max_depth`` arrays and
+    objects deep and holds at most ``max_tokens`` structural tokens (``[ { , :`` outside
+    strings). Linear in ``len(data)``, all in C (``bytes.replace``/``translate``/``split``
+    and one regular expression over the brackets only), and it never recurses. Text that
+    is not JSON may pass; the parser then refuses it.
+
+    The default depth is one more than :data:`MAX_DEPTH` because canonical JSON counts the
+    outermost value as depth 0. Strings are cut out first (``"[["`` is no nesting); what is
+    left of the brackets loses its innermost ``[]``/``{}`` pairs once per level, so the rounds
+    taken are the depth, and brackets left over that no round removes are unbalanced. The
+    input is ``bytes`` and is never decoded here.
+    """
+    # After the escaped backslashes and then the escaped quotes are gone, every quote left
+    # opens or closes a string; what lies between the 2nd and 3rd, 4th and 5th… is outside.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = unescaped.translate(None, _NOT_STRUCTURE)
+    del unescaped
+    quotes = kept.count(b'"')
+    if quotes > 2 * (max_tokens + 1):  # a string is a key or a value: one token each
+        raise MalformedError(f"JSON with more than {max_tokens + 1} strings is not accepted")
+    if quotes % 2:
+        raise MalformedError("a JSON string does not end")
+    structure = b"".join(kept.split(b'"')[0::2])  # pieces of 0-1 byte: shared objects
+    if len(structure) > max_tokens:
+        raise MalformedError(
+            f"JSON with more than {max_tokens} arrays, objects and members is not accepted"
+        )
+    brackets = structure.translate(None, b",:")
+    for _ in range(max_depth):
+        if not brackets:
+            return
+        inner = _EMPTY_PAIR.sub(b"", brackets)
+        if len(inner) == len(brackets):
+            raise MalformedError("JSON brackets do not balance")
+        brackets = inner
+    if brackets:
+        raise MalformedError(f"JSON nested deeper than {max_depth} levels")
 
 
 def _no_duplicates(pairs: list[tuple[str, JSONValue]]) -> dict[str, JSONValue]:

@@ -24,7 +24,12 @@ from timeseal.core.package.canonical import (
 
 FORMAT = "timeseal-evidence-package"
 VERSION = 1
-MAX_MANIFEST_SIZE = 16 << 20
+#: A verifier parses manifest.json in memory: 4 MiB of JSON is at most ~50 MiB of Python
+#: objects and copies (canonical.MAX_JSON_TOKENS bounds the objects); the builder refuses
+#: to seal a larger one. 500 items with 8 KiB of capture metadata each fit.
+MAX_MANIFEST_SIZE = 4 << 20
+#: Files a manifest may list (a package has at most 4,096 members, two of them unlisted).
+MAX_FILES = 4094
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z")
 
@@ -134,6 +139,8 @@ class Manifest:
             raise ValueError("case metadata is given exactly for case packages")
         if self.sealed_at.tzinfo is None or self.sealed_at.utcoffset() is None:
             raise ValueError("sealed_at must be timezone-aware")
+        if len(self.files) > MAX_FILES:
+            raise ValueError(f"a package lists at most {MAX_FILES} files")
         paths = [f.path for f in self.files]
         if paths != sorted(set(paths)):
             raise ValueError("files must be sorted by path, each path once")
@@ -223,8 +230,15 @@ def parse_manifest(data: bytes) -> tuple[Manifest, bool]:
     if len(data) > MAX_MANIFEST_SIZE:
         raise MalformedError(f"manifest.json larger than {MAX_MANIFEST_SIZE} bytes")
     value, canonical = parse_canonical_json(data)
+    return manifest_from_json(value), canonical
+
+
+def manifest_from_json(value: JSONValue) -> Manifest:
+    """The manifest held by ``value``, as :func:`parse_canonical_json` returned it (so a
+    verifier that parsed the bytes once to judge their form need not parse them again).
+    ``MalformedError`` naming the field, ``UnsupportedVersion`` as :func:`parse_manifest`."""
     try:
-        return _manifest_from_json(value), canonical
+        return _manifest_from_json(value)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, MalformedError):
             raise
@@ -305,6 +319,8 @@ def _manifest_from_json(value: JSONValue) -> Manifest:
     files = top.get("files")
     if not isinstance(items, list) or not isinstance(files, list):
         raise TypeError("manifest.items and manifest.files must be arrays")
+    if len(files) > MAX_FILES:
+        raise ValueError(f"manifest.files lists {len(files)} files, at most {MAX_FILES}")
     manifest = Manifest(
         scope=top.text("scope"),
         sealed_at=top.time("sealed_at"),

@@ -17,7 +17,9 @@ number):
                          CHECKPOINT_SIGNATURE, COSIGNATURE (with cosigners), INCLUSION_PROOF,
                          and CERTIFICATE_SIGNATURE when a ``certificate_check`` is given
 
-Each file is read and hashed exactly once. The log leaf is rebuilt from the manifest (number,
+Each file is read and hashed exactly once, in bounded memory (see :mod:`._read`: every member
+STORED and hashed in place, never inflated; only small metadata members are read into memory,
+each under its own cap, one at a time). The log leaf is rebuilt from the manifest (number,
 kind, SHA-256, size, supersedes) and the SHA-256 of the item's token as found, so a swapped
 token or a proof from another log fails by name; ``extra`` in the proof is only compared.
 
@@ -39,10 +41,16 @@ from cryptography import x509
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.package import layout
-from timeseal.core.package._read import Archive, Member, read_archive
+from timeseal.core.package._read import (
+    Archive,
+    Member,
+    Progress,
+    looks_like_package,
+    read_archive,
+)
 from timeseal.core.package._rules import Checks, capture_window, entry_difference, fingerprint
 from timeseal.core.package.canonical import parse_canonical_json
-from timeseal.core.package.manifest import Manifest, ManifestItem, parse_manifest
+from timeseal.core.package.manifest import Manifest, ManifestItem, manifest_from_json
 from timeseal.core.package.report import PackageReport, Section
 from timeseal.core.tlog.note import (
     SignatureType,
@@ -61,6 +69,8 @@ from timeseal.core.verification import Check, VerificationResult
 #: one, the report says the signature was not checked.
 CertificateCheck = Callable[[bytes, Sequence[x509.Certificate]], VerificationResult]
 
+__all__ = ["CertificateCheck", "looks_like_package", "verify_package"]
+
 PACKAGE = "package"
 _LOG_CHECKS = (
     Check.LOG_ENTRY_MATCHES,
@@ -78,9 +88,15 @@ def verify_package(
     cosigners: Sequence[VerifierKey] = (),
     quorum: int | None = None,
     certificate_check: CertificateCheck | None = None,
+    progress: Progress | None = None,
 ) -> PackageReport:
     """Verify the package read from ``source`` (a seekable binary stream). See the module
-    docstring for the checks; nothing is raised for a bad package, only for bad arguments."""
+    docstring for the checks; nothing is raised for a bad package, only for bad arguments.
+
+    ``progress``, when given, is called from the verifying thread with the number of bytes
+    just hashed, and with 0 before each item's checks; whatever it raises ends the
+    verification and propagates. A server passes one that raises past its deadline (the
+    core keeps no clock)."""
     for key in (log_key, *cosigners):
         if key is not None and not isinstance(key, VerifierKey):
             raise TypeError("log_key and cosigners must be VerifierKey")
@@ -95,11 +111,12 @@ def verify_package(
         raise ValueError(f"quorum must be 1..{len(cosigners)}")
     package = Checks()
     try:
-        archive = read_archive(source)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        package.add(Check.PACKAGE_ZIP, False, f"not a readable ZIP: {exc}")
+        archive = read_archive(source, progress)
+    except (zipfile.BadZipFile, MalformedError, OSError, ValueError, EOFError) as exc:
+        package.add(Check.PACKAGE_ZIP, False, f"not a readable package ZIP: {exc}")
         return PackageReport((Section(PACKAGE, package.result()),))
-    return _Run(archive, roots, log_key, cosigners, quorum, certificate_check).run(package)
+    run = _Run(archive, roots, log_key, cosigners, quorum, certificate_check, progress)
+    return run.run(package)
 
 
 class _Run:
@@ -111,8 +128,10 @@ class _Run:
         cosigners: Sequence[VerifierKey],
         quorum: int | None,
         certificate_check: CertificateCheck | None,
+        progress: Progress | None,
     ) -> None:
         self.archive = archive
+        self.progress = progress
         self.members = archive.members
         self.roots = tuple(roots)
         self.log_key = log_key
@@ -123,10 +142,9 @@ class _Run:
         self.tst_infos: list[tuple[str, TSTInfo]] = []
 
     def run(self, package: Checks) -> PackageReport:
-        problems = self.archive.problems
-        package.add(Check.PACKAGE_ZIP, not problems, "; ".join(problems))
+        package.add(Check.PACKAGE_ZIP, not self.archive.problems, self.archive.problem_summary())
         manifest_member = self.members.get(layout.MANIFEST)
-        manifest = self._check_manifest(package, manifest_member)
+        manifest = self._check_manifest(package)
         chain = self._tsa_chain()
         anchors = self._check_anchor(package, chain)
         key = self._check_log_key(package)
@@ -143,19 +161,16 @@ class _Run:
             verifier = builder.build()
         sections.append(self._check_manifest_token(manifest_member, verifier))
         for item in manifest.items if manifest is not None else ():
+            if self.progress is not None:
+                self.progress(0)
             sections.append(self._check_item(item, verifier, key, anchors))
         return PackageReport(tuple(sections), tuple(self.notices), manifest, tuple(self.tst_infos))
 
     # (1) the package as a whole
 
-    def _check_manifest(self, package: Checks, member: Member | None) -> Manifest | None:
-        if member is None or member.data is None:
-            why = "manifest.json is missing" if member is None else member.error
-            package.add(Check.MANIFEST_CANONICAL, False, why)
-            package.skip((Check.MANIFEST_SCHEMA,), Check.MANIFEST_CANONICAL)
-            return None
+    def _check_manifest(self, package: Checks) -> Manifest | None:
         try:
-            _, canonical = parse_canonical_json(member.data)
+            value, canonical = parse_canonical_json(self.archive.read(layout.MANIFEST))
         except MalformedError as exc:
             package.add(Check.MANIFEST_CANONICAL, False, str(exc))
             package.skip((Check.MANIFEST_SCHEMA,), Check.MANIFEST_CANONICAL)
@@ -166,7 +181,7 @@ class _Run:
             "" if canonical else "manifest.json is not in canonical form (edited after sealing?)",
         )
         try:
-            manifest, _ = parse_manifest(member.data)
+            manifest = manifest_from_json(value)
         except TimeSealError as exc:
             package.add(Check.MANIFEST_SCHEMA, False, str(exc))
             return None
@@ -174,12 +189,9 @@ class _Run:
         return manifest
 
     def _tsa_chain(self) -> tuple[x509.Certificate, ...]:
-        member = self.members.get(layout.TSA_CHAIN)
-        if member is None or member.data is None:
-            return ()
         try:
-            return tuple(x509.load_pem_x509_certificates(member.data))
-        except ValueError:
+            return tuple(x509.load_pem_x509_certificates(self.archive.read(layout.TSA_CHAIN)))
+        except (MalformedError, ValueError):
             return ()
 
     def _check_anchor(
@@ -209,11 +221,9 @@ class _Run:
         if self.log_key is not None:
             package.add(Check.LOG_KEY, True, f"given by the verifier: {self.log_key.label}")
             return self.log_key
-        member = self.members.get(layout.LOG_VKEY)
         try:
-            if member is None or member.data is None:
-                raise MalformedError(f"{layout.LOG_VKEY} is missing")
-            key = parse_verifier_key(member.data.decode("ascii").strip())
+            text = self.archive.read(layout.LOG_VKEY).decode("ascii").strip()
+            key = parse_verifier_key(text)
             if key.signature_type is not SignatureType.ED25519:
                 raise MalformedError(f"{layout.LOG_VKEY} is not an Ed25519 log key")
         except (TimeSealError, UnicodeDecodeError) as exc:
@@ -224,7 +234,7 @@ class _Run:
             f"警告：日志公钥取自证据包本身（{layout.LOG_VKEY}），请与日志公布的公钥核对，或用 "
             f"--log-key 指定。 WARNING: the log key was taken from the package itself "
             f"({layout.LOG_VKEY}); compare it with the one the log publishes at /log/vkey, or "
-            f"pass --log-key. {member.data.decode('ascii').strip()}"
+            f"pass --log-key. {text}"
         )
         return key
 
@@ -272,18 +282,19 @@ class _Run:
         c = Checks()
         response = self._token(c, layout.MANIFEST_TOKEN)
         if response is not None:
-            digest = manifest.sha256 if manifest is not None else b""
+            digest = manifest.sha256 if manifest is not None and not manifest.error else b""
             self._verify_token(c, layout.MANIFEST_TOKEN, response, digest, verifier)
         return Section(layout.MANIFEST_TOKEN, c.result())
 
     def _token(self, c: Checks, path: str) -> TimeStampResponse | None:
-        member = self.members.get(path)
-        if member is None or member.data is None:
-            c.add(Check.TOKEN_PARSES, False, f"{path} is missing or unreadable")
+        try:
+            data = self.archive.read(path)
+        except MalformedError as exc:
+            c.add(Check.TOKEN_PARSES, False, f"{path} is missing or unreadable: {exc}")
             c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
             return None
         try:
-            response = parse_response(member.data)
+            response = parse_response(data)
         except TimeSealError as exc:
             c.add(Check.TOKEN_PARSES, False, f"{path}: {exc}")
             c.skip(TOKEN_CHECKS, Check.TOKEN_PARSES)
@@ -335,13 +346,14 @@ class _Run:
     def _check_log(
         self, c: Checks, item: ManifestItem, token_der: bytes | None, key: VerifierKey | None
     ) -> None:
-        member = self.members.get(item.log_proof)
-        if member is None or member.data is None:
-            c.add(Check.LOG_PROOF_PARSES, False, f"{item.log_proof} is missing or unreadable")
+        try:
+            data = self.archive.read(item.log_proof)
+        except MalformedError as exc:
+            c.add(Check.LOG_PROOF_PARSES, False, f"{item.log_proof} is unreadable: {exc}")
             c.skip(_LOG_CHECKS, Check.LOG_PROOF_PARSES)
             return
         try:
-            proof = parse_tlog_proof(member.data)
+            proof = parse_tlog_proof(data)
         except TimeSealError as exc:
             c.add(Check.LOG_PROOF_PARSES, False, f"{item.log_proof}: {exc}")
             c.skip(_LOG_CHECKS, Check.LOG_PROOF_PARSES)
@@ -384,11 +396,15 @@ class _Run:
     def _check_certificate(
         self, c: Checks, item: ManifestItem, path: str, anchors: Sequence[x509.Certificate]
     ) -> None:
-        member = self.members.get(path)
-        if self.certificate_check is None or member is None or member.data is None:
+        if self.certificate_check is None or path not in self.members:
             self.notices.append(
                 f"{item.number}: {path} 存在，但未检查其签名 present, signature not checked "
                 "(open it in a PDF reader to see its signature)"
             )
             return
-        c.extend(self.certificate_check(member.data, anchors))
+        try:
+            data = self.archive.read(path)
+        except MalformedError as exc:
+            c.add(Check.CERTIFICATE_SIGNATURE, False, str(exc))
+            return
+        c.extend(self.certificate_check(data, anchors))

@@ -44,6 +44,7 @@ from timeseal.server.web.home_page import include_home_page
 from timeseal.server.web.render import Pages
 from timeseal.server.web.share_pages import include_share_pages
 from timeseal.server.web.verify import include_verify_pages
+from timeseal.server.web.verify_limits import VerifyLimits
 
 __all__ = ["Pages", "StaticAssets", "include_web"]
 
@@ -54,16 +55,18 @@ def include_web(
     *,
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
+    verify_limits: VerifyLimits | None = None,
 ) -> Pages:
     """Mount the static assets, the public pages and the account's pages (these need
     ``include_auth`` and ``include_vault`` on ``app``). ``roots`` anchor token verification,
-    ``log_key`` (the log's verifier key) checks log receipts."""
+    ``log_key`` (the log's verifier key) checks log receipts; ``verify_limits`` bound package
+    verification (default :class:`VerifyLimits`)."""
     assets = StaticAssets()
     pages = Pages(assets)
     app.state.timeseal_pages = pages
     app.router.routes.append(assets.route())
     include_home_page(app, pages)
-    include_verify_pages(app, pages, records, roots, log_key)
+    include_verify_pages(app, pages, records, roots, log_key, verify_limits)
     include_account_pages(app, pages)
     include_evidence_pages(app, pages, records)
     include_account_settings(app, pages)

@@ -9,8 +9,8 @@
   SHA-256 computed in the browser) and get the same named checks as ``timeseal verify``,
   against this server's TSA root, and, when the token is a sealed record's, the record's log
   receipt checked as ``timeseal verify`` checks a ``.tlog-proof``;
-- upload an evidence package (``POST /verify/package``): the form is there, the verification
-  plugs into :func:`verify_package_upload` once ``timeseal.core.package`` lands.
+- upload an evidence package (``POST /verify/package``, :mod:`.verify_package`): verified as
+  ``timeseal verify PACKAGE.zip`` does, a few at a time, each within a deadline.
 
 All pages are rendered on the server (they work without JavaScript, except hashing a file:
 then a SHA-256 can be pasted, e.g. from ``sha256sum``).
@@ -38,8 +38,6 @@ from starlette.types import Message
 
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
-from timeseal.core.package import verify_package
-from timeseal.core.pdf_signature import certificate_signature_check
 from timeseal.core.tlog import VerifierKey, verify_tlog_proof
 from timeseal.core.tsp.response import TSTInfo, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -49,6 +47,12 @@ from timeseal.server.api.public import PublicRecords
 from timeseal.server.web.account_pages import visitor_context
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import Pages
+from timeseal.server.web.verify_limits import VerifyGate, VerifyLimits
+from timeseal.server.web.verify_package import (
+    GATE_STATE_KEY,
+    MAX_PACKAGE_BYTES,
+    verify_package_upload,
+)
 from timeseal.store.evidence import EvidenceRecord
 
 #: A .tsr is a few KiB; anything past this is not one.
@@ -58,10 +62,6 @@ MAX_TOKEN_FORM_BYTES = MAX_TOKEN_BYTES + 8 * 1024
 #: Files up to this size are hashed with Web Crypto in one go; larger ones in chunks.
 WEBCRYPTO_MAX_BYTES = 32 * 1024 * 1024
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
-#: Largest package the page verifies on the server; bigger ones with ``timeseal verify``.
-MAX_PACKAGE_BYTES = 512 * 1024 * 1024
-#: Room for the multipart framing around the package in the request body.
-MULTIPART_OVERHEAD = 64 * 1024
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -205,69 +205,6 @@ def _replay(body: bytes, request: Request) -> Request:
     return Request(request.scope, receive)
 
 
-async def verify_package_upload(
-    request: Request,
-    pages: Pages,
-    roots: Sequence[x509.Certificate],
-    log_key: VerifierKey,
-) -> Response:
-    """``POST /verify/package``: the multipart field ``package`` (a ZIP, at most
-    :data:`MAX_PACKAGE_BYTES`) verified as ``timeseal verify PACKAGE.zip --ca ROOT --log-key
-    KEY`` would, against this server's TSA root and log key. The upload is spooled to a
-    temporary file by the form parser (never held in memory) and gone after the answer."""
-    context = {**_empty_form(), **visitor_context(request)}
-
-    def fail(error: str, status: int) -> Response:
-        context["package_error"] = error
-        return pages.render(
-            request, "verify.html", context, status=status, wasm=True, switch_path="/verify"
-        )
-
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > MAX_PACKAGE_BYTES + MULTIPART_OVERHEAD:
-        return fail("too_large", 413)
-    try:
-        form = await _limited(request, int(declared)).form(max_files=1, max_fields=2)
-    except (HTTPException, _BodyTooLong):
-        return fail("bad_form", 400)
-    try:
-        upload = form.get("package")
-        if not isinstance(upload, UploadFile) or not upload.size:
-            return fail("no_package", 400)
-        source = upload.file
-        report = await anyio.to_thread.run_sync(
-            lambda: verify_package(
-                source,
-                roots=roots,
-                log_key=log_key,
-                certificate_check=certificate_signature_check,
-            )
-        )
-    finally:
-        await form.close()
-    context["package_report"] = report
-    return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
-
-
-class _BodyTooLong(Exception):
-    """The body went on past its declared Content-Length."""
-
-
-def _limited(request: Request, limit: int) -> Request:
-    """The request, refusing body bytes beyond ``limit``."""
-    received = 0
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > limit:
-            raise _BodyTooLong
-        return message
-
-    return Request(request.scope, receive)
-
-
 def _empty_form() -> dict[str, Any]:
     return {
         "number": "",
@@ -296,12 +233,15 @@ def include_verify_pages(
     records: PublicRecords,
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
+    limits: VerifyLimits | None = None,
 ) -> None:
     """Mount ``/verify``, ``POST /verify/token`` and ``POST /verify/package``. Tokens are
     verified against ``roots``; a token of a sealed record also gets its log receipt checked
-    against ``log_key``."""
+    against ``log_key``. Package verifications are bounded by ``limits`` (through a
+    :class:`VerifyGate` in ``app.state``, which a test may replace)."""
     if not roots:
         raise ValueError("the verify page needs the TSA root to verify tokens against")
+    setattr(app.state, GATE_STATE_KEY, VerifyGate(limits))
 
     async def verify_page(request: Request) -> Response:
         context = {**_empty_form(), **visitor_context(request)}
@@ -374,7 +314,8 @@ def include_verify_pages(
         return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
 
     async def package_page(request: Request) -> Response:
-        return await verify_package_upload(request, pages, roots, log_key)
+        context = {**_empty_form(), **visitor_context(request)}
+        return await verify_package_upload(request, pages, roots, log_key, context)
 
     app.router.routes.extend(
         [

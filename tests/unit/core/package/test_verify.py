@@ -215,7 +215,11 @@ def test_unreadable_trust_material_in_the_package(case_package: bytes) -> None:
     assert not any(c in (Check.SIGNATURE, Check.INCLUSION_PROOF) for _, c in failed)
 
 
-def test_a_deflated_rezip_still_verifies(sealer: Sealer, case_package: bytes) -> None:
+def test_a_deflated_rezip_is_refused_by_name(sealer: Sealer, case_package: bytes) -> None:
+    """docs/package-format.md: every member is STORED. A re-zipped (deflated) package is
+    refused by name and nothing in it is inflated (issue 12: a compression ratio would let a
+    small upload make the verifier hash gigabytes); the unzipped files still verify with
+    VERIFY.md."""
     import zipfile
 
     out = io.BytesIO()
@@ -227,7 +231,13 @@ def test_a_deflated_rezip_still_verifies(sealer: Sealer, case_package: bytes) ->
         roots=[sealer.pki.root.certificate],
         log_key=sealer.key.verifier_key,
     )
-    assert report.ok, report.failed
+    assert not report.ok
+    package = report.section("package")
+    assert package is not None
+    zip_check = package.result.get(Check.PACKAGE_ZIP)
+    assert zip_check is not None and "compressed (method 8)" in zip_check.detail
+    assert ("package", Check.MANIFEST_CANONICAL) in report.failed
+    assert ("proofs/manifest.tsr", Check.TOKEN_PARSES) in report.failed
 
 
 def test_bad_arguments_raise(sealer: Sealer, case_package: bytes) -> None:
