@@ -25,9 +25,11 @@ PRIVATE_FILES = (
     "timeseal.db-wal",
     "timeseal.db-shm",
     "timeseal.db-journal",
-    "auth.key",
     "sms-outbox.log",
 )
+# Keys (auth.key, pki/*.key, log/log.key) are not on the list: one found readable by others
+# may have been copied, so the server refuses to start until the operator has looked
+# (``datadir``'s loaders say "chmod 600 it"), rather than quietly fixing the mode.
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
