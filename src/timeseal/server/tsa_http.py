@@ -15,6 +15,11 @@ not behaviour.
 The service is found in the ASGI lifespan state under :data:`TSA_STATE_KEY`, where the
 application puts it at start-up.
 
+Forwarded headers: the fast path reads neither the client's address nor the scheme, so an
+``X-Forwarded-For`` sent with a query changes nothing here. Should it ever record an address,
+it must take it as the application does: from a listed proxy only
+(:class:`timeseal.server.runtime.HttpConfig`), never from uvicorn's defaults.
+
 **Slow clients** (slowloris). uvicorn closes a connection only when it idles between
 requests; one that sends its headers a byte at a time, or stops half way through a body, is
 kept for ever, and a few thousand of them hold every worker's sockets and memory. So, on
