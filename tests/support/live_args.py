@@ -11,6 +11,10 @@ from pathlib import Path
 
 from tests.support.server import LiveServer, free_port, serve_argv, wait_ready
 
+#: Two workers, the journal and the sequencer starting on a machine busy with other tests
+#: can take longer than the minute ``tests.support.server`` waits.
+READY_TIMEOUT = 180.0
+
 
 @contextmanager
 def live_server_with(
@@ -34,7 +38,7 @@ def live_server_with(
         )
         try:
             try:
-                wait_ready(url, process)
+                wait_ready(url, process, timeout=READY_TIMEOUT)
             except RuntimeError as exc:
                 output = log_path.read_text()[-3000:]
                 raise RuntimeError(f"{exc}; server output:\n{output}") from None
