@@ -107,11 +107,46 @@ def serve(
             "chunks so far are filed as sealed evidence."
         ),
     ] = 10,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Reverse proxies (comma-separated IP addresses or CIDR networks) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed. Default: as in config.json "
+            "(none: no proxy header is trusted, not even from 127.0.0.1).",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a client has to send a request's headers (default 10, config.json)."
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a request body may send nothing before it is cut off with 408 "
+            "(default 30, config.json)."
+        ),
+    ] = None,
+    disk_low_mb: Annotated[
+        int | None,
+        typer.Option(
+            help="/healthz reports disk_low (503) below this many MiB free in the data "
+            "directory (default 1024, config.json)."
+        ),
+    ] = None,
+    api_docs: Annotated[
+        bool | None,
+        typer.Option(
+            "--api-docs/--no-api-docs",
+            help="Serve /docs (Swagger UI) from locally installed files (the swagger-ui-bundle "
+            "package); never from a CDN. Default: off.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
-    import uvicorn
-
-    from timeseal.server import datadir, journal_process, sequencer_process
+    from timeseal.server import datadir, journal_process, runtime, sequencer_process
     from timeseal.server import workers as workers_module
     from timeseal.server.app import (
         CLOCK_SOURCE_ENV,
@@ -145,20 +180,31 @@ def serve(
     # threads that write uploads do not each keep their own heap (resident memory).
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     n = workers or os.cpu_count() or 1
+    # The HTTP front's settings, read here once and passed to every worker explicitly.
+    try:
+        http = runtime.resolve(
+            config.http,
+            forwarded_allow_ips=forwarded_allow_ips,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            disk_low_mb=disk_low_mb,
+            api_docs=api_docs,
+        )
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
-    server_config: dict[str, Any] = {
-        "app": "timeseal.server.app:app_from_env",
-        "factory": True,
-        "host": host,
-        "port": port,
-        "log_level": "info",
-        "access_log": False,
-        "loop": "uvloop",
-        "http": "timeseal.server.tsa_http:TSAHttpProtocol",  # httptools, /tsa answered in place
-    }
+    trusted = ", ".join(http.forwarded_allow_ips) or "none"
+    typer.echo(f"forwarded headers trusted from: {trusted}")
+    if "FORWARDED_ALLOW_IPS" in os.environ:
+        typer.echo(
+            "warning: FORWARDED_ALLOW_IPS is ignored; use --forwarded-allow-ips or "
+            'config.json "http": {"forwarded_allow_ips": [...]}',
+            err=True,
+        )
+    server_config: dict[str, Any] = runtime.server_options(host, port, http)
     if n == 1:
-        uvicorn.run(**server_config)
+        workers_module.run_single(server_config)
         return
     # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections;
     # the log sequencer in a process of its own, so its rounds never stall a worker's loop;

@@ -118,4 +118,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"log {origin} at {size}")
         if not logs:
             typer.echo("no logs yet: add one with `timeseal witness add-log --vkey …`")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # No proxy header is believed (uvicorn would trust 127.0.0.1, or FORWARDED_ALLOW_IPS).
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,
+            forwarded_allow_ips=[],
+        )

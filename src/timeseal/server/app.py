@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -17,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
-from timeseal.server import datadir
+from timeseal.server import datadir, permissions
 from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
 from timeseal.server.api.packages import include_packages
@@ -28,14 +30,17 @@ from timeseal.server.api.public import PublicRecords, include_public
 from timeseal.server.api.recordings import include_recordings
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
+from timeseal.server.api_docs import include_api_docs, offline_swagger_ui
 from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.disk import FreeSpace, free_space, install_disk_full_handlers
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.journal_client import RemoteJournal
 from timeseal.server.journal_process import SOCKET_ENV as JOURNAL_SOCKET_ENV
 from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
+from timeseal.server.runtime import HttpConfig
 from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
@@ -77,6 +82,13 @@ class ServerSettings:
     journal_socket: Path | None = None
     #: ``POST /verify/package``: verifications at a time per process, and each one's deadline.
     verify_limits: VerifyLimits = field(default_factory=VerifyLimits)
+    #: The HTTP front's settings (trusted proxies, timeouts, disk threshold, /docs), as
+    #: ``timeseal serve`` resolved them. None: as in config.json.
+    http: HttpConfig | None = None
+    #: Free bytes in the data directory's file system (tests inject a fake probe).
+    free_space: FreeSpace = free_space
+    #: Swagger UI's files for /docs (when http.api_docs); None: an installed package's.
+    swagger_ui: Path | None = None
 
     @classmethod
     def from_env(cls) -> ServerSettings:
@@ -96,6 +108,8 @@ class ServerSettings:
 def create_app(settings: ServerSettings) -> RouteFirst:
     """Build the application. The data directory must already be initialised."""
     config = datadir.load_config(settings.data_dir)
+    http = settings.http or config.http
+    permissions.tighten(settings.data_dir)
     chain = datadir.load_chain(settings.data_dir, config.tsa.signer)
     signer = datadir.load_signer(settings.data_dir, config.tsa.signer)
     authority = TimeStampAuthority(
@@ -152,19 +166,25 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     async def healthz(_request: Request) -> Response:
         status = guard.status
         trusted = guard.trusted()
+        free = settings.free_space(settings.data_dir)
+        disk_low = free < http.disk_low_bytes
         body = {
-            "status": "ok" if trusted else "clock_untrusted",
+            "status": "clock_untrusted" if not trusted else "disk_low" if disk_low else "ok",
             "version": __version__,
             "clock": status.as_json(guard.max_offset),
             "tsa": {"policy": config.tsa.policy, "issuing": trusted},
             "log": {"origin": config.log.origin, "sequencer": is_sequencer()},
+            "disk": {"free_bytes": free, "low_bytes": http.disk_low_bytes, "low": disk_low},
         }
-        return JSONResponse(body, status_code=200 if trusted else 503)
+        return JSONResponse(body, status_code=200 if trusted and not disk_low else 503)
 
     app = FastAPI(
         title="TimeSeal",
         version=__version__,
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc load scripts from a CDN: off (see api_docs).
+        docs_url=None,
+        redoc_url=None,
         routes=[
             Route("/tsa/certs", tsa_certs, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
@@ -172,6 +192,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         ],
     )
     app.include_router(log_api(log_store))
+    install_disk_full_handlers(app)
     auth = include_auth(
         app,
         engine=engine,
@@ -224,6 +245,12 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
     )
+    if http.api_docs:
+        include_api_docs(app, settings.swagger_ui or offline_swagger_ui())
+    if http.forwarded_allow_ips:
+        # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
+        # believe none): see timeseal.server.runtime.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 
@@ -247,3 +274,9 @@ class RouteFirst:
 def app_from_env() -> RouteFirst:
     """Factory for uvicorn workers: settings come from the environment."""
     return create_app(ServerSettings.from_env())
+
+
+def app_with_http(http: HttpConfig) -> RouteFirst:
+    """Factory for ``timeseal serve``'s workers: the HTTP front's settings passed explicitly
+    (:func:`timeseal.server.runtime.app_factory`), the rest from the environment."""
+    return create_app(dataclasses.replace(ServerSettings.from_env(), http=http))

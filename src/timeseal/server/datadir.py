@@ -2,16 +2,21 @@
 
 Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
 
-    config.json          settings minted once: the TSA policy OID, accuracy, signer, clock
+    config.json          settings minted once: the TSA policy OID, accuracy, signer, clock (0600)
     pki/root.pem         root CA certificate            pki/root.key   its key (mode 0600)
     pki/tsa.pem          TSA signing certificate         pki/tsa.key    its key (mode 0600)
     pki/tsa-chain.pem    TSA certificate, then its chain up to the root
     pki/tsa-pkcs11.pem   TSA certificate of an HSM key   pki/tsa-pkcs11-chain.pem  its chain
     pki/docsign.pem      document-signing certificate    pki/docsign.key  its key (0600)
     pki/docsign-chain.pem  document-signing certificate, then the root (signs certificate PDFs)
-    timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere)
+    timeseal.db          SQLite database (unless TIMESEAL_DATABASE_URL points elsewhere),
+                         0600 like its -wal and -shm files
+    uploads/             resumable uploads being staged (0700, files 0600)
     auth.key             the server secret that keys login-code hashes and CSRF tokens (0600)
     sms-outbox.log       login codes of the "dev" SMS provider, one JSON line each (0600)
+
+The directory is the owner's alone (0700); a start tightens one found looser
+(:mod:`timeseal.server.permissions`).
 
 The signer may instead be an operator's own key and chain (``signer.kind = "file"`` with other
 paths) or a key inside an HSM (``signer.kind = "pkcs11"``, set by ``timeseal tsa use-pkcs11``).
@@ -49,6 +54,7 @@ from timeseal.core.tlog import (
     parse_verifier_key,
 )
 from timeseal.core.tsp.response import Accuracy
+from timeseal.server.runtime import HttpConfig
 
 CONFIG_FILE = "config.json"
 DEFAULT_ACCURACY_MS = 1000
@@ -135,6 +141,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)  # timeseal.server.runtime
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -154,6 +161,7 @@ class Config:
                 log=LogConfig(**log),
                 sms=SmsConfig(**raw.get("sms", {})),
                 vault=VaultConfig(**raw.get("vault", {})),
+                http=HttpConfig.from_json(raw.get("http", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc
@@ -169,7 +177,7 @@ def _asdict(obj: Any) -> Any:
 
 @contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's alone
     with open(data_dir / ".init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -220,7 +228,7 @@ def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
         _write_public(pki_dir / "tsa-chain.pem", tsa.certificate_pem() + root.certificate_pem())
         config = Config(tsa=TSAConfig(policy=pki.new_policy_oid()))
         _ensure_document_signer(data_dir, now=now)
-        _write_public(config_path, config.to_json().encode())
+        _write_private(config_path, config.to_json().encode())
         _ensure_auth_secret(data_dir)
         return _ensure_log(data_dir, config)
 
@@ -332,7 +340,7 @@ def _ensure_log(data_dir: Path, config: Config) -> Config:
             data_dir / "log" / "log.vkey", (format_verifier_key(key.verifier_key) + "\n").encode()
         )
     if changed is not config:
-        _write_public(data_dir / CONFIG_FILE, changed.to_json().encode())
+        _write_private(data_dir / CONFIG_FILE, changed.to_json().encode())
     return changed
 
 
@@ -376,7 +384,7 @@ def switch_signer(
         for name, data in (private_files or {}).items():
             _write_private(data_dir / name, data)
         config = dataclasses.replace(config, tsa=dataclasses.replace(config.tsa, signer=signer))
-        _write_public(data_dir / CONFIG_FILE, config.to_json().encode())
+        _write_private(data_dir / CONFIG_FILE, config.to_json().encode())
         return config
 
 
@@ -457,5 +465,5 @@ def add_witness(data_dir: Path, witness: WitnessConfig) -> Config:
         config = load_config(data_dir)
         others = tuple(w for w in config.log.witnesses if w.url != witness.url)
         config = replace(config, log=replace(config.log, witnesses=(*others, witness)))
-        _write_public(data_dir / CONFIG_FILE, config.to_json().encode())
+        _write_private(data_dir / CONFIG_FILE, config.to_json().encode())
         return config

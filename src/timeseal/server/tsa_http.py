@@ -14,15 +14,45 @@ not behaviour.
 
 The service is found in the ASGI lifespan state under :data:`TSA_STATE_KEY`, where the
 application puts it at start-up.
+
+Forwarded headers: the fast path reads neither the client's address nor the scheme, so an
+``X-Forwarded-For`` sent with a query changes nothing here. Should it ever record an address,
+it must take it as the application does: from a listed proxy only
+(:class:`timeseal.server.runtime.HttpConfig`), never from uvicorn's defaults.
+
+**Slow clients** (slowloris). uvicorn closes a connection only when it idles between
+requests; one that sends its headers a byte at a time, or stops half way through a body, is
+kept for ever, and a few thousand of them hold every worker's sockets and memory. So, on
+every path (the fast one and the ASGI one alike):
+
+- a request's head (request line and headers) must be complete within ``header_timeout``
+  seconds of its first byte — of the connection's opening, for the first request — and may
+  not exceed :data:`MAX_HEAD_BYTES`;
+- a body that sends nothing for ``body_timeout`` seconds is cut off. Time during which *we*
+  stopped reading (the application has not taken what came) does not count.
+
+Either answers ``408 Request Timeout`` (when no response has started) and closes the
+connection. The two bounds come from :class:`TimeSealConfig` (``timeseal serve
+--header-timeout/--body-timeout``, see :mod:`timeseal.server.runtime`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from timeseal.server.runtime import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
 from timeseal.server.tsa import REPLY_TYPE, Reply, TSAService, refuse_headers
+
+log = logging.getLogger("timeseal.server")
+
+#: The most a request's head (request line and headers) may hold: far above any browser's or
+#: client's, far below what could exhaust a worker.
+MAX_HEAD_BYTES = 64 << 10
 
 #: Where the application's lifespan leaves its :class:`TSAService` for this protocol.
 TSA_STATE_KEY = "timeseal.tsa"
@@ -31,10 +61,161 @@ _PATH = b"/tsa"
 _REPLY_HEAD = b"content-type: " + REPLY_TYPE.encode() + b"\r\ncontent-length: "
 
 
+class TimeSealConfig(uvicorn.Config):
+    """uvicorn's ``Config`` plus the bounds on slow clients that :class:`TSAHttpProtocol`
+    enforces (seconds)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+
+
+class _TooLarge(Exception):
+    """Raised from a parser callback when the head outgrows :data:`MAX_HEAD_BYTES`."""
+
+
 class TSAHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with plain timestamp queries answered in place."""
+    """uvicorn's httptools protocol, with plain timestamp queries answered in place and slow
+    clients cut off."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._header_timeout: float = getattr(config, "header_timeout", DEFAULT_HEADER_TIMEOUT)
+        self._body_timeout: float = getattr(config, "body_timeout", DEFAULT_BODY_TIMEOUT)
+        # A head is being received since _head_since (loop time); _head_bytes of it so far.
+        self._in_head = False
+        self._head_since = 0.0
+        self._head_bytes = 0
+        # A body is being received; the last of it arrived at _body_seen (loop time).
+        self._in_body = False
+        self._body_seen = 0.0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+
+    # --- slow clients -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never sends a byte counts as a head that never completes.
+        self._in_head, self._head_since, self._head_bytes = True, self.loop.time(), 0
+        self._arm_timers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        self._in_head = self._in_body = False
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.transport.is_closing():
+            self._arm_timers()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._cancel_timers()  # the connection is another protocol's from here on
+        self._in_head = self._in_body = False
+        super().handle_websocket_upgrade()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the first request's head counts from the connection's start
+            self._in_head, self._head_since, self._head_bytes = True, self.loop.time(), 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise _TooLarge  # httptools turns it into a parser error: 400, closed
+
+    def _arm_timers(self) -> None:
+        """After each read: a timer for what is still incomplete, armed lazily, so that a
+        request that arrives in one read (nearly all of them) never creates one."""
+        if self._in_head and self._head_timer is None:
+            delay = self._head_since + self._header_timeout - self.loop.time()
+            self._head_timer = self.loop.call_later(max(delay, 0), self._head_deadline)
+        if self._in_body and self._body_timer is None:
+            self._body_timer = self.loop.call_later(self._body_timeout, self._body_deadline)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._head_timer = self._body_timer = None
+
+    def _head_deadline(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.transport.is_closing():
+            return
+        remaining = self._head_since + self._header_timeout - self.loop.time()
+        if remaining > 0:  # a new head began since this timer was armed
+            self._head_timer = self.loop.call_later(remaining, self._head_deadline)
+            return
+        log.info("closing %s: request head incomplete after %gs", self.client, self._header_timeout)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # a request before this one is still being answered
+            self.flow.pause_reading()
+            return
+        self._refuse_408()
+
+    def _body_deadline(self) -> None:
+        self._body_timer = None
+        if not self._in_body or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        cycle = self.cycle
+        if self.flow.read_paused or getattr(cycle, "waiting_for_100_continue", False):
+            # We stopped reading (the application has not taken what came), or the client
+            # waits for our "100 Continue": its time stands still.
+            self._body_seen = now
+        remaining = self._body_seen + self._body_timeout - now
+        if remaining > 0:
+            self._body_timer = self.loop.call_later(remaining, self._body_deadline)
+            return
+        log.info("closing %s: request body stalled for %gs", self.client, self._body_timeout)
+        self._in_body = False
+        if cycle is None:
+            self.transport.close()
+            return
+        started = cycle.response_started
+        # The application, still waiting for the body, learns that the client is gone; its
+        # answer (if it still makes one) goes nowhere.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        if started:
+            self.transport.close()
+        else:
+            self._refuse_408()
+
+    def _refuse_408(self) -> None:
+        head = [STATUS_LINE[408]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: 15\r\n")
+        head.append(b"connection: close\r\n\r\nRequest Timeout")
+        self.transport.write(b"".join(head))
+        self.transport.close()
+
+    # --- the fast path --------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
+        self._in_head, self._in_body, self._body_seen = False, True, self.loop.time()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         service = self.app_state.get(TSA_STATE_KEY)
         if service is None or not self._plain_query():
             super().on_headers_complete()
@@ -57,6 +238,7 @@ class TSAHttpProtocol(HttpToolsProtocol):
         )
 
     def on_body(self, body: bytes) -> None:
+        self._body_seen = self.loop.time()
         exchange = self.cycle
         if isinstance(exchange, TSAExchange):
             exchange.body += body
@@ -64,6 +246,10 @@ class TSAHttpProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         exchange = self.cycle
         if isinstance(exchange, TSAExchange):
             exchange.answer()
@@ -101,6 +287,11 @@ class TSAExchange:
         self.disconnected = False
         self.response_complete = False
         self.message_event = asyncio.Event()
+
+    @property
+    def response_started(self) -> bool:
+        """The reply goes out in one write: started means complete."""
+        return self.response_complete
 
     def answer(self) -> None:
         """The whole body is in: issue, and send once the journal has the token."""

@@ -13,6 +13,11 @@ at start-up, which would fail again), replaces them one by one on SIGHUP (as uvi
 replacement starts before its predecessor stops), and on SIGINT/SIGTERM stops them all. Each
 worker runs an ordinary :class:`uvicorn.Server`, whose own signal handling shuts it down
 gracefully.
+
+Every process gets its whole configuration as an argument (a
+:class:`~timeseal.server.tsa_http.TimeSealConfig`'s keyword arguments, built once by
+:func:`timeseal.server.runtime.server_options`), so what the operator set reaches each worker
+the same way and nothing in a worker's environment can change it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
+
+from timeseal.server.tsa_http import TimeSealConfig
 
 log = logging.getLogger("timeseal.server")
 
@@ -69,8 +76,16 @@ def _worker(config: dict[str, Any]) -> None:
     except PortInUse as exc:
         print(exc, file=sys.stderr)
         sys.exit(STARTUP_FAILURE)
-    server = uvicorn.Server(uvicorn.Config(**config))
+    server = uvicorn.Server(TimeSealConfig(**config))
     server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def run_single(config: dict[str, Any]) -> None:
+    """The whole server in this process (``--workers 1``), configured as a worker is."""
+    server = uvicorn.Server(TimeSealConfig(**config))
+    server.run()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
@@ -94,7 +109,7 @@ class ProcessSpec:
 
 
 class Supervisor:
-    """Starts ``workers`` processes of ``uvicorn.Config(**config)``, and the companions, and
+    """Starts ``workers`` processes of ``TimeSealConfig(**config)``, and the companions, and
     keeps them all running."""
 
     def __init__(

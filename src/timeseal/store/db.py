@@ -99,9 +99,20 @@ def make_engine(url: str) -> Engine:
     """An engine with the durability settings our guarantees rely on."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            event.listen(engine, "do_connect", lambda *_: _create_private(Path(database)))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, before SQLite would create it with
+    the umask's mode; its -wal and -shm files take the database file's mode (SQLite's
+    ``findCreateFileMode``), so they are private too."""
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 class WriterTurns:

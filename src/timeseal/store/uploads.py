@@ -145,12 +145,15 @@ class PartialUpload:
         _check_id(upload_id)
         if length is not None and length < 0:
             raise ValueError(f"negative upload length {length}")
-        staging.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(mode=0o700, parents=True, exist_ok=True)  # the bytes are private
         building = Path(tempfile.mkdtemp(dir=staging, prefix=f".{upload_id}."))
         try:
-            with open(building / "data", "wb") as f:
-                os.fsync(f.fileno())
-            (building / "lock").touch()
+            fd = os.open(building / "data", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            (building / "lock").touch(mode=0o600)
             _write_state(building, _State(0, length))
             os.rename(building, staging / upload_id)
         except OSError as exc:

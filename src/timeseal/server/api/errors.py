@@ -68,6 +68,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "not_found": ("找不到该资源。", "Not found."),
     "method_not_allowed": ("不支持该请求方法。", "Method not allowed."),
     "http_error": ("请求失败（HTTP {status}）。", "The request failed (HTTP {status})."),
+    "storage_full": (
+        "服务器存储空间已满，此次请求未能保存，请稍后重试。",
+        "The server's storage is full and this request could not be saved; try again later.",
+    ),
 }
 
 
