@@ -141,9 +141,10 @@ def test_an_item_package_verifies_and_comes_back_the_same(
     assert again.content == package
     # Named as a file may be named anywhere (a check symbol such as * spelled _32).
     disposition = again.headers["content-disposition"]
-    assert disposition == f'attachment; filename="{item_id(number)}.zip"'
+    name = f"{item_id(number)}.zip"
+    assert disposition == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     assert certificate.headers["content-disposition"].endswith(
-        f'filename="{item_id(number)}-certificate.pdf"'
+        f"filename*=UTF-8''{item_id(number)}-certificate.pdf"
     )
     part = server.get(url, headers={**auth, "Range": "bytes=100-"})
     assert part.status_code == 206 and part.content == package[100:]

@@ -35,6 +35,7 @@ from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package import parse_canonical_json
 from timeseal.core.tlog.proof import format_tlog_proof
+from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.datadir import VaultConfig
@@ -592,15 +593,15 @@ def blob_response(
     *,
     disposition: Literal["attachment", "inline"] = "attachment",
 ) -> StreamingResponse:
-    """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (206 with
-    ``Content-Range`` for a range), its SHA-256 as the ETag, never cached by others.
+    """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (in both forms of
+    RFC 6266, :mod:`.disposition`; 206 with ``Content-Range`` for a range), its SHA-256 as the
+    ETag, never cached by others.
     ``inline`` is for the web app's owner-only previews of images and videos only."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     headers = {
         "Content-Length": str(end - start),
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
+        "Content-Disposition": content_disposition(filename, disposition),
         "Cache-Control": "private, no-store",
         "ETag": f'"{blob.sha256.hex()}"',
     }
