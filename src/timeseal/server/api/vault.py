@@ -499,7 +499,9 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         tags=["vault"],
     )
     async def get_evidence(number: str, request: Request, principal: CurrentAccount) -> Any:
-        """A record with its token, log entry, receipt (once sequenced) and custody trail."""
+        """A record with its token, log entry, receipt (once sequenced) and custody trail.
+        A custody entry stands for ``count`` events from ``at`` to ``last_at`` (share views
+        are counted per link, client and day; every other entry is one event)."""
         record = own_record(number, principal)
         now = dt.datetime.now(dt.UTC)
         vault.store.add_custody(
@@ -514,6 +516,8 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                     "actor_id": e.actor_id,
                     "at": e.at.isoformat(),
                     "client_ip": e.client_ip,
+                    "count": e.count,
+                    "last_at": (e.last_at or e.at).isoformat(),
                 }
                 for e in vault.store.custody(record.id)
             ],
