@@ -62,7 +62,6 @@ def test_an_item_link_withholds_ips_and_location(
     auth = bearer(server, data_dir)
     number = seal(server, auth, PHOTO, "label.jpg", "photo", CAPTURE)
     default = link(server, auth, f"/api/v1/evidence/{number}/shares", clock)
-    assert default["show_ip_and_location"] is False
     viewer = TestClient(server.app, raise_server_exceptions=False, client=(VIEWER_IP, 1))
     # A first viewer: their IP goes into the owner's custody trail.
     page = viewer.get(default["url"])
@@ -73,6 +72,7 @@ def test_an_item_link_withholds_ips_and_location(
     shared = fetch(viewer, f"{default['api_url']}/package", {})
     manifest = verified(data_dir, shared)  # a package of its own, sealed and timestamped
     assert not leaks(manifest_text(shared)), leaks(manifest_text(shared))
+    assert default["show_ip_and_location"] is False  # the default
     [item] = manifest["items"]
     assert item["capture"]["location"] == WITHHELD and item["capture"]["client_ip"] == WITHHELD
     assert item["capture"]["environment_check"] == {"verdict": "pass", "client_ip": WITHHELD}
