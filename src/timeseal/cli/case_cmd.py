@@ -8,7 +8,7 @@
     timeseal case add CASE NUMBER… [--note N]
     timeseal case remove CASE NUMBER…
     timeseal case rename CASE [--title T] [--description D]
-    timeseal case share CASE [--days N] [--label L] [--access-code C]
+    timeseal case share CASE [--days N] [--label L] [--access-code C] [--show-ip-and-location]
     timeseal case package CASE [-o FILE]
     timeseal case delete CASE
 
@@ -40,6 +40,9 @@ case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evi
 
 CaseArg = Annotated[int, typer.Argument(min=1, help="The case's id (see `timeseal case list`).")]
 NumbersArg = Annotated[list[str], typer.Argument(help="Evidence numbers.")]
+#: The server's shortest access code (``share_service.MIN_CODE_LENGTH``; the CLI does not import
+#: the server): checked here so a short one fails before anything is sent.
+MIN_ACCESS_CODE = 6
 
 
 def register(app: typer.Typer) -> None:
@@ -164,14 +167,31 @@ def share(
     days: Annotated[int, typer.Option("--days", min=1, max=365, help="Valid for.")] = 30,
     label: Annotated[str, typer.Option("--label", help="Who it is for.")] = "",
     access_code: Annotated[
-        str | None, typer.Option("--access-code", help="4-64 characters the opener must give.")
+        str | None, typer.Option("--access-code", help="6-64 characters the opener must give.")
     ] = None,
+    show_ip_and_location: Annotated[
+        bool,
+        typer.Option(
+            "--show-ip-and-location",
+            help="Also share IP addresses and exact locations (off: the link's packages "
+            "withhold them; your own keep them).",
+        ),
+    ] = False,
     server: ServerOption = None,
 ) -> None:
     """A read-only link to the case for a lawyer, mediator or court."""
+    if access_code is not None and not MIN_ACCESS_CODE <= len(access_code) <= 64:
+        raise typer.BadParameter(
+            f"访问码需 {MIN_ACCESS_CODE}-64 个字符 / {MIN_ACCESS_CODE}-64 characters",
+            param_hint="--access-code",
+        )
     base, _ = logged_in(server)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
-    body: dict[str, Any] = {"expires_at": expires.isoformat(), "label": label}
+    body: dict[str, Any] = {
+        "expires_at": expires.isoformat(),
+        "label": label,
+        "show_ip_and_location": show_ip_and_location,
+    }
     if access_code is not None:
         body["access_code"] = access_code
     link = _call(server, "POST", f"/api/v1/cases/{case}/shares", expect=201, json=body)

@@ -11,7 +11,12 @@ resume across requests) and a package is never modified after it is sealed.
 Every item must be in the log (sequenced) before its package can be built, since the package
 carries its inclusion proof; until then :class:`~timeseal.server.vault.NotSequenced` says to
 ask again shortly. Each item's certificate PDF (:mod:`timeseal.server.certificate_issue`) goes
-in with it, the same bytes in every package.
+in with it, the same bytes in every package (it shows no IP address and no location).
+
+``withhold_private=True`` builds the copy a share link hands out (:mod:`timeseal.server.withhold`):
+the same items, with IP addresses and exact locations withheld from the custody trail and the
+capture metadata, and the manifest saying so; a package of its own (its own fingerprint,
+manifest, timestamp and signature), so it verifies like any other.
 """
 
 from __future__ import annotations
@@ -43,11 +48,14 @@ from timeseal.core.tsp.request import build_request
 from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.tsa import TSAService, utc_now
 from timeseal.server.vault import NotSequenced, VaultService
+from timeseal.server.withhold import WITHHELD, withhold_capture, withhold_custody
 from timeseal.store.cases import Case
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence import CustodyEvent, EvidenceRecord
 from timeseal.store.packages import PackageRow, PackageStore
 
 Clock = Callable[[], dt.datetime]
+
+__all__ = ["WITHHELD", "EmptyCase", "PackageError", "PackageService", "capture_window"]
 
 #: Part of every fingerprint: raising it makes every package be built afresh once (for a
 #: change in what the server puts into packages).
@@ -94,12 +102,18 @@ class PackageService:
         self._certificates = certificates
         self._clock = clock
 
-    async def item_package(self, record: EvidenceRecord) -> PackageRow:
-        fingerprint = _fingerprint({"scope": "item", "number": record.number})
+    async def item_package(
+        self, record: EvidenceRecord, *, withhold_private: bool = False
+    ) -> PackageRow:
+        """The record's package; ``withhold_private``: the share-link copy without IP
+        addresses and exact locations."""
+        fingerprint = _fingerprint(
+            {"scope": "item", "number": record.number, **_withheld(withhold_private)}
+        )
         found = self.store.find(record.owner_id, fingerprint)
         if found is not None:
             return found
-        sha256, size = await self._build([record], None)
+        sha256, size = await self._build([record], None, withhold_private)
         return self.store.add(
             owner_id=record.owner_id,
             scope="item",
@@ -111,7 +125,8 @@ class PackageService:
             now=self._clock(),
         )
 
-    async def case_package(self, case: Case) -> PackageRow:
+    async def case_package(self, case: Case, *, withhold_private: bool = False) -> PackageRow:
+        """The case's package; ``withhold_private`` as for :meth:`item_package`."""
         items = self.vault.cases.items(case.id)
         if not items:
             raise EmptyCase(f"case {case.id} has no items")
@@ -130,11 +145,13 @@ class PackageService:
                 for r, i in zip(records, items, strict=True)
             ],
         }
-        fingerprint = _fingerprint({"scope": "case", "case": described})
+        fingerprint = _fingerprint(
+            {"scope": "case", "case": described, **_withheld(withhold_private)}
+        )
         found = self.store.find(case.owner_id, fingerprint)
         if found is not None:
             return found
-        sha256, size = await self._build(records, described)
+        sha256, size = await self._build(records, described, withhold_private)
         return self.store.add(
             owner_id=case.owner_id,
             scope="case",
@@ -147,14 +164,14 @@ class PackageService:
         )
 
     async def _build(
-        self, records: Sequence[EvidenceRecord], case: JSONObject | None
+        self, records: Sequence[EvidenceRecord], case: JSONObject | None, withhold: bool
     ) -> tuple[bytes, int]:
         sequenced = [self.vault.sequenced(r) for r in records]
         pdfs: dict[str, bytes] = {}
         if self._certificates is not None:
             for record in sequenced:
                 pdfs[record.number] = await self._certificates.pdf(record)
-        items = [self._item(r, pdfs.get(r.number)) for r in sequenced]
+        items = [self._item(r, pdfs.get(r.number), withhold) for r in sequenced]
         sealed_at = self._clock()
         directory = self.vault.staging
         directory.mkdir(parents=True, exist_ok=True)
@@ -184,20 +201,19 @@ class PackageService:
 
         return await anyio.to_thread.run_sync(build)
 
-    def _item(self, record: EvidenceRecord, certificate_pdf: bytes | None) -> PackageItem:
+    def _item(
+        self, record: EvidenceRecord, certificate_pdf: bytes | None, withhold: bool
+    ) -> PackageItem:
         receipt = self.vault.receipt(record)
         if receipt is None:
             raise NotSequenced(f"{record.number} is not in the log yet")
         blobs = self.vault.blobs
-        custody: tuple[JSONValue, ...] = tuple(
-            {
-                "action": e.action,
-                "at": _rfc3339(e.at),
-                "by_owner": e.actor_id == record.owner_id,
-                "client_ip": e.client_ip,
-            }
-            for e in self.vault.store.custody(record.id)
-        )
+        entries = [_custody_entry(record, e) for e in self.vault.store.custody(record.id)]
+        custody: tuple[JSONValue, ...] = tuple(entries)
+        capture: JSONObject = dict(record.capture)
+        if withhold:
+            custody = withhold_custody(entries)
+            capture = withhold_capture(capture)
         return PackageItem(
             number=record.number,
             kind=record.kind,
@@ -212,7 +228,7 @@ class PackageService:
             certificate_pdf=certificate_pdf,
             supersedes=record.supersedes,
             capture_window=capture_window(record.capture),
-            capture=dict(record.capture),
+            capture=capture,
             custody=custody,
         )
 
@@ -223,6 +239,27 @@ class PackageService:
         if not reply.granted:
             raise PackageError("the TSA refused to stamp the manifest (is its clock trusted?)")
         return reply.der
+
+
+def _custody_entry(record: EvidenceRecord, event: CustodyEvent) -> JSONObject:
+    """One custody event as the manifest lists it; share views with their count and the last
+    one (a row stands for a day's views from one client through one link)."""
+    entry: dict[str, JSONValue] = {
+        "action": event.action,
+        "at": _rfc3339(event.at),
+        "by_owner": event.actor_id == record.owner_id,
+        "client_ip": event.client_ip,
+    }
+    if event.action == "share_opened":
+        entry["count"] = event.count
+        entry["last_at"] = _rfc3339(event.last_at or event.at)
+    return entry
+
+
+def _withheld(withhold: bool) -> JSONObject:
+    """The fingerprint's mark of a withheld copy (none for the owner's: its fingerprints
+    stay those of packages built before copies existed)."""
+    return {"withheld": True} if withhold else {}
 
 
 def _fingerprint(inputs: JSONObject) -> bytes:

@@ -11,7 +11,8 @@ Tables (times are milliseconds since 1970, UTC):
                      failed login from an IP), for the sliding-window limits.
 - ``auth_sessions``  browser sessions: SHA-256 of the cookie secret, last activity, absolute
                      expiry, revocation.
-- ``api_tokens``     command-line tokens: SHA-256 of the token, its name, last use, revocation.
+- ``api_tokens``     command-line tokens: SHA-256 of the token, its name, scope (``full`` or
+                     ``read``), expiry, last use, revocation.
 
 Secrets (session cookies, API tokens) carry 256 random bits, so an unsalted SHA-256 is enough to
 make a stolen database useless for logging in; login codes carry only 20 bits and are therefore
@@ -114,8 +115,14 @@ api_tokens = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("last_used_at_ms", BigInteger, nullable=True),
     Column("revoked_at_ms", BigInteger, nullable=True),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("scope", String(8), nullable=False),  # one of TOKEN_SCOPES
     Index("ix_api_tokens_account_id", "account_id"),
 )
+
+#: What a token may do: ``full`` everything its account may (but create tokens), ``read`` only
+#: safe methods (GET, HEAD, OPTIONS).
+TOKEN_SCOPES = ("full", "read")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -189,6 +196,8 @@ class TokenRecord:
     hint: str
     created_at: dt.datetime
     last_used_at: dt.datetime | None
+    expires_at: dt.datetime
+    scope: str  # one of TOKEN_SCOPES
 
 
 def _account(row: Row[Any]) -> Account:
@@ -216,6 +225,8 @@ def _token(row: Row[Any]) -> TokenRecord:
         hint=row.hint,
         created_at=from_ms(row.created_at_ms),
         last_used_at=None if last is None else from_ms(last),
+        expires_at=from_ms(row.expires_at_ms),
+        scope=row.scope,
     )
 
 
@@ -382,8 +393,20 @@ class AccountStore:
     # --- API tokens -----------------------------------------------------------------------
 
     def create_token(
-        self, account_id: int, name: str, secret_hash: bytes, hint: str, *, now: dt.datetime
+        self,
+        account_id: int,
+        name: str,
+        secret_hash: bytes,
+        hint: str,
+        *,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        scope: str,
     ) -> TokenRecord:
+        if scope not in TOKEN_SCOPES:
+            raise ValueError(f"token scope must be one of {', '.join(TOKEN_SCOPES)}")
+        if expires_at <= now:
+            raise ValueError("a token must expire after it is created")
         values = {
             "id": new_public_id("tok"),
             "account_id": account_id,
@@ -391,12 +414,18 @@ class AccountStore:
             "secret_hash": secret_hash,
             "hint": hint,
             "created_at_ms": to_ms(now),
+            "expires_at_ms": to_ms(expires_at),
+            "scope": scope,
         }
         with self.engine.begin() as conn:
             row = conn.execute(insert(api_tokens).values(values).returning(*api_tokens.c))
             return _token(row.one())
 
-    def token_by_secret(self, secret_hash: bytes) -> tuple[Account, TokenRecord] | None:
+    def token_by_secret(
+        self, secret_hash: bytes, *, now: dt.datetime
+    ) -> tuple[Account, TokenRecord] | None:
+        """The live (not revoked, not expired) token whose secret hashes to ``secret_hash``,
+        with its account."""
         query = (
             select(
                 api_tokens,
@@ -405,7 +434,11 @@ class AccountStore:
                 accounts.c.last_login_at_ms,
             )
             .join(accounts, accounts.c.id == api_tokens.c.account_id)
-            .where(api_tokens.c.secret_hash == secret_hash, api_tokens.c.revoked_at_ms.is_(None))
+            .where(
+                api_tokens.c.secret_hash == secret_hash,
+                api_tokens.c.revoked_at_ms.is_(None),
+                api_tokens.c.expires_at_ms > to_ms(now),
+            )
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -427,10 +460,15 @@ class AccountStore:
                 .values(last_used_at_ms=now_ms)
             )
 
-    def tokens(self, account_id: int) -> list[TokenRecord]:
+    def tokens(self, account_id: int, *, now: dt.datetime) -> list[TokenRecord]:
+        """The account's live tokens (neither revoked nor expired), oldest first."""
         query = (
             select(api_tokens)
-            .where(api_tokens.c.account_id == account_id, api_tokens.c.revoked_at_ms.is_(None))
+            .where(
+                api_tokens.c.account_id == account_id,
+                api_tokens.c.revoked_at_ms.is_(None),
+                api_tokens.c.expires_at_ms > to_ms(now),
+            )
             .order_by(api_tokens.c.created_at_ms, api_tokens.c.id)
         )
         with self.engine.connect() as conn:

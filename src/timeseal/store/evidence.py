@@ -7,7 +7,10 @@ Tables::
     evidence_records    one sealed item: immutable once inserted, except ``leaf_index``, which
                         the log's sequencer assigns later (NULL until then, set once)
     evidence_custody    append-only trail per record: uploaded, sealed, viewed, downloaded,
-                        shared, share_opened; actor account, time, client IP
+                        shared, share_opened; actor account, time, client IP. Share views
+                        (``share_opened``) are aggregated: one row per link, client and UTC
+                        day (``share_id``, ``view_day``), first time in ``at_ms``, last in
+                        ``last_at_ms``, how many in ``views`` (1 for every other row)
 
 Immutability is enforced here: :class:`EvidenceStore` has no way to change a record but
 :meth:`EvidenceStore.note_leaf_index` (NULL -> value, once); :meth:`EvidenceStore.update`
@@ -26,13 +29,16 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Table,
     Text,
+    case,
     func,
     insert,
     select,
@@ -110,8 +116,24 @@ evidence_custody = Table(
     Column("actor_id", ID_TYPE, ForeignKey("accounts.id"), nullable=True),
     Column("at_ms", BigInteger, nullable=False),
     Column("client_ip", String(64), nullable=False),
+    Column("share_id", ID_TYPE, ForeignKey("evidence_shares.id"), nullable=True),
+    Column("view_day", Integer, nullable=True),  # share views: days since 1970-01-01 (UTC)
+    Column("last_at_ms", BigInteger, nullable=True),  # share views: the latest one
+    Column("views", Integer, nullable=False),  # share views: how many; 1 for other rows
     Index("ix_evidence_custody_record", "record_id", "id"),
+    Index(
+        "ix_evidence_custody_share_view",
+        "record_id",
+        "share_id",
+        "view_day",
+        "client_ip",
+        unique=True,
+    ),
 )
+
+#: The ``client_ip`` of the row that counts a day's share views from clients past
+#: ``note_share_view``'s ``max_clients`` (which keeps one link's rows a day bounded).
+OTHER_CLIENTS = "(others)"
 
 #: Columns of a record that may still change after it is sealed (once, from NULL).
 _SEQUENCING_FIELDS = frozenset({"leaf_index"})
@@ -178,10 +200,16 @@ class EvidenceRecord:
 
 @dataclass(frozen=True, slots=True)
 class CustodyEvent:
+    """One row of the trail. For aggregated share views, ``at`` is the first of ``count``
+    views that day from ``client_ip`` through link ``share_id``, ``last_at`` the latest."""
+
     action: str
     actor_id: int | None
     at: dt.datetime
     client_ip: str
+    count: int = 1
+    last_at: dt.datetime | None = None
+    share_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +418,7 @@ class EvidenceStore:
                             actor_id=new.owner_id,
                             at_ms=at_ms,
                             client_ip=client_ip,
+                            views=1,
                         )
                     )
                 if new.upload_id is not None:
@@ -531,8 +560,70 @@ class EvidenceStore:
                     actor_id=actor_id,
                     at_ms=to_ms(at),
                     client_ip=client_ip[:64],
+                    views=1,
                 )
             )
+
+    def note_share_view(
+        self,
+        record_id: int,
+        share_id: int,
+        *,
+        at: dt.datetime,
+        client_ip: str,
+        max_clients: int,
+    ) -> None:
+        """Count a view of the record through link ``share_id``: the day's row for this
+        client gets one more (and ``at`` as its latest), or is added. Past ``max_clients``
+        clients that day, further ones are counted in one :data:`OTHER_CLIENTS` row, so a
+        link adds at most ``max_clients + 1`` rows a day however it is used."""
+        at_ms = to_ms(at)
+        day = at_ms // 86_400_000
+        c = evidence_custody.c
+        today = (c.record_id == record_id) & (c.share_id == share_id) & (c.view_day == day)
+        client = client_ip[:64]
+        for _ in range(3):  # a concurrent first view of the same row: count again
+            try:
+                with self.engine.begin() as conn:
+                    if self._count_view(conn, today & (c.client_ip == client), at_ms):
+                        return
+                    clients = conn.execute(
+                        select(func.count()).select_from(evidence_custody).where(today)
+                    ).scalar_one()
+                    if int(clients) >= max_clients:
+                        client = OTHER_CLIENTS
+                        if self._count_view(conn, today & (c.client_ip == client), at_ms):
+                            return
+                    conn.execute(
+                        insert(evidence_custody).values(
+                            record_id=record_id,
+                            action="share_opened",
+                            actor_id=None,
+                            at_ms=at_ms,
+                            client_ip=client,
+                            share_id=share_id,
+                            view_day=day,
+                            last_at_ms=at_ms,
+                            views=1,
+                        )
+                    )
+                return
+            except IntegrityError:
+                continue
+        raise AssertionError("evidence_custody: a share view row neither exists nor inserts")
+
+    @staticmethod
+    def _count_view(conn: Connection, row: Any, at_ms: int) -> bool:
+        c = evidence_custody.c
+        result = conn.execute(
+            update(evidence_custody)
+            .where(row)
+            .values(
+                views=c.views + 1,
+                last_at_ms=case((c.last_at_ms < at_ms, at_ms), else_=c.last_at_ms),
+            )
+        )
+        return bool(result.rowcount)
 
     def custody(self, record_id: int) -> list[CustodyEvent]:
         with self.engine.connect() as conn:
@@ -547,6 +638,9 @@ class EvidenceStore:
                 None if r.actor_id is None else int(r.actor_id),
                 from_ms(int(r.at_ms)),
                 r.client_ip,
+                count=int(r.views),
+                last_at=None if r.last_at_ms is None else from_ms(int(r.last_at_ms)),
+                share_id=None if r.share_id is None else int(r.share_id),
             )
             for r in rows
         ]

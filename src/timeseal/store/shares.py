@@ -1,12 +1,16 @@
 """Read-only share links: an owner lets someone without an account (a lawyer, a mediator, a
 court) see one evidence item, or one case with its items, until a deadline.
 
-Table::
+Tables::
 
     evidence_shares     one link: owner, what it shares (``scope`` + target), SHA-256 of the
                         link token (the token itself is shown once, at creation), optional
-                        access code (scrypt, per-link salt), expiry, revocation, and the
-                        access-code failure window used for rate limiting
+                        access code (scrypt, per-link salt), expiry, revocation, and whether
+                        it shares IP addresses and exact locations (``show_ip_location``).
+                        ``code_failures`` and ``code_window_ms`` are no longer used (the
+                        link-wide lock they kept let anyone lock the recipient out)
+    share_code_failures wrong access codes per link and client (an IPv4 address or an IPv6
+                        /64): how many in a row, the last one, and until when the client waits
 
 ``scope`` says what the link shares: ``"evidence"`` with ``record_id`` naming the item, or
 ``"case"`` with ``case_id`` naming the case (whose items the link shows as they are when it is
@@ -19,11 +23,13 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Engine,
     ForeignKey,
@@ -36,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from timeseal.store.db import ID_TYPE, metadata
 from timeseal.store.evidence import from_ms, to_ms
@@ -61,9 +68,29 @@ evidence_shares = Table(
     Column("code_failures", Integer, nullable=False),
     Column("code_window_ms", BigInteger, nullable=False),  # start of the failure window
     Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=True),  # scope "case"
+    Column("show_ip_location", Boolean, nullable=False),
     Index("ix_evidence_shares_owner_record", "owner_id", "record_id"),
     Index("ix_evidence_shares_owner_case", "owner_id", "case_id"),
 )
+
+share_code_failures = Table(
+    "share_code_failures",
+    metadata,
+    Column("share_id", ID_TYPE, ForeignKey("evidence_shares.id"), primary_key=True),
+    Column("client", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),  # wrong codes in a row
+    Column("last_failure_ms", BigInteger, nullable=False),
+    Column("blocked_until_ms", BigInteger, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFailures:
+    """A client's run of wrong codes for one link; ``blocked_until`` is when it may try again."""
+
+    failures: int
+    last_failure: dt.datetime
+    blocked_until: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +106,7 @@ class ShareLink:
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
-    code_failures: int
-    code_window_start: dt.datetime
+    show_ip_location: bool = False  # the owner opted in to sharing IPs and exact locations
 
     def active(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -107,8 +133,7 @@ def _share(row: Any) -> ShareLink:
         created_at=from_ms(int(row.created_at_ms)),
         expires_at=from_ms(int(row.expires_at_ms)),
         revoked_at=None if row.revoked_at_ms is None else from_ms(int(row.revoked_at_ms)),
-        code_failures=int(row.code_failures),
-        code_window_start=from_ms(int(row.code_window_ms)),
+        show_ip_location=bool(row.show_ip_location),
     )
 
 
@@ -128,6 +153,7 @@ class ShareStore:
         code: str | None,
         now: dt.datetime,
         expires_at: dt.datetime,
+        show_ip_location: bool = False,
     ) -> tuple[ShareLink, str]:
         """A new link for one evidence record or one case (exactly one of ``record_id`` and
         ``case_id``); the link and its token (256 random bits), which is not stored and cannot
@@ -153,6 +179,7 @@ class ShareStore:
                     revoked_at_ms=None,
                     code_failures=0,
                     code_window_ms=to_ms(now),
+                    show_ip_location=show_ip_location,
                 )
             )
             key = result.inserted_primary_key
@@ -216,23 +243,78 @@ class ShareStore:
             return False
         return hmac.compare_digest(_code_hash(code, bytes(row.code_salt)), bytes(row.code_hash))
 
-    def note_failure(self, share_id: int, *, now: dt.datetime, window: dt.timedelta) -> int:
-        """Count a wrong code in the current window (a new window once the old one is over);
-        the failures in the window after this one."""
-        now_ms = to_ms(now)
-        with self.engine.begin() as conn:
+    def code_failures(self, share_id: int, client: str) -> CodeFailures | None:
+        """``client``'s current run of wrong codes for the link, if any."""
+        with self.engine.connect() as conn:
             row = conn.execute(
-                select(evidence_shares.c.code_failures, evidence_shares.c.code_window_ms)
-                .where(evidence_shares.c.id == share_id)
-                .with_for_update()
-            ).one()
-            if now_ms - int(row.code_window_ms) >= window.total_seconds() * 1000:
-                failures, start = 1, now_ms
-            else:
-                failures, start = int(row.code_failures) + 1, int(row.code_window_ms)
+                select(share_code_failures).where(
+                    (share_code_failures.c.share_id == share_id)
+                    & (share_code_failures.c.client == client)
+                )
+            ).one_or_none()
+        return None if row is None else _failures(row)
+
+    def note_failure(
+        self,
+        share_id: int,
+        client: str,
+        *,
+        now: dt.datetime,
+        forget_after: dt.timedelta,
+        wait: Callable[[int], dt.timedelta],
+    ) -> CodeFailures:
+        """Count a wrong code from ``client`` (a run older than ``forget_after`` starts over);
+        ``wait(failures)`` is how long the client then waits (a ``timedelta``)."""
+        now_ms = to_ms(now)
+        key = (share_code_failures.c.share_id == share_id) & (
+            share_code_failures.c.client == client
+        )
+        for _ in range(3):  # a concurrent first failure of the same client: read it again
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(
+                        select(share_code_failures).where(key).with_for_update()
+                    ).one_or_none()
+                    failures = 1
+                    if row is not None and now_ms - int(row.last_failure_ms) < _ms(forget_after):
+                        failures = int(row.failures) + 1
+                    blocked_until_ms = now_ms + _ms(wait(failures))
+                    values = {
+                        "failures": failures,
+                        "last_failure_ms": now_ms,
+                        "blocked_until_ms": blocked_until_ms,
+                    }
+                    if row is None:
+                        conn.execute(
+                            insert(share_code_failures).values(
+                                share_id=share_id, client=client, **values
+                            )
+                        )
+                    else:
+                        conn.execute(update(share_code_failures).where(key).values(**values))
+            except IntegrityError:
+                continue
+            return CodeFailures(failures, from_ms(now_ms), from_ms(blocked_until_ms))
+        raise AssertionError("share_code_failures: the row neither exists nor can be inserted")
+
+    def forget_failures(self, share_id: int, client: str) -> None:
+        """The client gave the right code: its run of wrong ones is over."""
+        with self.engine.begin() as conn:
             conn.execute(
-                update(evidence_shares)
-                .where(evidence_shares.c.id == share_id)
-                .values(code_failures=failures, code_window_ms=start)
+                share_code_failures.delete().where(
+                    (share_code_failures.c.share_id == share_id)
+                    & (share_code_failures.c.client == client)
+                )
             )
-        return failures
+
+
+def _ms(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+def _failures(row: Any) -> CodeFailures:
+    return CodeFailures(
+        failures=int(row.failures),
+        last_failure=from_ms(int(row.last_failure_ms)),
+        blocked_until=from_ms(int(row.blocked_until_ms)),
+    )

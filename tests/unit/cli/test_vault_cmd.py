@@ -275,10 +275,17 @@ def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path
     listed = json.loads(run("list", "--json", "--case", case_id))
     assert {i["number"] for i in listed["items"]} == set(numbers)
 
-    link = run("case", "share", case_id, "--days", "7", "--access-code", "8642")
+    run("case", "share", case_id, "--access-code", "8642", code=2)  # at least 6 characters
+    link = run("case", "share", case_id, "--days", "7", "--access-code", "864213")
     api_url = next(line.split("API: ", 1)[1] for line in link.splitlines() if "API: " in line)
-    opened = httpx.get(api_url, headers={"TimeSeal-Share-Code": "8642"})
+    opened = httpx.get(api_url, headers={"TimeSeal-Share-Code": "864213"})
     assert opened.status_code == 200 and len(opened.json()["items"]) == 2
+    run("case", "share", case_id, "--show-ip-and-location")
+    shares = httpx.get(
+        f"{logged.url}/api/v1/cases/{case_id}/shares",
+        headers={"Authorization": f"Bearer {logged.token}"},
+    ).json()
+    assert [s["show_ip_and_location"] for s in shares] == [False, True]
 
     run("case", "remove", case_id, numbers[0])
     run("case", "rename", case_id, "--title", "地址泄露")
@@ -288,7 +295,7 @@ def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path
     run("upload", str(chat), "--case", "999999", code=2)
     run("case", "delete", case_id)
     assert "not found" in run("case", "show", case_id, code=1).lower()
-    assert httpx.get(api_url, headers={"TimeSeal-Share-Code": "8642"}).status_code == 404
+    assert httpx.get(api_url, headers={"TimeSeal-Share-Code": "864213"}).status_code == 404
 
 
 def test_packages_download_resume_and_verify(

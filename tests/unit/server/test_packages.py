@@ -1,6 +1,7 @@
-"""Evidence packages built by the server: an item's, a case's and a share link's; each verifies
-offline (``timeseal verify PACKAGE.zip``), comes back byte for byte on the next request, resumes
-with ``Range``, and carries the capture metadata the client sent; SQLite and PostgreSQL."""
+"""Evidence packages built by the server: an item's, a case's and a share link's (the copy that
+withholds IP addresses and locations); each verifies offline (``timeseal verify PACKAGE.zip``),
+comes back byte for byte on the next request, resumes with ``Range``, and carries the capture
+metadata the client sent; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -141,9 +142,10 @@ def test_an_item_package_verifies_and_comes_back_the_same(
     assert again.content == package
     # Named as a file may be named anywhere (a check symbol such as * spelled _32).
     disposition = again.headers["content-disposition"]
-    assert disposition == f'attachment; filename="{item_id(number)}.zip"'
+    name = f"{item_id(number)}.zip"
+    assert disposition == f"attachment; filename=\"{name}\"; filename*=UTF-8''{name}"
     assert certificate.headers["content-disposition"].endswith(
-        f'filename="{item_id(number)}-certificate.pdf"'
+        f"filename*=UTF-8''{item_id(number)}-certificate.pdf"
     )
     part = server.get(url, headers={**auth, "Range": "bytes=100-"})
     assert part.status_code == 206 and part.content == package[100:]
@@ -213,14 +215,16 @@ def test_a_case_package_and_a_share_links_package(
     own = server.get(f"/api/v1/evidence/{photo}/certificate", headers=auth).content
     assert in_case == own
 
-    # A link to the case gets the very same package; a changed case gets a new one.
+    # A link to the case gets the same items in a copy without IP addresses (its own package,
+    # tests/security/test_share_privacy.py); a changed case gets a new one.
     expires = (clock() + dt.timedelta(days=2)).isoformat()
     link = server.post(
         f"/api/v1/cases/{case_id}/shares", json={"expires_at": expires}, headers=auth
     ).json()
     anyone = TestClient(server.app, client=("203.0.113.9", 1))
     shared = anyone.get(f"/api/v1/shares/{link['token']}/package")
-    assert shared.status_code == 200 and shared.content == package
+    assert shared.status_code == 200 and shared.content != package
+    assert [i["number"] for i in verified(data_dir, shared.content)["items"]] == [clip, photo]
     assert ("share_opened", "203.0.113.9") in custody(server, auth, photo)
     server.put(f"/api/v1/cases/{case_id}/items/{photo}", json={"note": "快递面单"}, headers=auth)
     changed = fetch(server, f"/api/v1/cases/{case_id}/package", auth)

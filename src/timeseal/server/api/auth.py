@@ -10,7 +10,8 @@
     DELETE /api/v1/account/sessions         end all my other sessions
     DELETE /api/v1/account/sessions/{id}    end one
     GET    /api/v1/account/tokens           my API tokens
-    POST   /api/v1/account/tokens           {name} -> a new token, shown once
+    POST   /api/v1/account/tokens           {name, expires_in_days?, scope?} -> a new token,
+                                            shown once (from a session only, never a token)
     DELETE /api/v1/account/tokens/{id}      revoke one
 
 Another account's session or token id is answered exactly like an unknown id: 404.
@@ -19,6 +20,7 @@ Mount with :func:`include_auth`.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -40,13 +42,20 @@ from timeseal.server.api.models import (
     TokenOut,
 )
 from timeseal.server.api.security import (
+    AnyScopeAccount,
     CurrentAccount,
     auth_service,
     clear_session_cookies,
     client_ip,
     set_session_cookies,
 )
-from timeseal.server.api.service import AuthService, Clock, Principal, SessionPolicy, utc_now
+from timeseal.server.api.service import (
+    AuthService,
+    Clock,
+    Principal,
+    SessionPolicy,
+    utc_now,
+)
 from timeseal.server.phone import InvalidPhoneNumber, normalise_phone
 from timeseal.server.sms import SmsProvider
 from timeseal.store.accounts import Account, SessionRecord, TokenRecord
@@ -106,6 +115,8 @@ def _token_out(record: TokenRecord, principal: Principal | None) -> TokenOut:
         hint=record.hint,
         created_at=record.created_at,
         last_used_at=record.last_used_at,
+        expires_at=record.expires_at,
+        scope="read" if record.scope == "read" else "full",
         current=principal is not None and _is_current(principal, "token", record.id),
     )
 
@@ -147,14 +158,20 @@ def login(
     body: LoginRequest, request: Request, response: Response, service: Service
 ) -> LoginResult:
     """Log in with the code (the account is created on the first login). ``kind=session``
-    sets the session cookies; ``kind=token`` returns an API token, once. Ten wrong codes in a
-    row lock the number for 30 minutes."""
+    sets the session cookies; ``kind=token`` returns an API token, once, expiring after
+    ``token_expires_in_days`` (default 90) with ``token_scope`` (default full). Ten wrong codes
+    in a row lock the number for 30 minutes."""
     phone = _phone(body.phone)
     ip = client_ip(request)
     account = service.redeem_code(phone, body.code, ip)
     _no_store(response)
     if body.kind == "token":
-        secret, record = service.create_token(account.id, body.token_name or DEFAULT_TOKEN_NAME)
+        secret, record = service.create_token(
+            account.id,
+            body.token_name or DEFAULT_TOKEN_NAME,
+            lifetime=dt.timedelta(days=body.token_expires_in_days),
+            scope=body.token_scope,
+        )
         return LoginResult(
             account=_account_out(account), kind="token", token=_new_token(secret, record)
         )
@@ -179,9 +196,9 @@ def login(
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204, responses=error_responses(401, 403))
-def logout(principal: CurrentAccount, request: Request, service: Service) -> Response:
+def logout(principal: AnyScopeAccount, request: Request, service: Service) -> Response:
     """End the session this request was made with (and clear its cookies), or revoke the
-    API token it was made with."""
+    API token it was made with (a read-only one too)."""
     now = service.now()
     reply = Response(status_code=204)
     if principal.via == "session":
@@ -232,7 +249,8 @@ def revoke_session(
 
 @router.get("/account/tokens", tags=["account"], responses=error_responses(401))
 def list_tokens(principal: CurrentAccount, service: Service) -> list[TokenOut]:
-    return [_token_out(r, principal) for r in service.accounts.tokens(principal.account.id)]
+    records = service.accounts.tokens(principal.account.id, now=service.now())
+    return [_token_out(r, principal) for r in records]
 
 
 @router.post(
@@ -245,8 +263,17 @@ def list_tokens(principal: CurrentAccount, service: Service) -> list[TokenOut]:
 def create_token(
     body: CreateTokenRequest, principal: CurrentAccount, response: Response, service: Service
 ) -> NewToken:
-    """A new API token. Its secret is in this answer only; the server keeps a hash."""
-    secret, record = service.create_token(principal.account.id, body.name)
+    """A new API token, from a browser session only (403 ``session_required`` for a request
+    made with a token: a stolen token cannot mint itself successors). Its secret is in this
+    answer only; the server keeps a hash."""
+    if principal.via != "session":
+        raise ApiError("session_required", 403)
+    secret, record = service.create_token(
+        principal.account.id,
+        body.name,
+        lifetime=dt.timedelta(days=body.expires_in_days),
+        scope=body.scope,
+    )
     _no_store(response)
     return _new_token(secret, record)
 

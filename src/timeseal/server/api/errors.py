@@ -65,6 +65,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "缺少或错误的 CSRF 令牌，请刷新页面后重试。",
         "Missing or wrong CSRF token; reload the page and try again.",
     ),
+    "token_read_only": (
+        "该 API 令牌为只读，不能上传、修改或删除。",
+        "This API token is read-only: it cannot upload, change or delete anything.",
+    ),
+    "session_required": (
+        "只能在浏览器登录后创建 API 令牌，不能用令牌创建令牌。",
+        "API tokens are created from a browser session, not with another token.",
+    ),
     "not_found": ("找不到该资源。", "Not found."),
     "method_not_allowed": ("不支持该请求方法。", "Method not allowed."),
     "http_error": ("请求失败（HTTP {status}）。", "The request failed (HTTP {status})."),

@@ -31,6 +31,12 @@ class LoginRequest(_Body):
         "token: an API token for the command-line client, returned once.",
     )
     token_name: str | None = Field(default=None, min_length=1, max_length=100)
+    token_expires_in_days: int = Field(
+        default=90, ge=1, le=365, description="kind=token: days until the token expires."
+    )
+    token_scope: Literal["full", "read"] = Field(
+        default="full", description="kind=token: full, or read (cannot upload or change)."
+    )
 
 
 class AccountOut(BaseModel):
@@ -56,6 +62,11 @@ class TokenOut(BaseModel):
     hint: str = Field(description="The token's last characters, to recognise it.")
     created_at: dt.datetime
     last_used_at: dt.datetime | None
+    expires_at: dt.datetime = Field(description="The token stops working at this time.")
+    scope: Literal["full", "read"] = Field(
+        description="full: everything the account may do (but create tokens); read: only "
+        "GET and HEAD requests."
+    )
     current: bool = Field(description="The token this request was made with.")
 
 
@@ -77,6 +88,10 @@ class LoginResult(BaseModel):
 
 class CreateTokenRequest(_Body):
     name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int = Field(default=90, ge=1, le=365, description="Days until it expires.")
+    scope: Literal["full", "read"] = Field(
+        default="full", description="full, or read: GET and HEAD only (no uploads, no changes)."
+    )
 
 
 class Revoked(BaseModel):

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from timeseal.core.package.canonical import MAX_SAFE_INTEGER, format_canonical_json
 from timeseal.core.segment_chain import RECORDING_ID_BYTES, start_link
+from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import MAX_ID
@@ -388,7 +389,7 @@ def include_recordings(app: FastAPI, service: RecordingService) -> None:
             _stream(file),
             media_type="application/zip",
             headers={
-                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Disposition": content_disposition(name),
                 "Cache-Control": "private, no-store",
                 "X-Content-Type-Options": "nosniff",
             },

@@ -16,6 +16,9 @@ must send it back in the ``X-CSRF-Token`` header, or in a ``csrf_token`` field o
 the server compares it (constant time) with the value it recomputes from the session cookie. The
 ``ts_csrf`` cookie itself is never trusted, so a subdomain that plants cookies cannot forge
 one. Bearer tokens need no CSRF token: browsers never attach them on their own.
+
+Scopes: a ``read`` token may only use safe methods; anything else is 403 ``token_read_only``
+(it may still log itself out: :data:`AnyScopeAccount`).
 """
 
 from __future__ import annotations
@@ -85,10 +88,11 @@ def _authenticate(
     return principal
 
 
-async def current_account(
+async def any_scope_account(
     request: Request, principal: Annotated[Principal, Depends(_authenticate)]
 ) -> Principal:
-    """The caller, authenticated by an API token or a session (CSRF-checked); else 401."""
+    """The caller, authenticated by an API token of any scope or a session (CSRF-checked);
+    else 401. Only for what a read-only token may do besides reading: ending itself."""
     if principal.via == "session" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -101,7 +105,18 @@ async def current_account(
     return principal
 
 
+async def current_account(
+    request: Request, principal: Annotated[Principal, Depends(any_scope_account)]
+) -> Principal:
+    """The caller, authenticated by an API token or a session (CSRF-checked); else 401. A
+    read-only token gets 403 ``token_read_only`` for every unsafe method."""
+    if principal.read_only and request.method not in SAFE_METHODS:
+        raise ApiError("token_read_only", 403)
+    return principal
+
+
 CurrentAccount = Annotated[Principal, Depends(current_account)]
+AnyScopeAccount = Annotated[Principal, Depends(any_scope_account)]
 
 
 def set_session_cookies(

@@ -6,7 +6,11 @@ Secrets and what is stored of them:
   ``"timeseal login-code v1" ‖ 0 ‖ phone ‖ 0 ‖ code``), so a copy of the database alone does not
   let anyone try the million candidates offline;
 - session: 32 random bytes (base64url) in the ``ts_session`` cookie; stored as SHA-256;
-- API token: ``ts_`` + 32 random bytes (base64url), shown once; stored as SHA-256;
+- API token: ``ts_`` + 32 random bytes (base64url), shown once; stored as SHA-256. Each has
+  an expiry chosen at creation (:data:`DEFAULT_TOKEN_LIFETIME`, at most
+  :data:`MAX_TOKEN_LIFETIME`) and a scope: ``full``, or ``read`` (safe methods only; see
+  ``security.current_account``). Only a browser session or an SMS-code login creates one, never
+  a request made with a token, so a stolen token cannot outlive itself;
 - CSRF token of a session: HMAC-SHA256(server secret, ``"timeseal csrf v1" ‖ 0 ‖
   SHA-256(session secret)``), recomputed on each request, never stored (see ``security``).
 """
@@ -42,6 +46,9 @@ from timeseal.store.login_codes import (
 log = logging.getLogger("timeseal.auth")
 
 TOKEN_PREFIX = "ts_"
+DEFAULT_TOKEN_LIFETIME = dt.timedelta(days=90)
+MAX_TOKEN_LIFETIME = dt.timedelta(days=365)
+TokenScope = Literal["full", "read"]
 Clock = Callable[[], dt.datetime]
 
 
@@ -64,6 +71,11 @@ class Principal:
     via: Literal["session", "token"]
     credential_id: str  # the session's or the token's id
     csrf_token: str | None = None  # sessions only
+    scope: TokenScope = "full"  # a session's is always full
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == "read"
 
 
 def _sha256(text: str) -> bytes:
@@ -171,23 +183,41 @@ class AuthService:
 
     # --- API tokens -----------------------------------------------------------------------
 
-    def create_token(self, account_id: int, name: str) -> tuple[str, TokenRecord]:
-        """A new API token: (the secret, shown once; record)."""
+    def create_token(
+        self,
+        account_id: int,
+        name: str,
+        *,
+        lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
+        scope: TokenScope = "full",
+    ) -> tuple[str, TokenRecord]:
+        """A new API token: (the secret, shown once; record). The caller checked that the
+        request creating it is not itself made with a token (``auth.create_token``)."""
+        if not dt.timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
+            raise ValueError("a token's lifetime is more than nothing and at most a year")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.now()
         record = self.accounts.create_token(
-            account_id, name, _sha256(secret), secret[-4:], now=self.now()
+            account_id,
+            name,
+            _sha256(secret),
+            secret[-4:],
+            now=now,
+            expires_at=now + lifetime,
+            scope=scope,
         )
         return secret, record
 
     def token_principal(self, token: str) -> Principal | None:
         if not token.startswith(TOKEN_PREFIX):
             return None
-        found = self.accounts.token_by_secret(_sha256(token))
+        now = self.now()
+        found = self.accounts.token_by_secret(_sha256(token), now=now)
         if found is None:
             return None
         account, record = found
-        now = self.now()
         last = record.last_used_at
         if last is None or now - last >= self.sessions.touch_every:
             self.accounts.touch_token(record.id, now=now, every=self.sessions.touch_every)
-        return Principal(account, "token", record.id)
+        scope: TokenScope = "read" if record.scope == "read" else "full"
+        return Principal(account, "token", record.id, scope=scope)

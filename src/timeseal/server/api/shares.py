@@ -14,13 +14,18 @@ Anyone holding the link, without logging in, while it is neither expired nor rev
                                           as the owner's download
 
 Both paths share one template (``{share}``) because OpenAPI forbids two templates that differ
-only in the parameter's name. A link with an access code wants it in ``TimeSeal-Share-Code``:
-none is 403 ``share_code_required``, a wrong one 403 ``share_code_invalid``, and after
-:data:`MAX_CODE_FAILURES` wrong ones in :data:`CODE_WINDOW` the link answers 429 until the window
-ends (even to the right code). Unknown and revoked links are 404 ``not_found`` (nothing to
-probe); an expired one is 410 ``share_expired``. Every open, facts or bytes, adds
-``share_opened`` (no actor, the client's IP) to the item's custody trail; creating a link adds
-``shared``.
+only in the parameter's name. A link with an access code (6-64 characters) wants it in
+``TimeSeal-Share-Code``: none is 403 ``share_code_required``, a wrong one 403
+``share_code_invalid``; a client with too many wrong ones in a row waits, with a back-off
+(429; :mod:`.share_service`), while other clients are not held up. Unknown and revoked links
+are 404 ``not_found`` (nothing to probe); an expired one is 410 ``share_expired``. Every open,
+facts or bytes, counts as ``share_opened`` (no actor, the client's IP; one row per client and
+day) in the item's custody trail; creating a link adds ``shared``.
+
+What a link shares carries no IP address and no exact location unless the owner set
+``show_ip_and_location`` when creating it: the facts never do, and its packages are then a
+withheld copy (:meth:`~timeseal.server.packages.PackageService.item_package` with
+``withhold_private``), sealed and timestamped like the owner's own.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from timeseal.server.api.cases import CaseId, case_info
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
 from timeseal.server.api.security import CurrentAccount, client_ip
-from timeseal.server.api.share_service import LifetimeOutOfRange, ShareService
+from timeseal.server.api.share_service import MIN_CODE_LENGTH, LifetimeOutOfRange, ShareService
 from timeseal.server.api.vault import (
     EvidenceSummary,
     content_response,
@@ -83,7 +88,15 @@ class ShareCreate(BaseModel):
     )
     label: str = Field("", max_length=100, description="For the owner: who the link is for.")
     access_code: str | None = Field(
-        None, min_length=4, max_length=64, description="Optional; stored hashed (scrypt)."
+        None,
+        min_length=MIN_CODE_LENGTH,
+        max_length=64,
+        description="Optional; stored hashed (scrypt).",
+    )
+    show_ip_and_location: bool = Field(
+        False,
+        description="Share IP addresses (custody trail, capture metadata) and exact locations "
+        "too. Off: the link's packages are a copy that withholds them (still verifiable).",
     )
 
 
@@ -95,6 +108,7 @@ class ShareInfo(BaseModel):
     label: str
     token_hint: str
     has_access_code: bool
+    show_ip_and_location: bool
     created_at: dt.datetime
     expires_at: dt.datetime
     revoked_at: dt.datetime | None
@@ -142,6 +156,7 @@ def _info(share: ShareLink, now: dt.datetime, *, number: str | None = None) -> d
         "label": share.label,
         "token_hint": share.token_hint,
         "has_access_code": share.has_code,
+        "show_ip_and_location": share.show_ip_location,
         "created_at": share.created_at,
         "expires_at": share.expires_at,
         "revoked_at": share.revoked_at,
@@ -163,8 +178,8 @@ def include_shares(
     router = APIRouter(prefix="/api/v1", tags=["shares"])
     shares = service.store
 
-    def open_share(token: str, code: str | None) -> ShareLink:
-        return service.open(token, code)
+    def open_share(token: str, code: str | None, request: Request) -> ShareLink:
+        return service.open(token, code, client_ip=client_ip(request))
 
     def shared_record(link: ShareLink) -> EvidenceRecord:
         return service.record(link)
@@ -172,8 +187,8 @@ def include_shares(
     def shared_case(link: ShareLink) -> tuple[Case, list[tuple[EvidenceRecord, dict[str, Any]]]]:
         return service.case(link)
 
-    def note_open(record: EvidenceRecord, request: Request) -> None:
-        service.note_open(record, client_ip(request))
+    def note_open(link: ShareLink, record: EvidenceRecord, request: Request) -> None:
+        service.note_open(link, record, client_ip(request))
 
     def create_link(
         body: ShareCreate,
@@ -192,6 +207,7 @@ def include_shares(
                 ip=client_ip(request),
                 record=record,
                 case=case,
+                show_ip_location=body.show_ip_and_location,
             )
         except LifetimeOutOfRange:
             raise RequestValidationError(
@@ -279,10 +295,10 @@ def include_shares(
     async def shared(share: str, request: Request, code: ShareCode = None) -> Any:
         """What a link shares (no login; ``share`` is the link token): one record's facts,
         RFC 3161 token and log receipt, or a case with all of that for each of its items."""
-        link = open_share(share, code)
+        link = open_share(share, code, request)
         if link.scope == "evidence":
             record = shared_record(link)
-            note_open(record, request)
+            note_open(link, record, request)
             return {
                 **proof_fields(vault, record),
                 "share_expires_at": link.expires_at,
@@ -290,7 +306,7 @@ def include_shares(
             }
         case, items = shared_case(link)
         for record, _ in items:
-            note_open(record, request)
+            note_open(link, record, request)
         return {
             **case_info(case),
             "share_expires_at": link.expires_at,
@@ -316,12 +332,12 @@ def include_shares(
     )
     async def shared_content(share: str, request: Request, code: ShareCode = None) -> Any:
         """The file an evidence link shares, streamed, with one ``Range`` honoured."""
-        link = open_share(share, code)
+        link = open_share(share, code, request)
         if link.scope != "evidence":
             raise ApiError("not_found", 404)
         record = shared_record(link)
         start, end, status = parse_range(request.headers.get("range"), record.size)
-        note_open(record, request)
+        note_open(link, record, request)
         return content_response(vault, record, start, end, status)
 
     @router.get(
@@ -337,7 +353,7 @@ def include_shares(
         share: str, number: str, request: Request, code: ShareCode = None
     ) -> Any:
         """One item of a shared case, streamed, with one ``Range`` honoured."""
-        link = open_share(share, code)
+        link = open_share(share, code, request)
         if link.scope != "case":
             raise ApiError("not_found", 404)
         _, items = shared_case(link)
@@ -349,7 +365,7 @@ def include_shares(
         if record is None:
             raise ApiError("not_found", 404)
         start, end, status = parse_range(request.headers.get("range"), record.size)
-        note_open(record, request)
+        note_open(link, record, request)
         return content_response(vault, record, start, end, status)
 
     @router.get(
@@ -361,21 +377,23 @@ def include_shares(
         share: str, request: Request, code: ShareCode = None
     ) -> StreamingResponse:
         """The evidence package (ZIP) of what the link shares: the item, or the whole case;
-        built on first request, ``Range`` resumes."""
-        link = open_share(share, code)
+        built on first request, ``Range`` resumes. Without the owner's opt-in it is the copy
+        that withholds IP addresses and exact locations."""
+        link = open_share(share, code, request)
+        withhold = not link.show_ip_location
         if link.scope == "evidence":
             record = shared_record(link)
             records = [record]
-            row = await built(packages.item_package(record))
+            row = await built(packages.item_package(record, withhold_private=withhold))
             filename = f"{item_id(record.number)}.zip"
         else:
             case, items = shared_case(link)
             records = [r for r, _ in items]
-            row = await built(packages.case_package(case))
+            row = await built(packages.case_package(case, withhold_private=withhold))
             filename = f"case-{case.id}.zip"
         response = package_response(packages, row, filename, request)
         for record in records:
-            note_open(record, request)
+            note_open(link, record, request)
         return response
 
     app.include_router(router)

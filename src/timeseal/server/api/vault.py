@@ -36,6 +36,7 @@ from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package import parse_canonical_json
 from timeseal.core.tlog.proof import format_tlog_proof
+from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.datadir import VaultConfig
@@ -535,7 +536,9 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
         tags=["vault"],
     )
     async def get_evidence(number: str, request: Request, principal: CurrentAccount) -> Any:
-        """A record with its token, log entry, receipt (once sequenced) and custody trail."""
+        """A record with its token, log entry, receipt (once sequenced) and custody trail.
+        A custody entry stands for ``count`` events from ``at`` to ``last_at`` (share views
+        are counted per link, client and day; every other entry is one event)."""
         record = own_record(number, principal)
         now = dt.datetime.now(dt.UTC)
         vault.store.add_custody(
@@ -550,6 +553,8 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
                     "actor_id": e.actor_id,
                     "at": e.at.isoformat(),
                     "client_ip": e.client_ip,
+                    "count": e.count,
+                    "last_at": (e.last_at or e.at).isoformat(),
                 }
                 for e in vault.store.custody(record.id)
             ],
@@ -629,15 +634,15 @@ def blob_response(
     *,
     disposition: Literal["attachment", "inline"] = "attachment",
 ) -> StreamingResponse:
-    """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (206 with
-    ``Content-Range`` for a range), its SHA-256 as the ETag, never cached by others.
+    """Bytes ``[start, end)`` of a blob as an attachment named ``filename`` (in both forms of
+    RFC 6266, :mod:`.disposition`; 206 with ``Content-Range`` for a range), its SHA-256 as the
+    ETag, never cached by others.
     ``inline`` is for the web app's owner-only previews of images and videos only."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     headers = {
         "Content-Length": str(end - start),
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
+        "Content-Disposition": content_disposition(filename, disposition),
         "Cache-Control": "private, no-store",
         "ETag": f'"{blob.sha256.hex()}"',
     }

@@ -56,7 +56,7 @@ def include_account_settings(app: FastAPI, pages: Pages) -> None:
                 account_id, now=service.now(), idle=service.sessions.idle
             ),
             "current_session": principal.credential_id,
-            "tokens": service.accounts.tokens(account_id),
+            "tokens": service.accounts.tokens(account_id, now=service.now()),
         }
         return pages.render(request, "account.html", context)
 

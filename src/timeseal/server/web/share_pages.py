@@ -3,8 +3,9 @@
 For the owner (logged in, CSRF on both forms)::
 
     POST /evidence/{number}/shares   create a link to an item or, from a case's page, to the
-    POST /cases/{case}/shares        case (days 1-365, label, optional access code); the
-                                     answer shows ``/s/<token>`` once
+    POST /cases/{case}/shares        case (days 1-365, label, optional access code of 6-64
+                                     characters, the opt-in ``show_ip_and_location``, off
+                                     unless ticked); the answer shows ``/s/<token>`` once
     POST /shares/{id}/revoke         revoke one of the account's links
 
 For anyone holding the link (no login)::
@@ -18,8 +19,9 @@ For anyone holding the link (no login)::
 
 The rules are the API's (:class:`~timeseal.server.api.share_service.ShareService`): unknown
 and revoked links get a 404 page, expired ones a 410 page, wrong codes count towards the same
-rate limit, and every open of the page, preview or a download adds ``share_opened`` to the
-custody trail of what it shows. Failures of a download itself (a bad ``Range``, a package
+per-client back-off, every open of the page, preview or a download counts as ``share_opened``
+in the custody trail of what it shows, and the package is the copy without IP addresses and
+exact locations unless the owner opted in. Failures of a download itself (a bad ``Range``, a package
 still building) are the API's JSON errors, as for the owner's downloads.
 
 The access code form carries a CSRF token like the login forms: a random ``ts_share_form``
@@ -137,6 +139,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
                 expires_at=service.clock() + dt.timedelta(days=int(days)),
                 label=field(form, "label").strip(),
                 access_code=code or None,
+                show_ip_and_location=field(form, "show_ip_and_location") == "1",
             )
             _, token = service.create(
                 principal.account.id,
@@ -146,6 +149,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
                 ip=client_ip(request),
                 record=record,
                 case=case,
+                show_ip_location=body.show_ip_and_location,
             )
         except LifetimeOutOfRange:
             error = "days"
@@ -240,9 +244,17 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
         error = "share_expired" if exc.code == "share_expired" else "share_not_found"
         return public_page(request, "error.html", {"error": error}, exc.status)
 
+    def open_link(request: Request, token: str, code: str | None = None) -> ShareLink:
+        return share_service(request).open(
+            token,
+            code,
+            client_ip=client_ip(request),
+            code_proven=code is None and code_proven(request, token),
+        )
+
     def opened(request: Request, token: str) -> ShareLink | Response:
         try:
-            return share_service(request).open(token, None, code_proven=code_proven(request, token))
+            return open_link(request, token)
         except ApiError as exc:
             if exc.code == "share_code_required":
                 return RedirectResponse(f"/s/{token}", status_code=303)
@@ -258,19 +270,19 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
         }
         if link.scope == "evidence":
             record = service.record(link)
-            service.note_open(record, ip)
+            service.note_open(link, record, ip)
             context.update(record=record, facts=records.facts(record), preview=preview_kind(record))
         else:
             case, items = service.case(link)
             for record, _ in items:
-                service.note_open(record, ip)
+                service.note_open(link, record, ip)
             context.update(record=None, case=case, items=items)
         return public_page(request, "share.html", context)
 
     def show(request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            link = share_service(request).open(token, None, code_proven=code_proven(request, token))
+            link = open_link(request, token)
         except ApiError as exc:
             return refusal(request, token, exc)
         return shared_page(request, token, link)
@@ -286,7 +298,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
         code = field(form, "access_code")
         service = share_service(request)
         try:
-            link = service.open(token, code or None)
+            link = open_link(request, token, code or None)
         except ApiError as exc:
             return refusal(request, token, exc)
         expiry = int((service.clock() + CODE_COOKIE_LIFETIME).timestamp())
@@ -329,7 +341,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             return not_found(request)
         service = share_service(request)
         response = inline_preview(service.vault, record, request)
-        service.note_open(record, client_ip(request))
+        service.note_open(link, record, client_ip(request))
         return response
 
     def content(request: Request) -> Response:
@@ -345,7 +357,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             return not_found(request)
         service = share_service(request)
         start, end, status = parse_range(request.headers.get("range"), record.size)
-        service.note_open(record, client_ip(request))
+        service.note_open(link, record, client_ip(request))
         return content_response(service.vault, record, start, end, status)
 
     async def package(request: Request) -> Response:
@@ -355,19 +367,20 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             return link
         service = share_service(request)
         packages = service.packages
+        withhold = not link.show_ip_location
         if link.scope == "evidence":
             record = service.record(link)
             shared = [record]
-            row = await built(packages.item_package(record))
+            row = await built(packages.item_package(record, withhold_private=withhold))
             filename = f"{item_id(record.number)}.zip"
         else:
             case, items = service.case(link)
             shared = [r for r, _ in items]
-            row = await built(packages.case_package(case))
+            row = await built(packages.case_package(case, withhold_private=withhold))
             filename = f"case-{case.id}.zip"
         response = package_response(packages, row, filename, request)
         for record in shared:
-            service.note_open(record, client_ip(request))
+            service.note_open(link, record, client_ip(request))
         return response
 
     app.router.routes.extend(

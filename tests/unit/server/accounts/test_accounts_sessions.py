@@ -260,10 +260,17 @@ def test_token_login_create_list_revoke(
     auth = bearer(token["token"])
     clock.advance(minutes=5)
     assert client.get("/api/v1/account", headers=auth).json()["phone"] == PHONE
-    # A bearer token needs no CSRF token.
+    # A token cannot create tokens (tests/security/test_api_tokens.py); a browser session can.
     reply = client.post("/api/v1/account/tokens", json={"name": "backup"}, headers=auth)
+    assert (reply.status_code, error_code(reply)) == (403, "session_required")
+    browser = TestClient(app, client=("10.0.0.3", 50000))
+    csrf = log_in(browser, outbox)["csrf_token"]
+    reply = browser.post(
+        "/api/v1/account/tokens", json={"name": "backup"}, headers={"X-CSRF-Token": csrf}
+    )
     assert reply.status_code == 201
     second = reply.json()
+    assert (second["scope"], second["expires_at"]) == ("full", "2027-02-27T08:05:00Z")
     listed = client.get("/api/v1/account/tokens", headers=auth).json()
     assert [(t["id"], t["name"], t["current"]) for t in listed] == [
         (token["id"], "laptop CLI", True),

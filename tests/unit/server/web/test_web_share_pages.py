@@ -75,8 +75,10 @@ def create_share(
 
 
 def custody(web: TestClient, number: str) -> list[str]:
+    """The trail's actions, each as many times as its entry counts (share views are counted
+    in one entry per link, client and day)."""
     detail = web.get(f"/api/v1/evidence/{number}").json()
-    return [e["action"] for e in detail["custody"]]
+    return [e["action"] for e in detail["custody"] for _ in range(int(e["count"]))]
 
 
 def test_account_page_lists_and_revokes_sessions_and_tokens(
@@ -151,6 +153,7 @@ def test_share_created_on_the_page_opens_anonymously(web: TestClient, data_dir: 
     assert custody(web, number).count("share_opened") == 4  # page, preview, file, package
     # Out of range lifetimes are refused by the form.
     page = web.get(f"/evidence/{number}")
+    assert "共 4 次" in page.text  # the four opens are one counted entry of the trail
     for days in ("0", "366", "x"):
         bad = web.post(
             f"/evidence/{number}/shares",
@@ -163,7 +166,7 @@ def test_share_created_on_the_page_opens_anonymously(web: TestClient, data_dir: 
 
 def test_access_code_required_wrong_and_right(web: TestClient, data_dir: Path) -> None:
     number = sealed_photo(web, data_dir)
-    path = create_share(web, number, code="2468")
+    path = create_share(web, number, code="246813")
     anonymous = TestClient(web.app, raise_server_exceptions=False)
     asked = anonymous.get(path + "?lang=en")
     assert asked.status_code == 200 and 'name="access_code"' in asked.text
@@ -171,28 +174,28 @@ def test_access_code_required_wrong_and_right(web: TestClient, data_dir: Path) -
     assert anonymous.get(f"{path}/content", follow_redirects=False).status_code == 303
     csrf = hidden(asked.text, "csrf_token")
     # The form needs its CSRF token (tied to the ts_share_form cookie); without: refused.
-    forged = anonymous.post(path, data={"access_code": "2468"}, follow_redirects=False)
+    forged = anonymous.post(path, data={"access_code": "246813"}, follow_redirects=False)
     assert forged.status_code == 403 and "ts_share" not in forged.headers.get("set-cookie", "")
     wrong = anonymous.post(
-        path, data={"access_code": "1357", "csrf_token": csrf}, follow_redirects=False
+        path, data={"access_code": "135799", "csrf_token": csrf}, follow_redirects=False
     )
     assert wrong.status_code == 403 and 'id="code-error"' in wrong.text
     right = anonymous.post(
-        path, data={"access_code": "2468", "csrf_token": csrf}, follow_redirects=False
+        path, data={"access_code": "246813", "csrf_token": csrf}, follow_redirects=False
     )
     assert right.status_code == 303 and right.headers["location"] == path
     cookie = right.headers["set-cookie"]
-    assert "HttpOnly" in cookie and f"Path={path}" in cookie and "2468" not in cookie
+    assert "HttpOnly" in cookie and f"Path={path}" in cookie and "246813" not in cookie
     assert number in anonymous.get(path).text
     assert anonymous.get(f"{path}/content").content == PNG
-    # Five wrong codes in the window: the link answers 429, even to the right code.
+    # Five wrong codes in a row: this client waits (429), even with the right code.
     stranger = TestClient(web.app, raise_server_exceptions=False)
     csrf = hidden(stranger.get(path).text, "csrf_token")
     assert number not in stranger.get(path).text  # the cookie is per browser
     for _ in range(5):
-        stranger.post(path, data={"access_code": "0000", "csrf_token": csrf})
+        stranger.post(path, data={"access_code": "000000", "csrf_token": csrf})
     limited = stranger.post(
-        path, data={"access_code": "2468", "csrf_token": csrf}, follow_redirects=False
+        path, data={"access_code": "246813", "csrf_token": csrf}, follow_redirects=False
     )
     assert limited.status_code == 429 and "ts_share=" not in limited.headers.get("set-cookie", "")
     # The browser that proved the code earlier keeps its cookie until it expires.
