@@ -36,6 +36,7 @@ from timeseal.server.journal_process import SOCKET_ENV as JOURNAL_SOCKET_ENV
 from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
+from timeseal.server.request_bounds import RequestBounds
 from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
 from timeseal.server.sms import sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
@@ -167,6 +168,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             *log_routes(log_store, log_key),
         ],
     )
+    app.add_middleware(RequestBounds)  # body size, JSON depth, query length
     app.include_router(log_api(log_store))
     auth = include_auth(
         app,
