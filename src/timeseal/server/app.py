@@ -215,7 +215,9 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     include_shares(app, packages, clock=settings.share_clock)
     public = PublicRecords(vault)
     include_public(app, public)
-    include_web(app, public, roots=chain[-1:], log_key=log_key.verifier_key)
+    include_web(
+        app, public, roots=chain[-1:], log_key=log_key.verifier_key, public_url=settings.public_url
+    )
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
 
