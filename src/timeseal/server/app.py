@@ -40,6 +40,7 @@ from timeseal.server.journal_process import SOCKET_ENV as JOURNAL_SOCKET_ENV
 from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
+from timeseal.server.request_bounds import RequestBounds
 from timeseal.server.runtime import HttpConfig
 from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
 from timeseal.server.sms import sms_provider
@@ -191,6 +192,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             *log_routes(log_store, log_key),
         ],
     )
+    app.add_middleware(RequestBounds)  # body size, JSON depth, query length
     app.include_router(log_api(log_store))
     install_disk_full_handlers(app)
     auth = include_auth(
@@ -244,6 +246,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         roots=chain[-1:],
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
+        public_url=settings.public_url,
     )
     if http.api_docs:
         include_api_docs(app, settings.swagger_ui or offline_swagger_ui())

@@ -49,6 +49,7 @@ from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_respo
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.share_service import MIN_CODE_LENGTH, LifetimeOutOfRange, ShareService
 from timeseal.server.api.vault import (
+    CONTENT_MEDIA_TYPES,
     EvidenceSummary,
     content_response,
     owned_record,
@@ -324,8 +325,8 @@ def include_shares(
     @router.get(
         "/shares/{share}/content",
         responses={
-            200: {"content": {"application/octet-stream": {}}},
-            206: {"content": {"application/octet-stream": {}}},
+            200: CONTENT_MEDIA_TYPES,
+            206: CONTENT_MEDIA_TYPES,
             **error_responses(403, 404, 410, 416, 429),
         },
         response_class=Response,
@@ -343,8 +344,8 @@ def include_shares(
     @router.get(
         "/shares/{share}/items/{number}/content",
         responses={
-            200: {"content": {"application/octet-stream": {}}},
-            206: {"content": {"application/octet-stream": {}}},
+            200: CONTENT_MEDIA_TYPES,
+            206: CONTENT_MEDIA_TYPES,
             **error_responses(403, 404, 410, 416, 429),
         },
         response_class=Response,

@@ -61,6 +61,13 @@ OFFSET_MEDIA_TYPE = "application/offset+octet-stream"
 MAX_ID = 2**63 - 1
 #: Media types served as themselves; everything else is application/octet-stream.
 INLINE_SAFE = ("image/", "video/", "audio/", "application/pdf")
+#: What a download may answer with (:func:`content_response`), for /openapi.json.
+CONTENT_MEDIA_TYPES: dict[str, object] = {
+    "content": {
+        m: {}
+        for m in ("application/octet-stream", "image/*", "video/*", "audio/*", "application/pdf")
+    }
+}
 
 MESSAGES.update(
     {
@@ -385,7 +392,12 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
             headers[EVIDENCE_NUMBER_HEADER] = number
         return Response(status_code=201, headers=headers)
 
-    @router.head("/uploads/{upload_id}", responses=error_responses(401, 404, 410), tags=["vault"])
+    @router.head(
+        "/uploads/{upload_id}",
+        response_class=Response,  # headers only: no JSON body to document
+        responses=error_responses(401, 404, 410),
+        tags=["vault"],
+    )
     async def upload_offset(upload_id: str, principal: CurrentAccount) -> Response:
         """tus: the upload's durable offset (where to resume)."""
         row = own_upload(upload_id, principal)
@@ -563,7 +575,8 @@ def include_vault(app: FastAPI, vault: VaultService, config: VaultConfig) -> Non
     @router.get(
         "/evidence/{number}/content",
         responses={
-            200: {"content": {"application/octet-stream": {}}},
+            200: CONTENT_MEDIA_TYPES,
+            206: CONTENT_MEDIA_TYPES,
             **error_responses(401, 404, 416),
         },
         response_class=Response,

@@ -55,12 +55,14 @@ def include_web(
     *,
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
+    public_url: str,
     verify_limits: VerifyLimits | None = None,
 ) -> Pages:
     """Mount the static assets, the public pages and the account's pages (these need
     ``include_auth`` and ``include_vault`` on ``app``). ``roots`` anchor token verification,
     ``log_key`` (the log's verifier key) checks log receipts; ``verify_limits`` bound package
-    verification (default :class:`VerifyLimits`)."""
+    verification (default :class:`VerifyLimits`); absolute links (a new share link) start
+    with ``public_url``, never with the request's ``Host``."""
     assets = StaticAssets()
     pages = Pages(assets)
     app.state.timeseal_pages = pages
@@ -70,7 +72,7 @@ def include_web(
     include_account_pages(app, pages)
     include_evidence_pages(app, pages, records)
     include_account_settings(app, pages)
-    include_share_pages(app, pages, records)
+    include_share_pages(app, pages, records, public_url=public_url)
     include_case_pages(app, pages, records)
     include_capture_pages(app, pages, records.vault)
     return pages

@@ -88,8 +88,12 @@ def share_service(request: Request) -> ShareService:
     return service
 
 
-def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> None:
-    """Mount the owner's share forms and the public ``/s/{token}`` pages."""
+def include_share_pages(
+    app: FastAPI, pages: Pages, records: PublicRecords, *, public_url: str
+) -> None:
+    """Mount the owner's share forms and the public ``/s/{token}`` pages. The link shown to
+    the owner starts with ``public_url`` (``--public-url``): the request's ``Host`` header is
+    the client's to choose, and a link built from it could point at another site."""
 
     # --- the owner -------------------------------------------------------------------------
 
@@ -159,7 +163,7 @@ def include_share_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> N
             context.update(error=error, share_url=None)
             return pages.render(request, "share_created.html", context, status=422)
         context["share_path"] = f"/s/{token}"
-        context["share_url"] = f"{request.base_url}s/{token}"
+        context["share_url"] = f"{public_url.rstrip('/')}/s/{token}"
         return pages.render(request, "share_created.html", context, status=201)
 
     async def revoke(request: Request) -> Response:
