@@ -47,6 +47,7 @@ from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
+from timeseal.store.login_codes import LoginPolicy
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
 
@@ -173,6 +174,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         engine=engine,
         secret=datadir.load_auth_secret(settings.data_dir),
         sms=sms_provider(config.sms, settings.data_dir),
+        login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
     )
     vault = VaultService(
         EvidenceStore(engine),

@@ -121,7 +121,7 @@ def test_a_wrong_code_can_be_retyped(
         CliRunner(env=env), cli, ["login", "--server", api_server.url, "--phone", PHONE], answers
     )
     assert result.exit_code == 0, result.output
-    assert "✗ 验证码不正确。" in result.output
+    assert "✗ 验证码不正确或已失效。" in result.output
 
 
 def test_three_wrong_codes_give_up(
@@ -133,7 +133,7 @@ def test_three_wrong_codes_give_up(
         CliRunner(env=env), cli, ["login", "--server", api_server.url, "--phone", PHONE], answers
     )
     assert result.exit_code == 1
-    assert result.output.count("✗ The code is not correct.") == 3
+    assert result.output.count("✗ The code is wrong or no longer valid.") == 3
     assert not (tmp_path / "xdg" / "timeseal" / "credentials.json").exists()
 
 

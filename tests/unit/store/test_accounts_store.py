@@ -79,17 +79,18 @@ def test_every_concurrent_guess_is_counted(engine: Engine) -> None:
     results = race(12, lambda i: codes.redeem(PHONE, f"10.0.1.{i}", WRONG, now=START))
     rejected = [r for r in results if isinstance(r, CodeRejected)]
     refused = [r for r in results if isinstance(r, Refused)]
-    # Five guesses at the code, then it is exhausted; the tenth failure locks the number,
-    # and the rest are refused without being checked.
+    # Five guesses at the code, then it is burned: the rest are no guess at a live code (and
+    # counted nowhere). No number lock: nothing is refused.
     assert Counter(r.problem for r in rejected) == {
         CodeProblem.WRONG: 5,
-        CodeProblem.EXHAUSTED: 5,
+        CodeProblem.NO_LIVE_CODE: 7,
     }
-    assert len([r for r in rejected if r.locked_until is not None]) == 1
-    assert [r.limit for r in refused] == [Limit.PHONE_LOCKED] * 2
-    # Even the right code now fails.
+    left = sorted(r.attempts_left or 0 for r in rejected if r.problem is CodeProblem.WRONG)
+    assert left == [0, 1, 2, 3, 4]
+    assert refused == []
+    # The right code now only hears that it was burned.
     right = codes.redeem(PHONE, "10.0.2.1", RIGHT, now=START)
-    assert isinstance(right, Refused) and right.limit is Limit.PHONE_LOCKED
+    assert isinstance(right, CodeRejected) and right.problem is CodeProblem.EXHAUSTED
 
 
 def test_a_code_logs_in_once_however_many_use_it_at_once(engine: Engine) -> None:

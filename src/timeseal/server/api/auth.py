@@ -126,7 +126,8 @@ JSON_BODY = [Depends(require_json)]
 )
 def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -> SmsCodeSent:
     """Send a one-time login code to a mainland mobile number. Limits: one code per number
-    per minute and ten per day, twenty per client IP per hour; a locked number gets none."""
+    per minute and ten per day, twenty per client IP per hour, and the site's SMS budget per
+    hour (``sms_budget_exhausted``, 429 with ``Retry-After``, when it is spent)."""
     phone = _phone(body.phone)
     issued = service.request_code(phone, client_ip(request))
     now = service.now()
@@ -147,8 +148,11 @@ def login(
     body: LoginRequest, request: Request, response: Response, service: Service
 ) -> LoginResult:
     """Log in with the code (the account is created on the first login). ``kind=session``
-    sets the session cookies; ``kind=token`` returns an API token, once. Ten wrong codes in a
-    row lock the number for 30 minutes."""
+    sets the session cookies; ``kind=token`` returns an API token, once. A code allows five
+    wrong guesses; after three wrong codes from one client for one number, that client (and
+    only that one) waits 2 s, then 4 s, 8 s … up to 15 minutes between tries (429
+    ``rate_limited`` with ``Retry-After``). A code for a number without a live one is just
+    wrong (``code_invalid``) and counts for nothing."""
     phone = _phone(body.phone)
     ip = client_ip(request)
     account = service.redeem_code(phone, body.code, ip)

@@ -72,8 +72,8 @@ def _sha256(text: str) -> bytes:
 
 def _refusal(refused: Refused, now: dt.datetime) -> ApiError:
     wait = (refused.retry_at - now).total_seconds()
-    if refused.limit is Limit.PHONE_LOCKED:
-        return ApiError("phone_locked", 429, retry_after=wait)
+    if refused.limit is Limit.SMS_BUDGET:
+        return ApiError("sms_budget_exhausted", 429, retry_after=wait)
     return ApiError("rate_limited", 429, retry_after=wait)
 
 
@@ -114,6 +114,8 @@ class AuthService:
         digest = self.code_hash(phone, code)
         outcome = self.codes.issue(phone, ip, digest, now=now)
         if isinstance(outcome, Refused):
+            if outcome.limit is Limit.SMS_BUDGET:
+                log.warning("SMS budget spent: no login codes until %s", outcome.retry_at)
             raise _refusal(outcome, now)
         try:
             self.sms.send(SmsMessage(phone, code, now, outcome.expires_at))
@@ -129,12 +131,11 @@ class AuthService:
         if isinstance(outcome, Refused):
             raise _refusal(outcome, now)
         if isinstance(outcome, CodeRejected):
-            if outcome.locked_until is not None:
-                log.warning("%s locked after repeated wrong codes", mask_phone(phone))
-                wait = (outcome.locked_until - now).total_seconds()
-                raise ApiError("phone_locked", 429, retry_after=wait)
-            left = outcome.attempts_left if outcome.problem is CodeProblem.WRONG else None
-            raise ApiError(outcome.problem.value, 400, attempts_left=left)
+            # No live code to guess at is answered exactly like a wrong guess (without the
+            # guesses left): a stranger learns nothing about the number.
+            problem = outcome.problem
+            code = CodeProblem.WRONG.value if problem is CodeProblem.NO_LIVE_CODE else problem.value
+            raise ApiError(code, 400, attempts_left=outcome.attempts_left)
         return outcome.account
 
     # --- sessions -------------------------------------------------------------------------

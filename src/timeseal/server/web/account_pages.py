@@ -3,9 +3,10 @@
 
 The pages call the same :class:`~timeseal.server.api.service.AuthService` as the JSON API
 (``POST /api/v1/auth/sms-code`` and ``/auth/login`` with ``kind=session``), so the rate limits,
-the lock after wrong codes and the session cookies are exactly the API's; its refusals are
+the back-off after wrong codes and the session cookies are exactly the API's; its refusals are
 shown with the API's own wording (:data:`timeseal.server.api.errors.MESSAGES`) in the page's
-language.
+language, with the same status and ``Retry-After``. While the development SMS provider is on,
+the page says that codes are not texted (``dev_sms`` in the template).
 
 CSRF, for every form:
 
@@ -179,6 +180,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
         error: str | None = None,
         status: int = 200,
         cookie: str | None = None,
+        retry_after: int | None = None,
     ) -> Response:
         service = auth_service(request)
         cookie = cookie or request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
@@ -203,6 +205,8 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             httponly=True,
             samesite="strict",
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     async def checked_login_form(request: Request) -> FormData | None:
@@ -242,7 +246,12 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
         except ApiError as exc:
             message = error_message(exc.code, lang, exc.retry_after)
             return login_form(
-                request, step="phone", next_path=next_path, error=message, status=exc.status
+                request,
+                step="phone",
+                next_path=next_path,
+                error=message,
+                status=exc.status,
+                retry_after=exc.retry_after,
             )
         return login_form(request, step="code", next_path=next_path, phone=phone)
 
@@ -268,8 +277,9 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             account = await anyio.to_thread.run_sync(redeem)
         except ApiError as exc:
             message = error_message(exc.code, lang, exc.retry_after)
-            # A used, expired or exhausted code needs a new one: back to the phone step.
-            step = "code" if exc.code == "code_invalid" else "phone"
+            # A used, expired or exhausted code needs a new one: back to the phone step. A wrong
+            # code, or a wait before the next try, stays at the code.
+            step = "code" if exc.code in ("code_invalid", "rate_limited") else "phone"
             return login_form(
                 request,
                 step=step,
@@ -277,6 +287,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
                 phone=phone,
                 error=message,
                 status=exc.status,
+                retry_after=exc.retry_after,
             )
         cookie, _session = service.start_session(
             account, ip=ip, user_agent=request.headers.get("user-agent", "")

@@ -143,7 +143,7 @@ def test_an_undelivered_code_is_useless_and_still_counted(
             assert reply.json()["error"]["code"] == "sms_unavailable"
             code = gateway.received[-1].body["code"]
             reply = client.post("/api/v1/auth/login", json={"phone": PHONE, "code": code})
-            assert reply.json()["error"]["code"] == "code_not_requested"
+            assert reply.json()["error"]["code"] == "code_invalid"
             # The gateway is not hammered: the resend interval applies.
             reply = client.post("/api/v1/auth/sms-code", json={"phone": PHONE})
             assert reply.json()["error"]["code"] == "rate_limited"
@@ -204,6 +204,7 @@ def test_config_without_an_sms_section_still_loads(tmp_path: Path) -> None:
         "webhook_url": "",
         "webhook_token_env": "TIMESEAL_SMS_WEBHOOK_TOKEN",
         "timeout_ms": 5000,
+        "budget_per_hour": 300,
     }
     del raw["sms"]
     old = Config.from_json(json.dumps(raw))
