@@ -107,6 +107,14 @@ def serve(
             "chunks so far are filed as sealed evidence."
         ),
     ] = 10,
+    allow_dev_sms: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dev-sms",
+            help="Serve the development SMS provider (codes written to sms-outbox.log, none "
+            "sent) on a non-loopback --host. Never for real users.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     import uvicorn
@@ -120,6 +128,7 @@ def serve(
         RECORDING_IDLE_ENV,
     )
     from timeseal.server.clock import source_by_name
+    from timeseal.server.sms import check_listen_address, dev_banner
 
     if not 0 < recording_idle_minutes <= 24 * 60:
         raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
@@ -127,6 +136,10 @@ def serve(
     datadir.initialise(data_dir, now=_now())
     try:
         config = datadir.validate(data_dir)
+    except datadir.DataDirError as exc:
+        raise _usage_error(str(exc)) from None
+    try:
+        check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except datadir.DataDirError as exc:
         raise _usage_error(str(exc)) from None
     if clock_source is not None:
@@ -147,6 +160,8 @@ def serve(
     n = workers or os.cpu_count() or 1
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
+    if config.sms.provider == "dev":
+        typer.echo(dev_banner(data_dir))
     server_config: dict[str, Any] = {
         "app": "timeseal.server.app:app_from_env",
         "factory": True,

@@ -37,7 +37,7 @@ from timeseal.server.log import log_api, log_routes, sequencer_for
 from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
 from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
-from timeseal.server.sms import sms_provider
+from timeseal.server.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.tsa_http import TSA_STATE_KEY
 from timeseal.server.vault import VaultService
@@ -176,6 +176,11 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         sms=sms_provider(config.sms, settings.data_dir),
         login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
     )
+    if config.sms.provider == "dev":
+        log.warning(
+            "development SMS provider: login codes are written to %s and not sent",
+            settings.data_dir / OUTBOX_FILE,
+        )
     vault = VaultService(
         EvidenceStore(engine),
         blob_store_from_env(settings.data_dir),

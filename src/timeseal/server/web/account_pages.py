@@ -47,6 +47,7 @@ from timeseal.server.api.security import (
 )
 from timeseal.server.api.service import AuthService, Principal
 from timeseal.server.phone import InvalidPhoneNumber, mask_phone, normalise_phone
+from timeseal.server.sms import is_development
 from timeseal.server.web.i18n import Lang, request_lang
 from timeseal.server.web.render import Pages, security_headers
 from timeseal.store.accounts import Account
@@ -192,6 +193,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             "masked_phone": mask_phone(phone) if phone else "",
             "error": error,
             "csrf_token": form_token(service, cookie),
+            "dev_sms": is_development(service.sms),
         }
         response = pages.render(
             request, "login.html", context, status=status, switch_path=LOGIN_PATH
