@@ -8,9 +8,9 @@ Tables (times are milliseconds since 1970, UTC):
                      number's lock row (``login_codes``). ``failures`` and ``locked_until_ms``
                      are no longer used (the number lock went in issue 12; always 0).
 - ``auth_clients``   one per client IP: the IP's lock row; and the SMS budget's lock row.
-- ``auth_events``    when each counted action happened (a code sent to a number, for an IP, or
-                     at all; a failed login from an IP, or from one IP for one number), for the
-                     sliding-window limits and the back-off.
+- ``auth_events``    when each counted action happened (a code sent to a number, for an IP, to
+                     one IP for one number, or at all; a failed login from an IP, or from one
+                     IP for one number), for the sliding-window limits and the back-off.
 - ``auth_sessions``  browser sessions: SHA-256 of the cookie secret, last activity, absolute
                      expiry, revocation.
 - ``api_tokens``     command-line tokens: SHA-256 of the token, its name, last use, revocation.

@@ -13,7 +13,13 @@ so transactions never wait in a cycle.
 
 Limits (:class:`LoginPolicy`, sliding windows):
 
-1. one code per number per ``resend_interval``, and ``codes_per_phone`` per ``phone_window``;
+1. one client (number and IP together) gets one code per ``resend_interval`` and
+   ``codes_per_client`` per ``phone_window``; the number gets ``codes_per_phone`` per
+   ``phone_window`` from all clients together, except those known to it (``known_device``:
+   the caller checked that the client logged in with this number before), which that cap
+   neither refuses nor counts. So a stranger asking for codes for someone else's number spends
+   only their own pair's quota, many strangers together bound the SMS a number can receive, and
+   none of them can spend what the owner's device needs;
 2. ``codes_per_ip`` codes and ``failures_per_ip`` failed logins per IP per ``ip_window``;
 3. ``sms_budget`` codes per ``sms_budget_window`` in all, whoever asks for whichever number, so
    that SMS bombing across many numbers (and the bill) is bounded;
@@ -68,8 +74,9 @@ _MAX_DOUBLINGS = 40
 class LoginPolicy:
     code_ttl: dt.timedelta = dt.timedelta(minutes=5)
     attempts_per_code: int = 5
-    resend_interval: dt.timedelta = dt.timedelta(seconds=60)
-    codes_per_phone: int = 10
+    resend_interval: dt.timedelta = dt.timedelta(seconds=60)  # per (number, IP)
+    codes_per_client: int = 10  # per (number, IP) per phone_window
+    codes_per_phone: int = 30  # per number per phone_window, from clients not known to it
     phone_window: dt.timedelta = dt.timedelta(days=1)
     codes_per_ip: int = 20
     failures_per_ip: int = 30
@@ -86,6 +93,7 @@ class LoginPolicy:
     def __post_init__(self) -> None:
         counts = (
             self.attempts_per_code,
+            self.codes_per_client,
             self.codes_per_phone,
             self.codes_per_ip,
             self.failures_per_ip,
@@ -113,8 +121,9 @@ class LoginPolicy:
 class Limit(enum.Enum):
     """Which limit refused a request."""
 
-    RESEND_INTERVAL = "resend_interval"
-    PHONE_QUOTA = "phone_quota"
+    RESEND_INTERVAL = "resend_interval"  # this client asked for this number a moment ago
+    CLIENT_CODE_QUOTA = "client_code_quota"  # this client's codes for this number today
+    PHONE_QUOTA = "phone_quota"  # the number's codes today, from clients not known to it
     IP_CODE_QUOTA = "ip_code_quota"
     IP_FAILURE_QUOTA = "ip_failure_quota"
     SMS_BUDGET = "sms_budget"
@@ -161,8 +170,8 @@ def _ms(d: dt.timedelta) -> int:
 
 
 def client_subject(phone: str, ip: str) -> str:
-    """The ``auth_events`` subject of one client trying one number (hashed: it has to fit
-    the column, and the table need not spell out who tried which number)."""
+    """The ``auth_events`` subject of one client asking for or trying one number (hashed: it
+    has to fit the column, and the table need not spell out who tried which number)."""
     digest = hashlib.sha256(f"{phone}\0{ip}".encode()).hexdigest()[:32]
     return f"client:{digest}"
 
@@ -175,22 +184,36 @@ class LoginCodes:
         self.policy = policy or LoginPolicy()
 
     def issue(
-        self, phone: str, ip: str, code_hash: bytes, *, now: dt.datetime
+        self,
+        phone: str,
+        ip: str,
+        code_hash: bytes,
+        *,
+        now: dt.datetime,
+        known_device: bool = False,
     ) -> CodeIssued | Refused:
         """Make ``code_hash`` the number's code, unless a limit refuses it. The caller sends
-        the SMS only after this has committed."""
+        the SMS only after this has committed. ``known_device``: the caller has checked that
+        this client proved it holds the number before, so the number's overall cap (which
+        strangers may have spent) does not apply to it, and it does not count towards it."""
         p = self.policy
         now_ms = to_ms(now)
         with self.engine.begin() as conn:
-            row = _lock_phone(conn, phone, now_ms)
+            _lock_phone(conn, phone, now_ms)
             _lock_ip(conn, ip, now_ms)
-            sent = row.code_sent_at_ms
-            if sent is not None and now_ms < sent + _ms(p.resend_interval):
-                return Refused(Limit.RESEND_INTERVAL, from_ms(sent + _ms(p.resend_interval)))
-            phone_key, ip_key = f"phone:{phone}", f"ip:{ip}"
-            retry = _quota(conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms)
+            pair_key, phone_key, ip_key = client_subject(phone, ip), f"phone:{phone}", f"ip:{ip}"
+            retry = _quota(conn, pair_key, CODE_SENT, 1, p.resend_interval, now_ms)
             if retry is not None:
-                return Refused(Limit.PHONE_QUOTA, retry)
+                return Refused(Limit.RESEND_INTERVAL, retry)
+            retry = _quota(conn, pair_key, CODE_SENT, p.codes_per_client, p.phone_window, now_ms)
+            if retry is not None:
+                return Refused(Limit.CLIENT_CODE_QUOTA, retry)
+            if not known_device:
+                retry = _quota(
+                    conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms
+                )
+                if retry is not None:
+                    return Refused(Limit.PHONE_QUOTA, retry)
             retry = _quota(conn, ip_key, CODE_SENT, p.codes_per_ip, p.ip_window, now_ms)
             if retry is not None:
                 return Refused(Limit.IP_CODE_QUOTA, retry)
@@ -211,7 +234,9 @@ class LoginCodes:
                     code_used_at_ms=None,
                 )
             )
-            _record(conn, phone_key, CODE_SENT, now_ms, p.phone_window)
+            _record(conn, pair_key, CODE_SENT, now_ms, p.phone_window)
+            if not known_device:
+                _record(conn, phone_key, CODE_SENT, now_ms, p.phone_window)
             _record(conn, ip_key, CODE_SENT, now_ms, p.ip_window)
             _record(conn, BUDGET_SUBJECT, CODE_SENT, now_ms, p.sms_budget_window)
         return CodeIssued(expires_at=now + p.code_ttl, resend_at=now + p.resend_interval)

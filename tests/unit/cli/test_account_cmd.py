@@ -93,6 +93,8 @@ def test_login_whoami_logout(
     entry = stored[api_server.url]
     assert entry["phone"] == PHONE and entry["token"].startswith("ts_")
     assert entry["token_id"].startswith("tok_")
+    # The known-device token, sent with this number's later code requests (issue 12).
+    assert entry["device_token"].startswith("kd1.")
     assert account_with(api_server.url, entry["token"]).json()["phone"] == PHONE
     assert not (tmp_path / "home" / ".config").exists()
 

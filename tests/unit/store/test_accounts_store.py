@@ -57,13 +57,23 @@ def race(n: int, task: Callable[[int], T]) -> list[T]:
         return list(pool.map(run, range(n)))
 
 
-def test_one_code_per_number_however_many_ask_at_once(engine: Engine) -> None:
+def test_one_code_per_client_however_many_times_it_asks_at_once(engine: Engine) -> None:
     codes = LoginCodes(engine)
-    results = race(12, lambda i: codes.issue(PHONE, f"10.0.0.{i}", RIGHT, now=START))
+    results = race(12, lambda i: codes.issue(PHONE, "10.0.0.1", RIGHT, now=START))
     issued = [r for r in results if isinstance(r, CodeIssued)]
     refused = [r for r in results if isinstance(r, Refused)]
     assert len(issued) == 1
     assert {r.limit for r in refused} == {Limit.RESEND_INTERVAL} and len(refused) == 11
+
+
+def test_the_numbers_cap_holds_when_many_addresses_ask_at_once(engine: Engine) -> None:
+    codes = LoginCodes(engine, LoginPolicy(codes_per_phone=8))
+    results = race(12, lambda i: codes.issue(PHONE, f"10.0.0.{i}", RIGHT, now=START))
+    kinds = Counter(r.limit if isinstance(r, Refused) else "issued" for r in results)
+    assert kinds == {"issued": 8, Limit.PHONE_QUOTA: 4}
+    # A client known to the number is neither refused nor counted by that cap.
+    known = codes.issue(PHONE, "10.0.9.9", RIGHT, now=START, known_device=True)
+    assert isinstance(known, CodeIssued)
 
 
 def test_the_ip_quota_holds_under_a_race(engine: Engine) -> None:

@@ -40,10 +40,12 @@ from timeseal.server.api.models import (
     TokenOut,
 )
 from timeseal.server.api.security import (
+    DEVICE_COOKIE,
     CurrentAccount,
     auth_service,
     clear_session_cookies,
     client_ip,
+    set_device_cookie,
     set_session_cookies,
 )
 from timeseal.server.api.service import AuthService, Clock, Principal, SessionPolicy, utc_now
@@ -125,11 +127,16 @@ JSON_BODY = [Depends(require_json)]
     responses=error_responses(415, 422, 429, 502),
 )
 def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -> SmsCodeSent:
-    """Send a one-time login code to a mainland mobile number. Limits: one code per number
-    per minute and ten per day, twenty per client IP per hour, and the site's SMS budget per
-    hour (``sms_budget_exhausted``, 429 with ``Retry-After``, when it is spent)."""
+    """Send a one-time login code to a mainland mobile number. Limits: one code per minute
+    and ten per day for one client IP and one number; thirty per day for the number from all
+    IPs together, except for a client that logged in with this number before (the
+    ``ts_device`` cookie, or ``device_token`` from an earlier login); twenty per client IP per
+    hour; and the site's SMS budget per hour (``sms_budget_exhausted``, 429 with
+    ``Retry-After``, when it is spent). Others asking for this number spend none of the
+    limits of a client that logged in with it before, except the site's budget."""
     phone = _phone(body.phone)
-    issued = service.request_code(phone, client_ip(request))
+    device = body.device_token or request.cookies.get(DEVICE_COOKIE)
+    issued = service.request_code(phone, client_ip(request), device)
     now = service.now()
     return SmsCodeSent(
         phone=phone,
@@ -160,7 +167,10 @@ def login(
     if body.kind == "token":
         secret, record = service.create_token(account.id, body.token_name or DEFAULT_TOKEN_NAME)
         return LoginResult(
-            account=_account_out(account), kind="token", token=_new_token(secret, record)
+            account=_account_out(account),
+            kind="token",
+            token=_new_token(secret, record),
+            device_token=service.device_token(phone),
         )
     cookie, session = service.start_session(
         account, ip=ip, user_agent=request.headers.get("user-agent", "")
@@ -173,6 +183,7 @@ def login(
         csrf_token=csrf,
         max_age=int(service.sessions.lifetime.total_seconds()),
     )
+    set_device_cookie(response, request, service, phone)
     principal = Principal(account, "session", session.id, csrf)
     return LoginResult(
         account=_account_out(account),

@@ -8,7 +8,13 @@ Secrets and what is stored of them:
 - session: 32 random bytes (base64url) in the ``ts_session`` cookie; stored as SHA-256;
 - API token: ``ts_`` + 32 random bytes (base64url), shown once; stored as SHA-256;
 - CSRF token of a session: HMAC-SHA256(server secret, ``"timeseal csrf v1" ‖ 0 ‖
-  SHA-256(session secret)``), recomputed on each request, never stored (see ``security``).
+  SHA-256(session secret)``), recomputed on each request, never stored (see ``security``);
+- known-device token: ``kd1.<expiry, Unix seconds>.<base64url HMAC-SHA256(server secret,
+  "timeseal known-device v1" ‖ 0 ‖ phone ‖ 0 ‖ expiry)>``, given at each successful login (the
+  ``ts_device`` cookie, or ``device_token`` for the command line), never stored. It proves that
+  this client logged in with that number before, which exempts it from the number's overall cap
+  on codes (``LoginPolicy.codes_per_phone``), so strangers who spent that cap cannot keep the
+  owner out. It grants nothing else: no login, no account access, no other number.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from timeseal.store.login_codes import (
 log = logging.getLogger("timeseal.auth")
 
 TOKEN_PREFIX = "ts_"
+DEVICE_TOKEN_PREFIX = "kd1."
 Clock = Callable[[], dt.datetime]
 
 
@@ -54,6 +61,7 @@ class SessionPolicy:
     idle: dt.timedelta = dt.timedelta(hours=12)  # no request for this long ends a session
     lifetime: dt.timedelta = dt.timedelta(days=14)  # absolute, from login
     touch_every: dt.timedelta = dt.timedelta(minutes=1)  # last_seen / last_used resolution
+    known_device: dt.timedelta = dt.timedelta(days=90)  # a known-device token's lifetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +116,15 @@ class AuthService:
         message = b"timeseal login-code v1\0" + phone.encode() + b"\0" + code.encode()
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
-    def request_code(self, phone: str, ip: str) -> CodeIssued:
+    def request_code(self, phone: str, ip: str, device_token: str | None = None) -> CodeIssued:
+        """Send a code. ``device_token``: what the client holds from an earlier login (the
+        ``ts_device`` cookie or the API's ``device_token``); if it is valid for this number,
+        the number's overall cap does not apply."""
         now = self.now()
         code = f"{secrets.randbelow(1_000_000):06d}"
         digest = self.code_hash(phone, code)
-        outcome = self.codes.issue(phone, ip, digest, now=now)
+        known = device_token is not None and self.is_known_device(phone, device_token)
+        outcome = self.codes.issue(phone, ip, digest, now=now, known_device=known)
         if isinstance(outcome, Refused):
             if outcome.limit is Limit.SMS_BUDGET:
                 log.warning("SMS budget spent: no login codes until %s", outcome.retry_at)
@@ -137,6 +149,29 @@ class AuthService:
             code = CodeProblem.WRONG.value if problem is CodeProblem.NO_LIVE_CODE else problem.value
             raise ApiError(code, 400, attempts_left=outcome.attempts_left)
         return outcome.account
+
+    # --- known devices --------------------------------------------------------------------
+
+    def _device_mac(self, phone: str, expires: int) -> str:
+        message = b"timeseal known-device v1\0" + phone.encode() + b"\0" + str(expires).encode()
+        mac = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def device_token(self, phone: str) -> str:
+        """A new known-device token for ``phone``, valid for ``SessionPolicy.known_device``;
+        given to a client that has just logged in with that number."""
+        expires = int((self.now() + self.sessions.known_device).timestamp())
+        return f"{DEVICE_TOKEN_PREFIX}{expires}.{self._device_mac(phone, expires)}"
+
+    def is_known_device(self, phone: str, token: str) -> bool:
+        """Whether ``token`` was given at a login with ``phone`` and has not expired."""
+        prefix, _, rest = token.partition(".")
+        expiry, _, mac = rest.partition(".")
+        if f"{prefix}." != DEVICE_TOKEN_PREFIX or not (expiry.isascii() and expiry.isdigit()):
+            return False
+        if len(expiry) > 12 or int(expiry) <= self.now().timestamp():
+            return False
+        return hmac.compare_digest(mac.encode(), self._device_mac(phone, int(expiry)).encode())
 
     # --- sessions -------------------------------------------------------------------------
 

@@ -39,10 +39,12 @@ from starlette.routing import Route
 
 from timeseal.server.api.errors import MESSAGES, ApiError
 from timeseal.server.api.security import (
+    DEVICE_COOKIE,
     SESSION_COOKIE,
     auth_service,
     clear_session_cookies,
     client_ip,
+    set_device_cookie,
     set_session_cookies,
 )
 from timeseal.server.api.service import AuthService, Principal
@@ -244,7 +246,8 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             )
         service = auth_service(request)
         try:
-            await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request))
+            device = request.cookies.get(DEVICE_COOKIE)
+            await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request), device)
         except ApiError as exc:
             message = error_message(exc.code, lang, exc.retry_after)
             return login_form(
@@ -304,6 +307,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             csrf_token=service.csrf_token(cookie),
             max_age=int(service.sessions.lifetime.total_seconds()),
         )
+        set_device_cookie(reply, request, service, phone)
         reply.delete_cookie(FORM_COOKIE, path=LOGIN_PATH)
         return reply
 
