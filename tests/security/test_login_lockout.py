@@ -258,6 +258,25 @@ def test_a_known_device_gets_a_code_when_strangers_spent_the_numbers_cap(
         assert not service.is_known_device(PHONE, device_token)
 
 
+def test_a_stranger_behind_the_owners_nat_cannot_spend_the_known_devices_quota(
+    app: FastAPI, outbox: Path, clock: FakeClock
+) -> None:
+    with TestClient(app, client=OWNER) as owner:
+        send_code(owner)
+        assert login(owner, latest_code(outbox)).status_code == 200
+        clock.advance(seconds=61)
+        # A stranger on the owner's own address (a campus, a carrier's NAT) spends that
+        # address's ten codes for the number...
+        with TestClient(app, client=OWNER) as neighbour:
+            for _ in range(9):
+                send_code(neighbour)
+                clock.advance(seconds=61)
+            assert ask(neighbour).status_code == 429
+        # ...but the owner's device counts on its own: a code, and a login.
+        send_code(owner)
+        assert login(owner, latest_code(outbox)).status_code == 200
+
+
 def test_bombing_one_number_from_many_addresses_stops_at_its_cap(
     app: FastAPI, outbox: Path, clock: FakeClock
 ) -> None:

@@ -13,13 +13,16 @@ so transactions never wait in a cycle.
 
 Limits (:class:`LoginPolicy`, sliding windows):
 
-1. one client (number and IP together) gets one code per ``resend_interval`` and
-   ``codes_per_client`` per ``phone_window``; the number gets ``codes_per_phone`` per
-   ``phone_window`` from all clients together, except those known to it (``known_device``:
-   the caller checked that the client logged in with this number before), which that cap
-   neither refuses nor counts. So a stranger asking for codes for someone else's number spends
-   only their own pair's quota, many strangers together bound the SMS a number can receive, and
-   none of them can spend what the owner's device needs;
+1. one client gets one code per ``resend_interval`` and ``codes_per_client`` per
+   ``phone_window`` for a number; the number gets ``codes_per_phone`` per ``phone_window`` from
+   all clients together, except devices known to it (``known_device``: an id of a device the
+   caller checked logged in with this number before), which that cap neither refuses nor
+   counts. A client is the number and the IP together, or the number and the known device (so
+   a stranger behind the owner's NAT cannot spend the device's quota, and a leaked device id
+   gets ``codes_per_client`` a day however many IPs use it). So a stranger asking for codes
+   for someone else's number spends only their own client's quota, many strangers together
+   bound the SMS a number can receive, and none of them can spend what the owner's device
+   needs;
 2. ``codes_per_ip`` codes and ``failures_per_ip`` failed logins per IP per ``ip_window``;
 3. ``sms_budget`` codes per ``sms_budget_window`` in all, whoever asks for whichever number, so
    that SMS bombing across many numbers (and the bill) is bounded;
@@ -190,25 +193,31 @@ class LoginCodes:
         code_hash: bytes,
         *,
         now: dt.datetime,
-        known_device: bool = False,
+        known_device: str | None = None,
     ) -> CodeIssued | Refused:
         """Make ``code_hash`` the number's code, unless a limit refuses it. The caller sends
-        the SMS only after this has committed. ``known_device``: the caller has checked that
-        this client proved it holds the number before, so the number's overall cap (which
-        strangers may have spent) does not apply to it, and it does not count towards it."""
+        the SMS only after this has committed. ``known_device``: an id of a device the caller
+        has checked proved it holds the number before; its per-client limits count for that
+        device instead of the IP, and the number's overall cap (which strangers may have
+        spent) neither applies to it nor counts it."""
         p = self.policy
         now_ms = to_ms(now)
+        client = ip if known_device is None else f"device {known_device}"
         with self.engine.begin() as conn:
             _lock_phone(conn, phone, now_ms)
             _lock_ip(conn, ip, now_ms)
-            pair_key, phone_key, ip_key = client_subject(phone, ip), f"phone:{phone}", f"ip:{ip}"
+            pair_key, phone_key, ip_key = (
+                client_subject(phone, client),
+                f"phone:{phone}",
+                f"ip:{ip}",
+            )
             retry = _quota(conn, pair_key, CODE_SENT, 1, p.resend_interval, now_ms)
             if retry is not None:
                 return Refused(Limit.RESEND_INTERVAL, retry)
             retry = _quota(conn, pair_key, CODE_SENT, p.codes_per_client, p.phone_window, now_ms)
             if retry is not None:
                 return Refused(Limit.CLIENT_CODE_QUOTA, retry)
-            if not known_device:
+            if known_device is None:
                 retry = _quota(
                     conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms
                 )
@@ -235,7 +244,7 @@ class LoginCodes:
                 )
             )
             _record(conn, pair_key, CODE_SENT, now_ms, p.phone_window)
-            if not known_device:
+            if known_device is None:
                 _record(conn, phone_key, CODE_SENT, now_ms, p.phone_window)
             _record(conn, ip_key, CODE_SENT, now_ms, p.ip_window)
             _record(conn, BUDGET_SUBJECT, CODE_SENT, now_ms, p.sms_budget_window)

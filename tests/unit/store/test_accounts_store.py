@@ -72,8 +72,11 @@ def test_the_numbers_cap_holds_when_many_addresses_ask_at_once(engine: Engine) -
     kinds = Counter(r.limit if isinstance(r, Refused) else "issued" for r in results)
     assert kinds == {"issued": 8, Limit.PHONE_QUOTA: 4}
     # A client known to the number is neither refused nor counted by that cap.
-    known = codes.issue(PHONE, "10.0.9.9", RIGHT, now=START, known_device=True)
+    known = codes.issue(PHONE, "10.0.0.1", RIGHT, now=START, known_device="d1")
     assert isinstance(known, CodeIssued)
+    # Its per-client limits are its own, not the IP's: the same device on another IP waits.
+    again = codes.issue(PHONE, "10.0.9.9", RIGHT, now=START, known_device="d1")
+    assert isinstance(again, Refused) and again.limit is Limit.RESEND_INTERVAL
 
 
 def test_the_ip_quota_holds_under_a_race(engine: Engine) -> None:

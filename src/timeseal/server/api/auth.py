@@ -132,8 +132,9 @@ def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -
     IPs together, except for a client that logged in with this number before (the
     ``ts_device`` cookie, or ``device_token`` from an earlier login); twenty per client IP per
     hour; and the site's SMS budget per hour (``sms_budget_exhausted``, 429 with
-    ``Retry-After``, when it is spent). Others asking for this number spend none of the
-    limits of a client that logged in with it before, except the site's budget."""
+    ``Retry-After``, when it is spent). A client that logged in with this number before
+    counts its per-minute and per-day limits for its device, not its IP: others asking for
+    this number spend none of its limits, except the site's budget."""
     phone = _phone(body.phone)
     device = body.device_token or request.cookies.get(DEVICE_COOKIE)
     issued = service.request_code(phone, client_ip(request), device)

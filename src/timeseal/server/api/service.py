@@ -9,12 +9,13 @@ Secrets and what is stored of them:
 - API token: ``ts_`` + 32 random bytes (base64url), shown once; stored as SHA-256;
 - CSRF token of a session: HMAC-SHA256(server secret, ``"timeseal csrf v1" ‖ 0 ‖
   SHA-256(session secret)``), recomputed on each request, never stored (see ``security``);
-- known-device token: ``kd1.<expiry, Unix seconds>.<base64url HMAC-SHA256(server secret,
-  "timeseal known-device v1" ‖ 0 ‖ phone ‖ 0 ‖ expiry)>``, given at each successful login (the
-  ``ts_device`` cookie, or ``device_token`` for the command line), never stored. It proves that
-  this client logged in with that number before, which exempts it from the number's overall cap
-  on codes (``LoginPolicy.codes_per_phone``), so strangers who spent that cap cannot keep the
-  owner out. It grants nothing else: no login, no account access, no other number.
+- known-device token: ``kd1.<expiry, Unix seconds>.<nonce>.<base64url HMAC-SHA256(server
+  secret, "timeseal known-device v1" ‖ 0 ‖ phone ‖ 0 ‖ expiry ‖ 0 ‖ nonce)>``, given at each
+  successful login (the ``ts_device`` cookie, or ``device_token`` for the command line), never
+  stored. It proves that this client logged in with that number before, which exempts it from
+  the number's overall cap on codes (``LoginPolicy.codes_per_phone``), so strangers who spent
+  that cap cannot keep the owner out, and makes its per-client limits its own, not its IP's. It
+  grants nothing else: no login, no account access, no other number.
 """
 
 from __future__ import annotations
@@ -119,12 +120,14 @@ class AuthService:
     def request_code(self, phone: str, ip: str, device_token: str | None = None) -> CodeIssued:
         """Send a code. ``device_token``: what the client holds from an earlier login (the
         ``ts_device`` cookie or the API's ``device_token``); if it is valid for this number,
-        the number's overall cap does not apply."""
+        the number's overall cap does not apply, and its per-client limits count for the
+        token rather than the IP."""
         now = self.now()
         code = f"{secrets.randbelow(1_000_000):06d}"
         digest = self.code_hash(phone, code)
         known = device_token is not None and self.is_known_device(phone, device_token)
-        outcome = self.codes.issue(phone, ip, digest, now=now, known_device=known)
+        device = _sha256(device_token).hex() if known and device_token is not None else None
+        outcome = self.codes.issue(phone, ip, digest, now=now, known_device=device)
         if isinstance(outcome, Refused):
             if outcome.limit is Limit.SMS_BUDGET:
                 log.warning("SMS budget spent: no login codes until %s", outcome.retry_at)
@@ -152,26 +155,31 @@ class AuthService:
 
     # --- known devices --------------------------------------------------------------------
 
-    def _device_mac(self, phone: str, expires: int) -> str:
-        message = b"timeseal known-device v1\0" + phone.encode() + b"\0" + str(expires).encode()
+    def _device_mac(self, phone: str, expires: int, nonce: str) -> str:
+        message = f"timeseal known-device v1\0{phone}\0{expires}\0{nonce}".encode()
         mac = hmac.new(self._secret, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def device_token(self, phone: str) -> str:
         """A new known-device token for ``phone``, valid for ``SessionPolicy.known_device``;
-        given to a client that has just logged in with that number."""
+        given to a client that has just logged in with that number. The nonce makes each
+        login's token, and so its per-client limits, its own."""
         expires = int((self.now() + self.sessions.known_device).timestamp())
-        return f"{DEVICE_TOKEN_PREFIX}{expires}.{self._device_mac(phone, expires)}"
+        nonce = secrets.token_urlsafe(12)
+        return f"{DEVICE_TOKEN_PREFIX}{expires}.{nonce}.{self._device_mac(phone, expires, nonce)}"
 
     def is_known_device(self, phone: str, token: str) -> bool:
         """Whether ``token`` was given at a login with ``phone`` and has not expired."""
-        prefix, _, rest = token.partition(".")
-        expiry, _, mac = rest.partition(".")
-        if f"{prefix}." != DEVICE_TOKEN_PREFIX or not (expiry.isascii() and expiry.isdigit()):
+        parts = token.split(".")
+        if len(parts) != 4 or f"{parts[0]}." != DEVICE_TOKEN_PREFIX:
             return False
-        if len(expiry) > 12 or int(expiry) <= self.now().timestamp():
+        _, expiry, nonce, mac = parts
+        if not (expiry.isascii() and expiry.isdigit() and len(expiry) <= 12):
             return False
-        return hmac.compare_digest(mac.encode(), self._device_mac(phone, int(expiry)).encode())
+        if int(expiry) <= self.now().timestamp():
+            return False
+        expected = self._device_mac(phone, int(expiry), nonce)
+        return hmac.compare_digest(mac.encode(), expected.encode())
 
     # --- sessions -------------------------------------------------------------------------
 
