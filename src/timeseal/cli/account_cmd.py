@@ -5,7 +5,8 @@ the server returns in ``$XDG_CONFIG_HOME/timeseal/credentials.json`` (default
 ``~/.config/timeseal/``; the directory is mode 0700, the file 0600)::
 
     {"servers": {"https://evidence.example.org": {"token": "ts_…", "token_id": "tok_…",
-                 "account_id": 7, "phone": "+8613812345678", "saved_at": "2026-…Z"}}}
+                 "account_id": 7, "phone": "+8613812345678", "device_token": "kd1.…",
+                 "saved_at": "2026-…Z"}}}
 
 Other commands find the token for a server with :func:`stored_token`. ``logout`` revokes the
 token on the server and forgets it. Exit codes: 0 success, 1 refused or unreachable (the
@@ -226,7 +227,7 @@ def login(
     name = token_name or f"timeseal CLI on {socket.gethostname()}"[:100]
     with _client(base) as client:
         try:
-            sent = _call(client, "POST", "/api/v1/auth/sms-code", {"phone": e164})
+            sent = _call(client, "POST", "/api/v1/auth/sms-code", _code_request(base, e164))
         except ApiCallFailed as exc:
             raise _fail(exc.message) from None
         minutes = max(1, round(int(sent.get("expires_in", 300)) / 60))
@@ -253,10 +254,23 @@ def login(
             "token_id": token["id"],
             "account_id": result["account"]["id"],
             "phone": result["account"]["phone"],
+            "device_token": result.get("device_token"),
             "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
     typer.echo(f"✓ 已登录 Logged in to {base} as {mask_phone(e164)}")
     typer.echo(f"  API token {token['name']!r} saved in {credentials_path()}")
+
+
+def _code_request(server: str, phone: str) -> dict[str, str]:
+    """The body of a code request: with the known-device token an earlier login with this
+    number kept, so strangers who spent the number's daily cap cannot keep us out."""
+    body = {"phone": phone}
+    entry = stored_login(server)
+    if entry is not None and entry.get("phone") == phone:
+        device = entry.get("device_token")
+        if isinstance(device, str):
+            body["device_token"] = device
+    return body
 
 
 def logout(server: ServerOption = None) -> None:

@@ -144,6 +144,14 @@ def serve(
             "package); never from a CDN. Default: off.",
         ),
     ] = None,
+    allow_dev_sms: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dev-sms",
+            help="Serve the development SMS provider (codes written to sms-outbox.log, none "
+            "sent) on a non-loopback --host. Never for real users.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     from timeseal.server import datadir, journal_process, runtime, sequencer_process
@@ -155,6 +163,7 @@ def serve(
         RECORDING_IDLE_ENV,
     )
     from timeseal.server.clock import source_by_name
+    from timeseal.server.sms import check_listen_address, dev_banner
 
     if not 0 < recording_idle_minutes <= 24 * 60:
         raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
@@ -162,6 +171,10 @@ def serve(
     datadir.initialise(data_dir, now=_now())
     try:
         config = datadir.validate(data_dir)
+    except datadir.DataDirError as exc:
+        raise _usage_error(str(exc)) from None
+    try:
+        check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except datadir.DataDirError as exc:
         raise _usage_error(str(exc)) from None
     if clock_source is not None:
@@ -194,6 +207,8 @@ def serve(
         raise _usage_error(str(exc)) from None
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
+    if config.sms.provider == "dev":
+        typer.echo(dev_banner(data_dir))
     trusted = ", ".join(http.forwarded_allow_ips) or "none"
     typer.echo(f"forwarded headers trusted from: {trusted}")
     if "FORWARDED_ALLOW_IPS" in os.environ:

@@ -43,7 +43,7 @@ from timeseal.server.recordings import RecordingService
 from timeseal.server.request_bounds import RequestBounds
 from timeseal.server.runtime import HttpConfig
 from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
-from timeseal.server.sms import sms_provider
+from timeseal.server.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.tsa_http import TSA_STATE_KEY
 from timeseal.server.vault import VaultService
@@ -54,6 +54,7 @@ from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
+from timeseal.store.login_codes import LoginPolicy
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
 
@@ -200,7 +201,13 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         engine=engine,
         secret=datadir.load_auth_secret(settings.data_dir),
         sms=sms_provider(config.sms, settings.data_dir),
+        login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
     )
+    if config.sms.provider == "dev":
+        log.warning(
+            "development SMS provider: login codes are written to %s and not sent",
+            settings.data_dir / OUTBOX_FILE,
+        )
     vault = VaultService(
         EvidenceStore(engine),
         blob_store_from_env(settings.data_dir),

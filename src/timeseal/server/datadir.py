@@ -115,10 +115,17 @@ def new_log_origin() -> str:
 class SmsConfig:
     """How login codes reach phones (``timeseal.server.sms``)."""
 
-    provider: str = "dev"  # "dev": sms-outbox.log and the server log; "webhook": POST to a URL
+    provider: str = "dev"  # "dev": sms-outbox.log only (development); "webhook": POST to a URL
     webhook_url: str = ""
     webhook_token_env: str = "TIMESEAL_SMS_WEBHOOK_TOKEN"  # bearer token, when this is set
     timeout_ms: int = 5000
+    #: Login codes sent per hour in all, for every number together: bounds SMS bombing and
+    #: the gateway's bill. Past it, code requests get 429 with Retry-After.
+    budget_per_hour: int = 300
+
+    def __post_init__(self) -> None:
+        if self.budget_per_hour < 1 or self.timeout_ms < 1:
+            raise ValueError("sms: budget_per_hour and timeout_ms must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,12 @@
 """Delivering login codes: pluggable SMS providers.
 
-- ``dev`` (the default): appends one JSON line ``{"time", "phone", "code"}`` to
-  ``<data-dir>/sms-outbox.log`` (mode 0600) and logs the code, so that a self-hoster without an
-  SMS gateway, and the tests, can read it. Nothing reaches a phone.
+- ``dev`` (the default, for development only): appends one JSON line
+  ``{"time", "phone", "code"}`` to ``<data-dir>/sms-outbox.log`` (mode 0600), so that a developer
+  without an SMS gateway, and the tests, can read it. Nothing reaches a phone, and the code
+  never goes to the server log (logs are shipped and kept; the outbox is one private file).
+  Anyone who can read that file can log in as anyone, so ``timeseal serve`` refuses it on an
+  address other than loopback unless told ``--allow-dev-sms`` (:func:`check_listen_address`),
+  prints :func:`dev_banner` while it is on, and ``/login`` says so on the page.
 - ``webhook``: POSTs the message as JSON to ``sms.webhook_url``, with ``Authorization: Bearer``
   from the environment variable named by ``sms.webhook_token_env`` when that is set; any 2xx
   answer means sent. The body::
@@ -14,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import os
@@ -30,6 +35,7 @@ from timeseal.server.phone import mask_phone
 log = logging.getLogger("timeseal.sms")
 
 OUTBOX_FILE = "sms-outbox.log"
+ALLOW_DEV_FLAG = "--allow-dev-sms"
 
 
 class SmsDeliveryError(Exception):
@@ -80,8 +86,7 @@ class DevOutbox:
         except OSError as exc:
             raise SmsDeliveryError(f"cannot write {self.path}: {exc}") from exc
         log.warning(
-            "dev SMS provider: login code %s for %s (written to %s, not sent)",
-            message.code,
+            "dev SMS provider: login code for %s written to %s, not sent",
             mask_phone(message.phone),
             self.path,
         )
@@ -140,3 +145,51 @@ def sms_provider(config: SmsConfig, data_dir: Path) -> SmsProvider:
         except ValueError as exc:
             raise DataDirError(f"sms.webhook_url: {exc}") from exc
     raise DataDirError(f"unknown sms.provider {config.provider!r} (dev or webhook)")
+
+
+def is_development(provider: SmsProvider) -> bool:
+    """Whether ``provider`` keeps codes on this machine instead of texting them."""
+    return isinstance(provider, DevOutbox)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); ``0.0.0.0``, ``::`` and any
+    name are not, since they may be reached from elsewhere."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_address(config: SmsConfig, host: str, *, allow_dev: bool) -> None:
+    """Refuse to serve the ``dev`` provider on an address others can reach, unless the
+    operator said so: there, every login code would sit in a file instead of reaching the
+    phone, and the login page would only be usable by whoever reads that file."""
+    if config.provider != "dev" or allow_dev or is_loopback(host):
+        return
+    raise DataDirError(
+        f'sms.provider is "dev" (login codes go to {OUTBOX_FILE}, no SMS is sent) and '
+        f"--host {host} is not a loopback address. Configure a real SMS gateway in "
+        f'config.json ("sms": {{"provider": "webhook", "webhook_url": …}}, see the '
+        f"README), or, for a development server only, add {ALLOW_DEV_FLAG}. "
+        f"短信通道为开发模式（验证码只写入 {OUTBOX_FILE}，不发送短信），不能在非本机地址上运行："
+        f"请在 config.json 中配置短信网关，或仅用于开发时加 {ALLOW_DEV_FLAG}。"
+    )
+
+
+def dev_banner(data_dir: Path) -> str:
+    """What ``timeseal serve`` prints at start-up while the ``dev`` provider is on."""
+    rule = "=" * 78
+    return "\n".join(
+        [
+            rule,
+            "  开发用短信通道 DEVELOPMENT SMS PROVIDER",
+            "  登录验证码不会发送到手机，只写入 / Login codes are NOT sent to any phone; they",
+            f"  are written to {data_dir / OUTBOX_FILE}",
+            '  Development only. For real users set sms.provider to "webhook" in config.json',
+            '  (see the README, "Sending real SMS").',
+            rule,
+        ]
+    )

@@ -4,11 +4,13 @@ Tables (times are milliseconds since 1970, UTC):
 
 - ``accounts``       one per phone number (E.164), created on the first successful login.
 - ``auth_phones``    one per phone number that asked for a code: its current one-time code
-                     (an HMAC, never the digits), that code's attempts, and the number's run of
-                     failed logins and lockout. Also the number's lock row (``login_codes``).
-- ``auth_clients``   one per client IP: the IP's lock row.
-- ``auth_events``    when each counted action happened (a code sent to a number or for an IP, a
-                     failed login from an IP), for the sliding-window limits.
+                     (an HMAC, never the digits) and that code's wrong guesses. Also the
+                     number's lock row (``login_codes``). ``failures`` and ``locked_until_ms``
+                     are no longer used (the number lock went in issue 12; always 0).
+- ``auth_clients``   one per client IP: the IP's lock row; and the SMS budget's lock row.
+- ``auth_events``    when each counted action happened (a code sent to a number, for an IP, to
+                     one IP for one number, or at all; a failed login from an IP, or from one
+                     IP for one number), for the sliding-window limits and the back-off.
 - ``auth_sessions``  browser sessions: SHA-256 of the cookie secret, last activity, absolute
                      expiry, revocation.
 - ``api_tokens``     command-line tokens: SHA-256 of the token, its name, scope (``full`` or
@@ -67,8 +69,8 @@ auth_phones = Table(
     Column("code_expires_at_ms", BigInteger, nullable=True),
     Column("code_attempts", Integer, nullable=False),
     Column("code_used_at_ms", BigInteger, nullable=True),
-    Column("failures", Integer, nullable=False),  # failed logins since the last success/lockout
-    Column("locked_until_ms", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False),  # unused since issue 12: always 0
+    Column("locked_until_ms", BigInteger, nullable=False),  # unused since issue 12: always 0
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
@@ -83,7 +85,8 @@ auth_events = Table(
     "auth_events",
     metadata,
     Column("id", ID_TYPE, primary_key=True, autoincrement=True),
-    Column("subject", String(80), nullable=False),  # "phone:+86…" or "ip:…"
+    # "phone:+86…", "ip:…", "sms" (the SMS budget) or "client:<hash of number and IP>"
+    Column("subject", String(80), nullable=False),
     Column("kind", String(16), nullable=False),  # "code_sent" or "login_failed"
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_auth_events_subject_kind_at", "subject", "kind", "at_ms"),

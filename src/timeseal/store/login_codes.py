@@ -1,34 +1,55 @@
 """One-time login codes and their limits, enforced in the database.
 
-Every decision here reads some state and then writes depending on it (is the number locked,
-how many codes went out in the last day, is this code right). Each runs in one transaction
-whose first statement is an upsert of the phone number's row in ``auth_phones`` and whose
-second is an upsert of the client IP's row in ``auth_clients``
-(:func:`~timeseal.store.accounts.upsert_returning`). On PostgreSQL those rows stay locked until
-commit; on SQLite the first write takes the database's only write lock. So any other server
-process deciding for the same number or IP waits, then sees the committed outcome: two requests
-can never both take the last slot of a limit, and a guess can never escape being counted.
-The locks are always taken number first, then IP, so transactions never wait in a cycle.
+Every decision here reads some state and then writes depending on it (how many codes went out
+in the last day, is this code right). Each runs in one transaction whose first statement is an
+upsert of the phone number's row in ``auth_phones`` and whose second is an upsert of the client
+IP's row in ``auth_clients`` (:func:`~timeseal.store.accounts.upsert_returning`); sending a code
+then takes the SMS budget's row (``auth_clients`` under :data:`BUDGET_ROW`). On PostgreSQL those
+rows stay locked until commit; on SQLite the first write takes the database's only write lock.
+So any other server process deciding for the same number or IP waits, then sees the committed
+outcome: two requests can never both take the last slot of a limit, and a guess at a live code
+can never escape being counted. The locks are always taken number first, then IP, then budget,
+so transactions never wait in a cycle.
 
 Limits (:class:`LoginPolicy`, sliding windows):
 
-1. a number locked after repeated failures gets nothing, not even with the right code;
-2. one code per number per ``resend_interval``, and ``codes_per_phone`` per ``phone_window``;
-3. ``codes_per_ip`` codes and ``failures_per_ip`` failed logins per IP per ``ip_window``;
-4. a code is valid for ``code_ttl``, once, for ``attempts_per_code`` guesses; a new code
-   replaces the previous one;
-5. ``lockout_after`` failed logins in a row lock the number for ``lockout``.
+1. one client gets one code per ``resend_interval`` and ``codes_per_client`` per
+   ``phone_window`` for a number; the number gets ``codes_per_phone`` per ``phone_window`` from
+   all clients together, except devices known to it (``known_device``: an id of a device the
+   caller checked logged in with this number before), which that cap neither refuses nor
+   counts. A client is the number and the IP together, or the number and the known device (so
+   a stranger behind the owner's NAT cannot spend the device's quota, and a leaked device id
+   gets ``codes_per_client`` a day however many IPs use it). So a stranger asking for codes
+   for someone else's number spends only their own client's quota, many strangers together
+   bound the SMS a number can receive, and none of them can spend what the owner's device
+   needs;
+2. ``codes_per_ip`` codes and ``failures_per_ip`` failed logins per IP per ``ip_window``;
+3. ``sms_budget`` codes per ``sms_budget_window`` in all, whoever asks for whichever number, so
+   that SMS bombing across many numbers (and the bill) is bounded;
+4. a code is valid for ``code_ttl``, once, for ``attempts_per_code`` wrong guesses (then it is
+   burned and its owner asks for a new one); a new code replaces the previous one;
+5. one client (number and IP together) that got a live code wrong ``free_failures`` times
+   waits ``backoff_base`` before its next try, twice as long after each further failure, at
+   most ``backoff_cap``; a success, or ``client_window`` without failures, forgets them.
+
+There is no lock of the number itself: whoever can make a number's login fail must not be able
+to keep its owner out (issue 12). Only guesses at a live code count as failures; a code for a
+number that has none (never asked, expired, used, burned) is answered as a wrong code and
+changes nothing, so a stranger's guesses cannot lock, throttle or even create a row for a
+number. A stranger guessing at the owner's live code backs off on their own (number, IP) pair,
+not the owner's, and can burn at most that one code quickly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, case, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
 from timeseal.store.accounts import (
     Account,
@@ -43,41 +64,73 @@ from timeseal.store.accounts import (
 
 CODE_SENT = "code_sent"
 LOGIN_FAILED = "login_failed"
+#: The ``auth_clients`` row every code sent locks, so the SMS budget is never overdrawn by a
+#: race (not an IP: an IP has no space or parentheses).
+BUDGET_ROW = "(sms budget)"
+BUDGET_SUBJECT = "sms"
+#: Back-off doubles at most this many times (so the arithmetic stays small; the cap is hit long
+#: before).
+_MAX_DOUBLINGS = 40
 
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
     code_ttl: dt.timedelta = dt.timedelta(minutes=5)
     attempts_per_code: int = 5
-    resend_interval: dt.timedelta = dt.timedelta(seconds=60)
-    codes_per_phone: int = 10
+    resend_interval: dt.timedelta = dt.timedelta(seconds=60)  # per (number, IP)
+    codes_per_client: int = 10  # per (number, IP) per phone_window
+    codes_per_phone: int = 30  # per number per phone_window, from clients not known to it
     phone_window: dt.timedelta = dt.timedelta(days=1)
     codes_per_ip: int = 20
     failures_per_ip: int = 30
     ip_window: dt.timedelta = dt.timedelta(hours=1)
-    lockout_after: int = 10
-    lockout: dt.timedelta = dt.timedelta(minutes=30)
+    sms_budget: int = (
+        300  # codes sent in all per sms_budget_window (config.json sms.budget_per_hour)
+    )
+    sms_budget_window: dt.timedelta = dt.timedelta(hours=1)
+    free_failures: int = 3  # wrong codes per (number, IP) before the back-off starts
+    backoff_base: dt.timedelta = dt.timedelta(seconds=2)
+    backoff_cap: dt.timedelta = dt.timedelta(minutes=15)
+    client_window: dt.timedelta = dt.timedelta(days=1)
 
     def __post_init__(self) -> None:
         counts = (
             self.attempts_per_code,
+            self.codes_per_client,
             self.codes_per_phone,
             self.codes_per_ip,
             self.failures_per_ip,
-            self.lockout_after,
+            self.sms_budget,
+            self.free_failures,
         )
         if min(counts) < 1:
             raise ValueError("every limit must allow at least one")
+        if self.backoff_base <= dt.timedelta(0) or self.backoff_cap < self.backoff_base:
+            raise ValueError("backoff_base must be positive and at most backoff_cap")
+
+    @property
+    def longest_window(self) -> dt.timedelta:
+        """How long any limit looks back."""
+        return max(self.phone_window, self.ip_window, self.sms_budget_window, self.client_window)
+
+    def backoff(self, failures: int) -> dt.timedelta:
+        """How long a client waits after its ``failures``-th failure in a row (0: not at all)."""
+        if failures < self.free_failures:
+            return dt.timedelta(0)
+        doublings = min(failures - self.free_failures, _MAX_DOUBLINGS)
+        return min(self.backoff_base * (1 << doublings), self.backoff_cap)
 
 
 class Limit(enum.Enum):
     """Which limit refused a request."""
 
-    PHONE_LOCKED = "phone_locked"
-    RESEND_INTERVAL = "resend_interval"
-    PHONE_QUOTA = "phone_quota"
+    RESEND_INTERVAL = "resend_interval"  # this client asked for this number a moment ago
+    CLIENT_CODE_QUOTA = "client_code_quota"  # this client's codes for this number today
+    PHONE_QUOTA = "phone_quota"  # the number's codes today, from clients not known to it
     IP_CODE_QUOTA = "ip_code_quota"
     IP_FAILURE_QUOTA = "ip_failure_quota"
+    SMS_BUDGET = "sms_budget"
+    CLIENT_BACKOFF = "client_backoff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,20 +146,21 @@ class CodeIssued:
 
 
 class CodeProblem(enum.Enum):
-    """Why a code was not accepted; ``value`` is the API's error code."""
+    """Why a code was not accepted. The three that name the code's state are only told to
+    someone who typed that very code; anyone else hears :attr:`WRONG` or
+    :attr:`NO_LIVE_CODE`, which the API answers alike."""
 
-    NOT_REQUESTED = "code_not_requested"
-    EXPIRED = "code_expired"
-    USED = "code_used"
-    EXHAUSTED = "code_exhausted"  # too many wrong guesses at this code
-    WRONG = "code_invalid"
+    NO_LIVE_CODE = "no_live_code"  # the number has no code this could be a guess at
+    EXPIRED = "code_expired"  # the right code, too late
+    USED = "code_used"  # the right code, already spent
+    EXHAUSTED = "code_exhausted"  # the right code, burned by too many wrong guesses
+    WRONG = "code_invalid"  # a wrong guess at a live code: counted
 
 
 @dataclass(frozen=True, slots=True)
 class CodeRejected:
     problem: CodeProblem
-    attempts_left: int  # guesses left at this code
-    locked_until: dt.datetime | None  # set when this failure locked the number
+    attempts_left: int | None  # guesses left at the live code, for WRONG only
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +172,13 @@ def _ms(d: dt.timedelta) -> int:
     return d // dt.timedelta(milliseconds=1)
 
 
+def client_subject(phone: str, ip: str) -> str:
+    """The ``auth_events`` subject of one client asking for or trying one number (hashed: it
+    has to fit the column, and the table need not spell out who tried which number)."""
+    digest = hashlib.sha256(f"{phone}\0{ip}".encode()).hexdigest()[:32]
+    return f"client:{digest}"
+
+
 class LoginCodes:
     """Issues and redeems login codes under :class:`LoginPolicy`. Cheap; one per process."""
 
@@ -126,27 +187,51 @@ class LoginCodes:
         self.policy = policy or LoginPolicy()
 
     def issue(
-        self, phone: str, ip: str, code_hash: bytes, *, now: dt.datetime
+        self,
+        phone: str,
+        ip: str,
+        code_hash: bytes,
+        *,
+        now: dt.datetime,
+        known_device: str | None = None,
     ) -> CodeIssued | Refused:
         """Make ``code_hash`` the number's code, unless a limit refuses it. The caller sends
-        the SMS only after this has committed."""
+        the SMS only after this has committed. ``known_device``: an id of a device the caller
+        has checked proved it holds the number before; its per-client limits count for that
+        device instead of the IP, and the number's overall cap (which strangers may have
+        spent) neither applies to it nor counts it."""
         p = self.policy
         now_ms = to_ms(now)
+        client = ip if known_device is None else f"device {known_device}"
         with self.engine.begin() as conn:
-            row = _lock_phone(conn, phone, now_ms)
+            _lock_phone(conn, phone, now_ms)
             _lock_ip(conn, ip, now_ms)
-            if row.locked_until_ms > now_ms:
-                return Refused(Limit.PHONE_LOCKED, from_ms(row.locked_until_ms))
-            sent = row.code_sent_at_ms
-            if sent is not None and now_ms < sent + _ms(p.resend_interval):
-                return Refused(Limit.RESEND_INTERVAL, from_ms(sent + _ms(p.resend_interval)))
-            phone_key, ip_key = f"phone:{phone}", f"ip:{ip}"
-            retry = _quota(conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms)
+            pair_key, phone_key, ip_key = (
+                client_subject(phone, client),
+                f"phone:{phone}",
+                f"ip:{ip}",
+            )
+            retry = _quota(conn, pair_key, CODE_SENT, 1, p.resend_interval, now_ms)
             if retry is not None:
-                return Refused(Limit.PHONE_QUOTA, retry)
+                return Refused(Limit.RESEND_INTERVAL, retry)
+            retry = _quota(conn, pair_key, CODE_SENT, p.codes_per_client, p.phone_window, now_ms)
+            if retry is not None:
+                return Refused(Limit.CLIENT_CODE_QUOTA, retry)
+            if known_device is None:
+                retry = _quota(
+                    conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms
+                )
+                if retry is not None:
+                    return Refused(Limit.PHONE_QUOTA, retry)
             retry = _quota(conn, ip_key, CODE_SENT, p.codes_per_ip, p.ip_window, now_ms)
             if retry is not None:
                 return Refused(Limit.IP_CODE_QUOTA, retry)
+            _lock_ip(conn, BUDGET_ROW, now_ms)
+            retry = _quota(
+                conn, BUDGET_SUBJECT, CODE_SENT, p.sms_budget, p.sms_budget_window, now_ms
+            )
+            if retry is not None:
+                return Refused(Limit.SMS_BUDGET, retry)
             conn.execute(
                 update(auth_phones)
                 .where(auth_phones.c.phone == phone)
@@ -158,8 +243,11 @@ class LoginCodes:
                     code_used_at_ms=None,
                 )
             )
-            _record(conn, phone_key, CODE_SENT, now_ms, p.phone_window)
+            _record(conn, pair_key, CODE_SENT, now_ms, p.phone_window)
+            if known_device is None:
+                _record(conn, phone_key, CODE_SENT, now_ms, p.phone_window)
             _record(conn, ip_key, CODE_SENT, now_ms, p.ip_window)
+            _record(conn, BUDGET_SUBJECT, CODE_SENT, now_ms, p.sms_budget_window)
         return CodeIssued(expires_at=now + p.code_ttl, resend_at=now + p.resend_interval)
 
     def discard(self, phone: str, code_hash: bytes) -> None:
@@ -174,12 +262,10 @@ class LoginCodes:
 
     def purge(self, *, now: dt.datetime) -> int:
         """Forget what no limit looks at any more; how many rows went. Rate-limit events
-        older than the longest window; a number's state once its code expired, it is not
-        locked and nothing happened to it for a whole window (a stored code hash is kept
-        until then, so a late try still hears "expired"); idle client rows."""
-        p = self.policy
-        window = max(p.phone_window, p.ip_window)
-        cutoff = to_ms(now) - _ms(window)
+        older than the longest window; a number's state once its code expired and nothing
+        happened to it for a whole window (a stored code hash is kept until then, so a late
+        try with it still hears "expired"); idle client rows."""
+        cutoff = to_ms(now) - _ms(self.policy.longest_window)
         with self.engine.begin() as conn:
             events = conn.execute(delete(auth_events).where(auth_events.c.at_ms <= cutoff))
             phones = conn.execute(
@@ -199,62 +285,85 @@ class LoginCodes:
         self, phone: str, ip: str, code_hash: bytes, *, now: dt.datetime
     ) -> LoggedIn | CodeRejected | Refused:
         """Check a code; on success it is spent and the number's account (created on its
-        first login) is returned. Every failure is counted before this returns."""
-        p = self.policy
+        first login) is returned. A wrong guess at a live code is counted before this returns;
+        anything else changes nothing.
+
+        First a read without locks: a client that must wait is refused, and a code that
+        cannot be a guess at a live one is answered, both without writing. Only then are the
+        rows locked and everything decided again (a code may have been issued, used or
+        burned in between)."""
         now_ms = to_ms(now)
+        with self.engine.connect() as conn:
+            refused = self._client_refused(conn, phone, ip, now_ms)
+            if refused is not None:
+                return refused
+            row = conn.execute(select(auth_phones).where(auth_phones.c.phone == phone)).first()
+            problem = self._check(row, code_hash, now_ms)
+        if problem not in (None, CodeProblem.WRONG):
+            return CodeRejected(problem, None)
+        p = self.policy
         with self.engine.begin() as conn:
             row = _lock_phone(conn, phone, now_ms)
             _lock_ip(conn, ip, now_ms)
-            if row.locked_until_ms > now_ms:
-                return Refused(Limit.PHONE_LOCKED, from_ms(row.locked_until_ms))
-            ip_key = f"ip:{ip}"
-            retry = _quota(conn, ip_key, LOGIN_FAILED, p.failures_per_ip, p.ip_window, now_ms)
-            if retry is not None:
-                return Refused(Limit.IP_FAILURE_QUOTA, retry)
+            refused = self._client_refused(conn, phone, ip, now_ms)
+            if refused is not None:
+                return refused
             problem = self._check(row, code_hash, now_ms)
+            client_key = client_subject(phone, ip)
             if problem is None:
                 conn.execute(
                     update(auth_phones)
                     .where(auth_phones.c.phone == phone)
-                    .values(code_used_at_ms=now_ms, failures=0)
+                    .values(code_used_at_ms=now_ms)
+                )
+                conn.execute(
+                    delete(auth_events).where(
+                        auth_events.c.subject == client_key, auth_events.c.kind == LOGIN_FAILED
+                    )
                 )
                 return LoggedIn(login_account(conn, phone, now))
-            guessed = 1 if problem is CodeProblem.WRONG else 0
-            locking = auth_phones.c.failures + 1 >= p.lockout_after
-            after = conn.execute(
+            if problem is not CodeProblem.WRONG:
+                return CodeRejected(problem, None)
+            attempts = conn.execute(
                 update(auth_phones)
                 .where(auth_phones.c.phone == phone)
-                .values(
-                    code_attempts=auth_phones.c.code_attempts + guessed,
-                    locked_until_ms=case(
-                        (locking, now_ms + _ms(p.lockout)), else_=auth_phones.c.locked_until_ms
-                    ),
-                    failures=case((locking, 0), else_=auth_phones.c.failures + 1),
-                )
-                .returning(auth_phones.c.code_attempts, auth_phones.c.locked_until_ms)
-            ).one()
-            _record(conn, ip_key, LOGIN_FAILED, now_ms, p.ip_window)
-        locked = after.locked_until_ms > now_ms
-        return CodeRejected(
-            problem=problem,
-            attempts_left=max(0, p.attempts_per_code - after.code_attempts)
-            if row.code_hash is not None
-            else 0,
-            locked_until=from_ms(after.locked_until_ms) if locked else None,
-        )
+                .values(code_attempts=auth_phones.c.code_attempts + 1)
+                .returning(auth_phones.c.code_attempts)
+            ).scalar_one()
+            _record(conn, f"ip:{ip}", LOGIN_FAILED, now_ms, p.ip_window)
+            _record(conn, client_key, LOGIN_FAILED, now_ms, p.client_window)
+        return CodeRejected(problem, max(0, p.attempts_per_code - attempts))
 
-    def _check(self, row: Row[Any], code_hash: bytes, now_ms: int) -> CodeProblem | None:
-        if row.code_hash is None:
-            return CodeProblem.NOT_REQUESTED
+    def _client_refused(self, conn: Connection, phone: str, ip: str, now_ms: int) -> Refused | None:
+        """The IP's failure quota, then this (number, IP)'s back-off."""
+        p = self.policy
+        retry = _quota(conn, f"ip:{ip}", LOGIN_FAILED, p.failures_per_ip, p.ip_window, now_ms)
+        if retry is not None:
+            return Refused(Limit.IP_FAILURE_QUOTA, retry)
+        since = now_ms - _ms(p.client_window)
+        failures, last_ms = conn.execute(
+            select(func.count(), func.max(auth_events.c.at_ms)).where(
+                auth_events.c.subject == client_subject(phone, ip),
+                auth_events.c.kind == LOGIN_FAILED,
+                auth_events.c.at_ms > since,
+            )
+        ).one()
+        if not failures:
+            return None
+        until_ms = int(last_ms) + _ms(p.backoff(int(failures)))
+        return Refused(Limit.CLIENT_BACKOFF, from_ms(until_ms)) if now_ms < until_ms else None
+
+    def _check(self, row: Row[Any] | None, code_hash: bytes, now_ms: int) -> CodeProblem | None:
+        if row is None or row.code_hash is None:
+            return CodeProblem.NO_LIVE_CODE
+        right = hmac.compare_digest(row.code_hash, code_hash)
         if row.code_used_at_ms is not None:
-            return CodeProblem.USED
+            return CodeProblem.USED if right else CodeProblem.NO_LIVE_CODE
         if now_ms >= row.code_expires_at_ms:
-            return CodeProblem.EXPIRED
+            return CodeProblem.EXPIRED if right else CodeProblem.NO_LIVE_CODE
         if row.code_attempts >= self.policy.attempts_per_code:
-            return CodeProblem.EXHAUSTED
-        if not hmac.compare_digest(row.code_hash, code_hash):
-            return CodeProblem.WRONG
-        return None
+            return CodeProblem.EXHAUSTED if right else CodeProblem.NO_LIVE_CODE
+        return None if right else CodeProblem.WRONG
 
 
 def _lock_phone(conn: Connection, phone: str, now_ms: int) -> Row[Any]:
@@ -278,7 +387,9 @@ def _quota(
 ) -> dt.datetime | None:
     """None if one more ``kind`` event fits in the window, else when the next one will."""
     since = now_ms - _ms(window)
-    recent = conn.execute(
+    # The limit-th most recent event in the window, if there is one: its leaving the window
+    # frees a slot. One row, however large the limit (the SMS budget's is in the hundreds).
+    oldest_counted = conn.execute(
         select(auth_events.c.at_ms)
         .where(
             auth_events.c.subject == subject,
@@ -286,12 +397,12 @@ def _quota(
             auth_events.c.at_ms > since,
         )
         .order_by(auth_events.c.at_ms.desc())
-        .limit(limit)
-    ).all()
-    if len(recent) < limit:
+        .offset(limit - 1)
+        .limit(1)
+    ).scalar()
+    if oldest_counted is None:
         return None
-    # The limit-th most recent event leaving the window frees one slot.
-    return from_ms(recent[limit - 1].at_ms + _ms(window))
+    return from_ms(int(oldest_counted) + _ms(window))
 
 
 def _record(conn: Connection, subject: str, kind: str, now_ms: int, window: dt.timedelta) -> None:

@@ -93,6 +93,8 @@ def test_login_whoami_logout(
     entry = stored[api_server.url]
     assert entry["phone"] == PHONE and entry["token"].startswith("ts_")
     assert entry["token_id"].startswith("tok_")
+    # The known-device token, sent with this number's later code requests (issue 12).
+    assert entry["device_token"].startswith("kd1.")
     assert account_with(api_server.url, entry["token"]).json()["phone"] == PHONE
     assert not (tmp_path / "home" / ".config").exists()
 
@@ -121,7 +123,7 @@ def test_a_wrong_code_can_be_retyped(
         CliRunner(env=env), cli, ["login", "--server", api_server.url, "--phone", PHONE], answers
     )
     assert result.exit_code == 0, result.output
-    assert "✗ 验证码不正确。" in result.output
+    assert "✗ 验证码不正确或已失效。" in result.output
 
 
 def test_three_wrong_codes_give_up(
@@ -133,7 +135,7 @@ def test_three_wrong_codes_give_up(
         CliRunner(env=env), cli, ["login", "--server", api_server.url, "--phone", PHONE], answers
     )
     assert result.exit_code == 1
-    assert result.output.count("✗ The code is not correct.") == 3
+    assert result.output.count("✗ The code is wrong or no longer valid.") == 3
     assert not (tmp_path / "xdg" / "timeseal" / "credentials.json").exists()
 
 
@@ -162,7 +164,10 @@ def test_server_errors_are_shown_and_fail(
     runner = CliRunner(env=env)
     args = ["login", "--server", api_server.url, "--phone", PHONE]
     assert invoke_answering(runner, cli, args, code_prompt_input(api_server.outbox)).exit_code == 0
-    # A second code within the minute is refused by the server; its message is printed.
+    # The next code requests go out with this computer's known-device token, and count for it
+    # (not for the IP): one more code is sent (the prompt gets no answer), a third within the
+    # minute is refused by the server, and its message is printed.
+    assert "A code was sent" in runner.invoke(cli, args).output
     result = runner.invoke(cli, args)
     assert result.exit_code == 1
     assert "操作过于频繁" in result.output

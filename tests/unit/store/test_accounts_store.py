@@ -57,13 +57,26 @@ def race(n: int, task: Callable[[int], T]) -> list[T]:
         return list(pool.map(run, range(n)))
 
 
-def test_one_code_per_number_however_many_ask_at_once(engine: Engine) -> None:
+def test_one_code_per_client_however_many_times_it_asks_at_once(engine: Engine) -> None:
     codes = LoginCodes(engine)
-    results = race(12, lambda i: codes.issue(PHONE, f"10.0.0.{i}", RIGHT, now=START))
+    results = race(12, lambda i: codes.issue(PHONE, "10.0.0.1", RIGHT, now=START))
     issued = [r for r in results if isinstance(r, CodeIssued)]
     refused = [r for r in results if isinstance(r, Refused)]
     assert len(issued) == 1
     assert {r.limit for r in refused} == {Limit.RESEND_INTERVAL} and len(refused) == 11
+
+
+def test_the_numbers_cap_holds_when_many_addresses_ask_at_once(engine: Engine) -> None:
+    codes = LoginCodes(engine, LoginPolicy(codes_per_phone=8))
+    results = race(12, lambda i: codes.issue(PHONE, f"10.0.0.{i}", RIGHT, now=START))
+    kinds = Counter(r.limit if isinstance(r, Refused) else "issued" for r in results)
+    assert kinds == {"issued": 8, Limit.PHONE_QUOTA: 4}
+    # A client known to the number is neither refused nor counted by that cap.
+    known = codes.issue(PHONE, "10.0.0.1", RIGHT, now=START, known_device="d1")
+    assert isinstance(known, CodeIssued)
+    # Its per-client limits are its own, not the IP's: the same device on another IP waits.
+    again = codes.issue(PHONE, "10.0.9.9", RIGHT, now=START, known_device="d1")
+    assert isinstance(again, Refused) and again.limit is Limit.RESEND_INTERVAL
 
 
 def test_the_ip_quota_holds_under_a_race(engine: Engine) -> None:
@@ -79,17 +92,18 @@ def test_every_concurrent_guess_is_counted(engine: Engine) -> None:
     results = race(12, lambda i: codes.redeem(PHONE, f"10.0.1.{i}", WRONG, now=START))
     rejected = [r for r in results if isinstance(r, CodeRejected)]
     refused = [r for r in results if isinstance(r, Refused)]
-    # Five guesses at the code, then it is exhausted; the tenth failure locks the number,
-    # and the rest are refused without being checked.
+    # Five guesses at the code, then it is burned: the rest are no guess at a live code (and
+    # counted nowhere). No number lock: nothing is refused.
     assert Counter(r.problem for r in rejected) == {
         CodeProblem.WRONG: 5,
-        CodeProblem.EXHAUSTED: 5,
+        CodeProblem.NO_LIVE_CODE: 7,
     }
-    assert len([r for r in rejected if r.locked_until is not None]) == 1
-    assert [r.limit for r in refused] == [Limit.PHONE_LOCKED] * 2
-    # Even the right code now fails.
+    left = sorted(r.attempts_left or 0 for r in rejected if r.problem is CodeProblem.WRONG)
+    assert left == [0, 1, 2, 3, 4]
+    assert refused == []
+    # The right code now only hears that it was burned.
     right = codes.redeem(PHONE, "10.0.2.1", RIGHT, now=START)
-    assert isinstance(right, Refused) and right.limit is Limit.PHONE_LOCKED
+    assert isinstance(right, CodeRejected) and right.problem is CodeProblem.EXHAUSTED
 
 
 def test_a_code_logs_in_once_however_many_use_it_at_once(engine: Engine) -> None:

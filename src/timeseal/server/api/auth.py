@@ -42,11 +42,13 @@ from timeseal.server.api.models import (
     TokenOut,
 )
 from timeseal.server.api.security import (
+    DEVICE_COOKIE,
     AnyScopeAccount,
     CurrentAccount,
     auth_service,
     clear_session_cookies,
     client_ip,
+    set_device_cookie,
     set_session_cookies,
 )
 from timeseal.server.api.service import (
@@ -136,10 +138,17 @@ JSON_BODY = [Depends(require_json)]
     responses=error_responses(415, 422, 429, 502),
 )
 def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -> SmsCodeSent:
-    """Send a one-time login code to a mainland mobile number. Limits: one code per number
-    per minute and ten per day, twenty per client IP per hour; a locked number gets none."""
+    """Send a one-time login code to a mainland mobile number. Limits: one code per minute
+    and ten per day for one client IP and one number; thirty per day for the number from all
+    IPs together, except for a client that logged in with this number before (the
+    ``ts_device`` cookie, or ``device_token`` from an earlier login); twenty per client IP per
+    hour; and the site's SMS budget per hour (``sms_budget_exhausted``, 429 with
+    ``Retry-After``, when it is spent). A client that logged in with this number before
+    counts its per-minute and per-day limits for its device, not its IP: others asking for
+    this number spend none of its limits, except the site's budget."""
     phone = _phone(body.phone)
-    issued = service.request_code(phone, client_ip(request))
+    device = body.device_token or request.cookies.get(DEVICE_COOKIE)
+    issued = service.request_code(phone, client_ip(request), device)
     now = service.now()
     return SmsCodeSent(
         phone=phone,
@@ -159,8 +168,11 @@ def login(
 ) -> LoginResult:
     """Log in with the code (the account is created on the first login). ``kind=session``
     sets the session cookies; ``kind=token`` returns an API token, once, expiring after
-    ``token_expires_in_days`` (default 90) with ``token_scope`` (default full). Ten wrong codes
-    in a row lock the number for 30 minutes."""
+    ``token_expires_in_days`` (default 90) with ``token_scope`` (default full). A code allows
+    five wrong guesses; after three wrong codes from one client for one number, that client
+    (and only that one) waits 2 s, then 4 s, 8 s … up to 15 minutes between tries (429
+    ``rate_limited`` with ``Retry-After``). A code for a number without a live one is just
+    wrong (``code_invalid``) and counts for nothing."""
     phone = _phone(body.phone)
     ip = client_ip(request)
     account = service.redeem_code(phone, body.code, ip)
@@ -173,7 +185,10 @@ def login(
             scope=body.token_scope,
         )
         return LoginResult(
-            account=_account_out(account), kind="token", token=_new_token(secret, record)
+            account=_account_out(account),
+            kind="token",
+            token=_new_token(secret, record),
+            device_token=service.device_token(phone),
         )
     cookie, session = service.start_session(
         account, ip=ip, user_agent=request.headers.get("user-agent", "")
@@ -186,6 +201,7 @@ def login(
         csrf_token=csrf,
         max_age=int(service.sessions.lifetime.total_seconds()),
     )
+    set_device_cookie(response, request, service, phone)
     principal = Principal(account, "session", session.id, csrf)
     return LoginResult(
         account=_account_out(account),

@@ -44,18 +44,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "操作过于频繁，请{wait}后再试。",
         "Too many requests; try again in {wait}.",
     ),
-    "phone_locked": (
-        "验证码错误次数过多，该手机号已暂时锁定，请{wait}后再试。",
-        "Too many wrong codes: this number is locked; try again in {wait}.",
+    "sms_budget_exhausted": (
+        "本站本小时的短信发送量已达上限，请{wait}后再试。",
+        "This site has sent as many text messages as it may this hour; try again in {wait}.",
     ),
-    "code_invalid": ("验证码不正确。", "The code is not correct."),
+    "code_invalid": (
+        "验证码不正确或已失效。",
+        "The code is wrong or no longer valid.",
+    ),
     "code_expired": ("验证码已过期，请重新获取。", "The code has expired; request a new one."),
     "code_used": ("验证码已使用过，请重新获取。", "The code was already used; request a new one."),
     "code_exhausted": (
         "该验证码错误次数过多，请重新获取。",
         "Too many wrong tries at this code; request a new one.",
     ),
-    "code_not_requested": ("请先获取验证码。", "Request a code first."),
     "sms_unavailable": (
         "短信发送失败，请稍后再试。",
         "The text message could not be sent; try again later.",

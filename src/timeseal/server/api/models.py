@@ -14,6 +14,13 @@ class _Body(BaseModel):
 
 class SmsCodeRequest(_Body):
     phone: str = Field(max_length=64, examples=["138 1234 5678"])
+    device_token: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The device_token an earlier login with this number returned (kind=token; "
+        "browsers send the ts_device cookie instead): exempts this client from the number's "
+        "overall daily cap on codes, which strangers may have spent.",
+    )
 
 
 class SmsCodeSent(BaseModel):
@@ -84,6 +91,12 @@ class LoginResult(BaseModel):
         "form field) with every POST, PUT, PATCH and DELETE. Also in the ts_csrf cookie.",
     )
     token: NewToken | None = None
+    device_token: str | None = Field(
+        default=None,
+        description="kind=token only (a session gets the ts_device cookie): keep it and send it "
+        "with later code requests for this number (POST /auth/sms-code), so that strangers "
+        "asking for codes for it cannot keep this client out. Valid for 90 days.",
+    )
 
 
 class CreateTokenRequest(_Body):

@@ -19,6 +19,11 @@ one. Bearer tokens need no CSRF token: browsers never attach them on their own.
 
 Scopes: a ``read`` token may only use safe methods; anything else is 403 ``token_read_only``
 (it may still log itself out: :data:`AnyScopeAccount`).
+
+Known device: every login by session also sets ``ts_device`` (``HttpOnly``, ``SameSite=Strict``,
+``Path=/``, 90 days), a token bound to the number (``AuthService.device_token``). Asking for a
+code with it, the client is exempt from the number's overall cap on codes. Logging out keeps it:
+it says that this browser held the number, not that it is logged in.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from timeseal.server.api.service import AuthService, Principal
 
 SESSION_COOKIE = "ts_session"
 CSRF_COOKIE = "ts_csrf"
+DEVICE_COOKIE = "ts_device"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -142,3 +148,19 @@ def clear_session_cookies(response: Response, request: Request) -> None:
     secure = request.url.scheme == "https"
     for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
         response.delete_cookie(name, path="/", secure=secure, httponly=http_only, samesite="lax")
+
+
+def set_device_cookie(
+    response: Response, request: Request, service: AuthService, phone: str
+) -> None:
+    """Remember that this browser has just logged in with ``phone`` (see the module's
+    docstring). Strict: only the site's own requests carry it."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        service.device_token(phone),
+        max_age=int(service.sessions.known_device.total_seconds()),
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )

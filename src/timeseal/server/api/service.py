@@ -12,7 +12,14 @@ Secrets and what is stored of them:
   ``security.current_account``). Only a browser session or an SMS-code login creates one, never
   a request made with a token, so a stolen token cannot outlive itself;
 - CSRF token of a session: HMAC-SHA256(server secret, ``"timeseal csrf v1" ‖ 0 ‖
-  SHA-256(session secret)``), recomputed on each request, never stored (see ``security``).
+  SHA-256(session secret)``), recomputed on each request, never stored (see ``security``);
+- known-device token: ``kd1.<expiry, Unix seconds>.<nonce>.<base64url HMAC-SHA256(server
+  secret, "timeseal known-device v1" ‖ 0 ‖ phone ‖ 0 ‖ expiry ‖ 0 ‖ nonce)>``, given at each
+  successful login (the ``ts_device`` cookie, or ``device_token`` for the command line), never
+  stored. It proves that this client logged in with that number before, which exempts it from
+  the number's overall cap on codes (``LoginPolicy.codes_per_phone``), so strangers who spent
+  that cap cannot keep the owner out, and makes its per-client limits its own, not its IP's. It
+  grants nothing else: no login, no account access, no other number.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ TOKEN_PREFIX = "ts_"
 DEFAULT_TOKEN_LIFETIME = dt.timedelta(days=90)
 MAX_TOKEN_LIFETIME = dt.timedelta(days=365)
 TokenScope = Literal["full", "read"]
+DEVICE_TOKEN_PREFIX = "kd1."
 Clock = Callable[[], dt.datetime]
 
 
@@ -61,6 +69,7 @@ class SessionPolicy:
     idle: dt.timedelta = dt.timedelta(hours=12)  # no request for this long ends a session
     lifetime: dt.timedelta = dt.timedelta(days=14)  # absolute, from login
     touch_every: dt.timedelta = dt.timedelta(minutes=1)  # last_seen / last_used resolution
+    known_device: dt.timedelta = dt.timedelta(days=90)  # a known-device token's lifetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +93,8 @@ def _sha256(text: str) -> bytes:
 
 def _refusal(refused: Refused, now: dt.datetime) -> ApiError:
     wait = (refused.retry_at - now).total_seconds()
-    if refused.limit is Limit.PHONE_LOCKED:
-        return ApiError("phone_locked", 429, retry_after=wait)
+    if refused.limit is Limit.SMS_BUDGET:
+        return ApiError("sms_budget_exhausted", 429, retry_after=wait)
     return ApiError("rate_limited", 429, retry_after=wait)
 
 
@@ -120,12 +129,20 @@ class AuthService:
         message = b"timeseal login-code v1\0" + phone.encode() + b"\0" + code.encode()
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
-    def request_code(self, phone: str, ip: str) -> CodeIssued:
+    def request_code(self, phone: str, ip: str, device_token: str | None = None) -> CodeIssued:
+        """Send a code. ``device_token``: what the client holds from an earlier login (the
+        ``ts_device`` cookie or the API's ``device_token``); if it is valid for this number,
+        the number's overall cap does not apply, and its per-client limits count for the
+        token rather than the IP."""
         now = self.now()
         code = f"{secrets.randbelow(1_000_000):06d}"
         digest = self.code_hash(phone, code)
-        outcome = self.codes.issue(phone, ip, digest, now=now)
+        known = device_token is not None and self.is_known_device(phone, device_token)
+        device = _sha256(device_token).hex() if known and device_token is not None else None
+        outcome = self.codes.issue(phone, ip, digest, now=now, known_device=device)
         if isinstance(outcome, Refused):
+            if outcome.limit is Limit.SMS_BUDGET:
+                log.warning("SMS budget spent: no login codes until %s", outcome.retry_at)
             raise _refusal(outcome, now)
         try:
             self.sms.send(SmsMessage(phone, code, now, outcome.expires_at))
@@ -141,13 +158,40 @@ class AuthService:
         if isinstance(outcome, Refused):
             raise _refusal(outcome, now)
         if isinstance(outcome, CodeRejected):
-            if outcome.locked_until is not None:
-                log.warning("%s locked after repeated wrong codes", mask_phone(phone))
-                wait = (outcome.locked_until - now).total_seconds()
-                raise ApiError("phone_locked", 429, retry_after=wait)
-            left = outcome.attempts_left if outcome.problem is CodeProblem.WRONG else None
-            raise ApiError(outcome.problem.value, 400, attempts_left=left)
+            # No live code to guess at is answered exactly like a wrong guess (without the
+            # guesses left): a stranger learns nothing about the number.
+            problem = outcome.problem
+            code = CodeProblem.WRONG.value if problem is CodeProblem.NO_LIVE_CODE else problem.value
+            raise ApiError(code, 400, attempts_left=outcome.attempts_left)
         return outcome.account
+
+    # --- known devices --------------------------------------------------------------------
+
+    def _device_mac(self, phone: str, expires: int, nonce: str) -> str:
+        message = f"timeseal known-device v1\0{phone}\0{expires}\0{nonce}".encode()
+        mac = hmac.new(self._secret, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def device_token(self, phone: str) -> str:
+        """A new known-device token for ``phone``, valid for ``SessionPolicy.known_device``;
+        given to a client that has just logged in with that number. The nonce makes each
+        login's token, and so its per-client limits, its own."""
+        expires = int((self.now() + self.sessions.known_device).timestamp())
+        nonce = secrets.token_urlsafe(12)
+        return f"{DEVICE_TOKEN_PREFIX}{expires}.{nonce}.{self._device_mac(phone, expires, nonce)}"
+
+    def is_known_device(self, phone: str, token: str) -> bool:
+        """Whether ``token`` was given at a login with ``phone`` and has not expired."""
+        parts = token.split(".")
+        if len(parts) != 4 or f"{parts[0]}." != DEVICE_TOKEN_PREFIX:
+            return False
+        _, expiry, nonce, mac = parts
+        if not (expiry.isascii() and expiry.isdigit() and len(expiry) <= 12):
+            return False
+        if int(expiry) <= self.now().timestamp():
+            return False
+        expected = self._device_mac(phone, int(expiry), nonce)
+        return hmac.compare_digest(mac.encode(), expected.encode())
 
     # --- sessions -------------------------------------------------------------------------
 

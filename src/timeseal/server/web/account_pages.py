@@ -3,9 +3,10 @@
 
 The pages call the same :class:`~timeseal.server.api.service.AuthService` as the JSON API
 (``POST /api/v1/auth/sms-code`` and ``/auth/login`` with ``kind=session``), so the rate limits,
-the lock after wrong codes and the session cookies are exactly the API's; its refusals are
+the back-off after wrong codes and the session cookies are exactly the API's; its refusals are
 shown with the API's own wording (:data:`timeseal.server.api.errors.MESSAGES`) in the page's
-language.
+language, with the same status and ``Retry-After``. While the development SMS provider is on,
+the page says that codes are not texted (``dev_sms`` in the template).
 
 CSRF, for every form:
 
@@ -38,14 +39,17 @@ from starlette.routing import Route
 
 from timeseal.server.api.errors import MESSAGES, ApiError
 from timeseal.server.api.security import (
+    DEVICE_COOKIE,
     SESSION_COOKIE,
     auth_service,
     clear_session_cookies,
     client_ip,
+    set_device_cookie,
     set_session_cookies,
 )
 from timeseal.server.api.service import AuthService, Principal
 from timeseal.server.phone import InvalidPhoneNumber, mask_phone, normalise_phone
+from timeseal.server.sms import is_development
 from timeseal.server.web.i18n import Lang, request_lang
 from timeseal.server.web.render import Pages, security_headers
 from timeseal.store.accounts import Account
@@ -179,6 +183,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
         error: str | None = None,
         status: int = 200,
         cookie: str | None = None,
+        retry_after: int | None = None,
     ) -> Response:
         service = auth_service(request)
         cookie = cookie or request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
@@ -190,6 +195,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             "masked_phone": mask_phone(phone) if phone else "",
             "error": error,
             "csrf_token": form_token(service, cookie),
+            "dev_sms": is_development(service.sms),
         }
         response = pages.render(
             request, "login.html", context, status=status, switch_path=LOGIN_PATH
@@ -203,6 +209,8 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             httponly=True,
             samesite="strict",
         )
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     async def checked_login_form(request: Request) -> FormData | None:
@@ -238,11 +246,17 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             )
         service = auth_service(request)
         try:
-            await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request))
+            device = request.cookies.get(DEVICE_COOKIE)
+            await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request), device)
         except ApiError as exc:
             message = error_message(exc.code, lang, exc.retry_after)
             return login_form(
-                request, step="phone", next_path=next_path, error=message, status=exc.status
+                request,
+                step="phone",
+                next_path=next_path,
+                error=message,
+                status=exc.status,
+                retry_after=exc.retry_after,
             )
         return login_form(request, step="code", next_path=next_path, phone=phone)
 
@@ -268,8 +282,9 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             account = await anyio.to_thread.run_sync(redeem)
         except ApiError as exc:
             message = error_message(exc.code, lang, exc.retry_after)
-            # A used, expired or exhausted code needs a new one: back to the phone step.
-            step = "code" if exc.code == "code_invalid" else "phone"
+            # A used, expired or exhausted code needs a new one: back to the phone step. A wrong
+            # code, or a wait before the next try, stays at the code.
+            step = "code" if exc.code in ("code_invalid", "rate_limited") else "phone"
             return login_form(
                 request,
                 step=step,
@@ -277,6 +292,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
                 phone=phone,
                 error=message,
                 status=exc.status,
+                retry_after=exc.retry_after,
             )
         cookie, _session = service.start_session(
             account, ip=ip, user_agent=request.headers.get("user-agent", "")
@@ -291,6 +307,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
             csrf_token=service.csrf_token(cookie),
             max_age=int(service.sessions.lifetime.total_seconds()),
         )
+        set_device_cookie(reply, request, service, phone)
         reply.delete_cookie(FORM_COOKIE, path=LOGIN_PATH)
         return reply
 

@@ -143,7 +143,7 @@ def test_an_undelivered_code_is_useless_and_still_counted(
             assert reply.json()["error"]["code"] == "sms_unavailable"
             code = gateway.received[-1].body["code"]
             reply = client.post("/api/v1/auth/login", json={"phone": PHONE, "code": code})
-            assert reply.json()["error"]["code"] == "code_not_requested"
+            assert reply.json()["error"]["code"] == "code_invalid"
             # The gateway is not hammered: the resend interval applies.
             reply = client.post("/api/v1/auth/sms-code", json={"phone": PHONE})
             assert reply.json()["error"]["code"] == "rate_limited"
@@ -157,7 +157,7 @@ def test_dev_outbox_appends_lines_readable_by_the_owner_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outbox = DevOutbox(tmp_path / "sms-outbox.log")
-    with caplog.at_level(logging.WARNING, logger="timeseal.sms"):
+    with caplog.at_level(logging.DEBUG):
         outbox.send(MESSAGE)
         outbox.send(SmsMessage("+8613900000000", "999999", START, START))
     lines = [json.loads(line) for line in outbox.path.read_text().splitlines()]
@@ -166,7 +166,8 @@ def test_dev_outbox_appends_lines_readable_by_the_owner_only(
         {"time": "2026-11-29T08:00:00Z", "phone": "+8613900000000", "code": "999999"},
     ]
     assert stat.S_IMODE(outbox.path.stat().st_mode) == 0o600
-    assert "042137" in caplog.text and "+86 138****5678" in caplog.text
+    # The server log says where the code went, never the code (issue 12).
+    assert "042137" not in caplog.text and "+86 138****5678" in caplog.text
 
 
 def test_dev_outbox_that_cannot_be_written_fails_delivery(tmp_path: Path) -> None:
@@ -204,6 +205,7 @@ def test_config_without_an_sms_section_still_loads(tmp_path: Path) -> None:
         "webhook_url": "",
         "webhook_token_env": "TIMESEAL_SMS_WEBHOOK_TOKEN",
         "timeout_ms": 5000,
+        "budget_per_hour": 300,
     }
     del raw["sms"]
     old = Config.from_json(json.dumps(raw))

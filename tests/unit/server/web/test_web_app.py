@@ -101,6 +101,7 @@ def test_wrong_code_and_bad_phone_are_shown_in_the_pages_language(
         "/login/code", data={"csrf_token": hidden(form.text, "csrf_token"), "phone": PHONE}
     )
     assert again.status_code == 429 and "Too many requests" in again.text  # the API's limit
+    assert 0 < int(again.headers["retry-after"]) <= 60
     wrong = web.post(
         "/login",
         data={
@@ -110,7 +111,7 @@ def test_wrong_code_and_bad_phone_are_shown_in_the_pages_language(
         },
         follow_redirects=False,
     )
-    assert wrong.status_code == 400 and "The code is not correct." in wrong.text
+    assert wrong.status_code == 400 and "The code is wrong or no longer valid." in wrong.text
     assert "ts_session" not in web.cookies
 
 
