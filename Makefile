@@ -28,7 +28,7 @@ test: system-packages $(BIN)/.installed lint typecheck jstest unit
 lint: $(BIN)/.installed $(NODE_MODULES)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	npx --no-install eslint --max-warnings 0 src/timeseal/server/web/static/js tests/js eslint.config.js
+	node_modules/.bin/eslint --max-warnings 0 src/timeseal/server/web/static/js tests/js eslint.config.js
 
 # The pure parts of the browser code (hashing limits, queue, back-off, URLs) under node's own
 # test runner; the pages themselves run in Chromium in tests/e2e.

@@ -21,6 +21,9 @@ export default [
       "no-implied-eval": "error",
       "no-new-func": "error",
       "no-console": "error",
+      // The house rules for Python hold here too: modules under 400 lines, functions under 60.
+      "max-lines": ["error", { max: 400, skipBlankLines: true, skipComments: true }],
+      "max-lines-per-function": ["error", { max: 60, skipBlankLines: true, skipComments: true }],
       "no-restricted-syntax": [
         "error",
         {

@@ -51,25 +51,30 @@ function setUp(input) {
   }
 
   input.addEventListener("change", hashChosen);
+  acceptDrops(input, hashChosen);
+}
 
+/** A file dropped on the input's drop zone is hashed as if chosen. */
+function acceptDrops(input, hashChosen) {
   const zone = input.closest("[data-drop]");
-  if (zone) {
-    zone.addEventListener("dragover", (event) => {
-      event.preventDefault();
-      zone.classList.add("over");
-    });
-    zone.addEventListener("dragleave", () => {
-      zone.classList.remove("over");
-    });
-    zone.addEventListener("drop", (event) => {
-      event.preventDefault();
-      zone.classList.remove("over");
-      if (event.dataTransfer && event.dataTransfer.files.length) {
-        input.files = event.dataTransfer.files;
-        hashChosen();
-      }
-    });
+  if (!zone) {
+    return;
   }
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => {
+    zone.classList.remove("over");
+  });
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    if (event.dataTransfer && event.dataTransfer.files.length) {
+      input.files = event.dataTransfer.files;
+      hashChosen();
+    }
+  });
 }
 
 // A file dropped beside a drop zone must not make the browser open it instead.

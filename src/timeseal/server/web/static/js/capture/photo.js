@@ -18,45 +18,71 @@ function kindOf(blob) {
 }
 
 /**
- * page: { client, messages, uploadChunk, freshEnvironment, currentLocation,
- * details() -> { title, case_id }, canRecord, isRecording() }. Returns { closeCamera() }.
+ * The capture metadata of a photo or file. Times by the browser's clock are named as such,
+ * never started_at/ended_at: those bound the capture window a package checks against the
+ * token, and a fast phone clock would make a genuine token look early. The offset to the
+ * server clock is in the environment report.
  */
-export function setUpPhoto(page) {
-  const messages = page.messages;
-  const openCamera = byId("open-camera");
-  const takePhoto = byId("take-photo");
-  const photoPreview = byId("photo-preview");
-  const photoStatus = byId("photo-status");
-  const photoProgress = byId("photo-progress");
-  const photoBar = photoProgress.querySelector("progress");
-  const fileInput = byId("photo-file");
-  let photoStream = null;
+async function captureMetadata(page, blob, filename, source, browserClockAt) {
+  return {
+    kind: source === "camera" ? "browser_camera_photo" : "browser_file",
+    source: { kind: "browser", description: source === "camera" ? "camera still" : "file picker" },
+    filename: filename,
+    media_type: blob.type || null,
+    browser_clock_at: browserClockAt,
+    file_last_modified_browser_clock: blob.lastModified ? new Date(blob.lastModified).toISOString() : null,
+    location: await page.currentLocation(),
+    browser_environment: await page.freshEnvironment(),
+  };
+}
 
-  function photoWaiting(seconds) {
-    photoStatus.textContent = fill(messages.msgRetrying, { seconds: seconds });
+/**
+ * page: { client, messages, uploadChunk, freshEnvironment, currentLocation,
+ * details() -> { title, case_id }, canRecord, isRecording() }.
+ */
+export class PhotoCard {
+  constructor(page) {
+    this.page = page;
+    this.messages = page.messages;
+    this.openCamera = byId("open-camera");
+    this.takePhoto = byId("take-photo");
+    this.preview = byId("photo-preview");
+    this.statusText = byId("photo-status");
+    this.progress = byId("photo-progress");
+    this.bar = this.progress.querySelector("progress");
+    this.fileInput = byId("photo-file");
+    this.stream = null;
+    this.waiting = (seconds) => {
+      this.statusText.textContent = fill(this.messages.msgRetrying, { seconds: seconds });
+    };
+    this.openCamera.addEventListener("click", () => this.open());
+    this.takePhoto.addEventListener("click", () => this.take());
+    this.fileInput.addEventListener("change", () => {
+      const file = this.fileInput.files && this.fileInput.files[0];
+      if (file) {
+        this.uploadReporting(file, file.name || "file", "file");
+      }
+    });
   }
 
-  async function upload(blob, filename, source) {
-    // Times by the browser's clock are named as such, never started_at/ended_at: those bound
-    // the capture window a package checks against the token, and a fast phone clock would
-    // make a genuine token look early. The offset to the server clock is in the report.
+  setBusy(on) {
+    this.openCamera.disabled = on || !this.page.canRecord;
+  }
+
+  showProgress(offset, total) {
+    this.statusText.textContent = fill(this.messages.msgUploading, { done: offset, total: total });
+    this.bar.value = total ? Math.floor((offset / total) * 100) : 100;
+  }
+
+  async upload(blob, filename, source) {
     const browserClockAt = new Date().toISOString();
-    const details = page.details();
+    const details = this.page.details();
     show(byId("photo-result"), false);
-    show(photoProgress, true);
-    photoBar.value = 0;
-    photoStatus.textContent = messages.msgHashing;
+    show(this.progress, true);
+    this.bar.value = 0;
+    this.statusText.textContent = this.messages.msgHashing;
     const sha256 = await sha256Hex(blob);
-    const capture = {
-      kind: source === "camera" ? "browser_camera_photo" : "browser_file",
-      source: { kind: "browser", description: source === "camera" ? "camera still" : "file picker" },
-      filename: filename,
-      media_type: blob.type || null,
-      browser_clock_at: browserClockAt,
-      file_last_modified_browser_clock: blob.lastModified ? new Date(blob.lastModified).toISOString() : null,
-      location: await page.currentLocation(),
-      browser_environment: await page.freshEnvironment(),
-    };
+    const capture = await captureMetadata(this.page, blob, filename, source, browserClockAt);
     const metadata = tusMetadata({
       filename: filename,
       kind: kindOf(blob),
@@ -65,93 +91,81 @@ export function setUpPhoto(page) {
       sha256: sha256,
       capture: JSON.stringify(capture),
     });
-    const number = await tusUpload(page.client, blob, {
+    const number = await tusUpload(this.page.client, blob, {
       metadata: metadata,
-      chunkBytes: page.uploadChunk,
-      onWait: photoWaiting,
-      onProgress(offset, total) {
-        photoStatus.textContent = fill(messages.msgUploading, { done: offset, total: total });
-        photoBar.value = total ? Math.floor((offset / total) * 100) : 100;
-      },
+      chunkBytes: this.page.uploadChunk,
+      onWait: this.waiting,
+      onProgress: (offset, total) => this.showProgress(offset, total),
     });
-    photoBar.value = 100;
+    this.bar.value = 100;
     if (details.case_id !== null) {
-      await fileInCase(page.client, details.case_id, number, photoWaiting);
+      await fileInCase(this.page.client, details.case_id, number, this.waiting);
     }
-    show(photoProgress, false);
-    photoStatus.textContent = fill(messages.msgFinished, { number: number });
+    show(this.progress, false);
+    this.statusText.textContent = fill(this.messages.msgFinished, { number: number });
     const link = byId("photo-link");
     link.href = evidencePage(number);
-    link.textContent = fill(messages.msgOpen, { number: number });
+    link.textContent = fill(this.messages.msgOpen, { number: number });
     show(byId("photo-result"), true);
   }
 
-  async function uploadReporting(blob, filename, source) {
-    fileInput.disabled = true;
-    takePhoto.disabled = true;
+  async uploadReporting(blob, filename, source) {
+    this.fileInput.disabled = true;
+    this.takePhoto.disabled = true;
     try {
-      await upload(blob, filename, source);
+      await this.upload(blob, filename, source);
     } catch (err) {
-      show(photoProgress, false);
-      photoStatus.textContent = fill(messages.msgUploadFailed, { reason: errorText(err) });
+      show(this.progress, false);
+      this.statusText.textContent = fill(this.messages.msgUploadFailed, { reason: errorText(err) });
     } finally {
-      fileInput.disabled = false;
-      takePhoto.disabled = false;
+      this.fileInput.disabled = false;
+      this.takePhoto.disabled = false;
     }
   }
 
-  function closeCamera() {
-    if (photoStream) {
-      stopStream(photoStream);
-      photoStream = null;
+  closeCamera() {
+    if (this.stream) {
+      stopStream(this.stream);
+      this.stream = null;
     }
-    photoPreview.srcObject = null;
-    show(photoPreview, false);
-    show(takePhoto, false);
-    openCamera.disabled = page.isRecording() || !page.canRecord;
+    this.preview.srcObject = null;
+    show(this.preview, false);
+    show(this.takePhoto, false);
+    this.setBusy(this.page.isRecording());
   }
 
-  openCamera.addEventListener("click", async () => {
-    openCamera.disabled = true;
+  async open() {
+    this.openCamera.disabled = true;
     try {
-      photoStream = await cameraStream(false);
+      this.stream = await cameraStream(false);
     } catch {
-      photoStatus.textContent = messages.msgDenied;
-      openCamera.disabled = false;
+      this.statusText.textContent = this.messages.msgDenied;
+      this.openCamera.disabled = false;
       return;
     }
-    photoPreview.srcObject = photoStream;
-    show(photoPreview, true);
-    show(takePhoto, true);
-    photoPreview.play().catch(() => {
+    this.preview.srcObject = this.stream;
+    show(this.preview, true);
+    show(this.takePhoto, true);
+    this.preview.play().catch(() => {
       /* the still is taken from the frames anyway */
     });
-  });
+  }
 
-  takePhoto.addEventListener("click", () => {
+  take() {
     const canvas = document.createElement("canvas");
-    canvas.width = photoPreview.videoWidth;
-    canvas.height = photoPreview.videoHeight;
-    canvas.getContext("2d").drawImage(photoPreview, 0, 0);
-    closeCamera();
+    canvas.width = this.preview.videoWidth;
+    canvas.height = this.preview.videoHeight;
+    canvas.getContext("2d").drawImage(this.preview, 0, 0);
+    this.closeCamera();
     const stamp = new Date().toISOString().replace(/[-:]/g, "").slice(0, 15);
     canvas.toBlob(
       (blob) => {
         if (blob) {
-          uploadReporting(blob, "photo-" + stamp + "Z.jpg", "camera");
+          this.uploadReporting(blob, "photo-" + stamp + "Z.jpg", "camera");
         }
       },
       "image/jpeg",
       0.92,
     );
-  });
-
-  fileInput.addEventListener("change", () => {
-    const file = fileInput.files && fileInput.files[0];
-    if (file) {
-      uploadReporting(file, file.name || "file", "file");
-    }
-  });
-
-  return { closeCamera: closeCamera, setBusy: (on) => (openCamera.disabled = on || !page.canRecord) };
+  }
 }
