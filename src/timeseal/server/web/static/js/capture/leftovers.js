@@ -8,6 +8,9 @@ import { putChunk, recordingStatus } from "./api.js";
 import { leftovers, spillStore } from "./spill.js";
 
 const LOCK_PREFIX = "timeseal-recording-";
+/** A recording of another account that used this browser is 404 to this one (as is one that
+ * does not exist); 401/403, a session that ended. Its owner's next capture page sends them. */
+const NOT_OURS = new Set([401, 403, 404]);
 
 /**
  * Runs fn while holding the Web Lock of a recording's stored chunks. With ifAvailable, fn
@@ -26,7 +29,7 @@ export function withRecordingLock(id, fn, ifAvailable) {
  * Sends what earlier pages left, recording by recording: in order while the server's
  * recording still takes them (state "recording", nothing missing in between), each deleted
  * once sent; dropped when the server will never take them (cut off, finished, refused). Kept
- * for a later page when the server cannot be told apart from an outage.
+ * for a later page when the server cannot be reached or the recording is not this account's.
  */
 export async function sendLeftovers(client) {
   for (const left of await leftovers()) {
@@ -50,8 +53,8 @@ async function sendLeftover(client, left) {
       remaining = remaining.slice(1);
     }
   } catch (err) {
-    if (!(err instanceof ApiFailure)) {
-      return; // cannot tell now: keep them for the next page
+    if (!(err instanceof ApiFailure) || NOT_OURS.has(err.status)) {
+      return; // cannot tell now, or another account's recording: keep them for a later page
     }
   }
   for (const index of remaining) {
