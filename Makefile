@@ -12,17 +12,28 @@ PORT ?= 8000
 # Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering), zbar (QR code decoding),
 # x11-utils (xprop, xwininfo: which program drew a recorded window).
 SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk zbar-tools x11-utils
+# Node.js and npm lint and test the browser code (eslint, node --test; package.json). Installed
+# only when `node` or `npm` is missing: a machine with NodeSource's nodejs (which bundles npm)
+# must not be given Debian's npm package, which conflicts with it.
+NODE_PACKAGES := nodejs npm
+NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test lint typecheck unit system-packages venv clean
+.PHONY: serve test lint typecheck unit jstest system-packages venv clean
 
 serve: $(BIN)/.installed
 	$(BIN)/timeseal serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) $(if $(CLOCK_SOURCE),--clock-source $(CLOCK_SOURCE))
 
-test: system-packages $(BIN)/.installed lint typecheck unit
+test: system-packages $(BIN)/.installed lint typecheck jstest unit
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed $(NODE_MODULES)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	node_modules/.bin/eslint --max-warnings 0 src/timeseal/server/web/static/js tests/js eslint.config.js
+
+# The pure parts of the browser code (hashing limits, queue, back-off, URLs) under node's own
+# test runner; the pages themselves run in Chromium in tests/e2e.
+jstest: $(NODE_MODULES)
+	node --test tests/js/*.test.js
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
@@ -34,6 +45,7 @@ system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -49,5 +61,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache node_modules

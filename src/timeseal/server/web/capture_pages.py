@@ -1,7 +1,9 @@
 """Capture in the browser: ``/capture`` records camera video or the screen, takes photos and
 uploads picked files, for the logged-in account.
 
-The page is a form and a script (``static/js/capture.js``, no build step); everything it does
+The page is a form and a script (``static/js/capture.js`` and the ES modules it imports, no
+build step; how a file is hashed, and up to which size with Web Crypto, is
+``static/js/lib/hashing.js``, shared with the verify page); everything it does
 goes through the JSON API with the session cookie and the ``X-CSRF-Token`` header, exactly as
 other API clients would:
 
@@ -38,9 +40,6 @@ TIMESLICE_MS = 2000
 #: tus PATCH size for photo and file uploads: small enough for a phone's upload to resume
 #: often, large enough to keep the requests few.
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
-#: Files up to this size are hashed with Web Crypto in one go; larger ones (or all, on plain
-#: http where Web Crypto is missing) incrementally with hash-wasm, as on the verify page.
-WEBCRYPTO_MAX_BYTES = 64 * 1024 * 1024
 
 
 def include_capture_pages(app: FastAPI, pages: Pages, vault: VaultService) -> None:
@@ -56,7 +55,6 @@ def include_capture_pages(app: FastAPI, pages: Pages, vault: VaultService) -> No
             "cases": vault.cases.list_for(principal.account.id),
             "timeslice_ms": TIMESLICE_MS,
             "upload_chunk": UPLOAD_CHUNK_BYTES,
-            "webcrypto_max": WEBCRYPTO_MAX_BYTES,
         }
         # hash-wasm compiles WebAssembly (wasm); the recorder needs the devices.
         return pages.render(request, "capture.html", context, wasm=True, devices=True)

@@ -59,9 +59,6 @@ from timeseal.store.evidence import EvidenceRecord
 MAX_TOKEN_BYTES = 64 * 1024
 #: The whole multipart body of ``POST /verify/token``: the token, a hex digest, boundaries.
 MAX_TOKEN_FORM_BYTES = MAX_TOKEN_BYTES + 8 * 1024
-#: Files up to this size are hashed with Web Crypto in one go; larger ones in chunks.
-WEBCRYPTO_MAX_BYTES = 32 * 1024 * 1024
-HASH_CHUNK_BYTES = 4 * 1024 * 1024
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -218,8 +215,6 @@ def _empty_form() -> dict[str, Any]:
         "token_error": None,
         "package_error": None,
         "package_report": None,
-        "webcrypto_max": WEBCRYPTO_MAX_BYTES,
-        "chunk_bytes": HASH_CHUNK_BYTES,
         "max_token_bytes": MAX_TOKEN_BYTES,
         "max_package_bytes": MAX_PACKAGE_BYTES,
         "kind_names": KIND_NAMES,
