@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-import timeseal.store.db
+from timeseal.store import db
 
 #: Frames from these are noise in a report: the caller is what matters.
 _NOISE = (
@@ -39,7 +39,7 @@ _NOISE = (
 )
 
 
-def _where(stack: traceback.StackSummary) -> str:
+def _where(stack: list[traceback.FrameSummary]) -> str:
     frames = [f for f in stack if not any(part in f.filename for part in _NOISE)]
     return "".join(traceback.format_list(frames)).rstrip()
 
@@ -49,8 +49,9 @@ class _Watched:
     """One engine: where it was made, its connections out of the pool and open."""
 
     engine: Engine
-    made_at: traceback.StackSummary
-    checked_out: dict[int, traceback.StackSummary] = field(default_factory=dict)
+    made_at: list[traceback.FrameSummary]
+    checked_out: dict[int, list[traceback.FrameSummary]] = field(default_factory=dict)
+    detached: dict[int, list[traceback.FrameSummary]] = field(default_factory=dict)
     open: set[int] = field(default_factory=set)
 
 
@@ -69,7 +70,7 @@ class EngineWatcher:
 
         return watched_create_engine
 
-    def _watch(self, engine: Engine, made_at: traceback.StackSummary) -> None:
+    def _watch(self, engine: Engine, made_at: list[traceback.FrameSummary]) -> None:
         watched = _Watched(engine, made_at)
         lock = self._lock
 
@@ -84,9 +85,18 @@ class EngineWatcher:
             with lock:
                 watched.open.discard(id(dbapi_connection))
 
+        @event.listens_for(engine, "detach")
+        def detached(dbapi_connection: Any, _record: Any) -> None:
+            # Out of the pool for good (the issuance journal's SQLite writer): no checkin
+            # follows, only close_detached; until then it is still out, and still open.
+            with lock:
+                taken = watched.checked_out.pop(id(dbapi_connection), None)
+                watched.detached[id(dbapi_connection)] = taken or traceback.extract_stack()[:-1]
+
         @event.listens_for(engine, "close_detached")
         def closed_detached(dbapi_connection: Any) -> None:
             with lock:
+                watched.detached.pop(id(dbapi_connection), None)
                 watched.open.discard(id(dbapi_connection))
 
         @event.listens_for(engine, "checkout")
@@ -111,13 +121,17 @@ class EngineWatcher:
         for watched in engines:
             with self._lock:
                 out = list(watched.checked_out.values())
+                detached = list(watched.detached.values())
                 still_open = len(watched.open)
-            if not out and not still_open:
+            if not out and not detached and not still_open:
                 continue
             lines = [f"engine {watched.engine.url!r}, made at:\n{_where(watched.made_at)}"]
             lines += [f"a connection still checked out, taken at:\n{_where(s)}" for s in out]
-            if still_open > len(out):
-                idle = still_open - len(out)
+            lines += [
+                f"a detached connection never closed, taken at:\n{_where(s)}" for s in detached
+            ]
+            if still_open > len(out) + len(detached):
+                idle = still_open - len(out) - len(detached)
                 lines.append(f"{idle} connection(s) idle in its pool: the engine was not disposed")
             reports.append("\n".join(lines))
         return reports
@@ -132,9 +146,9 @@ class EngineWatcher:
 def watching_engines() -> Iterator[EngineWatcher]:
     """Watch the engines ``make_engine`` makes within the block."""
     watcher = EngineWatcher()
-    real = timeseal.store.db.create_engine
-    timeseal.store.db.create_engine = watcher.wrap(real)  # type: ignore[assignment]
+    real: Callable[..., Engine] = db.create_engine  # type: ignore[attr-defined]
+    db.create_engine = watcher.wrap(real)  # type: ignore[attr-defined]
     try:
         yield watcher
     finally:
-        timeseal.store.db.create_engine = real  # type: ignore[assignment]
+        db.create_engine = real  # type: ignore[attr-defined]

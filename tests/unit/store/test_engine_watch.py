@@ -72,3 +72,17 @@ def test_a_connection_held_by_a_thread_past_dispose_is_named_where_it_was_taken(
     assert watcher.leaks() != []  # disposing the engine again does not reach the old pool
     old_pool.dispose()
     assert watcher.leaks() == []
+
+
+def test_a_detached_connection_counts_until_it_is_closed(tmp_path: Path) -> None:
+    # The issuance journal's SQLite writer takes its connection out of the pool for good.
+    with watching_engines() as watcher:
+        engine = make_engine(url(tmp_path))
+        connection = engine.raw_connection()
+        connection.detach()
+        engine.dispose()
+        [report] = watcher.leaks()
+        assert "a detached connection never closed, taken at:" in report
+        assert "connection = engine.raw_connection()" in report
+        connection.close()
+    assert watcher.leaks() == []
