@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support.engines import watching_engines
 from tests.support.pki import PKIFixture, make_pki
 from tests.support.server import LiveServer, live_server
 
@@ -28,3 +29,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir: Path = tmp_path_factory.mktemp("server-data")
     with live_server(data_dir) as live:
         yield live
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_connections() -> Iterator[None]:
+    """Fails the test that leaks a database connection, naming where the engine was made and
+    where the connection was taken (tests/support/engines.py). Set up before, so torn down
+    after, every other fixture of the test."""
+    with watching_engines() as watcher:
+        yield
+    leaks = watcher.leaks()
+    watcher.dispose_all()
+    if leaks:
+        pytest.fail("database connections leaked:\n\n" + "\n\n".join(leaks), pytrace=False)

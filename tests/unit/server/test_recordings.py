@@ -526,12 +526,39 @@ def test_an_idle_recording_is_cut_off_sealed_and_verifies_as_cut_off(
         assert verified(data_dir, package)["items"][0]["capture"]["stop"] == "cut_off"
 
 
+#: The cut-off time of the sweeps the tests run themselves: the app's own housekeeper then
+#: looks only every two minutes (a fifth of it), so within a test only the direct calls sweep.
+IDLE = dt.timedelta(minutes=10)
+
+
+def sweeper_at(app: TestClient, now: Callable[[], dt.datetime]) -> Housekeeper:
+    """A housekeeper over the app's services whose clock is ``now``, started on the server's
+    event loop (where closing a recording must run); the test calls :meth:`run_once`."""
+    running = app.app.app.state.timeseal_housekeeper  # type: ignore[attr-defined]
+    sweeper = Housekeeper(
+        app.app.app.state.timeseal_vault,  # type: ignore[attr-defined]
+        running._auth,
+        upload_expiry=dt.timedelta(hours=24),
+        recordings=running._recordings,
+        recording_idle=IDLE,
+        clock=now,
+    )
+    sweeper.start(running._loop)
+    return sweeper
+
+
+def last_chunk_at(app: TestClient, rid: str) -> dt.datetime:
+    """When the server saw the recording's last chunk (its start, before any chunk)."""
+    running = app.app.app.state.timeseal_housekeeper  # type: ignore[attr-defined]
+    recording = running._recordings.store.get(rid)
+    assert recording is not None
+    at: dt.datetime = recording.last_chunk_at
+    return at
+
+
 def test_a_cut_off_seals_a_chunk_whose_token_failed(data_dir: Path, db_url: str) -> None:
     source = SwitchableSource()
-    settings = ServerSettings(
-        data_dir=data_dir, clock_source=source, recording_idle=dt.timedelta(seconds=2)
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as app:
+    with running_app(data_dir, source) as app:
         auth = bearer(app, data_dir)
         rid = start(app, auth)["id"]
         url = f"/api/v1/recordings/{rid}"
@@ -539,14 +566,23 @@ def test_a_cut_off_seals_a_chunk_whose_token_failed(data_dir: Path, db_url: str)
         source.trusted = False
         wait_for(lambda: app.get("/healthz").status_code == 503, "the TSA refusing")
         assert error(put(app, auth, rid, 1, CHUNKS[1])) == (503, "sealing_failed")
-        # While the TSA refuses, the housekeeper cannot file it: it stays open, not lost.
-        time.sleep(3)
-        assert app.get(url, headers=auth).json()["evidence"] is None
-        source.trusted = True
-        wait_for(lambda: app.get(url, headers=auth).json()["evidence"] is not None, "cut-off")
+        silent_since = last_chunk_at(app, rid)
+        sweeper = sweeper_at(app, lambda: silent_since + IDLE + dt.timedelta(seconds=1))
+        try:
+            # While the TSA refuses, the housekeeper closes it but cannot file it: no item
+            # yet, and nothing lost (the next round completes the close).
+            assert sweeper.run_once().recordings_cut_off == 0
+            state = app.get(url, headers=auth).json()
+            assert state["state"] == "cut_off" and state["evidence"] is None
+            assert state["chunks"] == 2 and state["sealed_through"] == 0
+            source.trusted = True
+            wait_for(lambda: app.get("/healthz").status_code == 200, "the TSA")
+            assert sweeper.run_once().recordings_cut_off == 1
+        finally:
+            sweeper.stop()
         state = app.get(url, headers=auth).json()
-        assert state["state"] == "cut_off" and state["chunks"] == 2
-        assert state["sealed_through"] == 1
+        assert state["state"] == "cut_off" and state["evidence"] is not None
+        assert state["chunks"] == 2 and state["sealed_through"] == 1
 
 
 def test_the_housekeeper_cuts_off_only_idle_recordings(data_dir: Path, db_url: str) -> None:
@@ -556,34 +592,27 @@ def test_the_housekeeper_cuts_off_only_idle_recordings(data_dir: Path, db_url: s
         silent = start(app, auth)["id"]  # no chunk at all: closed, with nothing to file
         busy = start(app, auth)["id"]
         assert put(app, auth, idle, 0, CHUNKS[0]).status_code == 200
+        assert put(app, auth, busy, 0, CHUNKS[0]).status_code == 200
+        assert put(app, auth, busy, 1, CHUNKS[1]).status_code == 200
         running = app.app.app.state.timeseal_housekeeper  # type: ignore[attr-defined]
         assert running.run_once().recordings_cut_off == 0  # ten minutes by default
-        sweeper = Housekeeper(
-            app.app.app.state.timeseal_vault,  # type: ignore[attr-defined]
-            running._auth,
-            upload_expiry=dt.timedelta(hours=24),
-            recordings=running._recordings,
-            recording_idle=dt.timedelta(seconds=3),
-        )
-        sweeper.start(running._loop)  # on the server's event loop, as the app starts it
+        # The sweep comes exactly IDLE after busy's last chunk: busy has been silent for
+        # IDLE (not more), the two others for longer.
+        busy_last = last_chunk_at(app, busy)
+        assert last_chunk_at(app, silent) < last_chunk_at(app, idle) < busy_last
+        sweeper = sweeper_at(app, lambda: busy_last + IDLE)
         try:
-            # "busy" sends a chunk every 1.5 s, "idle" sent one 3.5 s ago.
-            time.sleep(0.5)
-            assert put(app, auth, busy, 0, CHUNKS[0]).status_code == 200
-            time.sleep(1.5)
-            assert put(app, auth, busy, 1, CHUNKS[1]).status_code == 200
-            time.sleep(1.5)
-            assert sweeper.run_once().recordings_cut_off in (0, 2)  # its thread may be first
+            assert sweeper.run_once().recordings_cut_off == 2
             states = {
                 r: app.get(f"/api/v1/recordings/{r}", headers=auth).json()
                 for r in (idle, busy, silent)
             }
+            assert sweeper.run_once().recordings_cut_off == 0  # nothing idle left to close
         finally:
             sweeper.stop()
         assert states[idle]["state"] == "cut_off" and states[idle]["evidence"] is not None
         assert states[silent]["state"] == "cut_off" and states[silent]["evidence"] is None
         assert states[busy]["state"] == "recording" and states[busy]["chunks"] == 2
-        assert sweeper.run_once().recordings_cut_off == 0  # nothing idle left to close
 
 
 def test_the_idle_time_is_a_serve_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

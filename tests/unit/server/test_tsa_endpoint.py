@@ -212,7 +212,10 @@ def test_clock_outside_accuracy_answers_time_not_available(data_dir: Path) -> No
 def test_every_token_is_journaled_before_the_reply(client: TestClient, data_dir: Path) -> None:
     tokens = [post(client, build_request(DIGEST, nonce=i).der).token for i in range(20)]
     engine = make_engine(database_url(data_dir))
-    journal = {e.serial_number: e for _, e in iter_journal(engine)}
+    try:
+        journal = {e.serial_number: e for _, e in iter_journal(engine)}
+    finally:
+        engine.dispose()
     for token in tokens:
         assert token is not None
         entry = journal[token.tst_info.serial_number]
@@ -224,8 +227,11 @@ def test_every_token_is_journaled_before_the_reply(client: TestClient, data_dir:
 
 def test_journal_failure_answers_system_failure(client: TestClient, data_dir: Path) -> None:
     engine = make_engine(database_url(data_dir))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE tsa_issuance_journal")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE tsa_issuance_journal")
+    finally:
+        engine.dispose()
     assert rejected_with(post(client, build_request(DIGEST).der)) is FailureInfo.SYSTEM_FAILURE
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,11 @@ NOW = dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
     create_schema(engine)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def append(store: LogStore, entries: list[bytes]) -> None:
@@ -87,8 +89,11 @@ def test_a_restarted_store_continues_the_same_tree(engine: Engine, tmp_path: Pat
     store.sequence(KEY, ORIGIN, NOW)
     engine.dispose()
     again = LogStore(make_engine(f"sqlite:///{tmp_path / 'log.db'}"))
-    append(again, entries[40:])
-    signed = again.sequence(KEY, ORIGIN, NOW)
+    try:
+        append(again, entries[40:])
+        signed = again.sequence(KEY, ORIGIN, NOW)
+    finally:
+        again.engine.dispose()
     assert signed is not None
     state = TreeState()
     for e in entries:
