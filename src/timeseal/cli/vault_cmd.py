@@ -56,6 +56,7 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package.layout import item_id
+from timeseal.core.text import is_ascii_decimal
 
 TUS_VERSION = "1.0.0"
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -323,7 +324,7 @@ class TusUploader:
         reply = _send(self.client, "HEAD", url, headers={"Tus-Resumable": TUS_VERSION})
         if reply.status_code in (404, 410):  # unknown, or expired unfinished: start again
             return None
-        if reply.status_code != 200 or not reply.headers.get("upload-offset", "").isdigit():
+        if reply.status_code != 200 or not is_ascii_decimal(reply.headers.get("upload-offset", "")):
             raise _failure(reply)
         return int(reply.headers["upload-offset"]), reply.headers.get(EVIDENCE_NUMBER_HEADER)
 
@@ -336,7 +337,7 @@ class TusUploader:
             "Upload-Checksum": f"sha256 {digest}",
         }
         reply = _send(self.client, "PATCH", url, headers=headers, content=chunk)
-        if reply.status_code != 204 or not reply.headers.get("upload-offset", "").isdigit():
+        if reply.status_code != 204 or not is_ascii_decimal(reply.headers.get("upload-offset", "")):
             raise _failure(reply)
         return int(reply.headers["upload-offset"]), reply.headers.get(EVIDENCE_NUMBER_HEADER)
 

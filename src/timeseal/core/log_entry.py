@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tsp.response import TimeStampToken
 
 TSA_TOKEN_HEADER = "timeseal/tsa-token/v1"
@@ -192,7 +193,7 @@ def _parse_evidence(data: bytes) -> EvidenceEntry:
     f = _fields(data, ("number", "kind", "content-sha256", "size", "token-sha256", "supersedes"))
     if not (_HEX.fullmatch(f["content-sha256"]) and _HEX.fullmatch(f["token-sha256"])):
         raise ValueError("bad hash syntax")
-    if not f["size"].isdigit():
+    if not is_ascii_decimal(f["size"]):
         raise ValueError("bad size")
     return EvidenceEntry(
         number=f["number"],

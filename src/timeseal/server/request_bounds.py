@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.errors import MESSAGES, error_body
 
 #: JSON and form bodies of the API and the web forms are small (a case description, the
@@ -83,7 +84,7 @@ STREAMED: tuple[StreamedRoute, ...] = (
         "POST",
         re.compile(r"/verify/package"),
         "multipart/form-data",
-        "MAX_PACKAGE_BYTES (web.verify)",
+        "MAX_PACKAGE_BYTES (web.verify_package)",
     ),
 )
 
@@ -146,7 +147,9 @@ class RequestBounds:
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        if declared is not None and (
+            not is_ascii_decimal(declared) or int(declared) > MAX_BODY_BYTES
+        ):
             await self._refuse(scope, receive, send, "request_too_large", 413)
             return
         try:

@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from timeseal import __version__
 from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import (
     SIZE_CONTENT_TYPE,
     AddCheckpointRequest,
@@ -236,7 +237,7 @@ def _text(status: int, detail: str) -> Answer:
 async def _read_body(request: Request, limit: int) -> bytes | None:
     """The request body, or None if it is longer than ``limit``."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if is_ascii_decimal(declared) and int(declared) > limit:
         return None
     chunks = []
     size = 0

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from timeseal.core.package.canonical import MAX_SAFE_INTEGER, format_canonical_json
 from timeseal.core.segment_chain import RECORDING_ID_BYTES, start_link
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
@@ -217,7 +218,7 @@ def _problem(exc: RecordingProblem) -> ApiError:
 async def _read_body(request: Request) -> bytes:
     """The chunk's bytes, refusing more than :data:`CHUNK_MAX_BYTES` as soon as it shows."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > CHUNK_MAX_BYTES:
+    if is_ascii_decimal(declared) and int(declared) > CHUNK_MAX_BYTES:
         raise ApiError("chunk_too_large", 413)
     body = bytearray()
     try:

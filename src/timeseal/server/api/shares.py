@@ -43,6 +43,7 @@ from starlette.responses import Response, StreamingResponse
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.package.layout import item_id
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.cases import CaseId, case_info
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
@@ -282,7 +283,7 @@ def include_shares(
     async def revoke_share(share: str, principal: CurrentAccount) -> Response:
         """Revoke one of the caller's links (``share`` is its id). Revoking twice is fine."""
         link = None
-        if share.isdigit() and len(share) < 19:
+        if is_ascii_decimal(share) and len(share) < 19:
             link = service.revoke(principal.account.id, int(share))
         if link is None:
             raise ApiError("not_found", 404)

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.errors import MESSAGES, ApiError
 from timeseal.server.api.security import (
     DEVICE_COOKIE,
@@ -132,7 +133,7 @@ async def read_form(request: Request, *, max_bytes: int = MAX_FORM_BYTES) -> For
     declared = request.headers.get("content-length", "")
     if media != "application/x-www-form-urlencoded":
         return None
-    if not declared.isdigit() or int(declared) > max_bytes:
+    if not is_ascii_decimal(declared) or int(declared) > max_bytes:
         return None
     try:
         return await request.form(max_files=0, max_fields=8)

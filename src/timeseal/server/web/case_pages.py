@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.cases import (
     CaseCreate,
     CaseItemPut,
@@ -105,7 +106,7 @@ def include_case_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> No
         return render(request, principal, "error.html", {"error": "case_not_found"}, status=404)
 
     def own_case(principal: Principal, text: str) -> Case | None:
-        if not text.isdigit() or len(text) > 18:
+        if not is_ascii_decimal(text) or len(text) > 18:
             return None
         return vault.cases.get(principal.account.id, int(text))
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
 from timeseal.server.api.service import Principal
@@ -92,7 +93,7 @@ def inline_preview(vault: VaultService, record: EvidenceRecord, request: Request
 
 
 def _int(text: str | None, *, low: int, high: int) -> int | None:
-    if text is None or not text.isdigit() or len(text) > 19:
+    if text is None or not is_ascii_decimal(text) or len(text) > 19:
         return None
     value = int(text)
     return value if low <= value <= high else None

@@ -52,6 +52,7 @@ from starlette.routing import Route
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.package.layout import item_id
+from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.errors import ApiError
 from timeseal.server.api.packages import built, package_response
 from timeseal.server.api.public import PublicRecords
@@ -125,7 +126,7 @@ def include_share_pages(
             missing = "not_found"
         else:
             text = request.path_params["case"]
-            if text.isdigit() and len(text) <= 18:
+            if is_ascii_decimal(text) and len(text) <= 18:
                 case = service.vault.cases.get(principal.account.id, int(text))
             context["back_url"] = None if case is None else f"/cases/{case.id}"
             missing = "case_not_found"
@@ -137,7 +138,7 @@ def include_share_pages(
         code = field(form, "access_code").strip()
         error: str | None = None
         try:
-            if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+            if not is_ascii_decimal(days) or not 1 <= int(days) <= MAX_DAYS:
                 raise LifetimeOutOfRange(days)
             body = ShareCreate(
                 expires_at=service.clock() + dt.timedelta(days=int(days)),
@@ -176,7 +177,7 @@ def include_share_pages(
         text = request.path_params["share"]
         service = share_service(request)
         link = None
-        if text.isdigit() and len(text) < 19:
+        if is_ascii_decimal(text) and len(text) < 19:
             link = service.revoke(principal.account.id, int(text))
         if link is None:
             context = {
@@ -203,7 +204,7 @@ def include_share_pages(
 
     def code_proven(request: Request, token: str) -> bool:
         expiry, _, mac = request.cookies.get(CODE_COOKIE, "").partition(".")
-        if not expiry.isdigit() or len(expiry) > 12:
+        if not is_ascii_decimal(expiry) or len(expiry) > 12:
             return False
         if int(expiry) < share_service(request).clock().timestamp():
             return False

@@ -38,6 +38,7 @@ from starlette.types import Message
 
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
+from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import VerifierKey, verify_tlog_proof
 from timeseal.core.tsp.response import TSTInfo, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -178,7 +179,7 @@ def with_log_checks(report: TokenReport, log: VerificationResult) -> TokenReport
 async def read_limited(request: Request, limit: int) -> bytes | None:
     """The request body, or None as soon as it is longer than ``limit``."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if is_ascii_decimal(declared) and int(declared) > limit:
         return None
     body = bytearray()
     async for chunk in request.stream():

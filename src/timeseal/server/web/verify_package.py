@@ -24,6 +24,7 @@ from starlette.types import Message
 
 from timeseal.core.package import verify_package
 from timeseal.core.pdf_signature import certificate_signature_check
+from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import VerifierKey
 from timeseal.server.web.render import Pages
 from timeseal.server.web.verify_limits import DeadlineExceeded, VerifyGate
@@ -68,7 +69,7 @@ async def verify_package_upload(
         return response
 
     declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) > MAX_PACKAGE_BYTES + MULTIPART_OVERHEAD:
+    if not is_ascii_decimal(declared) or (int(declared) > MAX_PACKAGE_BYTES + MULTIPART_OVERHEAD):
         return fail("too_large", 413)
     admission = gate.try_admit()
     if admission is None:
