@@ -167,8 +167,10 @@ def test_every_non_public_operation_is_401_without_a_valid_login(
     elif credential == "unknown_session":
         stranger.cookies.set("ts_session", "s" * 43)
     elif credential == "revoked_token":
-        token = world.server.post(
-            "/api/v1/account/tokens", json={"name": "soon revoked"}, headers=world.a
+        token = world.browser.post(  # only a session may create tokens
+            "/api/v1/account/tokens",
+            json={"name": "soon revoked"},
+            headers={"X-CSRF-Token": world.a_csrf},
         ).json()
         assert world.server.delete(
             f"/api/v1/account/tokens/{token['id']}", headers=world.a
