@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import database_url
 from tests.unit.server.conftest import running_app
-from timeseal.core.tlog import parse_signed_checkpoint
+from timeseal.core.tlog import leaf_hash, parse_signed_checkpoint
 from timeseal.core.tsp.request import build_request
 from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
@@ -29,7 +30,7 @@ from timeseal.server.log import Sequencer, sequencer_for
 from timeseal.server.log_guard import LAST_SIGNED_FILE
 from timeseal.server.sequencer_process import write_failure
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.log import LogStore
+from timeseal.store.log import LogStore, log_entries
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 
@@ -71,8 +72,13 @@ def _grow(sequencer: Sequencer, entries: list[bytes]) -> int:
     return signed.checkpoint.size
 
 
+def _last_signed_note(data_dir: Path) -> bytes:
+    note: str = json.loads((data_dir / LAST_SIGNED_FILE).read_bytes())["checkpoint"]
+    return note.encode()
+
+
 def _last_signed(data_dir: Path) -> tuple[int, bytes]:
-    checkpoint = parse_signed_checkpoint((data_dir / LAST_SIGNED_FILE).read_bytes()).checkpoint
+    checkpoint = parse_signed_checkpoint(_last_signed_note(data_dir)).checkpoint
     return checkpoint.size, checkpoint.root_hash
 
 
@@ -110,7 +116,7 @@ def test_the_last_signed_checkpoint_is_kept_outside_the_database(
     assert _last_signed(data_dir) == signed_five
     head = LogStore(engine).head()
     assert head is not None
-    assert (data_dir / LAST_SIGNED_FILE).read_bytes() == head.checkpoint
+    assert _last_signed_note(data_dir) == head.checkpoint
 
 
 def _refuses(data_dir: Path, engine: Engine, why: str) -> Sequencer:
@@ -190,15 +196,24 @@ def test_a_crash_between_the_file_and_the_commit_recovers(
     data_dir: Path, signed_five: tuple[int, bytes], engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file is written before the commit: a crash in between leaves the file ahead of the
-    database, with the round's entries still pending. The next round signs the same tree."""
+    database, with the round's entries still pending. The next round signs the same tree,
+    even when an entry with a lower id committed meanwhile (PostgreSQL hands out ids before
+    commit)."""
     store = LogStore(engine)
     crashing = _sequencer(data_dir, engine)
 
     def crash(*_args: object) -> None:
         raise OSError("power cut")
 
+    def insert(entry_id: int, data: bytes) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                log_entries.insert().values(id=entry_id, data=data, leaf_hash=leaf_hash(data))
+            )
+
     monkeypatch.setattr(crashing.store, "_commit_sequenced", crash)
-    crashing.store.append(_entries("lost", 3))
+    for i in range(3):
+        insert(10 + i, f"lost {i}".encode())
     try:
         with pytest.raises(OSError, match="power cut"):
             crashing.step()
@@ -206,6 +221,7 @@ def test_a_crash_between_the_file_and_the_commit_recovers(
         crashing.lock.release()
     size, root = _last_signed(data_dir)
     assert size == 8 and store.head().size == 5  # type: ignore[union-attr]
+    insert(8, b"late, with a lower id")
     store.append(_entries("later", 2))
     sequencer = _sequencer(data_dir, engine)
     try:
@@ -213,7 +229,7 @@ def test_a_crash_between_the_file_and_the_commit_recovers(
         assert first is not None
         assert (first.checkpoint.size, first.checkpoint.root_hash) == (size, root)
         second = sequencer.step()
-        assert second is not None and second.checkpoint.size == 10
+        assert second is not None and second.checkpoint.size == 11
         assert sequencer.failure is None
     finally:
         sequencer.lock.release()

@@ -154,13 +154,21 @@ class Sequencer:
         head = self.store.head()
         if head is None:
             raise AssertionError("the log state row went away")
-        return self.store.sequence(
+        plan = guard.plan(self.store, head)
+        signed = self.store.sequence(
             self._key,
             self._origin,
             _now(),
-            max_batch=guard.batch_limit(self.store, head),
+            max_batch=plan.max_batch,
+            id_runs=plan.id_runs,
             before_publish=guard.before_publish,
         )
+        if signed is None and plan.id_runs is not None:
+            raise LogRollback(
+                f"the entries of the last round signed ({guard.path}) are no longer pending "
+                f"in the database, whose log is size {head.size}: a rollback"
+            )
+        return signed
 
     def _run(self) -> None:
         size: int | None = None

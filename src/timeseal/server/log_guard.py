@@ -1,17 +1,19 @@
 """The log never signs a checkpoint smaller than, or inconsistent with, its last one.
 
 The last checkpoint the log signed is kept outside the database too, in
-``<data-dir>/log/last-signed-checkpoint`` (the signed note), written durably before the
-checkpoint is committed, i.e. published. Before each round the sequencer compares the
+``<data-dir>/log/last-signed-checkpoint`` (JSON: the signed note, and the ids of the entries
+its round integrated, as inclusive runs), written durably before the checkpoint is
+committed, i.e. published. Before each round the sequencer compares the
 database's tree (size S, root) with that checkpoint (size L, root R):
 
 1. S == L: the roots must be equal.
 2. S > L (another server's sequencer extended the log meanwhile): the stored tiles must
    reproduce R as the root of the first L entries.
 3. S < L: the database is behind. Only a crash between writing this file and committing
-   the round can do that, and then the round's entries are still pending: the round may
-   take exactly the L - S missing entries and must arrive at root R. Fewer pending entries,
-   or another root, is a rollback (a restored backup, another database).
+   the round can do that, and then the round's entries are still pending: the next round
+   takes exactly those (by the ids in the file: on PostgreSQL an entry with a lower id may
+   commit later) and must arrive at (L, R). Fewer pending entries, or another root, is a
+   rollback (a restored backup, another database).
 4. No tree at all while L > 0: a rollback to nothing; the log never signs a new empty tree.
 
 And each checkpoint is checked before it is published: size >= L, equal size means equal
@@ -26,7 +28,10 @@ current checkpoint.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from timeseal.core.errors import MalformedError
@@ -42,6 +47,15 @@ from timeseal.store.log import MAX_BATCH, LogHead, LogStore
 log = logging.getLogger("timeseal.log")
 
 LAST_SIGNED_FILE = "log/last-signed-checkpoint"
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """What the next round may integrate: at most ``max_batch`` pending entries, and only
+    those whose id is in ``id_runs`` when that is set (redoing a round lost in a crash)."""
+
+    max_batch: int = MAX_BATCH
+    id_runs: tuple[tuple[int, int], ...] | None = None
 
 
 class LogRollback(Exception):
@@ -60,6 +74,7 @@ class LastSignedGuard:
         self.path = path
         self._origin = origin
         self._last: Checkpoint | None = None
+        self._last_runs: tuple[tuple[int, int], ...] | None = None
         self._loaded = False
         #: The database tree last found consistent with ``_last``: (size, root).
         self._verified: tuple[int, bytes] | None = None
@@ -71,26 +86,28 @@ class LastSignedGuard:
     def last(self) -> Checkpoint | None:
         """The last checkpoint signed, or None before the first."""
         if not self._loaded:
-            self._last = self._read()
+            self._read()
             self._loaded = True
         return self._last
 
-    def _read(self) -> Checkpoint | None:
+    def _read(self) -> None:
         try:
-            data = self.path.read_bytes()
+            raw = json.loads(self.path.read_bytes())
+            note = raw["checkpoint"].encode("utf-8")
+            runs = tuple((int(a), int(b)) for a, b in raw["entry_ids"])
         except FileNotFoundError:
-            return None
-        except OSError as exc:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LogRollback(f"cannot read {self.path}: {exc}") from exc
         try:
-            checkpoint = parse_signed_checkpoint(data).checkpoint
+            checkpoint = parse_signed_checkpoint(note).checkpoint
         except MalformedError as exc:
-            raise LogRollback(f"{self.path} is not a signed checkpoint: {exc}") from exc
+            raise LogRollback(f"{self.path} holds no signed checkpoint: {exc}") from exc
         if checkpoint.origin != self._origin:
             raise LogRollback(
                 f"{self.path} is for log {checkpoint.origin!r}, this log is {self._origin!r}"
             )
-        return checkpoint
+        self._last, self._last_runs = checkpoint, runs
 
     def check_no_tree(self) -> None:
         """The database has no log yet: refuse to sign an empty tree after a larger one (4)."""
@@ -102,15 +119,15 @@ class LastSignedGuard:
                 "new, empty tree under the same key"
             )
 
-    def batch_limit(self, store: LogStore, head: LogHead) -> int:
-        """Check the database's tree against the last signed checkpoint (1-3); return how
-        many pending entries the next round may integrate."""
+    def plan(self, store: LogStore, head: LogHead) -> RoundPlan:
+        """Check the database's tree against the last signed checkpoint (1-3); return what
+        the next round may integrate."""
         last = self.last()
         if last is None:  # a data directory from before the file: start from the database
-            self.record(store_checkpoint(head))
-            return MAX_BATCH
+            self.record(store_checkpoint(head), ())
+            return RoundPlan()
         if (head.size, head.root_hash) == self._verified:
-            return MAX_BATCH
+            return RoundPlan()
         found = _describe(head.size, head.root_hash)
         signed = _describe(last.size, last.root_hash)
         if head.size == last.size:
@@ -140,11 +157,15 @@ class LastSignedGuard:
                     f"log signed ({signed}): a rollback (a restored backup or another "
                     "database?); refusing to sign"
                 )
-            return missing  # crash recovery: this round must end at exactly (L, R)
+            # Crash recovery: this round redoes the lost one and must end at exactly (L, R).
+            runs = self._last_runs if head.size + _count(self._last_runs) == last.size else None
+            return RoundPlan(max_batch=missing, id_runs=runs)
         self._verified = (head.size, head.root_hash)
-        return MAX_BATCH
+        return RoundPlan()
 
-    def before_publish(self, previous: LogHead | None, signed: SignedCheckpoint) -> None:
+    def before_publish(
+        self, previous: LogHead | None, signed: SignedCheckpoint, ids: Sequence[int]
+    ) -> None:
         """Check a freshly signed checkpoint against the last one, then keep it durably as
         the last one; raising refuses it (it is then never published)."""
         new = signed.checkpoint
@@ -167,13 +188,33 @@ class LastSignedGuard:
                     f"refusing to sign {_describe(new.size, new.root_hash)}: it extends a "
                     f"tree not checked against the last checkpoint signed ({signed_last})"
                 )
-        self.record(signed)
+        self.record(signed, ids)
 
-    def record(self, signed: SignedCheckpoint) -> None:
-        write_durably(self.path, format_signed_checkpoint(signed))
-        self._last = signed.checkpoint
+    def record(self, signed: SignedCheckpoint, ids: Sequence[int]) -> None:
+        runs = _runs(ids)
+        body = {
+            "checkpoint": format_signed_checkpoint(signed).decode("utf-8"),
+            "entry_ids": [list(r) for r in runs],
+        }
+        write_durably(self.path, (json.dumps(body, indent=1) + "\n").encode("utf-8"))
+        self._last, self._last_runs = signed.checkpoint, runs
         self._loaded = True
         self._verified = (signed.checkpoint.size, signed.checkpoint.root_hash)
+
+
+def _runs(ids: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted ids as inclusive runs of consecutive ids: (first, last), ..."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return tuple(runs)
+
+
+def _count(runs: tuple[tuple[int, int], ...] | None) -> int:
+    return -1 if runs is None else sum(b - a + 1 for a, b in runs)
 
 
 def store_checkpoint(head: LogHead) -> SignedCheckpoint:
@@ -181,4 +222,4 @@ def store_checkpoint(head: LogHead) -> SignedCheckpoint:
     return parse_signed_checkpoint(head.checkpoint)
 
 
-__all__ = ["LAST_SIGNED_FILE", "LastSignedGuard", "LogRollback"]
+__all__ = ["LAST_SIGNED_FILE", "LastSignedGuard", "LogRollback", "RoundPlan"]

@@ -111,9 +111,10 @@ class LogHead:
         return self.cosigned_checkpoint or self.checkpoint
 
 
-#: Called with the head a round started from (None: no tree yet) and the checkpoint it
-#: signed, before that checkpoint is committed (published); raising refuses it.
-BeforePublish = Callable[["LogHead | None", SignedCheckpoint], None]
+#: Called with the head a round started from (None: no tree yet), the checkpoint it signed
+#: and the ids of the entries it integrated, before that checkpoint is committed
+#: (published); raising refuses it.
+BeforePublish = Callable[["LogHead | None", SignedCheckpoint, Sequence[int]], None]
 
 
 def _marker(engine: Engine) -> str:
@@ -279,7 +280,7 @@ class LogStore:
         state = TreeState()
         signed = sign_checkpoint(Checkpoint(origin, 0, state.root_hash), key)
         if before_publish is not None:
-            before_publish(None, signed)
+            before_publish(None, signed, ())
         with self.engine.begin() as conn:
             conn.execute(
                 log_state.insert().values(
@@ -303,15 +304,21 @@ class LogStore:
         now: dt.datetime,
         *,
         max_batch: int = MAX_BATCH,
+        id_runs: Sequence[tuple[int, int]] | None = None,
         before_publish: BeforePublish | None = None,
     ) -> SignedCheckpoint | None:
-        """Integrate up to ``max_batch`` pending entries; return the new signed checkpoint,
-        or None when nothing was pending. ``before_publish`` sees the signed checkpoint
-        before it is committed, and may refuse it by raising."""
+        """Integrate up to ``max_batch`` pending entries (only those whose id lies in one of
+        the inclusive ``id_runs``, when given: to redo a round exactly); return the new
+        signed checkpoint, or None when nothing was pending. ``before_publish`` sees the
+        signed checkpoint before it is committed, and may refuse it by raising."""
         head, state = self._state()
+        only = ""
+        if id_runs is not None:
+            runs = " OR ".join(f"id BETWEEN {int(a)} AND {int(b)}" for a, b in id_runs)
+            only = f"AND ({runs or '1 = 0'}) "
         with self.engine.connect() as conn:
             pending = conn.exec_driver_sql(
-                "SELECT id, data FROM log_entries WHERE leaf_index IS NULL "
+                f"SELECT id, data FROM log_entries WHERE leaf_index IS NULL {only}"
                 f"ORDER BY id LIMIT {int(max_batch)}"
             ).all()
         if not pending:
@@ -326,10 +333,10 @@ class LogStore:
         new = result.state
         signed = sign_checkpoint(Checkpoint(origin, new.size, new.root_hash), key)
         note = format_signed_checkpoint(signed)
-        if before_publish is not None:
-            before_publish(head, signed)
-
         ids = [int(row.id) for row in pending]
+        if before_publish is not None:
+            before_publish(head, signed, ids)
+
         with self._turns.turn():
             self._commit_sequenced(head.size, ids, result, note, now)
         return signed
