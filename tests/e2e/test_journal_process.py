@@ -27,7 +27,7 @@ from tests.support.processes import children, listening_unix, wait_for
 from tests.support.server import LiveServer, live_server
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import FailureInfo, PKIStatus, TimeStampResponse, parse_response
-from timeseal.server import journal_process
+from timeseal.server import datadir, journal_process
 from timeseal.server.journal_client import JournalCommitFailed, JournalUnavailable, RemoteJournal
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.issuance import JournalEntry, iter_journal
@@ -48,6 +48,8 @@ def entry(n: int, epoch: int = 5) -> JournalEntry:
 
 
 def start(data_dir: Path, path: Path) -> BaseProcess:
+    # The process opens the data directory's database, which needs the data directory.
+    datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
     process = mp.get_context("spawn").Process(target=journal_process.run, args=(data_dir, path))
     process.start()
     return process

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
@@ -30,6 +30,13 @@ from timeseal.core.digest import digest_stream
 from timeseal.core.errors import TimeSealError
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy import Engine
+
+    from timeseal.store.issuance import JournalEntry
 
 app = typer.Typer(
     name="timeseal",
@@ -71,13 +78,29 @@ def _now() -> dt.datetime:
 
 @app.command()
 def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
-    """Create the data directory: root CA, TSA certificate and configuration (idempotent)."""
+    """Create the data directory: root CA, TSA certificate and configuration, and bind it to
+    its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
     from timeseal.server import datadir
 
     config = datadir.initialise(data_dir, now=_now())
+    _open_database(data_dir.resolve()).dispose()
+    config = datadir.load_config(data_dir)
     typer.echo(f"data directory {data_dir.resolve()}")
+    typer.echo(f"database {config.database.location} (id {config.database.id})")
     typer.echo(f"TSA policy {config.tsa.policy}")
     typer.echo(f"root certificate {datadir.root_certificate_path(data_dir).resolve()}")
+
+
+def _open_database(data_dir: Path) -> Engine:
+    """The data directory's database, checked to be the one it was created with (else a
+    usage error naming the fix, with nothing written)."""
+    from timeseal.server.database import open_database
+    from timeseal.server.datadir import DataDirError
+
+    try:
+        return open_database(data_dir)
+    except DataDirError as exc:
+        raise _usage_error(str(exc)) from None
 
 
 @app.command()
@@ -177,6 +200,8 @@ def serve(
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except datadir.DataDirError as exc:
         raise _usage_error(str(exc)) from None
+    # Before any worker starts: refuse a database that is not this data directory's.
+    _open_database(data_dir).dispose()
     if clock_source is not None:
         try:
             source_by_name(clock_source)
@@ -565,13 +590,19 @@ def tsa_journal(
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """List every token the TSA has issued, from the issuance journal."""
-    from timeseal.store.db import create_schema, database_url, make_engine
+    """List every token the TSA has issued, from the issuance journal (refused when the
+    database is not the data directory's)."""
     from timeseal.store.issuance import iter_journal
 
-    engine = make_engine(database_url(data_dir.resolve()))
-    create_schema(engine)
-    for row_id, e in iter_journal(engine):
+    engine = _open_database(data_dir.resolve())
+    try:
+        _print_journal(iter_journal(engine), as_json)
+    finally:
+        engine.dispose()
+
+
+def _print_journal(rows: Iterable[tuple[int, JournalEntry]], as_json: bool) -> None:
+    for row_id, e in rows:
         if as_json:
             typer.echo(
                 json.dumps(

@@ -33,6 +33,7 @@ from timeseal.server.api.vault import include_vault
 from timeseal.server.api_docs import include_api_docs, offline_swagger_ui
 from timeseal.server.certificate_issue import CertificateIssuer
 from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.database import open_database
 from timeseal.server.disk import FreeSpace, free_space, install_disk_full_handlers
 from timeseal.server.housekeeping import Housekeeper
 from timeseal.server.journal_client import RemoteJournal
@@ -42,7 +43,7 @@ from timeseal.server.packages import PackageService
 from timeseal.server.recordings import RecordingService
 from timeseal.server.request_bounds import RequestBounds
 from timeseal.server.runtime import HttpConfig
-from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_role
+from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
 from timeseal.server.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
 from timeseal.server.tsa_http import TSA_STATE_KEY
@@ -50,7 +51,6 @@ from timeseal.server.vault import VaultService
 from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import blob_store_from_env
-from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
@@ -123,7 +123,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     )
     source = settings.clock_source or source_by_name(config.clock.source)
     guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
-    engine = make_engine(database_url(settings.data_dir))
+    # Refuses a database other than the data directory's before anything is written to it.
+    engine = open_database(settings.data_dir)
     log_key = datadir.load_log_key(settings.data_dir, config.log)
     log_store = LogStore(engine)
     sequencer = sequencer_for(settings.data_dir, log_store)
@@ -132,13 +133,15 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     def is_sequencer() -> bool:
         return sequencer.is_sequencer if role_file is None else read_role(role_file)
 
+    def log_failure() -> str | None:
+        return sequencer.failure if role_file is None else read_failure(role_file)
+
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
 
     state: dict[str, TSAService] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
-        create_schema(engine)
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal: Journal = (
             IssuanceJournal(engine)
@@ -170,15 +173,28 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         trusted = guard.trusted()
         free = settings.free_space(settings.data_dir)
         disk_low = free < http.disk_low_bytes
+        failure = log_failure()
+        log_body: dict[str, object] = {"origin": config.log.origin, "sequencer": is_sequencer()}
+        if failure is not None:  # the log stopped signing; the TSA goes on journalling
+            log_body.update(failed=True, reason=failure)
+        if failure:
+            status_name = "log_failed"
+        elif not trusted:
+            status_name = "clock_untrusted"
+        elif disk_low:
+            status_name = "disk_low"
+        else:
+            status_name = "ok"
         body = {
-            "status": "clock_untrusted" if not trusted else "disk_low" if disk_low else "ok",
+            "status": status_name,
             "version": __version__,
             "clock": status.as_json(guard.max_offset),
             "tsa": {"policy": config.tsa.policy, "issuing": trusted},
-            "log": {"origin": config.log.origin, "sequencer": is_sequencer()},
+            "log": log_body,
             "disk": {"free_bytes": free, "low_bytes": http.disk_low_bytes, "low": disk_low},
         }
-        return JSONResponse(body, status_code=200 if trusted and not disk_low else 503)
+        healthy = trusted and not disk_low and not failure
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     app = FastAPI(
         title="TimeSeal",

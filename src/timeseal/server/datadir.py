@@ -2,7 +2,9 @@
 
 Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
 
-    config.json          settings minted once: the TSA policy OID, accuracy, signer, clock (0600)
+    config.json          settings minted once: the TSA policy OID, accuracy, signer, clock;
+                         the id and kind of the database holding the records (``database``);
+                         the HTTP front (``http``) (0600)
     pki/root.pem         root CA certificate            pki/root.key   its key (mode 0600)
     pki/tsa.pem          TSA signing certificate         pki/tsa.key    its key (mode 0600)
     pki/tsa-chain.pem    TSA certificate, then its chain up to the root
@@ -13,6 +15,7 @@ Layout (created by ``timeseal init`` or the first ``timeseal serve``)::
                          0600 like its -wal and -shm files
     uploads/             resumable uploads being staged (0700, files 0600)
     auth.key             the server secret that keys login-code hashes and CSRF tokens (0600)
+    log/last-signed-checkpoint  the last checkpoint the log signed (``timeseal.server.log_guard``)
     sms-outbox.log       login codes of the "dev" SMS provider, one JSON line each (0600)
 
 The directory is the owner's alone (0700); a start tightens one found looser
@@ -55,6 +58,7 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.response import Accuracy
 from timeseal.server.runtime import HttpConfig
+from timeseal.store.blobs.local import fsync_dir
 
 CONFIG_FILE = "config.json"
 DEFAULT_ACCURACY_MS = 1000
@@ -142,6 +146,21 @@ class VaultConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """Which database holds this data directory's records (``timeseal.server.database``).
+
+    Empty until the first start binds the data directory to its database. ``id`` is the
+    database's own UUID (``timeseal.store.identity``); ``kind`` is ``sqlite`` or
+    ``postgresql``; ``location`` is its URL without the password, for messages only (a data
+    directory may move, and so may a SQLite file with it).
+    """
+
+    id: str = ""
+    kind: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     tsa: TSAConfig
     clock: ClockConfig = field(default_factory=ClockConfig)
@@ -149,6 +168,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
     http: HttpConfig = field(default_factory=HttpConfig)  # timeseal.server.runtime
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -169,6 +189,7 @@ class Config:
                 sms=SmsConfig(**raw.get("sms", {})),
                 vault=VaultConfig(**raw.get("vault", {})),
                 http=HttpConfig.from_json(raw.get("http", {})),
+                database=DatabaseConfig(**raw.get("database", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc
@@ -194,23 +215,26 @@ def _locked(data_dir: Path) -> Iterator[None]:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret readable by the owner only, atomically."""
+    """Write a secret readable by the owner only, durably (see :func:`write_durably`)."""
+    write_durably(path, data, mode=0o600)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    write_durably(path, data)
+
+
+def write_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically and durably: a temporary file, fsync,
+    rename, fsync the directory. After a crash the file holds the old bytes or the new ones,
+    and once this returns, the new ones survive a power cut."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
@@ -464,6 +488,19 @@ def validate(data_dir: Path) -> Config:
     load_log_key(data_dir, config.log)
     witness_keys(config.log)
     return config
+
+
+def bind_database(data_dir: Path, database: DatabaseConfig) -> DatabaseConfig:
+    """Record ``database`` in ``config.json`` unless one is recorded already; return the one
+    recorded (under the initialisation lock, so concurrent first starts agree)."""
+    with _locked(data_dir):
+        config = load_config(data_dir)
+        if config.database.id:
+            return config.database
+        _write_private(
+            data_dir / CONFIG_FILE, replace(config, database=database).to_json().encode()
+        )
+        return database
 
 
 def add_witness(data_dir: Path, witness: WitnessConfig) -> Config:

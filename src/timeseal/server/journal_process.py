@@ -23,9 +23,10 @@ import sys
 import threading
 from pathlib import Path
 
+from timeseal.server.database import open_database
+from timeseal.server.datadir import DataDirError
 from timeseal.server.journal_wire import COMMITTED, FAILED, BatchReader, WireError, encode_ack
 from timeseal.server.workers import STARTUP_FAILURE, companion_stop_event
-from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import JournalEntry, JournalWriter
 
 log = logging.getLogger("timeseal.journal")
@@ -168,10 +169,12 @@ def run(data_dir: Path, socket_path: Path) -> None:
     the supervisor's start-up failure status (it would only fail again)."""
     stop = companion_stop_event()
     try:
-        engine = make_engine(database_url(data_dir))
-        create_schema(engine)
+        engine = open_database(data_dir)
         writer = JournalWriter(engine)
         listener = listen(socket_path)
+    except DataDirError as exc:  # e.g. another database than the data directory's
+        log.error("the journal process cannot start: %s", exc)
+        sys.exit(STARTUP_FAILURE)
     except Exception:
         log.exception("the journal process could not start")
         sys.exit(STARTUP_FAILURE)

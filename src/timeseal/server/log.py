@@ -4,7 +4,10 @@ Every server runs a :class:`Sequencer` (a thread of a single-process server, els
 of its own: :mod:`timeseal.server.sequencer_process`), but only the one holding the
 :class:`~timeseal.store.log.SequencerLock` integrates: at least every ``interval`` it takes the
 pending entries, writes their tiles and a new signed checkpoint in one transaction, and then
-asks the configured witnesses to cosign. Any process serves the log:
+asks the configured witnesses to cosign. It never signs a checkpoint smaller than, or
+inconsistent with, the last one it signed (:mod:`timeseal.server.log_guard`); when the
+database's log would make it, it stops signing and reports :attr:`Sequencer.failure`
+(``/healthz`` answers 503). Any process serves the log:
 
 - ``GET /log/checkpoint``                     the signed checkpoint (cosigned when witnessed)
 - ``GET /log/tile/<L>/<N>[.p/<W>]``           hash tiles          } C2SP tlog-tiles,
@@ -42,6 +45,7 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tlog.tiles import parse_tile_path
 from timeseal.server import datadir
+from timeseal.server.log_guard import LastSignedGuard, LogRollback
 from timeseal.server.witness_client import (
     Conflict,
     WitnessClientError,
@@ -85,6 +89,7 @@ class Sequencer:
         *,
         interval: float = 0.5,
         on_checkpoint: OnCheckpoint | None = None,
+        guard: LastSignedGuard,
     ) -> None:
         self.store = store
         self.lock = lock
@@ -92,6 +97,8 @@ class Sequencer:
         self._origin = origin
         self._interval = interval
         self._on_checkpoint = on_checkpoint
+        self._guard = guard
+        self._failure: str | None = None
         self._initialised = False
         self._checkpointed_at = -math.inf  # time.monotonic() of the last WAL checkpoint
         self._stop = threading.Event()
@@ -100,6 +107,11 @@ class Sequencer:
     @property
     def is_sequencer(self) -> bool:
         return self.lock.held
+
+    @property
+    def failure(self) -> str | None:
+        """Why this sequencer stopped signing (the log would have rolled back), or None."""
+        return self._failure
 
     def start(self) -> None:
         self._thread.start()
@@ -110,18 +122,52 @@ class Sequencer:
         self.lock.release()
 
     def step(self) -> SignedCheckpoint | None:
-        """One round: take the lock if free, then integrate what is pending."""
+        """One round: take the lock if free, then integrate what is pending. After a refusal
+        (:class:`LogRollback`) it signs nothing more; the lock stays held, so that no other
+        server's sequencer signs on the same database either."""
+        if self._failure is not None:
+            return None
         if not self.lock.try_acquire() or not self.lock.still_held():
             return None
-        if not self._initialised:  # once per process: the state row never goes away
-            self.store.initialise(self._key, self._origin, _now())
-            self._initialised = True
-        signed = self.store.sequence(self._key, self._origin, _now())
+        try:
+            signed = self._integrate()
+        except LogRollback as exc:
+            self._failure = str(exc)
+            log.critical("the log stopped signing: %s", exc)
+            return None
         if time.monotonic() - self._checkpointed_at >= CHECKPOINT_INTERVAL:
             self.store.checkpoint_wal()
             self._checkpointed_at = time.monotonic()
         if signed is not None and self._on_checkpoint is not None:
             self._on_checkpoint(signed)
+        return signed
+
+    def _integrate(self) -> SignedCheckpoint | None:
+        guard = self._guard
+        if not self._initialised:  # once per process: the state row never goes away
+            if self.store.head() is None:
+                guard.check_no_tree()
+            self.store.initialise(
+                self._key, self._origin, _now(), before_publish=guard.before_publish
+            )
+            self._initialised = True
+        head = self.store.head()
+        if head is None:
+            raise AssertionError("the log state row went away")
+        plan = guard.plan(self.store, head)
+        signed = self.store.sequence(
+            self._key,
+            self._origin,
+            _now(),
+            max_batch=plan.max_batch,
+            id_runs=plan.id_runs,
+            before_publish=guard.before_publish,
+        )
+        if signed is None and plan.id_runs is not None:
+            raise LogRollback(
+                f"the entries of the last round signed ({guard.path}) are no longer pending "
+                f"in the database, whose log is size {head.size}: a rollback"
+            )
         return signed
 
     def _run(self) -> None:
@@ -155,6 +201,7 @@ def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
         config.origin,
         interval=config.interval_ms / 1000,
         on_checkpoint=WitnessCosigner(store, datadir.witness_keys(config)),
+        guard=LastSignedGuard.for_data_dir(data_dir, config.origin),
     )
 
 

@@ -58,6 +58,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.accounts",
     "timeseal.store.cases",
     "timeseal.store.evidence",
+    "timeseal.store.identity",
     "timeseal.store.issuance",
     "timeseal.store.log",
     "timeseal.store.packages",

@@ -25,7 +25,7 @@ import fcntl
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from timeseal.core.tlog import (
     leaf_hash,
     parse_signed_checkpoint,
     sign_checkpoint,
+    tree_hash_from_reader,
 )
 from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, TilePyramidCache, edge_tiles
 from timeseal.store.db import WriterTurns, metadata
@@ -108,6 +109,12 @@ class LogHead:
     def served_checkpoint(self) -> bytes:
         """The checkpoint to publish: the witness-cosigned one when it is for this size."""
         return self.cosigned_checkpoint or self.checkpoint
+
+
+#: Called with the head a round started from (None: no tree yet), the checkpoint it signed
+#: and the ids of the entries it integrated, before that checkpoint is committed
+#: (published); raising refuses it.
+BeforePublish = Callable[["LogHead | None", SignedCheckpoint, Sequence[int]], None]
 
 
 def _marker(engine: Engine) -> str:
@@ -197,6 +204,14 @@ class LogStore:
         reader = TileHashReader(second, self._fetch_tiles, self._pyramids)
         return consistency_proof(reader, first=first, second=second)
 
+    def root_hash_at(self, size: int, tree_size: int) -> bytes:
+        """The root hash of the tree's first ``size`` entries, from the stored tiles of the
+        tree of ``tree_size`` (>= ``size``): what an older checkpoint of this tree must say."""
+        if size == 0:
+            return TreeState().root_hash
+        reader = TileHashReader(tree_size, self._fetch_tiles, self._pyramids)
+        return tree_hash_from_reader(reader, size)
+
     def _fetch_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         found = self.tiles([t.path for t in tiles])
         missing = [t.path for t in tiles if t.path not in found]
@@ -250,13 +265,22 @@ class LogStore:
 
     # --- sequencing (the lock holder only) ------------------------------------------------
 
-    def initialise(self, key: SignerKey, origin: str, now: dt.datetime) -> LogHead:
+    def initialise(
+        self,
+        key: SignerKey,
+        origin: str,
+        now: dt.datetime,
+        *,
+        before_publish: BeforePublish | None = None,
+    ) -> LogHead:
         """Create the empty tree's state and checkpoint if there is none yet."""
         head = self.head()
         if head is not None:
             return head
         state = TreeState()
         signed = sign_checkpoint(Checkpoint(origin, 0, state.root_hash), key)
+        if before_publish is not None:
+            before_publish(None, signed, ())
         with self.engine.begin() as conn:
             conn.execute(
                 log_state.insert().values(
@@ -274,14 +298,27 @@ class LogStore:
         return head
 
     def sequence(
-        self, key: SignerKey, origin: str, now: dt.datetime, *, max_batch: int = MAX_BATCH
+        self,
+        key: SignerKey,
+        origin: str,
+        now: dt.datetime,
+        *,
+        max_batch: int = MAX_BATCH,
+        id_runs: Sequence[tuple[int, int]] | None = None,
+        before_publish: BeforePublish | None = None,
     ) -> SignedCheckpoint | None:
-        """Integrate up to ``max_batch`` pending entries; return the new signed checkpoint,
-        or None when nothing was pending."""
+        """Integrate up to ``max_batch`` pending entries (only those whose id lies in one of
+        the inclusive ``id_runs``, when given: to redo a round exactly); return the new
+        signed checkpoint, or None when nothing was pending. ``before_publish`` sees the
+        signed checkpoint before it is committed, and may refuse it by raising."""
         head, state = self._state()
+        only = ""
+        if id_runs is not None:
+            runs = " OR ".join(f"id BETWEEN {int(a)} AND {int(b)}" for a, b in id_runs)
+            only = f"AND ({runs or '1 = 0'}) "
         with self.engine.connect() as conn:
             pending = conn.exec_driver_sql(
-                "SELECT id, data FROM log_entries WHERE leaf_index IS NULL "
+                f"SELECT id, data FROM log_entries WHERE leaf_index IS NULL {only}"
                 f"ORDER BY id LIMIT {int(max_batch)}"
             ).all()
         if not pending:
@@ -296,8 +333,10 @@ class LogStore:
         new = result.state
         signed = sign_checkpoint(Checkpoint(origin, new.size, new.root_hash), key)
         note = format_signed_checkpoint(signed)
-
         ids = [int(row.id) for row in pending]
+        if before_publish is not None:
+            before_publish(head, signed, ids)
+
         with self._turns.turn():
             self._commit_sequenced(head.size, ids, result, note, now)
         return signed
@@ -479,7 +518,14 @@ class SequencerLock:
                 os.close(self._fd)
                 self._fd = None
             if self._pg is not None:
+                # close() only hands the connection back to the pool, where its session
+                # would keep the lock: unlock first, so another sequencer of this process
+                # (a restarted app, a test) can take the role.
                 try:
+                    with contextlib.suppress(Exception):
+                        cursor = self._pg.cursor()
+                        cursor.execute("SELECT pg_advisory_unlock(%s)", (self.PG_KEY,))
+                        self._pg.commit()
                     self._pg.close()
                 finally:
                     self._pg = None
@@ -487,6 +533,7 @@ class SequencerLock:
 
 __all__ = [
     "MAX_BATCH",
+    "BeforePublish",
     "LogHead",
     "LogStore",
     "SequencerLock",
