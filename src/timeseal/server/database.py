@@ -13,7 +13,7 @@ then signed (issue 12, point 5). Now it is refused with a message that names the
 3. The database's id differs, or it has none (an empty database, or a foreign one): refused
    without migrating it.
 4. Then the schema is migrated. A data directory with no id recorded yet (a new one, or one
-   made before ids existed) adopts the database's id, which migration 0012 minted, and says
+   made before ids existed) adopts the database's id, which migration 0011 minted, and says
    so in the log.
 
 Every process that opens the database goes through here: ``timeseal serve`` (before any
@@ -69,7 +69,7 @@ def open_database(data_dir: Path) -> Engine:
 def _adopt(data_dir: Path, engine: Engine, url: str) -> None:
     found = read_database_id(engine)
     if found is None:
-        raise AssertionError("a migrated database has no id (migration 0012)")
+        raise AssertionError("a migrated database has no id (migration 0011)")
     mine = DatabaseConfig(id=found, kind=database_kind(url), location=database_location(url))
     bound = datadir.bind_database(data_dir, mine)
     if bound.id != found:  # another process bound it to another database meanwhile

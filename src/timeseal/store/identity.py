@@ -6,7 +6,7 @@ this, a PostgreSQL-backed data directory started without ``TIMESEAL_DATABASE_URL
 got a fresh SQLite database, and its log key signed a new, empty tree: a rollback signed by
 the log itself.
 
-The id is minted by migration 0012, for new and existing databases alike, so every migrated
+The id is minted by migration 0011, for new and existing databases alike, so every migrated
 database has exactly one. Reading it never writes, so a data directory can check the
 database before migrating it.
 """
@@ -29,7 +29,7 @@ database_identity = Table(
 
 def read_database_id(engine: Engine) -> str | None:
     """The database's id, or None when it has none (an empty database, or one that predates
-    migration 0012). Reads only: neither creates the table nor, for SQLite, anything else
+    migration 0011). Reads only: neither creates the table nor, for SQLite, anything else
     than the connection itself."""
     with engine.connect() as conn:
         if not inspect(conn).has_table(database_identity.name):
