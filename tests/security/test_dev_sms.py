@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 from typer.testing import CliRunner, Result
@@ -34,7 +33,7 @@ from tests.support.accounts import (
 from tests.unit.server.conftest import running_app
 from timeseal.cli.main import app as cli
 from timeseal.server import app as server_app
-from timeseal.server import datadir
+from timeseal.server import datadir, workers
 from timeseal.server.datadir import CONFIG_FILE
 from timeseal.store.db import DATABASE_URL_ENV
 
@@ -43,11 +42,11 @@ BANNER = "DEVELOPMENT SMS PROVIDER"
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """``uvicorn.run`` replaced by a recorder: a test sees what ``serve`` would have started
-    (nothing listens). ``serve`` exports its settings to the environment for its workers;
-    they are put back after the test."""
+    """The single-process server (``workers.run_single``) replaced by a recorder: a test sees
+    what ``serve`` would have started (nothing listens). ``serve`` exports its settings to the
+    environment for its workers; they are put back after the test."""
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(workers, "run_single", calls.append)
     for name, value in (
         (server_app.DATA_DIR_ENV, "timeseal-data"),
         (server_app.PUBLIC_URL_ENV, "http://127.0.0.1:8000"),
