@@ -18,7 +18,7 @@ SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fo
 NODE_PACKAGES := nodejs npm
 NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test lint typecheck unit jstest system-packages venv clean
+.PHONY: serve test coverage lint typecheck unit jstest system-packages venv clean
 
 serve: $(BIN)/.installed
 	$(BIN)/timeseal serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) $(if $(CLOCK_SOURCE),--clock-source $(CLOCK_SOURCE))
@@ -38,15 +38,19 @@ jstest: $(NODE_MODULES)
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-# One pytest run measures the coverage (the `timeseal serve` processes and workers the tests start
-# included: [tool.coverage.run] in pyproject.toml); two floors are then checked on its data: the
+unit: $(BIN)/.installed
+	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
+
+# Coverage, measured in one pytest run (the `timeseal serve` processes and workers the tests start
+# included: [tool.coverage.run] in pyproject.toml), then two floors checked on its data: the
 # whole project, and the trust core, whose share counts the interop tests (PKCS#11 on SoftHSM2).
-# The core's floor is its measured figure (95.5% from tests/unit/core and tests/interop alone,
-# 2026-12-07); the target is 98.
+# Not part of `make test` yet: on Python 3.11 the tracer made the suite about three times slower
+# (the e2e tests alone took 28 minutes), past what CI can afford. The core's floor is its
+# measured figure (95.5% from tests/unit/core and tests/interop, 2026-12-07); the target is 98.
 COVERAGE_MIN ?= 90
 CORE_COVERAGE_MIN ?= 95
 
-unit: $(BIN)/.installed
+coverage: system-packages $(BIN)/.installed
 	$(BIN)/pytest --cov --cov-report= $(PYTEST_ARGS)
 	$(BIN)/coverage report --fail-under=$(COVERAGE_MIN)
 	$(BIN)/coverage report --include='*/timeseal/core/*' --fail-under=$(CORE_COVERAGE_MIN)
