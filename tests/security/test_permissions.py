@@ -101,7 +101,9 @@ def test_a_looser_data_directory_is_tightened_at_start(
     for path in [data_dir, *private_paths(data_dir)]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     with caplog.at_level(logging.WARNING, logger="timeseal.server"):
-        create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+        app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+    with TestClient(app):  # its lifespan closes the database the app opened
+        pass
     assert mode(data_dir) == 0o700
     loose = {str(p.relative_to(data_dir)): oct(mode(p)) for p in private_paths(data_dir)}
     assert {p: m for p, m in loose.items() if int(m, 8) & 0o077} == {}
