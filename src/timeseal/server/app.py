@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio.to_thread
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -161,7 +162,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             guard.stop()
             if role_file is None:
                 sequencer.stop()
-            housekeeper.stop()
+            # Off the loop: a recording close in progress needs the loop to finish.
+            await anyio.to_thread.run_sync(housekeeper.stop)
             journal.close()
             engine.dispose()
 

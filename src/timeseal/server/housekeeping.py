@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
@@ -33,6 +34,9 @@ Clock = Callable[[], dt.datetime]
 
 #: How long an ended session is kept before it is deleted.
 SESSION_GRACE = dt.timedelta(days=7)
+
+#: How long a stopping server lets a started close finish before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,12 @@ class Housekeeper:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread and wait for its round. Call it off the server's loop (e.g.
+        ``await anyio.to_thread.run_sync(housekeeper.stop)``): a close in progress runs on
+        that loop, and a close cancelled halfway leaves its database work running in a worker
+        thread after the engine has been disposed."""
         self._stop.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=STOP_GRACE_SECONDS + 20)
 
     def run_once(self) -> Swept:
         now = self._clock()
@@ -121,17 +129,22 @@ class Housekeeper:
         return self._on_loop(self._recordings.close_idle(now, self._recording_idle))
 
     def _on_loop(self, work: Coroutine[None, None, int]) -> int:
-        """Run ``work`` on the server's loop and wait for it, but give up (cancelling it:
-        every step of a close is resumed by the next try) once the server is stopping, since
-        the loop is then waiting for this thread."""
+        """Run ``work`` on the server's loop and wait for it; once the server is stopping,
+        give it :data:`STOP_GRACE_SECONDS` more, then cancel it (every step of a close is
+        resumed by the next try)."""
         if self._loop is None:
             return asyncio.run(work)
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        stopping_since: float | None = None
         while True:
             try:
                 return future.result(timeout=0.5)
             except TimeoutError:
-                if self._stop.is_set():
+                if not self._stop.is_set():
+                    continue
+                now = time.monotonic()
+                stopping_since = stopping_since or now
+                if now - stopping_since >= STOP_GRACE_SECONDS:
                     future.cancel()
                     return 0
 
