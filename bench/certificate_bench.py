@@ -38,17 +38,17 @@ from PIL import Image
 from timeseal.core.tlog.checkpoint import Checkpoint
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
-from timeseal.server.certificate import (
+from timeseal.server.certificate.media import image_preview, load_fonts
+from timeseal.server.certificate.render import (
     CertificateFacts,
     build_certificate,
     render_certificate,
     verify_url,
 )
-from timeseal.server.certificate_media import image_preview, load_fonts
-from timeseal.server.certificate_sign import CertificateSigner
-from timeseal.server.clock import ClockGuard, LocalSource
-from timeseal.server.tsa import TSAService
+from timeseal.server.certificate.sign import CertificateSigner
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import ClockGuard, LocalSource
+from timeseal.server.tsa.service import TSAService
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 

@@ -3,11 +3,11 @@
 Records the same input for the same duration with the same encoder settings, alternately:
 
 1. plain ffmpeg into one MPEG-TS file (``ffmpeg_cmd.plain_argv``), the baseline;
-2. the recorder (``timeseal.capture.recorder.Recorder``, in this process): one ffmpeg encode
-   written both as segments (segment muxer) and as recording.mp4 (tee muxer), every closed
-   segment hashed into the fsync'd chain, the head timestamped by a real ``timeseal serve``
-   (started here, its CPU not counted: it is the server's), then the end link (over
-   recording.mp4) and capture.json timestamped.
+2. the recorder (``timeseal.capture.recording.recorder.Recorder``, in this process): one ffmpeg
+   encode written both as segments (segment muxer) and as recording.mp4 (tee muxer), every closed
+   segment hashed into the fsync'd chain, the head timestamped by a real ``timeseal serve`` (started
+   here, its CPU not counted: it is the server's), then the end link (over recording.mp4) and
+   capture.json timestamped.
 
 CPU time is user + system from ``getrusage``: for the baseline, of the ffmpeg child; for the
 recorder, of this process's own threads (the watcher and the sealer) plus its ffmpeg children
@@ -47,8 +47,8 @@ from pathlib import Path
 import httpx
 from tests.support.accounts import latest_code
 
-from timeseal.capture.ffmpeg_cmd import Source, camera_source, plain_argv, screen_source
-from timeseal.capture.recorder import Recorder, RecordingOptions
+from timeseal.capture.recording.ffmpeg import Source, camera_source, plain_argv, screen_source
+from timeseal.capture.recording.recorder import Recorder, RecordingOptions
 
 FPS = 10
 SEGMENT_SECONDS = 2

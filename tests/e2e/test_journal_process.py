@@ -1,4 +1,4 @@
-"""The shared journal process (:mod:`timeseal.server.journal_process`), run as the supervisor
+"""The shared journal process (:mod:`timeseal.server.journal.process`), run as the supervisor
 runs it, with workers' clients (:class:`RemoteJournal`) talking to it: every acknowledged entry
 is in the journal and the log, a failed commit fails only its own batch, a broken peer is
 dropped alone, and a journal process that dies (kill -9) or is replaced loses nothing it
@@ -27,8 +27,9 @@ from tests.support.processes import children, listening_unix, wait_for
 from tests.support.server import LiveServer, live_server
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import FailureInfo, PKIStatus, TimeStampResponse, parse_response
-from timeseal.server import datadir, journal_process
-from timeseal.server.journal_client import JournalCommitFailed, JournalUnavailable, RemoteJournal
+from timeseal.server.journal import process as journal_process
+from timeseal.server.journal.client import JournalCommitFailed, JournalUnavailable, RemoteJournal
+from timeseal.server.runtime import datadir
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.issuance import JournalEntry, iter_journal
 from timeseal.store.log import LogStore

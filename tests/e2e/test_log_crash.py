@@ -27,7 +27,7 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 from timeseal.store.db import make_engine
 from timeseal.store.log import LogStore
 

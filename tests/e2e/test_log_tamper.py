@@ -14,7 +14,7 @@ import pytest
 from tests.support.server import TIMESEAL, live_server
 from timeseal.cli.main import _now
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 from timeseal.store.db import make_engine
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from tests.support.server import TIMESEAL, free_port, live_server
 from timeseal.cli.main import _now
 from timeseal.core.tlog import parse_signed_checkpoint, parse_verifier_key, verify_checkpoint
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from tests.support.server import live_server
 from timeseal.cli.main import _now
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 from timeseal.store.db import make_engine
 from timeseal.store.issuance import iter_journal, serial_epochs
 

@@ -18,7 +18,7 @@ from tests.support.server import free_port, kill_hard, start_detached, wait_read
 from timeseal.cli.vault_cmd import RetryPolicy, TusUploader, make_client
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import database_url, make_engine
 from timeseal.store.evidence import EvidenceStore

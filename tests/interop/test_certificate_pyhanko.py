@@ -31,7 +31,7 @@ from tests.support.certificates import (
 )
 from tests.support.pki import PKIFixture
 from timeseal.core.pdf_signature import PdfCheck, verify_pdf_signatures
-from timeseal.server.certificate_media import image_preview
+from timeseal.server.certificate.media import image_preview
 from timeseal.store.db import make_engine
 from timeseal.store.issuance import iter_journal
 

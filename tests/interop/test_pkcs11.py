@@ -421,7 +421,7 @@ def _cli() -> typer.Typer:
 def test_use_pkcs11_asks_for_the_pin(
     keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from timeseal.server import datadir
+    from timeseal.server.runtime import datadir
 
     hsm = keys.hsm
     datadir.initialise(tmp_path, now=dt.datetime.now(dt.UTC))
@@ -549,7 +549,7 @@ def test_use_pkcs11_needs_an_initialised_data_dir(keys: Keys, tmp_path: Path) ->
     assert result.exit_code == 2
     assert "timeseal init" in result.output
 
-    from timeseal.server import datadir
+    from timeseal.server.runtime import datadir
 
     datadir.initialise(tmp_path, now=dt.datetime.now(dt.UTC))
     (tmp_path / "pki" / "root.key").unlink()  # an offline root: nothing to certify with

@@ -15,7 +15,7 @@ from timeseal.cli.main import _now, app
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 
 pytestmark = pytest.mark.interop
 

@@ -30,7 +30,7 @@ from tests.support.routes import api_operations, fill, http_routes, path_names
 from tests.support.two_accounts import DATA, World, browser, build_world, snapshot
 from tests.unit.server.test_vault import TUS, bearer
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 
 OWNER = "owner"
 ACCOUNT = "account"

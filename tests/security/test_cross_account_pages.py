@@ -27,7 +27,7 @@ from tests.support.two_accounts import (
     snapshot,
 )
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 
 A_SHA256 = hashlib.sha256(DATA).hexdigest()
 OWNER = "owner"

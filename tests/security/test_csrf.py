@@ -22,7 +22,7 @@ from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries
 from tests.support.routes import SAFE_METHODS, fill, http_routes
 from tests.support.two_accounts import World, browser, build_world, snapshot
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 
 SESSION_API = "session cookie: the X-CSRF-Token header (security.current_account)"
 SESSION_FORM = "session cookie: the form's csrf_token field (web forms)"

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from tests.support.accounts import FakeClock
 from tests.unit.server.test_shares import clock, seal, server, share
 from tests.unit.server.test_vault import bearer
-from timeseal.server.api.share_service import MAX_VIEW_CLIENTS_PER_DAY
+from timeseal.server.evidence.shares import MAX_VIEW_CLIENTS_PER_DAY
 from timeseal.store.db import make_engine
 from timeseal.store.evidence import evidence_custody
 

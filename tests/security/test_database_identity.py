@@ -27,10 +27,10 @@ from tests.support.server import TIMESEAL, free_port
 from tests.unit.server.conftest import running_app
 from timeseal.core.tlog import parse_signed_checkpoint
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.database import DatabaseMismatch
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.database import DatabaseMismatch
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import DATABASE_URL_ENV, make_engine
 from timeseal.store.identity import read_database_id
 

@@ -33,8 +33,8 @@ from tests.support.accounts import (
 from tests.unit.server.conftest import running_app
 from timeseal.cli.main import app as cli
 from timeseal.server import app as server_app
-from timeseal.server import datadir, workers
-from timeseal.server.datadir import CONFIG_FILE
+from timeseal.server.runtime import datadir, workers
+from timeseal.server.runtime.datadir import CONFIG_FILE
 from timeseal.store.db import DATABASE_URL_ENV
 
 BANNER = "DEVELOPMENT SMS PROVIDER"
@@ -93,7 +93,7 @@ def test_loopback_needs_no_flag_but_still_shows_the_banner(
 
 
 def test_what_counts_as_loopback() -> None:
-    from timeseal.server.sms import is_loopback
+    from timeseal.server.accounts.sms import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.org", ""))

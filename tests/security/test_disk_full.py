@@ -22,10 +22,10 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in
 from timeseal.server.app import RouteFirst, ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.disk import is_disk_full
-from timeseal.server.runtime import HttpConfig
-from timeseal.server.vault import VaultService
+from timeseal.server.evidence.vault import VaultService
+from timeseal.server.runtime.disk import is_disk_full
+from timeseal.server.runtime.http import HttpConfig
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store import uploads
 from timeseal.store.blobs import BlobRef, BlobStore, ByteSource
 

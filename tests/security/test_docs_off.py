@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from timeseal.server.api_docs import ASSETS, offline_swagger_ui
+from timeseal.server.api.docs import ASSETS, offline_swagger_ui
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.runtime import HttpConfig, resolve
+from timeseal.server.runtime.http import HttpConfig, resolve
+from timeseal.server.tsa.clock import LocalSource
 
 SCRIPT_OR_STYLE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 

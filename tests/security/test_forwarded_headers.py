@@ -24,10 +24,10 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, latest_code
 from tests.support.live_args import live_server_with
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.runtime import HttpConfig, parse_forwarded_allow_ips, resolve
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.http import HttpConfig, parse_forwarded_allow_ips, resolve
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.login_codes import LoginPolicy
 
 PEER = ("127.0.0.1", 50000)

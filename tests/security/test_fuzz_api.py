@@ -38,9 +38,9 @@ from tests.security.test_cross_account import ACCESS
 from tests.support.accounts import log_in
 from tests.support.two_accounts import World, build_world
 from tests.unit.server.test_vault import TUS
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import DATABASE_URL_ENV
 
 MAX_EXAMPLES = 15

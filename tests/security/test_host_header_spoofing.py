@@ -24,8 +24,8 @@ from tests.support.accounts import log_in
 from tests.support.two_accounts import DATA
 from tests.unit.server.test_vault import create, patch
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.certificate import verify_url
-from timeseal.server.clock import LocalSource
+from timeseal.server.certificate.render import verify_url
+from timeseal.server.tsa.clock import LocalSource
 
 PUBLIC_URL = "https://timeseal.example.cn"
 EVIL = "evil.example"

@@ -23,12 +23,12 @@ from tests.support.accounts import database_url
 from tests.unit.server.conftest import running_app
 from timeseal.core.tlog import leaf_hash, parse_signed_checkpoint
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.log import Sequencer, sequencer_for
-from timeseal.server.log_guard import LAST_SIGNED_FILE
-from timeseal.server.sequencer_process import write_failure
+from timeseal.server.log.guard import LAST_SIGNED_FILE
+from timeseal.server.log.sequencer import Sequencer, sequencer_for
+from timeseal.server.log.sequencer_process import write_failure
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import create_schema, make_engine
 from timeseal.store.log import LogStore, log_entries
 

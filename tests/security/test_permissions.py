@@ -21,9 +21,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.uploads import STAGING_DIR
 
 DATA = b"half of a recording " * 500

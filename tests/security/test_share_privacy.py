@@ -24,7 +24,7 @@ from tests.unit.server.test_packages import fetch, seal, verified
 from tests.unit.server.test_shares import clock, server
 from tests.unit.server.test_vault import bearer
 from tests.unit.server.web.test_web_app import browser_log_in, hidden, session
-from timeseal.server.packages import WITHHELD
+from timeseal.server.evidence.packages import WITHHELD
 
 __all__ = ["clock", "server"]
 

@@ -21,9 +21,9 @@ import pytest
 from tests.e2e.test_tsa_http import granted_serial, make_query, post, read_reply
 from tests.support.live_args import live_server_with
 from tests.support.server import LiveServer
-from timeseal.server import datadir
-from timeseal.server.runtime import HttpConfig, resolve
-from timeseal.server.tsa_http import MAX_HEAD_BYTES
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.http import HttpConfig, resolve
+from timeseal.server.tsa.fast_path import MAX_HEAD_BYTES
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,8 @@ from tests.support.accounts import (
     send_code,
 )
 from tests.unit.server.conftest import running_app
-from timeseal.server import datadir
-from timeseal.server.datadir import CONFIG_FILE, Config, DataDirError
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.datadir import CONFIG_FILE, Config, DataDirError
 from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.login_codes import LoginPolicy
 

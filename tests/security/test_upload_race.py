@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from tests.support.accounts import OTHER_PHONE
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_vault import PATCH, TUS, bearer, create, patch
-from timeseal.server.housekeeping import Housekeeper
+from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
 SECRET = b"A's leaked contract: name, phone, address " * 2000

@@ -40,7 +40,7 @@ from timeseal.cli import main
 from timeseal.core.package import PackageReport, verify_package
 from timeseal.core.verification import Check
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.server.web.verify_limits import VerifyLimits
 
 MIB = 1 << 20

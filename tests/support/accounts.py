@@ -24,9 +24,9 @@ from typer.testing import CliRunner, Result
 
 from tests.support.postgres import postgres_url_or_skip, scratch_database
 from tests.support.server import LiveServer, free_port, live_server
+from timeseal.server.accounts.service import AuthService, SessionPolicy
+from timeseal.server.accounts.sms import DevOutbox, SmsProvider
 from timeseal.server.api.auth import include_auth
-from timeseal.server.api.service import AuthService, SessionPolicy
-from timeseal.server.sms import DevOutbox, SmsProvider
 from timeseal.store.db import create_schema, make_engine
 from timeseal.store.login_codes import LoginPolicy
 

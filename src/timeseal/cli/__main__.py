@@ -1,3 +1,5 @@
+"""``python -m timeseal.cli``: the ``timeseal`` command."""
+
 from timeseal.cli.main import main
 
 main()

@@ -29,7 +29,7 @@ import httpx
 import typer
 
 from timeseal import __version__
-from timeseal.server.phone import InvalidPhoneNumber, mask_phone, normalise_phone
+from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 
 SERVER_ENV = "TIMESEAL_SERVER"
 DEFAULT_SERVER = "http://127.0.0.1:8000"

@@ -26,7 +26,6 @@ from typing import Annotated, Any
 import typer
 
 from timeseal.cli.account_cmd import ServerOption
-from timeseal.cli.report import format_time
 from timeseal.cli.vault_cmd import (
     VaultCallFailed,
     call_api,
@@ -35,6 +34,7 @@ from timeseal.cli.vault_cmd import (
     logged_in,
     make_client,
 )
+from timeseal.cli.verify.report import format_time
 
 case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evidence.")
 

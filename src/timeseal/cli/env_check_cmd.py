@@ -15,8 +15,7 @@ from typing import Annotated
 
 import typer
 
-from timeseal.capture.env_report import JSONValue
-from timeseal.capture.environment import (
+from timeseal.capture.environment.check import (
     EnvironmentReport,
     Finding,
     Probes,
@@ -25,13 +24,14 @@ from timeseal.capture.environment import (
     report_tls_chain,
     run_environment_check,
 )
-from timeseal.capture.known_targets import KnownTargets, KnownTargetsError
-from timeseal.capture.target import (
+from timeseal.capture.environment.known_targets import KnownTargets, KnownTargetsError
+from timeseal.capture.environment.report import JSONValue
+from timeseal.capture.environment.target import (
     TargetVerification,
     verify_desktop_target,
     verify_web_target,
 )
-from timeseal.cli.report import format_time
+from timeseal.cli.verify.report import format_time
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗"}
 VERDICTS = {Status.PASS: "通过 PASS", Status.WARN: "有警告 WARN", Status.FAIL: "未通过 FAIL"}

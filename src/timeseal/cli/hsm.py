@@ -66,7 +66,7 @@ def use_pkcs11(
     variable set when it starts.
     """
     from timeseal.core.signers.pkcs11 import Pkcs11Error, Pkcs11Failure, Pkcs11Signer
-    from timeseal.server import datadir
+    from timeseal.server.runtime import datadir
 
     now = dt.datetime.now(dt.UTC)
     try:

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from timeseal.capture.log_client import (
+from timeseal.capture.clients.log import (
     AuditReport,
     AuditState,
     LogClient,
@@ -31,7 +31,7 @@ from timeseal.capture.log_client import (
     parse_state,
     token_leaf,
 )
-from timeseal.cli import report
+from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.log_entry import EvidenceEntry, parse_entry
 from timeseal.core.tlog import (
@@ -82,7 +82,7 @@ def log_add_witness(
     The witness operator must first follow this log: `timeseal witness add-log --vkey
     <this log's /log/vkey>`.
     """
-    from timeseal.server import datadir
+    from timeseal.server.runtime import datadir
 
     try:
         parse_verifier_key(vkey)

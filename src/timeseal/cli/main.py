@@ -17,7 +17,7 @@ import typer
 from cryptography import x509
 
 from timeseal.cli.account_cmd import register as register_account_commands
-from timeseal.cli.capture_cmd import register as register_capture_commands
+from timeseal.cli.capture.commands import register as register_capture_commands
 from timeseal.cli.case_cmd import register as register_case_commands
 from timeseal.cli.env_check_cmd import register as register_env_check_commands
 from timeseal.cli.hsm import register as register_hsm_commands
@@ -80,7 +80,7 @@ def _now() -> dt.datetime:
 def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
     """Create the data directory: root CA, TSA certificate and configuration, and bind it to
     its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
-    from timeseal.server import datadir
+    from timeseal.server.runtime import datadir
 
     config = datadir.initialise(data_dir, now=_now())
     _open_database(data_dir.resolve()).dispose()
@@ -94,8 +94,8 @@ def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
 def _open_database(data_dir: Path) -> Engine:
     """The data directory's database, checked to be the one it was created with (else a
     usage error naming the fix, with nothing written)."""
-    from timeseal.server.database import open_database
-    from timeseal.server.datadir import DataDirError
+    from timeseal.server.runtime.database import open_database
+    from timeseal.server.runtime.datadir import DataDirError
 
     try:
         return open_database(data_dir)
@@ -177,16 +177,19 @@ def serve(
     ] = False,
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
-    from timeseal.server import datadir, journal_process, runtime, sequencer_process
-    from timeseal.server import workers as workers_module
+    from timeseal.server.accounts.sms import check_listen_address, dev_banner
     from timeseal.server.app import (
         CLOCK_SOURCE_ENV,
         DATA_DIR_ENV,
         PUBLIC_URL_ENV,
         RECORDING_IDLE_ENV,
     )
-    from timeseal.server.clock import source_by_name
-    from timeseal.server.sms import check_listen_address, dev_banner
+    from timeseal.server.journal import process as journal_process
+    from timeseal.server.log import sequencer_process
+    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import http as runtime
+    from timeseal.server.runtime import workers as workers_module
+    from timeseal.server.tsa.clock import source_by_name
 
     if not 0 < recording_idle_minutes <= 24 * 60:
         raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
@@ -295,9 +298,9 @@ def stamp(
 ) -> None:
     """Timestamp files: writes FILE.tsr (an RFC 3161 TimeStampResp) next to each FILE, and
     FILE.tlog-proof (its C2SP tlog-proof receipt) when the server has a log."""
-    from timeseal.capture.tsa_client import TSAClient, TSAClientError, verify_stamp
+    from timeseal.capture.clients.tsa import TSAClient, TSAClientError, verify_stamp
     from timeseal.cli.log_cmd import load_verifier_key, write_receipts
-    from timeseal.cli.report import format_time
+    from timeseal.cli.verify.report import format_time
 
     roots = _load_roots(ca) if ca is not None else []
     key = load_verifier_key(log_key, "--log-key") if log_key is not None else None
@@ -411,8 +414,8 @@ def verify(
     """Verify a file against its token, and the token's log receipt when there is one; or an
     evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
     a ZIP, with chain.jsonl); or a web capture directory. Exit 0 valid, 1 invalid, 2 usage error."""
-    from timeseal.cli import report
     from timeseal.cli.log_cmd import check_receipt, load_verifier_key, receipt_path
+    from timeseal.cli.verify import report
     from timeseal.core.tlog import SignatureType, VerifierKey
     from timeseal.core.verification import VerificationResult
 
@@ -421,11 +424,11 @@ def verify(
             raise _usage_error("--token and --receipt are for a file, not an evidence package")
         _verify_package(path, ca, log_key, witness_key or [], as_json)
     if path.is_dir() and (path / "chain.jsonl").is_file():  # a live-sealed recording
-        from timeseal.cli.recording_verify import verify_recording
+        from timeseal.cli.verify.recording import verify_recording
 
         verify_recording(path, _trust_roots(ca), as_json)  # always exits
     if path.is_dir():
-        from timeseal.cli.capture_verify import is_web_capture, verify_web_capture
+        from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
 
         if not is_web_capture(path):
             raise _usage_error(f"{path} is no web capture, recording or evidence package")
@@ -434,7 +437,7 @@ def verify(
         given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
         verify_web_capture(path, _trust_roots(ca), given, as_json)  # always exits
     if path.is_file() and path.suffix.lower() == ".zip":  # the same, as a ZIP (chain.zip)
-        from timeseal.cli.recording_verify import is_recording_zip, verify_recording_zip
+        from timeseal.cli.verify.recording import is_recording_zip, verify_recording_zip
 
         if is_recording_zip(path):
             verify_recording_zip(path, _trust_roots(ca), as_json)  # always exits
@@ -537,8 +540,8 @@ def _verify_package(
 ) -> None:
     """``timeseal verify PACKAGE.zip``: offline; trust from --ca/--log-key, else (with a
     warning) from the package itself. Always exits: 0 valid, 1 invalid."""
-    from timeseal.cli import report
     from timeseal.cli.log_cmd import load_verifier_key
+    from timeseal.cli.verify import report
     from timeseal.core.package import verify_package
     from timeseal.core.pdf_signature import certificate_signature_check
 

@@ -1,6 +1,6 @@
 """``timeseal sync``: do the work the offline queue still owes (tokens, uploads).
 
-Each entry of :mod:`timeseal.capture.offline_queue` is worked through item by item:
+Each entry of :mod:`timeseal.capture.offline.queue` is worked through item by item:
 
 1. The file must still be the file that was captured (same SHA-256); a changed or missing
    file is reported and its entry kept — a token over other bytes would prove nothing.
@@ -8,12 +8,12 @@ Each entry of :mod:`timeseal.capture.offline_queue` is worked through item by it
    time, later than the capture: the token (and any certificate made from it) says so, and
    the output prints it; nothing claims the capture time.
 3. An item to upload goes through the resumable :class:`~timeseal.cli.vault_cmd.TusUploader`
-   with the capture's metadata (:mod:`timeseal.capture.upload_meta`) and a progress bar.
+   with the capture's metadata (:mod:`timeseal.capture.offline.upload_meta`) and a progress bar.
    The tus URL is written to the entry before any byte is sent, so a rerun after ``kill -9``
    asks the server whether that upload was already sealed (``HEAD``) before uploading; the
    bytes themselves resume from ``uploads.json``. So nothing is uploaded twice.
 4. A web capture uploaded with ``--upload`` then becomes one case, whose evidence package is
-   downloaded beside it as ``package.zip`` (:mod:`timeseal.cli.capture_case`).
+   downloaded beside it as ``package.zip`` (:mod:`timeseal.cli.capture.case`).
 5. An entry that owes nothing more is removed.
 
 Before the queue, recordings that were killed or stopped offline get a token over the newest
@@ -21,7 +21,7 @@ head of their chain, and ``--upload`` recordings get the segments the server sti
 (:mod:`timeseal.cli.sync_recordings`).
 
 ``--add DIR`` first queues a capture directory's files for upload (for recordings, which
-have no ``--upload`` of their own; the items are :mod:`timeseal.capture.capture_items`'s).
+have no ``--upload`` of their own; the items are :mod:`timeseal.capture.offline.items`'s).
 Every change to an entry is written at once, atomically. Exit 0 when the queue is empty
 afterwards, 1 when something is still owed (each reason printed), 2 usage error.
 """
@@ -35,14 +35,13 @@ import httpx
 import typer
 from rich.progress import Progress, TaskID
 
-from timeseal.capture import offline_queue
-from timeseal.capture.file_seal import file_sha256, stamp_file, token_covers, token_gen_time
-from timeseal.capture.offline_queue import CaseTarget, PendingItem, QueueEntry
-from timeseal.capture.tsa_client import TSAClient, TSAClientError
-from timeseal.capture.upload_meta import CaptureMetadataError, capture_metadata, encoded
+from timeseal.capture.clients.tsa import TSAClient, TSAClientError
+from timeseal.capture.offline import queue as offline_queue
+from timeseal.capture.offline.file_seal import file_sha256, stamp_file, token_covers, token_gen_time
+from timeseal.capture.offline.queue import CaseTarget, PendingItem, QueueEntry
+from timeseal.capture.offline.upload_meta import CaptureMetadataError, capture_metadata, encoded
 from timeseal.cli.account_cmd import ServerOption, _resolve_server, stored_token
-from timeseal.cli.capture_case import assemble_case
-from timeseal.cli.report import format_time
+from timeseal.cli.capture.case import assemble_case
 from timeseal.cli.sync_recordings import seal_recordings, upload_live_recordings
 from timeseal.cli.vault_cmd import (
     CHUNK_SIZE,
@@ -54,6 +53,7 @@ from timeseal.cli.vault_cmd import (
     make_client,
     progress_bar,
 )
+from timeseal.cli.verify.report import format_time
 
 
 def _usage(message: str) -> typer.Exit:
@@ -278,7 +278,7 @@ def sync(
 ) -> None:
     """同步 Fetch the tokens and do the uploads that offline captures still owe."""
     if add:
-        from timeseal.cli.capture_upload import queue_capture_dir
+        from timeseal.cli.capture.upload import queue_capture_dir
 
         base = _resolve_server(server)
         for directory in add:

@@ -1,6 +1,6 @@
 """``timeseal sync``'s first step: recordings that stopped owing a head token.
 
-For every recording :mod:`timeseal.capture.recording_state` lists (killed, or stopped while
+For every recording :mod:`timeseal.capture.recording.state` lists (killed, or stopped while
 the TSA was unreachable), the newest head of its chain is timestamped by the recording's
 server (or ``--server``), the token written to ``tokens/``, and the recording taken off the
 list. The token's time is the sync time and is printed as such: it proves the chained
@@ -8,7 +8,7 @@ segments existed no later than now, nothing about when they were recorded (their
 tokens say that for the segments they cover).
 
 Then every recording made with ``--upload`` whose segments the server does not all have yet
-(server unreachable, not logged in, ``kill -9``; :mod:`timeseal.capture.live_upload`) gets
+(server unreachable, not logged in, ``kill -9``; :mod:`timeseal.capture.recording.live_upload`) gets
 the rest, from the server's ``next_index``, and is finished there after a normal stop.
 """
 
@@ -20,13 +20,14 @@ from typing import Protocol, TypeVar
 
 import typer
 
-from timeseal.capture import live_upload, recording_state
-from timeseal.capture.live_upload import LiveUpload
-from timeseal.capture.recording_api import RecordingApi, RecordingApiError
-from timeseal.capture.recording_state import RecordingState
-from timeseal.capture.tsa_client import TSAClient, TSAClientError
+from timeseal.capture.clients.recordings import RecordingApi, RecordingApiError
+from timeseal.capture.clients.tsa import TSAClient, TSAClientError
+from timeseal.capture.recording import live_upload
+from timeseal.capture.recording import state as recording_state
+from timeseal.capture.recording.live_upload import LiveUpload
+from timeseal.capture.recording.state import RecordingState
 from timeseal.cli.account_cmd import _resolve_server, stored_token
-from timeseal.cli.report import format_time
+from timeseal.cli.verify.report import format_time
 from timeseal.core.errors import MalformedError
 
 

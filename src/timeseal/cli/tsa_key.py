@@ -27,7 +27,7 @@ from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 
 KEY_FILE = "pki/tsa-own.key"
 CHAIN_FILE = "pki/tsa-own-chain.pem"

@@ -590,7 +590,7 @@ def upload(
 
 
 def _format_time(value: str) -> str:
-    from timeseal.cli.report import format_time
+    from timeseal.cli.verify.report import format_time
 
     return format_time(dt.datetime.fromisoformat(value))
 

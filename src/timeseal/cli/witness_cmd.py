@@ -49,8 +49,8 @@ def register(app: typer.Typer) -> None:
 
     def _initialise(data_dir: Path, name: str | None) -> str:
         from timeseal.core.tlog import format_verifier_key
-        from timeseal.server.witness import initialise
-        from timeseal.store.witness import WitnessError
+        from timeseal.witness.server import initialise
+        from timeseal.witness.store import WitnessError
 
         try:
             key = initialise(data_dir, name=name)
@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Follow a log: cosign its checkpoints from now on (a running witness sees it at once)."""
         from timeseal.core.tlog import parse_verifier_key
-        from timeseal.server.witness import DB_FILE
-        from timeseal.store.witness import WitnessError, WitnessStore
+        from timeseal.witness.server import DB_FILE
+        from timeseal.witness.store import WitnessError, WitnessStore
 
         _initialise(data_dir, None)
         try:
@@ -104,8 +104,8 @@ def register(app: typer.Typer) -> None:
 
         import uvicorn
 
-        from timeseal.server.witness import DB_FILE, create_witness_app
-        from timeseal.store.witness import WitnessStore
+        from timeseal.witness.server import DB_FILE, create_witness_app
+        from timeseal.witness.store import WitnessStore
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
 

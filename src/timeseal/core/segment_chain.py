@@ -17,7 +17,7 @@ A head is timestamped by an RFC 3161 token whose messageImprint (SHA-256) *is* t
 
 The chain file is one canonical-JSON object per line (see ``format_*``), appended and fsync'd
 line by line. This module is pure: formatting, parsing and link maths. Writing the journal is
-``timeseal.capture.chain_journal``; verifying is :mod:`timeseal.core.segment_verify`.
+``timeseal.capture.recording.chain_journal``; verifying is :mod:`timeseal.core.segment_verify`.
 """
 
 from __future__ import annotations

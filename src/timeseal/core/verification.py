@@ -33,7 +33,7 @@ class Check(enum.Enum):
     COSIGNATURE = "cosignature"  # C2SP tlog-cosignature (cosignature/v1), tlog-proof step 3
     INCLUSION_PROOF = "inclusion_proof"  # RFC 9162 §2.1.3.2, tlog-proof step 4
     CONSISTENCY_PROOF = "consistency_proof"  # RFC 9162 §2.1.4.2
-    # Auditing a whole log (timeseal.capture.log_client), after the checks above.
+    # Auditing a whole log (timeseal.capture.clients.log), after the checks above.
     LOG_TILES = "log_tiles"  # C2SP tlog-tiles: every tile rebuilt from the tiles below
     LOG_ENTRIES = "log_entries"  # C2SP tlog-tiles entry bundles rebuild the signed root
     # Evidence packages (timeseal.core.package.verify), in the order verify_package runs them;

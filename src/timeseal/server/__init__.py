@@ -1,1 +1,1 @@
-"""The HTTP platform: the TSA endpoint, and later the API, log and web UI."""
+"""The platform's server: HTTP in ``api/`` and ``web/``, services in rooms without HTTP."""

@@ -23,32 +23,32 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
-from timeseal.server import datadir, permissions
+from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
+from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
 from timeseal.server.api.packages import include_packages
 from timeseal.server.api.public import PublicRecords, include_public
 from timeseal.server.api.recordings import include_recordings
 from timeseal.server.api.shares import include_shares
 from timeseal.server.api.vault import include_vault
-from timeseal.server.api_docs import include_api_docs, offline_swagger_ui
-from timeseal.server.certificate_issue import CertificateIssuer
-from timeseal.server.clock import ClockGuard, ClockSource, source_by_name
-from timeseal.server.database import open_database
-from timeseal.server.disk import FreeSpace, free_space, install_disk_full_handlers
-from timeseal.server.housekeeping import Housekeeper
-from timeseal.server.journal_client import RemoteJournal
-from timeseal.server.journal_process import SOCKET_ENV as JOURNAL_SOCKET_ENV
-from timeseal.server.log import log_api, log_routes, sequencer_for
-from timeseal.server.packages import PackageService
-from timeseal.server.recordings import RecordingService
+from timeseal.server.certificate.issue import CertificateIssuer
+from timeseal.server.evidence.packages import PackageService
+from timeseal.server.evidence.recordings import RecordingService
+from timeseal.server.evidence.vault import VaultService
+from timeseal.server.journal.client import RemoteJournal
+from timeseal.server.journal.process import SOCKET_ENV as JOURNAL_SOCKET_ENV
+from timeseal.server.log.sequencer import log_api, log_routes, sequencer_for
+from timeseal.server.log.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
 from timeseal.server.request_bounds import RequestBounds
-from timeseal.server.runtime import HttpConfig
-from timeseal.server.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
-from timeseal.server.sms import OUTBOX_FILE, sms_provider
-from timeseal.server.tsa import TSAEndpoint, TSAService, utc_now
-from timeseal.server.tsa_http import TSA_STATE_KEY
-from timeseal.server.vault import VaultService
+from timeseal.server.runtime import datadir, permissions
+from timeseal.server.runtime.database import open_database
+from timeseal.server.runtime.disk import FreeSpace, free_space, install_disk_full_handlers
+from timeseal.server.runtime.housekeeping import Housekeeper
+from timeseal.server.runtime.http import HttpConfig
+from timeseal.server.tsa.clock import ClockGuard, ClockSource, source_by_name
+from timeseal.server.tsa.fast_path import TSA_STATE_KEY
+from timeseal.server.tsa.service import TSAEndpoint, TSAService, utc_now
 from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import blob_store_from_env
@@ -277,7 +277,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         include_api_docs(app, settings.swagger_ui or offline_swagger_ui())
     if http.forwarded_allow_ips:
         # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
-        # believe none): see timeseal.server.runtime.
+        # believe none): see timeseal.server.runtime.http.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
     return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
 
@@ -306,5 +306,5 @@ def app_from_env() -> RouteFirst:
 
 def app_with_http(http: HttpConfig) -> RouteFirst:
     """Factory for ``timeseal serve``'s workers: the HTTP front's settings passed explicitly
-    (:func:`timeseal.server.runtime.app_factory`), the rest from the environment."""
+    (:func:`timeseal.server.runtime.http.app_factory`), the rest from the environment."""
     return create_app(dataclasses.replace(ServerSettings.from_env(), http=http))

@@ -18,7 +18,7 @@ Tables (times are milliseconds since 1970, UTC):
 
 Secrets (session cookies, API tokens) carry 256 random bits, so an unsalted SHA-256 is enough to
 make a stolen database useless for logging in; login codes carry only 20 bits and are therefore
-keyed with the server secret (see ``timeseal.server.api.service``).
+keyed with the server secret (see ``timeseal.server.accounts.service``).
 """
 
 from __future__ import annotations

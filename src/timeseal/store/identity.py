@@ -1,7 +1,7 @@
 """The database's identity: a UUID minted once per database, kept in a one-row table.
 
 A data directory records the id of the database its records live in (``config.json``,
-``database.id``) and refuses to run on any other (:mod:`timeseal.server.database`). Without
+``database.id``) and refuses to run on any other (:mod:`timeseal.server.runtime.database`). Without
 this, a PostgreSQL-backed data directory started without ``TIMESEAL_DATABASE_URL`` silently
 got a fresh SQLite database, and its log key signed a new, empty tree: a rollback signed by
 the log itself.

@@ -119,9 +119,9 @@ class SerialAllocator:
 
 
 class Journal(Protocol):
-    """Where :class:`~timeseal.server.tsa.TSAService` records each token before its reply
+    """Where :class:`~timeseal.server.tsa.service.TSAService` records each token before its reply
     leaves: :class:`IssuanceJournal` in this process, or a journal process that several
-    workers share (:mod:`timeseal.server.journal_process`)."""
+    workers share (:mod:`timeseal.server.journal.process`)."""
 
     def record(self, entry: JournalEntry) -> asyncio.Future[None]:
         """Queue ``entry`` for the next commit: the future is done once it is committed (or

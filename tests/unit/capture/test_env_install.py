@@ -8,8 +8,8 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from timeseal.capture.env_install import installation_integrity
-from timeseal.capture.env_report import Status
+from timeseal.capture.environment.install import installation_integrity
+from timeseal.capture.environment.report import Status
 
 FILES = {
     "timeseal/__init__.py": b'"""TimeSeal."""\n',

@@ -13,11 +13,7 @@ import pytest
 from tests.support.server import LiveServer
 from tests.support.tls_site import SiteCA, https_server, make_test_ca
 from timeseal.capture._system import CommandResult
-from timeseal.capture.env_host import ProcessInfo, list_processes
-from timeseal.capture.env_network import Target
-from timeseal.capture.env_report import JSONValue
-from timeseal.capture.env_tls import TLSChain, fetch_tls_chain, name_covers, openssl_chain
-from timeseal.capture.environment import (
+from timeseal.capture.environment.check import (
     EnvironmentCheckFailed,
     EnvironmentReport,
     Finding,
@@ -36,6 +32,10 @@ from timeseal.capture.environment import (
     tls_chain,
     virtualisation,
 )
+from timeseal.capture.environment.host import ProcessInfo, list_processes
+from timeseal.capture.environment.network import Target
+from timeseal.capture.environment.report import JSONValue
+from timeseal.capture.environment.tls import TLSChain, fetch_tls_chain, name_covers, openssl_chain
 
 SHOP = Target.parse("https://shop.example/item/1")
 
@@ -310,7 +310,7 @@ def test_openssl_fallback_reads_the_same_chain(site: tuple[SiteCA, int]) -> None
     assert [c.sha256 for c in via_socket.certificates] == [
         c.sha256 for c in via_openssl.certificates
     ]
-    from timeseal.capture.env_tls import CertificateInfo
+    from timeseal.capture.environment.tls import CertificateInfo
 
     ders = openssl_chain("localhost", port)
     assert [CertificateInfo.from_der(d).sha256 for d in ders] == [

@@ -19,12 +19,12 @@ from starlette.testclient import TestClient
 
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_vault import bearer
-from timeseal.capture import live_upload
-from timeseal.capture.chain_journal import ChainJournal
-from timeseal.capture.live_upload import LiveUpload, LiveUploader, send_rest
-from timeseal.capture.recording_api import RecordingApi, RecordingApiError, api_location
+from timeseal.capture.clients.recordings import RecordingApi, RecordingApiError, api_location
+from timeseal.capture.recording import live_upload
+from timeseal.capture.recording.chain_journal import ChainJournal
+from timeseal.capture.recording.live_upload import LiveUpload, LiveUploader, send_rest
 from timeseal.core.segment_chain import parse_segment_chain
-from timeseal.server import datadir
+from timeseal.server.runtime import datadir
 
 RID = bytes.fromhex("0123456789abcdef0123456789abcdef")
 

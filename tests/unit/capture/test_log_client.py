@@ -1,4 +1,4 @@
-"""The log auditor and the receipt fetcher (timeseal.capture.log_client), against real logs
+"""The log auditor and the receipt fetcher (timeseal.capture.clients.log), against real logs
 built with the core's integrate/sign_checkpoint and served by httpx.MockTransport."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.fake_log import ORIGIN, FakeLog, FakePlatform, entries
 from tests.support.pki import PKIFixture
-from timeseal.capture.log_client import (
+from timeseal.capture.clients.log import (
     AuditReport,
     AuditState,
     LogClient,
@@ -24,7 +24,7 @@ from timeseal.capture.log_client import (
     parse_state,
     token_leaf,
 )
-from timeseal.capture.tsa_client import TSAClient
+from timeseal.capture.clients.tsa import TSAClient
 from timeseal.core.errors import MalformedError
 from timeseal.core.tlog import (
     SignatureType,

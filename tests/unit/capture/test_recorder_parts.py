@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.pki import NOW, make_pki
-from timeseal.capture.capture_meta import format_capture, parse_location, rfc3339
-from timeseal.capture.chain_journal import ChainJournal
-from timeseal.capture.ffmpeg_cmd import (
+from timeseal.capture.clients.tsa import StampResult, TSAClientError
+from timeseal.capture.recording.capture_json import format_capture, parse_location, rfc3339
+from timeseal.capture.recording.chain_journal import ChainJournal
+from timeseal.capture.recording.ffmpeg import (
     camera_source,
     concat_argv,
     screen_source,
     segment_argv,
 )
-from timeseal.capture.head_sealer import HeadSealer
-from timeseal.capture.mp4_boxes import is_finished_mp4
-from timeseal.capture.segment_list import SegmentListReader
-from timeseal.capture.tsa_client import StampResult, TSAClientError
+from timeseal.capture.recording.head_sealer import HeadSealer
+from timeseal.capture.recording.mp4_boxes import is_finished_mp4
+from timeseal.capture.recording.segment_list import SegmentListReader
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.package.canonical import parse_canonical_json
 from timeseal.core.segment_chain import parse_segment_chain, segment_link, start_link

@@ -1,4 +1,4 @@
-"""Recordings registered for ``timeseal sync`` (timeseal.capture.recording_state): the
+"""Recordings registered for ``timeseal sync`` (timeseal.capture.recording.state): the
 registry file, the newest head of a chain, and sealing it late."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from tests.support.pki import NOW
 from tests.support.recordings import PKI, make_recording, write_recording
 from tests.support.server import free_port
-from timeseal.capture import recording_state
-from timeseal.capture.offline_queue import QueueError
-from timeseal.capture.recording_state import RecordingState, newest_head, seal_newest_head
-from timeseal.capture.tsa_client import StampResult
+from timeseal.capture.clients.tsa import StampResult
+from timeseal.capture.offline.queue import QueueError
+from timeseal.capture.recording import state as recording_state
+from timeseal.capture.recording.state import RecordingState, newest_head, seal_newest_head
 from timeseal.cli.main import app
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.segment_chain import token_name
@@ -111,7 +111,7 @@ def test_sync_keeps_a_recording_listed_while_the_tsa_is_unreachable(
 
 
 def test_start_metadata_of_a_recording_started_offline_is_sealed_at_sync(tmp_path: Path) -> None:
-    from timeseal.cli.recording_verify import check_recording
+    from timeseal.cli.verify.recording import check_recording
 
     rec = make_recording([b"a" * 10], finished=False)
     directory = write_recording(rec, tmp_path / "rec")

@@ -17,20 +17,20 @@ import pytest
 from tests.support.tls_site import SiteCA, https_server, make_test_ca
 from tests.support.xvfb import root_window_claiming, xvfb_display
 from timeseal.capture._system import CommandResult, run_command
-from timeseal.capture.app_identity import dpkg_owner, window_info
-from timeseal.capture.env_tls import TLSChain, fetch_tls_chain
-from timeseal.capture.known_targets import (
+from timeseal.capture.environment.app_identity import dpkg_owner, window_info
+from timeseal.capture.environment.known_targets import (
     KnownTarget,
     KnownTargets,
     KnownTargetsError,
     default_targets_path,
 )
-from timeseal.capture.target import (
+from timeseal.capture.environment.target import (
     TargetStatus,
     verify_desktop_target,
     verify_web_target,
     verify_web_target_online,
 )
+from timeseal.capture.environment.tls import TLSChain, fetch_tls_chain
 
 NOBODY = KnownTargets()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.capture_docs import PEM, environment, web_capture_json
-from timeseal.capture.capture_items import capture_items
-from timeseal.capture.upload_meta import (
+from timeseal.capture.offline.items import capture_items
+from timeseal.capture.offline.upload_meta import (
     SERVER_LIMIT,
     CaptureMetadataError,
     capture_metadata,

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from tests.support.server import LiveServer
 from tests.support.xvfb import xvfb_display
-from timeseal.capture.environment import Probes
-from timeseal.capture.upload_meta import capture_metadata
-from timeseal.cli import capture_env, main
+from timeseal.capture.environment.check import Probes
+from timeseal.capture.offline.upload_meta import capture_metadata
+from timeseal.cli import main
+from timeseal.cli.capture import environment as capture_env
 from timeseal.core.package.canonical import parse_canonical_json
 
 runner = CliRunner()

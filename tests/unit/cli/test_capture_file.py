@@ -30,15 +30,15 @@ from typer.testing import CliRunner
 from tests.support.accounts import cli_logged_in
 from tests.support.capture_docs import web_capture_json
 from tests.support.server import LiveServer, free_port
-from timeseal.capture import offline_queue
-from timeseal.capture.capture_items import capture_title
-from timeseal.capture.environment import Probes
-from timeseal.capture.offline_queue import CaseTarget
-from timeseal.cli import capture_env
+from timeseal.capture.environment.check import Probes
+from timeseal.capture.offline import queue as offline_queue
+from timeseal.capture.offline.items import capture_title
+from timeseal.capture.offline.queue import CaseTarget
 from timeseal.cli.account_cmd import register as register_account
-from timeseal.cli.capture_av import register as register_capture_av
-from timeseal.cli.capture_file import register as register_capture_file
-from timeseal.cli.capture_upload import queue_capture_dir
+from timeseal.cli.capture import environment as capture_env
+from timeseal.cli.capture.av import register as register_capture_av
+from timeseal.cli.capture.file import register as register_capture_file
+from timeseal.cli.capture.upload import queue_capture_dir
 from timeseal.cli.sync_cmd import register as register_sync
 from timeseal.cli.sync_cmd import run_queue
 from timeseal.cli.vault_cmd import register as register_vault

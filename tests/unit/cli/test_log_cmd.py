@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from tests.support.fake_log import ORIGIN, FakeLog, FakePlatform, entries, serve
 from tests.support.pki import PKIFixture
-from timeseal.capture.log_client import parse_state
+from timeseal.capture.clients.log import parse_state
 from timeseal.cli.log_cmd import default_state_path, register
 from timeseal.cli.main import app as main_app
 from timeseal.core.tlog import SignatureType, format_verifier_key, generate_signer_key

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from timeseal.cli.main import app
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import LocalSource
 
 
 def test_journal_lists_every_token(tmp_path: Path) -> None:

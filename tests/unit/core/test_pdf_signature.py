@@ -169,7 +169,7 @@ def test_range_must_start_at_zero(kit: CertificateKit, pdf: bytes) -> None:
 
 
 def test_unsigned_pdf(kit: CertificateKit) -> None:
-    from timeseal.server.certificate import render_certificate
+    from timeseal.server.certificate.render import render_certificate
 
     unsigned = render_certificate(sample_facts(), fonts=kit.fonts)
     report = verify_pdf_signatures(unsigned, roots=[kit.root])

@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import database_url
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import ClockSource, LocalSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import ClockSource, LocalSource
 from timeseal.store.db import DATABASE_URL_ENV
 
 

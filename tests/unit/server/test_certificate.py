@@ -28,13 +28,13 @@ from tests.support.certificates import (
 from timeseal.core import pki
 from timeseal.core.pdf_signature import SignatureKind, verify_pdf_signatures
 from timeseal.core.tsp.request import build_request
-from timeseal.server import datadir
-from timeseal.server.certificate import NOT_PROVIDED, facts_from_record, verify_url
-from timeseal.server.certificate_media import (
+from timeseal.server.certificate.media import (
     CertificateMediaError,
     image_preview,
     video_key_frame,
 )
+from timeseal.server.certificate.render import NOT_PROVIDED, facts_from_record, verify_url
+from timeseal.server.runtime import datadir
 from timeseal.store.evidence import EvidenceRecord
 
 LABELS = (

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from timeseal.server.journal_wire import (
+from timeseal.server.journal.wire import (
     COMMITTED,
     FAILED,
     MAX_BATCH_BYTES,

@@ -28,9 +28,9 @@ from timeseal.core.package import parse_manifest, verify_package
 from timeseal.core.package.layout import item_id
 from timeseal.core.pdf_signature import certificate_signature_check, verify_pdf_signatures
 from timeseal.core.tlog import parse_verifier_key
-from timeseal.server import datadir
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import LocalSource
 
 clock = test_shares.clock
 server = test_shares.server

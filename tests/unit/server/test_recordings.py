@@ -28,11 +28,11 @@ from tests.unit.server.test_vault import bearer
 from tests.unit.store.test_accounts_store import race
 from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
-from timeseal.server import datadir
 from timeseal.server.api.recordings import canonical_values
 from timeseal.server.app import RECORDING_IDLE_ENV, ServerSettings, create_app
-from timeseal.server.clock import ClockStatus, LocalSource
-from timeseal.server.housekeeping import Housekeeper
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.housekeeping import Housekeeper
+from timeseal.server.tsa.clock import ClockStatus, LocalSource
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import make_engine
 from timeseal.store.recordings import recording_chunks

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from timeseal.core.tlog import leaf_hash
-from timeseal.server import datadir
-from timeseal.server import log as server_log
-from timeseal.server.log import sequencer_for
+from timeseal.server.log import sequencer as server_log
+from timeseal.server.log.sequencer import sequencer_for
+from timeseal.server.runtime import datadir
 from timeseal.store.db import create_schema, database_url, make_engine
 from timeseal.store.log import LogStore
 

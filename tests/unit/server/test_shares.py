@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from tests.support.accounts import OTHER_PHONE, FakeClock
 from tests.unit.server.test_vault import bearer, create, patch
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import make_engine
 from timeseal.store.shares import evidence_shares
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.processes import wait_for
-from timeseal.server.workers import ProcessSpec, Supervisor
+from timeseal.server.runtime.workers import ProcessSpec, Supervisor
 
 #: How long a worker takes to shut down after SIGTERM (finishing its requests).
 WORKER_DRAIN = 0.5

@@ -17,8 +17,8 @@ from timeseal.core.digest import HashAlgorithm
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import FailureInfo, PKIStatus, TimeStampResponse, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server import datadir
-from timeseal.server.clock import FixedSource, UnsynchronisedSource
+from timeseal.server.runtime import datadir
+from timeseal.server.tsa.clock import FixedSource, UnsynchronisedSource
 from timeseal.store.db import database_url, make_engine
 from timeseal.store.issuance import iter_journal
 

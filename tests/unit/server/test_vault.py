@@ -26,8 +26,8 @@ from timeseal.core.tlog.proof import format_tlog_proof, parse_tlog_proof, verify
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, Status, VerificationResult
-from timeseal.server import datadir
-from timeseal.server.housekeeping import Housekeeper
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.blobs import BlobRef, LocalBlobStore
 from timeseal.store.db import make_engine
 from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records

@@ -55,7 +55,15 @@ from timeseal.core.tlog import (
     verify_checkpoint,
 )
 from timeseal.core.verification import Check
-from timeseal.server.witness import (
+from timeseal.server.log.witness_client import (
+    BadWitnessResponse,
+    Conflict,
+    WitnessRefused,
+    WitnessUnavailable,
+    attach_cosignatures,
+    submit_checkpoint,
+)
+from timeseal.witness.server import (
     DB_FILE,
     KEY_FILE,
     VKEY_FILE,
@@ -64,15 +72,7 @@ from timeseal.server.witness import (
     initialise,
     load_key,
 )
-from timeseal.server.witness_client import (
-    BadWitnessResponse,
-    Conflict,
-    WitnessRefused,
-    WitnessUnavailable,
-    attach_cosignatures,
-    submit_checkpoint,
-)
-from timeseal.store.witness import WitnessError, WitnessStore
+from timeseal.witness.store import WitnessError, WitnessStore
 
 ORIGIN = "log.example/timeseal"
 LOG = generate_signer_key(ORIGIN)

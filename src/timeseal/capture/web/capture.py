@@ -349,7 +349,7 @@ class _Session:
             "error": self.error,
             "software": {**_versions(), **self.browser_info},
             "tls": self.pin.to_json() if self.pin else None,
-            # The vault's name for it (one name everywhere, see capture/upload_meta.py).
+            # The vault's name for it (one name everywhere, see capture/offline/upload_meta.py).
             "environment_check": environment,
             "operations": self.oplog.summary(),
             "network": network,

@@ -1,4 +1,4 @@
-"""The call site of the environment check (:mod:`timeseal.capture.environment`), kept apart so
+"""The call site of the environment check (:mod:`timeseal.capture.environment.check`), kept apart so
 the capture still works where that module is not installed.
 
 >>> ENVIRONMENT CHECK CALL SITE <<<  Imported lazily (it is written alongside this package);
@@ -19,7 +19,7 @@ from pathlib import Path
 from timeseal.capture.web.errors import EnvironmentRefused
 from timeseal.core.package.canonical import JSONValue
 
-MODULE = "timeseal.capture.environment"
+MODULE = "timeseal.capture.environment.check"
 
 
 def run_environment_check(
@@ -31,7 +31,7 @@ def run_environment_check(
     force: bool,
 ) -> dict[str, JSONValue] | None:
     try:
-        from timeseal.capture import environment
+        from timeseal.capture.environment import check as environment
     except ModuleNotFoundError as exc:
         if exc.name != MODULE:
             raise

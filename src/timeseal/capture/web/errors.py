@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from timeseal.capture.env_report import EnvironmentCheckFailed, EnvironmentReport
+from timeseal.capture.environment.report import EnvironmentCheckFailed, EnvironmentReport
 
 
 class WebCaptureError(Exception):

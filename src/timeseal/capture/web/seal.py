@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from timeseal.capture.tsa_client import TSAClient, TSAClientError, verify_stamp
+from timeseal.capture.clients.tsa import TSAClient, TSAClientError, verify_stamp
 from timeseal.capture.web.errors import WebCaptureError
 
 TOKEN_SUFFIX = ".tsr"

@@ -1,1 +1,1 @@
-"""Evidence records: numbers people can read aloud, and (later) the package format."""
+"""Evidence records: numbers people can read aloud."""

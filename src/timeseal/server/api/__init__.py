@@ -1,1 +1,1 @@
-"""The JSON API under ``/api/v1`` (accounts for now): see ``auth.include_auth``."""
+"""The JSON API under ``/api/v1``: routes, request models and error answers, over the services."""

@@ -28,6 +28,15 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from timeseal.core.phone import InvalidPhoneNumber, normalise_phone
+from timeseal.server.accounts.service import (
+    AuthService,
+    Clock,
+    Principal,
+    SessionPolicy,
+    utc_now,
+)
+from timeseal.server.accounts.sms import SmsProvider
 from timeseal.server.api.errors import ApiError, error_responses, install_error_handlers
 from timeseal.server.api.models import (
     AccountOut,
@@ -51,15 +60,6 @@ from timeseal.server.api.security import (
     set_device_cookie,
     set_session_cookies,
 )
-from timeseal.server.api.service import (
-    AuthService,
-    Clock,
-    Principal,
-    SessionPolicy,
-    utc_now,
-)
-from timeseal.server.phone import InvalidPhoneNumber, normalise_phone
-from timeseal.server.sms import SmsProvider
 from timeseal.store.accounts import Account, SessionRecord, TokenRecord
 from timeseal.store.login_codes import LoginPolicy
 

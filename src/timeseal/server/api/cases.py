@@ -30,8 +30,8 @@ from starlette.responses import Response
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import MAX_ID, EvidenceSummary, owned_record, summary
-from timeseal.server.tsa import utc_now
-from timeseal.server.vault import VaultService
+from timeseal.server.evidence.vault import VaultService
+from timeseal.server.tsa.service import utc_now
 from timeseal.store.cases import MAX_CASE_ITEMS, Case, CaseFull
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareStore

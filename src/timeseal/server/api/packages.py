@@ -26,10 +26,10 @@ from timeseal.server.api.cases import CaseId
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import blob_response, owned_record, parse_range
-from timeseal.server.certificate_issue import CertificateIssuer
-from timeseal.server.packages import EmptyCase, PackageError, PackageService
-from timeseal.server.tsa import utc_now
-from timeseal.server.vault import NotSequenced
+from timeseal.server.certificate.issue import CertificateIssuer
+from timeseal.server.evidence.packages import EmptyCase, PackageError, PackageService
+from timeseal.server.evidence.vault import NotSequenced
+from timeseal.server.tsa.service import utc_now
 from timeseal.store.blobs import BlobRef
 from timeseal.store.packages import PackageRow
 

@@ -30,7 +30,7 @@ from timeseal.server.api.models import (
     PublicLog,
     PublicTimestamp,
 )
-from timeseal.server.vault import VaultService
+from timeseal.server.evidence.vault import VaultService
 from timeseal.store.evidence import EvidenceRecord
 
 #: At most this many records are listed for one content hash (identical files sealed again).

@@ -3,7 +3,7 @@
 
 A page records with MediaRecorder and sends each timeslice chunk as it comes
 (``PUT …/chunks/{index}``, raw bytes); the server chains and timestamps it before answering
-(:mod:`timeseal.server.recordings`), so whatever arrived before a tab closes is sealed.
+(:mod:`timeseal.server.evidence.recordings`), so whatever arrived before a tab closes is sealed.
 ``POST …/finish`` files the joined recording as an evidence item; ``GET …/chain.zip`` is the
 recording directory ``timeseal verify`` checks. Another account's recording is 404, exactly
 like one that does not exist.
@@ -30,15 +30,15 @@ from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.vault import MAX_ID
-from timeseal.server.recording_files import SEAL_EVERY, rfc3339
-from timeseal.server.recordings import (
+from timeseal.server.evidence.recording_files import SEAL_EVERY, rfc3339
+from timeseal.server.evidence.recordings import (
     CHUNK_MAX_BYTES,
     ChunkCountMismatch,
     ChunkOutOfOrder,
     RecordingProblem,
     RecordingService,
 )
-from timeseal.server.vault import SealingFailed
+from timeseal.server.evidence.vault import SealingFailed
 from timeseal.store.recordings import Recording
 
 MESSAGES.update(

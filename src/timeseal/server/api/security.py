@@ -36,8 +36,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from starlette.requests import Request
 from starlette.responses import Response
 
+from timeseal.server.accounts.service import AuthService, Principal
 from timeseal.server.api.errors import ApiError
-from timeseal.server.api.service import AuthService, Principal
 
 SESSION_COOKIE = "ts_session"
 CSRF_COOKIE = "ts_csrf"

@@ -24,7 +24,7 @@ day) in the item's custody trail; creating a link adds ``shared``.
 
 What a link shares carries no IP address and no exact location unless the owner set
 ``show_ip_and_location`` when creating it: the facts never do, and its packages are then a
-withheld copy (:meth:`~timeseal.server.packages.PackageService.item_package` with
+withheld copy (:meth:`~timeseal.server.evidence.packages.PackageService.item_package` with
 ``withhold_private``), sealed and timestamped like the owner's own.
 """
 
@@ -48,7 +48,6 @@ from timeseal.server.api.cases import CaseId, case_info
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
 from timeseal.server.api.security import CurrentAccount, client_ip
-from timeseal.server.api.share_service import MIN_CODE_LENGTH, LifetimeOutOfRange, ShareService
 from timeseal.server.api.vault import (
     CONTENT_MEDIA_TYPES,
     EvidenceSummary,
@@ -57,7 +56,8 @@ from timeseal.server.api.vault import (
     parse_range,
     proof_fields,
 )
-from timeseal.server.packages import PackageService
+from timeseal.server.evidence.packages import PackageService
+from timeseal.server.evidence.shares import MIN_CODE_LENGTH, LifetimeOutOfRange, ShareService
 from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareLink

@@ -39,8 +39,8 @@ from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
-from timeseal.server.datadir import VaultConfig
-from timeseal.server.vault import SealingFailed, SealRequest, UploadGone, VaultService
+from timeseal.server.evidence.vault import SealingFailed, SealRequest, UploadGone, VaultService
+from timeseal.server.runtime.datadir import VaultConfig
 from timeseal.store.blobs import BlobRef, DigestMismatch
 from timeseal.store.evidence import EvidenceRecord, UploadRow
 from timeseal.store.uploads import (

@@ -1,7 +1,7 @@
 """Logging in and out in the browser: ``/login`` (phone number, then the SMS code) and
 ``POST /logout``, plus what every private page uses to know who is asking.
 
-The pages call the same :class:`~timeseal.server.api.service.AuthService` as the JSON API
+The pages call the same :class:`~timeseal.server.accounts.service.AuthService` as the JSON API
 (``POST /api/v1/auth/sms-code`` and ``/auth/login`` with ``kind=session``), so the rate limits,
 the back-off after wrong codes and the session cookies are exactly the API's; its refusals are
 shown with the API's own wording (:data:`timeseal.server.api.errors.MESSAGES`) in the page's
@@ -37,7 +37,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 from timeseal.core.text import is_ascii_decimal
+from timeseal.server.accounts.service import AuthService, Principal
+from timeseal.server.accounts.sms import is_development
 from timeseal.server.api.errors import MESSAGES, ApiError
 from timeseal.server.api.security import (
     DEVICE_COOKIE,
@@ -48,9 +51,6 @@ from timeseal.server.api.security import (
     set_device_cookie,
     set_session_cookies,
 )
-from timeseal.server.api.service import AuthService, Principal
-from timeseal.server.phone import InvalidPhoneNumber, mask_phone, normalise_phone
-from timeseal.server.sms import is_development
 from timeseal.server.web.i18n import Lang, request_lang
 from timeseal.server.web.render import Pages, security_headers
 from timeseal.store.accounts import Account

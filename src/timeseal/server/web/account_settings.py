@@ -8,7 +8,7 @@ revoke a token::
     POST /account/tokens/{id}/revoke
 
 Same store calls as ``/api/v1/account/sessions`` and ``/tokens``
-(:class:`~timeseal.server.api.service.AuthService`'s ``accounts``): another account's id is
+(:class:`~timeseal.server.accounts.service.AuthService`'s ``accounts``): another account's id is
 the 404 page, like one that does not exist. Ending this browser's own session logs it out.
 """
 
@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from timeseal.core.phone import mask_phone
+from timeseal.server.accounts.service import Principal
 from timeseal.server.api.security import auth_service, clear_session_cookies
-from timeseal.server.api.service import Principal
-from timeseal.server.phone import mask_phone
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,
     LOGIN_PATH,

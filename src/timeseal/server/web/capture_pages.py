@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from timeseal.server.vault import VaultService
+from timeseal.server.evidence.vault import VaultService
 from timeseal.server.web.account_pages import login_redirect, page_principal
 from timeseal.server.web.render import Pages
 

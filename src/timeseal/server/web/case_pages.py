@@ -37,6 +37,7 @@ from starlette.routing import Route
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.text import is_ascii_decimal
+from timeseal.server.accounts.service import Principal
 from timeseal.server.api.cases import (
     CaseCreate,
     CaseItemPut,
@@ -46,8 +47,7 @@ from timeseal.server.api.cases import (
 )
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
-from timeseal.server.api.service import Principal
-from timeseal.server.tsa import utc_now
+from timeseal.server.tsa.service import utc_now
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,
     csrf_matches,

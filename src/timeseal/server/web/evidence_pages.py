@@ -28,11 +28,11 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.text import is_ascii_decimal
+from timeseal.server.accounts.service import Principal
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
-from timeseal.server.api.service import Principal
 from timeseal.server.api.vault import blob_response, parse_range
-from timeseal.server.vault import VaultService
+from timeseal.server.evidence.vault import VaultService
 from timeseal.server.web.account_pages import login_redirect, page_principal, render_signed_in
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.render import BEIJING, Pages

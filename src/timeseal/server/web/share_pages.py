@@ -17,7 +17,7 @@ For anyone holding the link (no login)::
     GET  /s/{token}/items/{number}/content    one item of a shared case
     GET  /s/{token}/package                   the evidence package (ZIP)
 
-The rules are the API's (:class:`~timeseal.server.api.share_service.ShareService`): unknown
+The rules are the API's (:class:`~timeseal.server.evidence.shares.ShareService`): unknown
 and revoked links get a 404 page, expired ones a 410 page, wrong codes count towards the same
 per-client back-off, every open of the page, preview or a download counts as ``share_opened``
 in the custody trail of what it shows, and the package is the copy without IP addresses and
@@ -57,9 +57,9 @@ from timeseal.server.api.errors import ApiError
 from timeseal.server.api.packages import built, package_response
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import auth_service, client_ip
-from timeseal.server.api.share_service import LifetimeOutOfRange, ShareService
 from timeseal.server.api.shares import ShareCreate
 from timeseal.server.api.vault import content_response, parse_range
+from timeseal.server.evidence.shares import LifetimeOutOfRange, ShareService
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,
     csrf_matches,

@@ -39,8 +39,8 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
-from timeseal.server.certificate_sign import CertificateSigner
-from timeseal.server.datadir import DocumentSigner
+from timeseal.server.certificate.sign import CertificateSigner
+from timeseal.server.runtime.datadir import DocumentSigner
 
 ORIGIN = "timeseal.test/log"
 GEN_TIME = NOW + dt.timedelta(minutes=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timeseal.server.phone import (
+from timeseal.core.phone import (
     InvalidPhoneNumber,
     PhoneProblem,
     mask_phone,

@@ -21,15 +21,15 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, START, FakeClock, auth_app
 from tests.support.server import free_port
-from timeseal.server import datadir
-from timeseal.server.datadir import Config, DataDirError, SmsConfig
-from timeseal.server.sms import (
+from timeseal.server.accounts.sms import (
     DevOutbox,
     SmsDeliveryError,
     SmsMessage,
     WebhookProvider,
     sms_provider,
 )
+from timeseal.server.runtime import datadir
+from timeseal.server.runtime.datadir import Config, DataDirError, SmsConfig
 
 MESSAGE = SmsMessage(PHONE, "042137", START, START + dt.timedelta(minutes=5))
 

@@ -20,7 +20,7 @@ from tests.unit.server.web.conftest import seal, wait_sequenced
 from tests.unit.server.web.test_web_app import PNG, browser_log_in, hidden, session
 from tests.unit.server.web.test_web_share_pages import custody
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.clock import LocalSource
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store import cases as case_store
 from timeseal.store.db import DATABASE_URL_ENV
 

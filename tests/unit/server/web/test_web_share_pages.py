@@ -20,10 +20,10 @@ from starlette.testclient import TestClient
 from tests.support.accounts import OTHER_PHONE, PHONE, FakeClock
 from tests.unit.server.web.conftest import seal, wait_sequenced
 from tests.unit.server.web.test_web_app import PNG, browser_log_in, hidden, session
-from timeseal.server.api.service import AuthService
+from timeseal.core.phone import mask_phone
+from timeseal.server.accounts.service import AuthService
 from timeseal.server.app import RouteFirst, ServerSettings, create_app
-from timeseal.server.clock import LocalSource
-from timeseal.server.phone import mask_phone
+from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import DATABASE_URL_ENV
 
 

@@ -1,0 +1,1 @@
+"""HTTP clients of a TimeSeal server: the TSA, the live recording API, and the log."""

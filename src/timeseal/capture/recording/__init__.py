@@ -1,0 +1,1 @@
+"""Screen and camera recording with live sealing, photos, and their capture.json."""

@@ -1,0 +1,1 @@
+"""``timeseal capture …``: one module per kind of capture."""

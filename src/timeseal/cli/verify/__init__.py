@@ -1,0 +1,1 @@
+"""``timeseal verify``: capture directories, recordings, and the bilingual report."""

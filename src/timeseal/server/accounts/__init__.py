@@ -1,0 +1,1 @@
+"""Accounts without HTTP: login codes, sessions and API tokens, and SMS delivery."""

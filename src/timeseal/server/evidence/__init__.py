@@ -1,0 +1,1 @@
+"""Evidence without HTTP: sealing uploads, live recordings, packages and share rules."""

@@ -1,0 +1,1 @@
+"""The public log's server side: the sequencer, its process, and asking witnesses to cosign."""

@@ -1,0 +1,102 @@
+"""The log sequencer in a process of its own, beside the HTTP workers.
+
+In a worker, the sequencer's rounds (hashing a batch of entries into tiles: pure Python, tens
+of milliseconds under load) hold the GIL that the worker's event loop needs, so every request
+in flight waits behind them. As its own process it takes turns with the workers on the CPU
+instead of stalling them. ``timeseal serve`` with several workers starts one (see
+:mod:`timeseal.server.runtime.workers`); a single-process server keeps the sequencer as a thread.
+
+The workers still answer ``/healthz`` with this server's sequencer role: the process writes it
+to a small role file (``1`` or ``0``) whose path they get in :data:`ROLE_FILE_ENV`, and,
+when it stops signing because the log would roll back, the reason to a file beside it
+(:func:`read_failure`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from timeseal.server.log.sequencer import sequencer_for
+from timeseal.server.runtime.database import open_database
+from timeseal.server.runtime.datadir import DataDirError
+from timeseal.server.runtime.workers import STARTUP_FAILURE, companion_stop_event
+from timeseal.store.log import LogStore
+
+log = logging.getLogger("timeseal.log")
+
+#: Where workers read this server's sequencer role (set only when the sequencer has its
+#: own process).
+ROLE_FILE_ENV = "TIMESEAL_SEQUENCER_ROLE_FILE"
+#: How often the role file is brought up to date.
+ROLE_INTERVAL = 0.2
+
+
+def read_role(role_file: Path) -> bool:
+    """Whether this server's sequencer process holds the sequencer role."""
+    try:
+        return role_file.read_bytes() == b"1"
+    except FileNotFoundError:
+        return False
+
+
+def write_role(role_file: Path, held: bool) -> None:
+    """Replace the role file atomically, so a reader never sees it half written."""
+    partial = role_file.with_name(role_file.name + ".partial")
+    partial.write_bytes(b"1" if held else b"0")
+    os.replace(partial, role_file)
+
+
+def _failure_file(role_file: Path) -> Path:
+    return role_file.with_name(role_file.name + ".failed")
+
+
+def read_failure(role_file: Path) -> str | None:
+    """Why this server's sequencer process stopped signing, or None."""
+    try:
+        return _failure_file(role_file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def write_failure(role_file: Path, reason: str) -> None:
+    partial = role_file.with_name(role_file.name + ".failed.partial")
+    partial.write_text(reason, encoding="utf-8")
+    os.replace(partial, _failure_file(role_file))
+
+
+def run(data_dir: Path, role_file: Path) -> None:
+    """The process: sequence until SIGTERM or SIGINT, keeping the role file up to date.
+    A failure before sequencing starts exits with the supervisor's start-up failure status
+    (it would only fail again)."""
+    stop = companion_stop_event()
+    try:
+        engine = open_database(data_dir)
+        sequencer = sequencer_for(data_dir, LogStore(engine))
+    except DataDirError as exc:  # e.g. another database than the data directory's
+        log.error("the log sequencer process cannot start: %s", exc)
+        sys.exit(STARTUP_FAILURE)
+    except Exception:
+        log.exception("the log sequencer process could not start")
+        sys.exit(STARTUP_FAILURE)
+    sequencer.start()
+    log.info("log sequencer process %d started", os.getpid())
+    # Only this process's own changes of role are written: while a replacement starts beside
+    # it (SIGHUP), the replacement, which does not hold the role yet, must not overwrite it.
+    held = False
+    failed = False
+    try:
+        while not stop.wait(ROLE_INTERVAL):
+            if sequencer.failure is not None and not failed:
+                write_failure(role_file, sequencer.failure)
+                failed = True
+            if sequencer.is_sequencer != held:
+                held = sequencer.is_sequencer
+                write_role(role_file, held)
+    finally:
+        if held:  # before the lock goes, so a successor's "1" is never overwritten
+            write_role(role_file, False)
+        sequencer.stop()
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Running the platform: the data directory, worker processes and their supervisor, housekeeping."""

@@ -1,0 +1,1 @@
+"""The Time-Stamp Authority: RFC 3161 issuance, its HTTP fast path, and the clock guard."""
