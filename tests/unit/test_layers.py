@@ -73,7 +73,6 @@ HTTP_MODULES = ("timeseal.server.api", "timeseal.server.web", "fastapi", "starle
 STILL_SPEAKING_HTTP = {
     "server/accounts/service.py",
     "server/evidence/shares.py",
-    "server/log/sequencer.py",
 }
 
 

@@ -27,6 +27,7 @@ from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.api.auth import include_auth
 from timeseal.server.api.cases import include_cases
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
+from timeseal.server.api.log import log_api, log_routes
 from timeseal.server.api.packages import include_packages
 from timeseal.server.api.public import PublicRecords, include_public
 from timeseal.server.api.recordings import include_recordings
@@ -38,7 +39,7 @@ from timeseal.server.evidence.recordings import RecordingService
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.journal.client import RemoteJournal
 from timeseal.server.journal.process import SOCKET_ENV as JOURNAL_SOCKET_ENV
-from timeseal.server.log.sequencer import log_api, log_routes, sequencer_for
+from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.log.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
 from timeseal.server.request_bounds import RequestBounds
 from timeseal.server.runtime import datadir, permissions
