@@ -5,6 +5,9 @@ unless the request's ``Accept-Language`` prefers English (RFC 9110 §12.5.4: the
 q-value among the languages we have wins, ties go to the one listed first). Some errors add
 ``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left``, ``fields``
 or ``next_index`` (the chunk a recording expects).
+
+A service refuses with :class:`~timeseal.server.refusal.Refusal` and a code; its status is in
+:data:`REFUSAL_STATUS`. Endpoints raise :class:`ApiError`, a refusal with its own status.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from timeseal.server.refusal import Refusal
 
 Language = Literal["zh", "en"]
 
@@ -98,8 +103,10 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class ApiError(Exception):
-    """Raise in an endpoint or dependency to answer with a JSON error."""
+class ApiError(Refusal):
+    """Raise in an endpoint or dependency to answer with a JSON error; the HTTP layer's own
+    refusal, with its status (a service's refusal takes its status from
+    :data:`REFUSAL_STATUS`)."""
 
     def __init__(
         self,
@@ -113,13 +120,37 @@ class ApiError(Exception):
     ) -> None:
         if code not in MESSAGES:
             raise ValueError(f"no message for error code {code!r}")
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, retry_after=retry_after, attempts_left=attempts_left)
         self.status = status
-        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
-        self.attempts_left = attempts_left
         self.next_index = next_index
         self.headers = dict(headers or {})
+
+
+#: The HTTP status of each refusal the services raise (:class:`~timeseal.server.refusal.Refusal`),
+#: by its code; the one place a service's "no" becomes a status.
+REFUSAL_STATUS: dict[str, int] = {
+    # accounts: logging in (timeseal.server.accounts.service)
+    "rate_limited": 429,
+    "sms_budget_exhausted": 429,
+    "sms_unavailable": 502,
+    "code_invalid": 400,
+    "code_expired": 400,
+    "code_used": 400,
+    "code_exhausted": 400,
+    # share links (timeseal.server.evidence.shares)
+    "not_found": 404,
+    "share_expired": 410,
+    "share_code_required": 403,
+    "share_code_invalid": 403,
+}
+
+
+def http_status(refusal: Refusal) -> int:
+    """The status ``refusal`` is answered with: an :class:`ApiError`'s own, else its code's in
+    :data:`REFUSAL_STATUS`."""
+    if isinstance(refusal, ApiError):
+        return refusal.status
+    return REFUSAL_STATUS[refusal.code]
 
 
 def preferred_language(accept_language: str | None) -> Language:
@@ -195,19 +226,29 @@ def _json(body: ErrorBody, status: int, headers: Mapping[str, str] | None = None
     )
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refusal)
+    error = (
+        exc
+        if isinstance(exc, ApiError)
+        else ApiError(
+            exc.code,
+            http_status(exc),
+            retry_after=exc.retry_after,
+            attempts_left=exc.attempts_left,
+        )
+    )
     body = error_body(
         request,
-        exc.code,
-        retry_after=exc.retry_after,
-        attempts_left=exc.attempts_left,
-        next_index=exc.next_index,
+        error.code,
+        retry_after=error.retry_after,
+        attempts_left=error.attempts_left,
+        next_index=error.next_index,
     )
-    headers = dict(exc.headers)
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(exc.retry_after)
-    return _json(body, exc.status, headers)
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return _json(body, error.status, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -232,7 +273,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer errors under ``/api/`` in our JSON shape; other paths keep FastAPI's."""
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Refusal, _refused)  # ApiError is one
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

@@ -41,7 +41,7 @@ from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import AuthService, Principal
 from timeseal.server.accounts.sms import is_development
-from timeseal.server.api.errors import MESSAGES, ApiError
+from timeseal.server.api.errors import MESSAGES, http_status
 from timeseal.server.api.security import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
@@ -51,6 +51,7 @@ from timeseal.server.api.security import (
     set_device_cookie,
     set_session_cookies,
 )
+from timeseal.server.refusal import Refusal
 from timeseal.server.web.i18n import Lang, request_lang
 from timeseal.server.web.render import Pages, security_headers
 from timeseal.store.accounts import Account
@@ -249,14 +250,14 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
         try:
             device = request.cookies.get(DEVICE_COOKIE)
             await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request), device)
-        except ApiError as exc:
+        except Refusal as exc:
             message = error_message(exc.code, lang, exc.retry_after)
             return login_form(
                 request,
                 step="phone",
                 next_path=next_path,
                 error=message,
-                status=exc.status,
+                status=http_status(exc),
                 retry_after=exc.retry_after,
             )
         return login_form(request, step="code", next_path=next_path, phone=phone)
@@ -281,7 +282,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
 
         try:
             account = await anyio.to_thread.run_sync(redeem)
-        except ApiError as exc:
+        except Refusal as exc:
             message = error_message(exc.code, lang, exc.retry_after)
             # A used, expired or exhausted code needs a new one: back to the phone step. A wrong
             # code, or a wait before the next try, stays at the code.
@@ -292,7 +293,7 @@ def include_account_pages(app: FastAPI, pages: Pages) -> None:
                 next_path=next_path,
                 phone=phone,
                 error=message,
-                status=exc.status,
+                status=http_status(exc),
                 retry_after=exc.retry_after,
             )
         cookie, _session = service.start_session(

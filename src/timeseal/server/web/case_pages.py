@@ -38,15 +38,10 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import Principal
-from timeseal.server.api.cases import (
-    CaseCreate,
-    CaseItemPut,
-    CaseUpdate,
-    case_items,
-    put_item_in_case,
-)
+from timeseal.server.api.cases import CaseCreate, CaseItemPut, CaseUpdate
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
+from timeseal.server.evidence.cases import case_items, put_item_in_case
 from timeseal.server.tsa.service import utc_now
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,

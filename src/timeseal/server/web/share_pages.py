@@ -53,13 +53,14 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.package.layout import item_id
 from timeseal.core.text import is_ascii_decimal
-from timeseal.server.api.errors import ApiError
+from timeseal.server.api.errors import http_status
 from timeseal.server.api.packages import built, package_response
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import auth_service, client_ip
 from timeseal.server.api.shares import ShareCreate
 from timeseal.server.api.vault import content_response, parse_range
 from timeseal.server.evidence.shares import LifetimeOutOfRange, ShareService
+from timeseal.server.refusal import Refusal
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,
     csrf_matches,
@@ -220,13 +221,13 @@ def include_share_pages(
         response.headers["X-Robots-Tag"] = "noindex"
         return response
 
-    def refusal(request: Request, token: str, exc: ApiError) -> Response:
+    def refusal(request: Request, token: str, exc: Refusal) -> Response:
         lang, _ = request_lang(request)
         if exc.code in {"share_code_required", "share_code_invalid", "rate_limited"}:
             message = None
             if exc.code != "share_code_required":
                 message = error_message(exc.code, lang, exc.retry_after)
-            status = 200 if exc.code == "share_code_required" else exc.status
+            status = 200 if exc.code == "share_code_required" else http_status(exc)
             cookie = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
             context = {
                 "token": token,
@@ -247,7 +248,7 @@ def include_share_pages(
                 response.headers["Retry-After"] = str(int(exc.retry_after))
             return response
         error = "share_expired" if exc.code == "share_expired" else "share_not_found"
-        return public_page(request, "error.html", {"error": error}, exc.status)
+        return public_page(request, "error.html", {"error": error}, http_status(exc))
 
     def open_link(request: Request, token: str, code: str | None = None) -> ShareLink:
         return share_service(request).open(
@@ -260,7 +261,7 @@ def include_share_pages(
     def opened(request: Request, token: str) -> ShareLink | Response:
         try:
             return open_link(request, token)
-        except ApiError as exc:
+        except Refusal as exc:
             if exc.code == "share_code_required":
                 return RedirectResponse(f"/s/{token}", status_code=303)
             return refusal(request, token, exc)
@@ -288,7 +289,7 @@ def include_share_pages(
         token = request.path_params["token"]
         try:
             link = open_link(request, token)
-        except ApiError as exc:
+        except Refusal as exc:
             return refusal(request, token, exc)
         return shared_page(request, token, link)
 
@@ -304,7 +305,7 @@ def include_share_pages(
         service = share_service(request)
         try:
             link = open_link(request, token, code or None)
-        except ApiError as exc:
+        except Refusal as exc:
             return refusal(request, token, exc)
         expiry = int((service.clock() + CODE_COOKIE_LIFETIME).timestamp())
         reply = RedirectResponse(
