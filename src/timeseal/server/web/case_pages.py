@@ -17,7 +17,7 @@ cookie), so its custody rows are the API's.
 
 The rules are the JSON API's: the same validation models (:class:`~.api.cases.CaseCreate`,
 :class:`~.api.cases.CaseUpdate`, :class:`~.api.cases.CaseItemPut`), the same store and
-:func:`~timeseal.server.api.cases.put_item_in_case` (custody ``shared`` when an item joins a
+:func:`~timeseal.server.evidence.cases.put_item_in_case` (custody ``shared`` when an item joins a
 shared case). Another account's case is the same 404 page as an id that does not exist. A
 refused form comes back with the error in the page's language and everything typed kept.
 """
