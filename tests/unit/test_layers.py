@@ -66,8 +66,8 @@ def test_core_is_pure() -> None:
 
 
 # The server's rooms that hold its services: no HTTP in them (routes, requests, API errors live
-# in server/api and server/web, which call them).
-SERVER_SERVICE_ROOMS = ("accounts", "certificate", "evidence", "journal", "log")
+# in server/api and server/web, cross-cutting HTTP in server/middleware; they call the services).
+SERVER_SERVICE_ROOMS = ("accounts", "certificate", "evidence", "journal", "log", "runtime")
 HTTP_MODULES = ("timeseal.server.api", "timeseal.server.web", "fastapi", "starlette")
 
 

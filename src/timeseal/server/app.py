@@ -41,10 +41,11 @@ from timeseal.server.journal.client import RemoteJournal
 from timeseal.server.journal.process import SOCKET_ENV as JOURNAL_SOCKET_ENV
 from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.log.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
-from timeseal.server.request_bounds import RequestBounds
+from timeseal.server.middleware.disk_full import install_disk_full_handlers
+from timeseal.server.middleware.request_bounds import RequestBounds
 from timeseal.server.runtime import datadir, permissions
 from timeseal.server.runtime.database import open_database
-from timeseal.server.runtime.disk import FreeSpace, free_space, install_disk_full_handlers
+from timeseal.server.runtime.disk import FreeSpace, free_space
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.runtime.http import HttpConfig
 from timeseal.server.tsa.clock import ClockGuard, ClockSource, source_by_name
