@@ -52,6 +52,7 @@ from timeseal.cli.account_cmd import (
     config_dir,
     stored_token,
 )
+from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
@@ -186,14 +187,8 @@ def _save(key: str, entry: dict[str, Any] | None) -> None:
 
 
 def file_sha256(path: Path, advance: Advance | None = None) -> str:
-    """The file's SHA-256 in hex, read in 1 MiB pieces."""
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(READ_SIZE):
-            hasher.update(piece)
-            if advance is not None:
-                advance(len(piece))
-    return hasher.hexdigest()
+    """The file's SHA-256 in hex; ``advance`` is told every piece hashed."""
+    return digest_file(path, progress=advance).hex()
 
 
 def _metadata(**values: str) -> str:

@@ -29,7 +29,7 @@ from typing import Final
 
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError
 from timeseal.capture.recording.capture_json import device_info, rfc3339, timeseal_version
-from timeseal.core.digest import digest_stream
+from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.canonical import JSONValue, format_canonical_json
 from timeseal.core.tsp.response import parse_response
@@ -66,8 +66,7 @@ def token_path(path: Path) -> Path:
 
 
 def file_sha256(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return digest_stream(f)
+    return digest_file(path)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
