@@ -55,6 +55,7 @@ from timeseal.cli.account_cmd import (
 from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.files import write_durably
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package.layout import item_id
 from timeseal.core.text import is_ascii_decimal
@@ -415,7 +416,7 @@ def download_package(
         expected = tag_file.read_text().strip() if have else None
         try:
             etag, size = _fetch_into(client, url, part, have, progress, expected_etag=expected)
-            tag_file.write_text(etag)
+            write_durably(tag_file, etag.encode())
             failures = 0
         except _PackageChanged:
             part.unlink(missing_ok=True)

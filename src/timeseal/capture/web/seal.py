@@ -18,6 +18,7 @@ from cryptography import x509
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError, verify_stamp
 from timeseal.capture.web.errors import WebCaptureError
 from timeseal.core.digest import digest_file
+from timeseal.core.files import write_durably
 
 TOKEN_SUFFIX = ".tsr"
 
@@ -48,8 +49,6 @@ def seal_files(
                     names = ", ".join(c.value for c in check.failed)
                     raise WebCaptureError(f"{path.name}: token does not verify ({names})")
             out = path.with_name(path.name + TOKEN_SUFFIX)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_bytes(result.response.der)
-            tmp.replace(out)
+            write_durably(out, result.response.der)
             tokens.append(out)
     return SealReport(tuple(tokens), int((time.monotonic() - started) * 1000))
