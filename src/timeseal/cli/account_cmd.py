@@ -29,6 +29,7 @@ import httpx
 import typer
 
 from timeseal import __version__
+from timeseal.cli.errors import CliError
 from timeseal.core.files import write_durably
 from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 
@@ -117,7 +118,7 @@ def stored_token(server: str) -> str | None:
 # --- talking to the server --------------------------------------------------------------
 
 
-class ApiCallFailed(Exception):
+class ApiCallFailed(CliError):
     def __init__(self, code: str, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.code = code

@@ -52,6 +52,7 @@ from timeseal.cli.account_cmd import (
     config_dir,
     stored_token,
 )
+from timeseal.cli.errors import CliError
 from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
@@ -83,7 +84,7 @@ def register(app: typer.Typer) -> None:
 # --- errors and HTTP --------------------------------------------------------------------
 
 
-class VaultCallFailed(Exception):
+class VaultCallFailed(CliError):
     """A request failed; ``retryable`` when trying again may help (network, 5xx, 409)."""
 
     def __init__(self, message: str, *, retryable: bool, code: str = "") -> None:
@@ -444,7 +445,7 @@ def download_package(
     return got
 
 
-class _PackageChanged(Exception):
+class _PackageChanged(CliError):
     """The server now serves other bytes than the part holds (its ETag changed)."""
 
 

@@ -42,13 +42,14 @@ from pathlib import Path
 from typing import Final
 
 from timeseal.capture.environment.report import JSONValue
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording.capture_json import rfc3339
 from timeseal.core.files import write_durably
 
 FORMAT: Final = "timeseal-queue/1"
 
 
-class QueueError(ValueError):
+class QueueError(CaptureError, ValueError):
     """A queue entry cannot be read (it is left in place, and named)."""
 
 

@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording import capture_json as capture_meta
 from timeseal.capture.recording.ffmpeg import Source, ffmpeg_version, photo_argv
 from timeseal.capture.recording.head_sealer import StampFn
@@ -22,7 +23,7 @@ from timeseal.core.package.canonical import JSONValue
 PHOTO_NAME = "photo.jpg"
 
 
-class PhotoError(Exception):
+class PhotoError(CaptureError):
     """ffmpeg could not take the picture."""
 
 

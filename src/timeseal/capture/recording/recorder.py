@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.capture.clients.recordings import api_location
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording import capture_json as capture_meta
 from timeseal.capture.recording import live_upload
 from timeseal.capture.recording import state as recording_state
@@ -75,7 +76,7 @@ CAPTURE_NAME = "capture.json"
 START_NAME = "capture-start.json"
 
 
-class RecordingError(Exception):
+class RecordingError(CaptureError):
     """The recording could not be made (ffmpeg failed, the output directory is in use)."""
 
 
