@@ -29,6 +29,8 @@ import httpx
 import typer
 
 from timeseal import __version__
+from timeseal.cli.errors import CliError
+from timeseal.core.files import write_durably
 from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 
 SERVER_ENV = "TIMESEAL_SERVER"
@@ -93,13 +95,7 @@ def _credentials() -> Iterator[dict[str, Any]]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_durably(path, text.encode(), mode=0o600)
 
 
 def stored_login(server: str) -> dict[str, Any] | None:
@@ -122,7 +118,7 @@ def stored_token(server: str) -> str | None:
 # --- talking to the server --------------------------------------------------------------
 
 
-class ApiCallFailed(Exception):
+class ApiCallFailed(CliError):
     def __init__(self, code: str, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.code = code

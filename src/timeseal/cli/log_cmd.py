@@ -33,6 +33,7 @@ from timeseal.capture.clients.log import (
 )
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.files import write_durably
 from timeseal.core.log_entry import EvidenceEntry, parse_entry
 from timeseal.core.tlog import (
     SignatureType,
@@ -129,9 +130,7 @@ def default_state_path(server: str) -> Path:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_durably(path, data)
 
 
 def _load_state(path: Path) -> AuditState | None:

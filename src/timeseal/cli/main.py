@@ -28,6 +28,7 @@ from timeseal.cli.vault_cmd import register as register_vault_commands
 from timeseal.cli.witness_cmd import register as register_witness_commands
 from timeseal.core.digest import digest_stream
 from timeseal.core.errors import TimeSealError
+from timeseal.core.files import write_durably
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 
@@ -327,9 +328,7 @@ def stamp(
                     failed = True
                     continue
             out = path.with_name(path.name + ".tsr")
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_bytes(result.response.der)
-            tmp.replace(out)
+            write_durably(out, result.response.der)
             assert result.response.token is not None
             tst = result.response.token.tst_info
             typer.echo(

@@ -52,8 +52,11 @@ from timeseal.cli.account_cmd import (
     config_dir,
     stored_token,
 )
+from timeseal.cli.errors import CliError
+from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.files import write_durably
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package.layout import item_id
 from timeseal.core.text import is_ascii_decimal
@@ -81,7 +84,7 @@ def register(app: typer.Typer) -> None:
 # --- errors and HTTP --------------------------------------------------------------------
 
 
-class VaultCallFailed(Exception):
+class VaultCallFailed(CliError):
     """A request failed; ``retryable`` when trying again may help (network, 5xx, 409)."""
 
     def __init__(self, message: str, *, retryable: bool, code: str = "") -> None:
@@ -186,14 +189,8 @@ def _save(key: str, entry: dict[str, Any] | None) -> None:
 
 
 def file_sha256(path: Path, advance: Advance | None = None) -> str:
-    """The file's SHA-256 in hex, read in 1 MiB pieces."""
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(READ_SIZE):
-            hasher.update(piece)
-            if advance is not None:
-                advance(len(piece))
-    return hasher.hexdigest()
+    """The file's SHA-256 in hex; ``advance`` is told every piece hashed."""
+    return digest_file(path, progress=advance).hex()
 
 
 def _metadata(**values: str) -> str:
@@ -420,7 +417,7 @@ def download_package(
         expected = tag_file.read_text().strip() if have else None
         try:
             etag, size = _fetch_into(client, url, part, have, progress, expected_etag=expected)
-            tag_file.write_text(etag)
+            write_durably(tag_file, etag.encode())
             failures = 0
         except _PackageChanged:
             part.unlink(missing_ok=True)
@@ -448,7 +445,7 @@ def download_package(
     return got
 
 
-class _PackageChanged(Exception):
+class _PackageChanged(CliError):
     """The server now serves other bytes than the part holds (its ETag changed)."""
 
 

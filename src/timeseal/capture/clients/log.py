@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 
+from timeseal.capture.errors import CaptureError
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.log_entry import format_entry, tsa_token_entry
 from timeseal.core.tlog import (
@@ -78,7 +79,7 @@ POLL_INTERVAL = 0.2  # seconds between leaf-index lookups; the sequencer runs at
 _MAX_SMALL = 4096  # /log/vkey, leaf-index JSON
 
 
-class LogClientError(Exception):
+class LogClientError(CaptureError):
     """The log could not be reached, or answered something unusable."""
 
 

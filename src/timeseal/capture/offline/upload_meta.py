@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from timeseal.capture.environment.report import JSONValue, check_json_safe
+from timeseal.capture.errors import CaptureError
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.canonical import JSONObject, format_canonical_json, parse_canonical_json
 
@@ -55,7 +56,7 @@ MAX_STRING: Final = 512
 _VERDICTS: Final = {"pass": "通过 PASS", "warn": "有警告 WARN", "fail": "未通过 FAIL"}
 
 
-class CaptureMetadataError(ValueError):
+class CaptureMetadataError(CaptureError, ValueError):
     """``capture.json`` is not a capture document we know, or cannot be made small enough."""
 
 

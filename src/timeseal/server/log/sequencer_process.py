@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from timeseal.core.files import write_durably
 from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.runtime.database import open_database
 from timeseal.server.runtime.datadir import DataDirError
@@ -44,9 +45,7 @@ def read_role(role_file: Path) -> bool:
 
 def write_role(role_file: Path, held: bool) -> None:
     """Replace the role file atomically, so a reader never sees it half written."""
-    partial = role_file.with_name(role_file.name + ".partial")
-    partial.write_bytes(b"1" if held else b"0")
-    os.replace(partial, role_file)
+    write_durably(role_file, b"1" if held else b"0")
 
 
 def _failure_file(role_file: Path) -> Path:
@@ -62,9 +61,7 @@ def read_failure(role_file: Path) -> str | None:
 
 
 def write_failure(role_file: Path, reason: str) -> None:
-    partial = role_file.with_name(role_file.name + ".failed.partial")
-    partial.write_text(reason, encoding="utf-8")
-    os.replace(partial, _failure_file(role_file))
+    write_durably(_failure_file(role_file), reason.encode("utf-8"))
 
 
 def run(data_dir: Path, role_file: Path) -> None:

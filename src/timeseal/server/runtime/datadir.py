@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from timeseal.core import pki
 from timeseal.core.errors import MalformedError
+from timeseal.core.files import write_durably
 from timeseal.core.signers import KeySigner, Signer
 from timeseal.core.tlog import (
     SignerKey,
@@ -58,7 +59,6 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.response import Accuracy
 from timeseal.server.runtime.http import HttpConfig
-from timeseal.store.blobs.local import fsync_dir
 
 CONFIG_FILE = "config.json"
 DEFAULT_ACCURACY_MS = 1000
@@ -220,21 +220,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    write_durably(path, data)
-
-
-def write_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically and durably: a temporary file, fsync,
-    rename, fsync the directory. After a crash the file holds the old bytes or the new ones,
-    and once this returns, the new ones survive a power cut."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_durably(path, data, mode=0o644)
 
 
 def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
