@@ -43,6 +43,7 @@ from typing import Final
 
 from timeseal.capture.environment.report import JSONValue
 from timeseal.capture.recording.capture_json import rfc3339
+from timeseal.capture.settings import xdg_data_home
 
 FORMAT: Final = "timeseal-queue/1"
 
@@ -54,7 +55,7 @@ class QueueError(ValueError):
 def queue_dir() -> Path:
     """``$XDG_DATA_HOME/timeseal/queue`` or ``~/.local/share/timeseal/queue`` (XDG Base
     Directory: a relative ``XDG_DATA_HOME`` is invalid and ignored)."""
-    base = os.environ.get("XDG_DATA_HOME", "")
+    base = xdg_data_home()
     root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
     return root / "timeseal" / "queue"
 
