@@ -29,12 +29,11 @@ import httpx
 import typer
 
 from timeseal import __version__
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.errors import CliError
 from timeseal.core.files import write_durably
 from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 
-SERVER_ENV = "TIMESEAL_SERVER"
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 CREDENTIALS_FILE = "credentials.json"
 CODE_TRIES = 3
 TIMEOUT = 30.0
@@ -53,7 +52,7 @@ def register(app: typer.Typer) -> None:
 def config_dir() -> Path:
     """``$XDG_CONFIG_HOME/timeseal``, or ``~/.config/timeseal`` (XDG Base Directory: a
     relative ``XDG_CONFIG_HOME`` is invalid and ignored)."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
+    base = cli_settings.xdg_base("XDG_CONFIG_HOME")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
     return root / "timeseal"
 
@@ -127,7 +126,7 @@ class ApiCallFailed(CliError):
 
 
 def _accept_language() -> str:
-    locale = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+    locale = cli_settings.locale_name()
     return "en, zh;q=0.5" if (locale or "").lower().startswith("en") else "zh-CN, en;q=0.5"
 
 
@@ -174,14 +173,14 @@ def _resolve_server(server: str | None) -> str:
     """--server, else $TIMESEAL_SERVER, else the only server logged in to, else the default."""
     if server:
         chosen = server
-    elif os.environ.get(SERVER_ENV):
-        chosen = os.environ[SERVER_ENV]
+    elif from_env := cli_settings.server_from_env():
+        chosen = from_env
     else:
         known: list[str] = []
         if credentials_path().exists():
             with _credentials() as servers:
                 known = list(servers)
-        chosen = known[0] if len(known) == 1 else DEFAULT_SERVER
+        chosen = known[0] if len(known) == 1 else cli_settings.DEFAULT_SERVER
     try:
         return server_key(chosen)
     except ValueError as exc:
@@ -192,8 +191,8 @@ ServerOption = Annotated[
     str | None,
     typer.Option(
         "--server",
-        help=f"TimeSeal server URL (default: ${SERVER_ENV}, or the only server you are "
-        f"logged in to, or {DEFAULT_SERVER}).",
+        help=f"TimeSeal server URL (default: ${cli_settings.SERVER_ENV}, or the only server "
+        f"you are logged in to, or {cli_settings.DEFAULT_SERVER}).",
     ),
 ]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from timeseal.capture.clients.log import (
     parse_state,
     token_leaf,
 )
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.files import write_durably
@@ -48,14 +48,10 @@ from timeseal.core.tlog import (
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.verification import CheckResult
 
-DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
 RECEIPT_SUFFIX = ".tlog-proof"  # C2SP tlog-proof: "Proofs SHOULD be stored with .tlog-proof"
 DEFAULT_WAIT = 5.0
 
-ServerOption = Annotated[str, typer.Option(help="TimeSeal server URL.")]
-
-
-_DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
+ServerOption = Annotated[str, cli_settings.server_option()]
 
 
 def register(app: typer.Typer) -> None:
@@ -75,8 +71,11 @@ def log_add_witness(
         str, typer.Option("--vkey", help="The witness's verifier key (`timeseal witness vkey`).")
     ],
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="The log server's data directory.")
-    ] = _DEFAULT_DATA_DIR,
+        Path,
+        typer.Option(
+            "--data-dir", envvar=cli_settings.DATA_DIR_ENV, help="The log server's data directory."
+        ),
+    ] = cli_settings.DEFAULT_DATA_DIR,
 ) -> None:
     """Ask a witness to cosign this log's checkpoints (from the next server start).
 
@@ -123,7 +122,7 @@ def load_verifier_key(value: str, what: str) -> VerifierKey:
 
 def default_state_path(server: str) -> Path:
     """``$XDG_STATE_HOME/timeseal/log-audit/<server>.json`` (like Go's sumdb cache)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    base = cli_settings.xdg_base("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", re.sub(r"^[a-z]+://", "", server)).strip("_")
     return Path(base) / "timeseal" / "log-audit" / f"{slug or 'server'}.json"
 
@@ -162,7 +161,7 @@ def _tofu_warning(key: VerifierKey) -> None:
 
 
 def log_verify(
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     state: Annotated[
         Path | None,
         typer.Option(
@@ -361,7 +360,7 @@ def write_receipts(
 
 def log_receipt(
     files: Annotated[list[Path], typer.Argument(help="Stamped files (FILE.tsr next to each).")],
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     log_key: Annotated[
         str | None,
         typer.Option(

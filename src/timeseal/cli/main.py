@@ -5,17 +5,19 @@ Exit codes follow DESIGN.md: 0 valid / success, 1 invalid (every reason printed)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from cryptography import x509
 
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.account_cmd import register as register_account_commands
 from timeseal.cli.capture.commands import register as register_capture_commands
 from timeseal.cli.case_cmd import register as register_case_commands
@@ -59,13 +61,9 @@ register_capture_commands(app)
 register_sync_commands(app)
 register_env_check_commands(app)
 
-DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
-DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
 DEFAULT_RECEIPT_WAIT = 5.0
 
-DataDirOption = Annotated[
-    Path, typer.Option("--data-dir", help="Data directory (PKI, database, blobs).")
-]
+DataDirOption = Annotated[Path, cli_settings.data_dir_option()]
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -78,13 +76,13 @@ def _now() -> dt.datetime:
 
 
 @app.command()
-def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
+def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     """Create the data directory: root CA, TSA certificate and configuration, and bind it to
     its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
     from timeseal.server.runtime import datadir
 
     config = datadir.initialise(data_dir, now=_now())
-    _open_database(data_dir.resolve()).dispose()
+    _open_database(data_dir.resolve(), cli_settings.database_url_from_env()).dispose()
     config = datadir.load_config(data_dir)
     typer.echo(f"data directory {data_dir.resolve()}")
     typer.echo(f"database {config.database.location} (id {config.database.id})")
@@ -92,14 +90,14 @@ def init(data_dir: DataDirOption = DEFAULT_DATA_DIR) -> None:
     typer.echo(f"root certificate {datadir.root_certificate_path(data_dir).resolve()}")
 
 
-def _open_database(data_dir: Path) -> Engine:
-    """The data directory's database, checked to be the one it was created with (else a
-    usage error naming the fix, with nothing written)."""
+def _open_database(data_dir: Path, database_url: str | None) -> Engine:
+    """The data directory's database (``database_url``, else its SQLite one), checked to be
+    the one it was created with (else a usage error naming the fix, with nothing written)."""
     from timeseal.server.runtime.database import open_database
     from timeseal.server.runtime.datadir import DataDirError
 
     try:
-        return open_database(data_dir)
+        return open_database(data_dir, database_url)
     except DataDirError as exc:
         raise _usage_error(str(exc)) from None
 
@@ -108,7 +106,7 @@ def _open_database(data_dir: Path) -> Engine:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR,
     workers: Annotated[int, typer.Option(help="Worker processes (default: one per CPU core).")] = 0,
     clock_source: Annotated[
         str | None,
@@ -179,12 +177,7 @@ def serve(
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     from timeseal.server.accounts.sms import check_listen_address, dev_banner
-    from timeseal.server.app import (
-        CLOCK_SOURCE_ENV,
-        DATA_DIR_ENV,
-        PUBLIC_URL_ENV,
-        RECORDING_IDLE_ENV,
-    )
+    from timeseal.server.app import ServerSettings
     from timeseal.server.journal import process as journal_process
     from timeseal.server.log import sequencer_process
     from timeseal.server.runtime import datadir
@@ -196,31 +189,37 @@ def serve(
         raise _usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
     data_dir = data_dir.resolve()
     datadir.initialise(data_dir, now=_now())
+    # The server's settings, read from the environment here once and handed to every worker
+    # and companion process as an argument; the flags go over them.
     try:
-        config = datadir.validate(data_dir)
-    except datadir.DataDirError as exc:
+        settings = ServerSettings.from_env(
+            data_dir=data_dir, default_public_url=f"http://{host}:{port}"
+        )
+        config = datadir.validate(data_dir, settings.secret_values)
+    except (ValueError, datadir.DataDirError) as exc:
         raise _usage_error(str(exc)) from None
     try:
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except datadir.DataDirError as exc:
         raise _usage_error(str(exc)) from None
     # Before any worker starts: refuse a database that is not this data directory's.
-    _open_database(data_dir).dispose()
+    _open_database(data_dir, settings.database_url).dispose()
     if clock_source is not None:
         try:
-            source_by_name(clock_source)
+            settings = dataclasses.replace(settings, clock_source=source_by_name(clock_source))
         except ValueError as exc:
             raise _usage_error(str(exc)) from None
-        os.environ[CLOCK_SOURCE_ENV] = clock_source
-    os.environ[DATA_DIR_ENV] = str(data_dir)
-    url = public_url or os.environ.get(PUBLIC_URL_ENV) or f"http://{host}:{port}"
+    url = public_url.rstrip("/") if public_url else settings.public_url
     if not url.startswith(("http://", "https://")):
         raise _usage_error(f"--public-url must be an http(s) URL, not {url!r}")
-    os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
-    os.environ[RECORDING_IDLE_ENV] = str(recording_idle_minutes)
+    settings = dataclasses.replace(
+        settings,
+        public_url=url,
+        recording_idle=dt.timedelta(minutes=recording_idle_minutes),
+    )
     # Workers start with this environment: at most two malloc arenas per process, so the
     # threads that write uploads do not each keep their own heap (resident memory).
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    cli_settings.limit_malloc_arenas()
     n = workers or os.cpu_count() or 1
     # The HTTP front's settings, read here once and passed to every worker explicitly.
     try:
@@ -234,21 +233,21 @@ def serve(
         )
     except ValueError as exc:
         raise _usage_error(str(exc)) from None
+    settings = dataclasses.replace(settings, http=http)
     typer.echo(f"TimeSeal on http://{host}:{port}  data {data_dir}  workers {n}")
     typer.echo(f"TSA policy {config.tsa.policy}")
     if config.sms.provider == "dev":
         typer.echo(dev_banner(data_dir))
     trusted = ", ".join(http.forwarded_allow_ips) or "none"
     typer.echo(f"forwarded headers trusted from: {trusted}")
-    if "FORWARDED_ALLOW_IPS" in os.environ:
+    if cli_settings.uvicorn_proxy_variable_set():
         typer.echo(
             "warning: FORWARDED_ALLOW_IPS is ignored; use --forwarded-allow-ips or "
             'config.json "http": {"forwarded_allow_ips": [...]}',
             err=True,
         )
-    server_config: dict[str, Any] = runtime.server_options(host, port, http)
     if n == 1:
-        workers_module.run_single(server_config)
+        workers_module.run_single(runtime.server_options(host, port, settings))
         return
     # Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections;
     # the log sequencer in a process of its own, so its rounds never stall a worker's loop;
@@ -259,11 +258,18 @@ def serve(
         raise _usage_error(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="timeseal-") as run_dir:
         role_file = Path(run_dir) / "sequencer-role"
-        os.environ[sequencer_process.ROLE_FILE_ENV] = str(role_file)
-        sequencer = workers_module.ProcessSpec(sequencer_process.run, (data_dir, role_file))
         journal_socket = Path(run_dir) / "journal.sock"
-        os.environ[journal_process.SOCKET_ENV] = str(journal_socket)
-        journal = workers_module.ProcessSpec(journal_process.run, (data_dir, journal_socket))
+        settings = dataclasses.replace(
+            settings, sequencer_role_file=role_file, journal_socket=journal_socket
+        )
+        database = settings.database_url
+        sequencer = workers_module.ProcessSpec(
+            sequencer_process.run, (data_dir, database, role_file)
+        )
+        journal = workers_module.ProcessSpec(
+            journal_process.run, (data_dir, database, journal_socket)
+        )
+        server_config = runtime.server_options(host, port, settings)
         supervisor = workers_module.Supervisor(server_config, n, companions=[journal, sequencer])
         code = supervisor.run()
     raise typer.Exit(code)
@@ -272,7 +278,7 @@ def serve(
 @app.command()
 def stamp(
     files: Annotated[list[Path], typer.Argument(help="Files to timestamp.")],
-    server: Annotated[str, typer.Option(help="TimeSeal server URL.")] = DEFAULT_SERVER,
+    server: Annotated[str, cli_settings.server_option()] = cli_settings.DEFAULT_SERVER,
     ca: Annotated[
         Path | None, typer.Option(help="Root certificate to check each new token against.")
     ] = None,
@@ -356,7 +362,7 @@ def _load_roots(path: Path) -> list[x509.Certificate]:
 
 
 def _default_ca() -> Path | None:
-    candidate = DEFAULT_DATA_DIR / "pki" / "root.pem"
+    candidate = cli_settings.data_dir_from_env() / "pki" / "root.pem"
     return candidate if candidate.exists() else None
 
 
@@ -370,7 +376,7 @@ def _trust_roots(ca: Path | None) -> list[x509.Certificate]:
 
 def _default_log_key() -> Path | None:
     """The local server's log verifier key, which ``timeseal serve`` writes there."""
-    candidate = DEFAULT_DATA_DIR / "log" / "log.vkey"
+    candidate = cli_settings.data_dir_from_env() / "log" / "log.vkey"
     return candidate if candidate.exists() else None
 
 
@@ -589,14 +595,14 @@ def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> Non
 
 @tsa_app.command("journal")
 def tsa_journal(
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List every token the TSA has issued, from the issuance journal (refused when the
     database is not the data directory's)."""
     from timeseal.store.issuance import iter_journal
 
-    engine = _open_database(data_dir.resolve())
+    engine = _open_database(data_dir.resolve(), cli_settings.database_url_from_env())
     try:
         _print_journal(iter_journal(engine), as_json)
     finally:

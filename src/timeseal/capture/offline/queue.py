@@ -44,6 +44,7 @@ from typing import Final
 from timeseal.capture.environment.report import JSONValue
 from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording.capture_json import rfc3339
+from timeseal.capture.settings import xdg_data_home
 from timeseal.core.files import write_durably
 
 FORMAT: Final = "timeseal-queue/1"
@@ -56,7 +57,7 @@ class QueueError(CaptureError, ValueError):
 def queue_dir() -> Path:
     """``$XDG_DATA_HOME/timeseal/queue`` or ``~/.local/share/timeseal/queue`` (XDG Base
     Directory: a relative ``XDG_DATA_HOME`` is invalid and ignored)."""
-    base = os.environ.get("XDG_DATA_HOME", "")
+    base = xdg_data_home()
     root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
     return root / "timeseal" / "queue"
 

@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import fcntl
 import json
-import os
 import secrets
 import uuid
 from collections.abc import Iterator, Mapping
@@ -420,8 +419,12 @@ def load_chain(data_dir: Path, signer: SignerConfig) -> list[x509.Certificate]:
     return chain
 
 
-def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
-    """The TSA's signer, from a key file or an HSM."""
+def load_signer(
+    data_dir: Path, config: SignerConfig, secret_values: Mapping[str, str] | None = None
+) -> Signer:
+    """The TSA's signer, from a key file or an HSM (its PIN is
+    ``secret_values[config.pkcs11_pin_env]``, which the caller's settings read from the
+    environment)."""
     if config.kind == "file":
         path = data_dir / config.key
         try:
@@ -437,7 +440,7 @@ def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
     if config.kind == "pkcs11":
         from timeseal.core.signers.pkcs11 import Pkcs11Signer
 
-        pin = os.environ.get(config.pkcs11_pin_env)
+        pin = (secret_values or {}).get(config.pkcs11_pin_env)
         if pin is None:
             raise DataDirError(f"set {config.pkcs11_pin_env} to the token's user PIN")
         return Pkcs11Signer.open(
@@ -462,12 +465,12 @@ def witness_keys(config: LogConfig) -> list[tuple[str, VerifierKey]]:
     return out
 
 
-def validate(data_dir: Path) -> Config:
+def validate(data_dir: Path, secret_values: Mapping[str, str] | None = None) -> Config:
     """Load everything a server start needs, so that a mistake is reported once, clearly,
-    before any worker starts."""
+    before any worker starts (``secret_values`` as for :func:`load_signer`)."""
     config = load_config(data_dir)
     load_chain(data_dir, config.tsa.signer)
-    signer = load_signer(data_dir, config.tsa.signer)
+    signer = load_signer(data_dir, config.tsa.signer, secret_values)
     close = getattr(signer, "close", None)
     if callable(close):
         close()
