@@ -24,17 +24,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from timeseal import __version__
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
+from timeseal.server.api import cases, packages, public, recordings, shares, uploads, vault
 from timeseal.server.api.auth import include_auth
-from timeseal.server.api.cases import include_cases
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
-from timeseal.server.api.packages import include_packages
-from timeseal.server.api.public import PublicRecords, include_public
-from timeseal.server.api.recordings import include_recordings
-from timeseal.server.api.shares import include_shares
-from timeseal.server.api.vault import include_vault
+from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.state import ApiServices, keep_services
 from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.packages import PackageService
 from timeseal.server.evidence.recordings import RecordingService
+from timeseal.server.evidence.shares import ShareService
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.journal.client import RemoteJournal
 from timeseal.server.journal.process import SOCKET_ENV as JOURNAL_SOCKET_ENV
@@ -226,48 +224,58 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "development SMS provider: login codes are written to %s and not sent",
             settings.data_dir / OUTBOX_FILE,
         )
-    vault = VaultService(
+    vault_service = VaultService(
         EvidenceStore(engine),
         blob_store_from_env(settings.data_dir),
         log_store,
         lambda: state["tsa"],
         settings.data_dir / STAGING_DIR,
     )
-    include_vault(app, vault, config.vault)
-    recordings = RecordingService(
-        RecordingStore(engine), vault, tsa_chain_pem=chain_pem, quota_bytes=config.vault.quota_bytes
+    recording_service = RecordingService(
+        RecordingStore(engine),
+        vault_service,
+        tsa_chain_pem=chain_pem,
+        quota_bytes=config.vault.quota_bytes,
     )
-    include_recordings(app, recordings)
     housekeeper = Housekeeper(
-        vault,
+        vault_service,
         auth,
         upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
-        recordings=recordings,
+        recordings=recording_service,
         recording_idle=settings.recording_idle,
     )
-    app.state.timeseal_vault = vault  # for tools and tests that work beside the API
-    app.state.timeseal_housekeeper = housekeeper
-    include_cases(app, vault)
+    app.state.timeseal_housekeeper = housekeeper  # for tests that work beside the API
     certificates = CertificateIssuer(
-        vault,
+        vault_service,
         lambda: state["tsa"],
         datadir.load_document_signer(settings.data_dir, now=utc_now()),
         base_url=lambda: settings.public_url,
     )
-    packages = PackageService(
-        vault,
+    package_service = PackageService(
+        vault_service,
         lambda: state["tsa"],
         tsa_chain=chain,
         log_key=log_key.verifier_key,
         certificates=certificates,
     )
-    include_packages(app, packages, certificates)
-    include_shares(app, packages, clock=settings.share_clock)
-    public = PublicRecords(vault)
-    include_public(app, public)
+    public_records = PublicRecords(vault_service)
+    keep_services(
+        app,
+        ApiServices(
+            vault=vault_service,
+            vault_config=config.vault,
+            recordings=recording_service,
+            packages=package_service,
+            certificates=certificates,
+            shares=ShareService(package_service, clock=settings.share_clock),
+            public=public_records,
+        ),
+    )
+    for module in (uploads, vault, recordings, cases, packages, shares, public):
+        app.include_router(module.router)
     include_web(
         app,
-        public,
+        public_records,
         roots=chain[-1:],
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
