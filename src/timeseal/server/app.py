@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
+from timeseal.core.tlog import VerifierKey
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.api import cases, packages, public, recordings, shares, uploads, vault
@@ -139,6 +142,9 @@ def create_app(settings: ServerSettings) -> RouteFirst:
 
     state: dict[str, TSAService] = {}
 
+    def tsa_service() -> TSAService:
+        return state["tsa"]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
@@ -224,58 +230,23 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "development SMS provider: login codes are written to %s and not sent",
             settings.data_dir / OUTBOX_FILE,
         )
-    vault_service = VaultService(
-        EvidenceStore(engine),
-        blob_store_from_env(settings.data_dir),
-        log_store,
-        lambda: state["tsa"],
-        settings.data_dir / STAGING_DIR,
+    services = _api_services(
+        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa_service
     )
-    recording_service = RecordingService(
-        RecordingStore(engine),
-        vault_service,
-        tsa_chain_pem=chain_pem,
-        quota_bytes=config.vault.quota_bytes,
-    )
+    keep_services(app, services)
     housekeeper = Housekeeper(
-        vault_service,
+        services.vault,
         auth,
         upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
-        recordings=recording_service,
+        recordings=services.recordings,
         recording_idle=settings.recording_idle,
     )
     app.state.timeseal_housekeeper = housekeeper  # for tests that work beside the API
-    certificates = CertificateIssuer(
-        vault_service,
-        lambda: state["tsa"],
-        datadir.load_document_signer(settings.data_dir, now=utc_now()),
-        base_url=lambda: settings.public_url,
-    )
-    package_service = PackageService(
-        vault_service,
-        lambda: state["tsa"],
-        tsa_chain=chain,
-        log_key=log_key.verifier_key,
-        certificates=certificates,
-    )
-    public_records = PublicRecords(vault_service)
-    keep_services(
-        app,
-        ApiServices(
-            vault=vault_service,
-            vault_config=config.vault,
-            recordings=recording_service,
-            packages=package_service,
-            certificates=certificates,
-            shares=ShareService(package_service, clock=settings.share_clock),
-            public=public_records,
-        ),
-    )
     for module in (uploads, vault, recordings, cases, packages, shares, public):
         app.include_router(module.router)
     include_web(
         app,
-        public_records,
+        services.public,
         roots=chain[-1:],
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
@@ -287,7 +258,51 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
         # believe none): see timeseal.server.runtime.http.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
-    return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
+    return RouteFirst(app, {"/tsa": TSAEndpoint(tsa_service)})
+
+
+def _api_services(
+    settings: ServerSettings,
+    config: datadir.Config,
+    engine: Engine,
+    log_store: LogStore,
+    log_key: VerifierKey,
+    chain: list[x509.Certificate],
+    chain_pem: bytes,
+    tsa: Callable[[], TSAService],
+) -> ApiServices:
+    """The services behind the JSON API (and the web pages) over this data directory; ``tsa``
+    is the time-stamp service, which the application's lifespan starts."""
+    vault = VaultService(
+        EvidenceStore(engine),
+        blob_store_from_env(settings.data_dir),
+        log_store,
+        tsa,
+        settings.data_dir / STAGING_DIR,
+    )
+    certificates = CertificateIssuer(
+        vault,
+        tsa,
+        datadir.load_document_signer(settings.data_dir, now=utc_now()),
+        base_url=lambda: settings.public_url,
+    )
+    packages = PackageService(
+        vault, tsa, tsa_chain=chain, log_key=log_key, certificates=certificates
+    )
+    return ApiServices(
+        vault=vault,
+        vault_config=config.vault,
+        recordings=RecordingService(
+            RecordingStore(engine),
+            vault,
+            tsa_chain_pem=chain_pem,
+            quota_bytes=config.vault.quota_bytes,
+        ),
+        packages=packages,
+        certificates=certificates,
+        shares=ShareService(packages, clock=settings.share_clock),
+        public=PublicRecords(vault),
+    )
 
 
 class RouteFirst:
