@@ -1,7 +1,7 @@
 """``timeseal upload``, ``timeseal list``, ``timeseal download``: the vault from the command line.
 
 ``upload`` is a tus 1.0.0 client (creation, checksum, termination; see
-:mod:`timeseal.server.api.vault`): it hashes the file first (streamed), creates the upload with
+:mod:`timeseal.server.api.uploads`): it hashes the file first (streamed), creates the upload with
 the whole file's SHA-256 in ``Upload-Metadata``, and sends it in 8 MiB ``PATCH`` chunks, each
 with ``Upload-Checksum: sha256 <base64>``. The upload URL is kept in
 ``$XDG_CONFIG_HOME/timeseal/uploads.json``, keyed by server, absolute path, size and mtime, so

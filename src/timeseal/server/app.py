@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,20 +29,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
+from timeseal.core.tlog import VerifierKey
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
+from timeseal.server.api import cases, packages, public, recordings, shares, uploads, vault
 from timeseal.server.api.auth import include_auth
-from timeseal.server.api.cases import include_cases
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
 from timeseal.server.api.log import log_api, log_routes
-from timeseal.server.api.packages import include_packages
-from timeseal.server.api.public import PublicRecords, include_public
-from timeseal.server.api.recordings import include_recordings
-from timeseal.server.api.shares import include_shares
-from timeseal.server.api.vault import include_vault
+from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.state import ApiServices, keep_services
 from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.packages import PackageService
 from timeseal.server.evidence.recordings import RecordingService
+from timeseal.server.evidence.shares import ShareService
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.journal.client import RemoteJournal
 from timeseal.server.log.sequencer import sequencer_for
@@ -178,6 +179,9 @@ def create_app(settings: ServerSettings) -> RouteFirst:
 
     state: dict[str, TSAService] = {}
 
+    def tsa_service() -> TSAService:
+        return state["tsa"]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
         try:
@@ -270,50 +274,22 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "development SMS provider: login codes are written to %s and not sent",
             settings.data_dir / OUTBOX_FILE,
         )
-    vault = VaultService(
-        EvidenceStore(engine),
-        blob_store_for(
-            settings.data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
-        ),
-        log_store,
-        lambda: state["tsa"],
-        settings.data_dir / STAGING_DIR,
+    services = _api_services(
+        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa_service
     )
-    include_vault(app, vault, config.vault)
-    recordings = RecordingService(
-        RecordingStore(engine), vault, tsa_chain_pem=chain_pem, quota_bytes=config.vault.quota_bytes
-    )
-    include_recordings(app, recordings)
+    keep_services(app, services)
     housekeeper = Housekeeper(
-        vault,
+        services.vault,
         auth,
         upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
-        recordings=recordings,
+        recordings=services.recordings,
         recording_idle=settings.recording_idle,
     )
-    app.state.timeseal_vault = vault  # for tools and tests that work beside the API
-    app.state.timeseal_housekeeper = housekeeper
-    include_cases(app, vault)
-    certificates = CertificateIssuer(
-        vault,
-        lambda: state["tsa"],
-        datadir.load_document_signer(settings.data_dir, now=utc_now()),
-        base_url=lambda: settings.public_url,
-    )
-    packages = PackageService(
-        vault,
-        lambda: state["tsa"],
-        tsa_chain=chain,
-        log_key=log_key.verifier_key,
-        certificates=certificates,
-    )
-    include_packages(app, packages, certificates)
-    include_shares(app, packages, clock=settings.share_clock)
-    public = PublicRecords(vault)
-    include_public(app, public)
+    app.state.timeseal_housekeeper = housekeeper  # for tests that work beside the API
+    for module in (uploads, vault, recordings, cases, packages, shares, public):
+        app.include_router(module.router)
     include_web(
         app,
-        public,
         roots=chain[-1:],
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
@@ -325,7 +301,53 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
         # believe none): see timeseal.server.runtime.http.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
-    return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
+    return RouteFirst(app, {"/tsa": TSAEndpoint(tsa_service)})
+
+
+def _api_services(
+    settings: ServerSettings,
+    config: datadir.Config,
+    engine: Engine,
+    log_store: LogStore,
+    log_key: VerifierKey,
+    chain: list[x509.Certificate],
+    chain_pem: bytes,
+    tsa: Callable[[], TSAService],
+) -> ApiServices:
+    """The services behind the JSON API (and the web pages) over this data directory; ``tsa``
+    is the time-stamp service, which the application's lifespan starts."""
+    vault = VaultService(
+        EvidenceStore(engine),
+        blob_store_for(
+            settings.data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
+        ),
+        log_store,
+        tsa,
+        settings.data_dir / STAGING_DIR,
+    )
+    certificates = CertificateIssuer(
+        vault,
+        tsa,
+        datadir.load_document_signer(settings.data_dir, now=utc_now()),
+        base_url=lambda: settings.public_url,
+    )
+    packages = PackageService(
+        vault, tsa, tsa_chain=chain, log_key=log_key, certificates=certificates
+    )
+    return ApiServices(
+        vault=vault,
+        vault_config=config.vault,
+        recordings=RecordingService(
+            RecordingStore(engine),
+            vault,
+            tsa_chain_pem=chain_pem,
+            quota_bytes=config.vault.quota_bytes,
+        ),
+        packages=packages,
+        certificates=certificates,
+        shares=ShareService(packages, clock=settings.share_clock),
+        public=PublicRecords(vault),
+    )
 
 
 class RouteFirst:

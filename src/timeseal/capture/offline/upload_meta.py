@@ -1,7 +1,7 @@
 """From a capture's ``capture.json`` to the vault's ``capture`` upload metadata.
 
 The vault keeps one JSON object per record (tus metadata ``capture``, see
-``timeseal.server.api.vault._capture_metadata``): it goes into the record, its evidence
+``timeseal.server.api.tus.capture_metadata``): it goes into the record, its evidence
 package and its certificate. The server takes at most 64 KiB of canonical, integers-only
 JSON, and the certificate reads four keys of it: ``started_at`` and ``ended_at`` (RFC 3339),
 ``environment_check`` and ``target_verification`` (objects whose ``verdict`` / ``status`` /

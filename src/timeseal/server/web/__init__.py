@@ -35,7 +35,6 @@ from cryptography import x509
 from fastapi import FastAPI
 
 from timeseal.core.tlog import VerifierKey
-from timeseal.server.api.public import PublicRecords
 from timeseal.server.web import (
     account_pages,
     account_settings,
@@ -70,7 +69,6 @@ PAGE_MODULES = (
 
 def include_web(
     app: FastAPI,
-    records: PublicRecords,
     *,
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
@@ -78,17 +76,17 @@ def include_web(
     verify_limits: VerifyLimits | None = None,
 ) -> Pages:
     """Mount the static assets, the public pages and the account's pages (these need
-    ``include_auth`` and ``include_shares`` on ``app``). ``roots`` anchor token verification,
+    ``include_auth`` and the API's services kept on ``app``:
+    :func:`timeseal.server.api.state.keep_services`). ``roots`` anchor token verification,
     ``log_key`` (the log's verifier key) checks log receipts; ``verify_limits`` bound package
-    verification (default :class:`VerifyLimits`); absolute links (a new share link) start
-    with ``public_url``, never with the request's ``Host``. What the handlers read is kept
-    in ``app.state`` (:mod:`.state`)."""
+    verification (default :class:`VerifyLimits`); absolute links (a new share link) start with
+    ``public_url``, never with the request's ``Host``. What the handlers read is kept in
+    ``app.state`` (:mod:`.state`)."""
     assets = StaticAssets()
     pages = Pages(assets)
     keep_web_state(
         app.state,
         pages,
-        records,
         roots=roots,
         log_key=log_key,
         public_url=public_url,

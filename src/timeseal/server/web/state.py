@@ -3,12 +3,11 @@ function that puts web's own part there (:func:`keep_web_state`, called by
 :func:`timeseal.server.web.include_web`).
 
 Web's own part: the :class:`~.render.Pages` renderer (``timeseal_pages``, which the request
-bounds and the disk-full handler also use to answer with a page), the
-:class:`~timeseal.server.api.public.PublicRecords` (``timeseal_public_records``), the
-:class:`WebSettings` (``timeseal_web``) and the package verifications' :class:`VerifyGate`
-(``timeseal_verify_gate``, which a test may replace). Services the JSON API mounts are read
-under the API's names: the share links' ``timeseal_shares`` here (:func:`share_service`), the
-accounts' ``timeseal_auth`` with :func:`timeseal.server.api.security.auth_service`.
+bounds and the disk-full handler also use to answer with a page), the :class:`WebSettings`
+(``timeseal_web``) and the package verifications' :class:`VerifyGate` (``timeseal_verify_gate``,
+which a test may replace). The services (vault, share links, public records, accounts) are the
+JSON API's, read with the API's own accessors (:mod:`timeseal.server.api.state`), re-exported
+here so that a page module imports what it reads from one place.
 
 The handlers are module-level Starlette routes (none is in ``/openapi.json``) that call these
 accessors with their request, so a test can import a handler and run it on any app that has
@@ -26,18 +25,27 @@ from starlette.datastructures import State
 from starlette.requests import Request
 
 from timeseal.core.tlog import VerifierKey
-from timeseal.server.api.public import PublicRecords
-from timeseal.server.evidence.shares import ShareService
-from timeseal.server.evidence.vault import VaultService
+from timeseal.server.api.state import public_records, share_service, vault_service
 from timeseal.server.web.render import Pages
 from timeseal.server.web.verify_limits import VerifyGate, VerifyLimits
 
 PAGES_KEY = "timeseal_pages"
-RECORDS_KEY = "timeseal_public_records"
 SETTINGS_KEY = "timeseal_web"
 GATE_KEY = "timeseal_verify_gate"
-#: Kept by :func:`timeseal.server.api.shares.include_shares`.
-SHARES_KEY = "timeseal_shares"
+
+__all__ = [
+    "GATE_KEY",
+    "PAGES_KEY",
+    "SETTINGS_KEY",
+    "WebSettings",
+    "keep_web_state",
+    "public_records",
+    "share_service",
+    "vault_service",
+    "verify_gate",
+    "web_pages",
+    "web_settings",
+]
 
 _T = TypeVar("_T")
 
@@ -60,7 +68,6 @@ class WebSettings:
 def keep_web_state(
     state: State,
     pages: Pages,
-    records: PublicRecords,
     *,
     roots: Sequence[x509.Certificate],
     log_key: VerifierKey,
@@ -70,7 +77,6 @@ def keep_web_state(
     """Put web's own part of the state on ``state`` (an app's ``app.state``)."""
     settings = WebSettings(tuple(roots), log_key, public_url)
     setattr(state, PAGES_KEY, pages)
-    setattr(state, RECORDS_KEY, records)
     setattr(state, SETTINGS_KEY, settings)
     setattr(state, GATE_KEY, VerifyGate(verify_limits))
 
@@ -87,16 +93,6 @@ def web_pages(request: Request) -> Pages:
     return _kept(request, PAGES_KEY, Pages, "include_web")
 
 
-def public_records(request: Request) -> PublicRecords:
-    """The public lookups over the vault (by number, content, token; a record's facts)."""
-    return _kept(request, RECORDS_KEY, PublicRecords, "include_web")
-
-
-def vault_service(request: Request) -> VaultService:
-    """The vault the public records read: the account's evidence and cases."""
-    return public_records(request).vault
-
-
 def web_settings(request: Request) -> WebSettings:
     return _kept(request, SETTINGS_KEY, WebSettings, "include_web")
 
@@ -104,8 +100,3 @@ def web_settings(request: Request) -> WebSettings:
 def verify_gate(request: Request) -> VerifyGate:
     """What bounds ``POST /verify/package``."""
     return _kept(request, GATE_KEY, VerifyGate, "include_web")
-
-
-def share_service(request: Request) -> ShareService:
-    """The rules of share links, as the JSON API keeps them."""
-    return _kept(request, SHARES_KEY, ShareService, "include_shares")
