@@ -267,7 +267,7 @@ def serve(
             sequencer_process.run, (data_dir, database, role_file)
         )
         journal = workers_module.ProcessSpec(
-            journal_process.run, (data_dir, database, journal_socket)
+            journal_process.run, (data_dir, database, journal_socket), reload=False
         )
         server_config = runtime.server_options(host, port, settings)
         supervisor = workers_module.Supervisor(server_config, n, companions=[journal, sequencer])

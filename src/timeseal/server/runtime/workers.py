@@ -7,12 +7,18 @@ connections — often lands entirely on one worker while the other cores idle. H
 binds its own socket with ``SO_REUSEPORT`` and the kernel spreads new connections over them by
 their address hash.
 
-The supervisor holds no socket. It starts the workers and any companion processes (the log
-sequencer, :mod:`timeseal.server.log.sequencer_process`), restarts one that dies (unless it failed
-at start-up, which would fail again), replaces them one by one on SIGHUP (as uvicorn does; each
-replacement starts before its predecessor stops), and on SIGINT/SIGTERM stops them all. Each
-worker runs an ordinary :class:`uvicorn.Server`, whose own signal handling shuts it down
-gracefully.
+The supervisor binds one such socket per worker slot and hands it to the slot's worker; it
+keeps its own copy, so a slot's socket outlives its workers. That is what makes a reload lose
+nothing: on SIGHUP each slot's replacement is started on the *same* socket, and only once it
+answers (its lifespan has run and it accepts) is its predecessor told to stop. The predecessor
+then stops accepting and finishes its in-flight requests (uvicorn's graceful shutdown), while
+connections still queued on the socket wait for the replacement instead of being reset, as
+they would be if the last process holding a listening socket closed it. A replacement that
+fails to start leaves its predecessor serving. The supervisor also starts any companion
+processes (the log sequencer, :mod:`timeseal.server.log.sequencer_process`), restarts a process
+that dies (unless it failed at start-up, which would fail again), and on SIGINT/SIGTERM stops
+them all. Each worker runs an ordinary :class:`uvicorn.Server`, whose own signal handling shuts
+it down gracefully.
 
 Every process gets its whole configuration as an argument (a
 :class:`~timeseal.server.tsa.fast_path.TimeSealConfig`'s keyword arguments, built once by
@@ -28,9 +34,11 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import uvicorn
@@ -43,6 +51,9 @@ log = logging.getLogger("timeseal.server")
 STARTUP_FAILURE = 3
 #: How long stopping workers may take (their lifespan shutdown) before they are killed.
 STOP_TIMEOUT = 30.0
+#: How long a replacement worker may take to answer (import, lifespan) before a reload gives
+#: up on it and keeps its predecessor.
+READY_TIMEOUT = 120.0
 
 
 class PortInUse(Exception):
@@ -69,14 +80,23 @@ def check_port_free(host: str, port: int) -> None:
     listening_socket(host, port, reuse_port=False).close()
 
 
-def _worker(config: dict[str, Any]) -> None:
-    """One worker process: its own SO_REUSEPORT socket, then an ordinary uvicorn server."""
-    try:
-        sock = listening_socket(config["host"], config["port"], reuse_port=True)
-    except PortInUse as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(STARTUP_FAILURE)
-    server = uvicorn.Server(TimeSealConfig(**config))
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that sets ``ready`` once it has started: lifespan run, accepting."""
+
+    def __init__(self, config: uvicorn.Config, ready: Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._ready.set()
+
+
+def _worker(config: dict[str, Any], sock: socket.socket, ready: Event) -> None:
+    """One worker process: an ordinary uvicorn server on its slot's socket (the supervisor's),
+    announcing through ``ready`` that it answers."""
+    server = _AnnouncingServer(TimeSealConfig(**config), ready)
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
@@ -102,56 +122,91 @@ def companion_stop_event() -> threading.Event:
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """What a child process of the supervisor runs: ``target(*args)`` (a worker or a companion)."""
+    """What a child process of the supervisor runs: ``target(*args)`` (a worker or a companion).
+    ``reload=False`` keeps the process across SIGHUP: the journal process, whose connections
+    carry the tokens being journalled (replacing it would fail those still in flight)."""
 
     target: Callable[..., None]
     args: tuple[Any, ...] = ()
+    reload: bool = True
+
+
+#: A worker target: ``target(config, sock, ready)``, ``ready`` set once it answers on ``sock``.
+WorkerTarget = Callable[[dict[str, Any], socket.socket, Event], None]
 
 
 class Supervisor:
-    """Starts ``workers`` processes of ``TimeSealConfig(**config)``, and the companions, and
-    keeps them all running."""
+    """Starts ``workers`` processes of ``TimeSealConfig(**config)`` on sockets it binds to
+    ``config["host"]``/``config["port"]``, and the companions, and keeps them all running."""
 
     def __init__(
         self,
         config: dict[str, Any],
         workers: int,
         *,
-        target: Callable[..., None] = _worker,
+        target: WorkerTarget = _worker,
         companions: Sequence[ProcessSpec] = (),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self._specs = [ProcessSpec(target, (config,))] * workers + list(companions)
+        self._config = config
+        self._target = target
+        self._companions = list(companions)
         self._workers = workers
         self._context = mp.get_context("spawn")
+        self._sockets: list[socket.socket] = []
         self._processes: list[BaseProcess] = []
+        # Each worker's readiness event, kept while it runs: a spawned child opens the event
+        # by name, which goes away when the parent's object is garbage-collected.
+        self._ready: dict[BaseProcess, Event] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._restart = False
         self.exit_code = 0
 
-    def _start_one(self, spec: ProcessSpec) -> BaseProcess:
+    def _start_worker(self, slot: int) -> tuple[BaseProcess, Event]:
+        ready = self._context.Event()
+        process = self._context.Process(
+            target=self._target, args=(self._config, self._sockets[slot], ready)
+        )
+        process.start()
+        self._ready[process] = ready
+        return process, ready
+
+    def _start(self, slot: int) -> BaseProcess:
+        if slot < self._workers:
+            return self._start_worker(slot)[0]
+        spec = self._companions[slot - self._workers]
         process = self._context.Process(target=spec.target, args=spec.args)
         process.start()
         return process
 
     def run(self) -> int:
-        """Run until SIGINT/SIGTERM (or a worker fails at start-up); the exit status."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self._signal_stop())
-        signal.signal(signal.SIGHUP, lambda *_: self._signal_restart())
-        self._processes = [self._start_one(spec) for spec in self._specs]
-        while not self._stop.is_set():
-            self._wake.wait(0.5)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            if self._restart:
-                self._restart = False
-                self._restart_all()
-            self._keep_alive()
-        self._stop_all()
+        """Run until SIGINT/SIGTERM (or a worker fails at start-up); the exit status.
+        :class:`PortInUse` if the address is taken."""
+        self._sockets = [
+            listening_socket(self._config["host"], self._config["port"], reuse_port=True)
+            for _ in range(self._workers)
+        ]
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self._signal_stop())
+            signal.signal(signal.SIGHUP, lambda *_: self._signal_restart())
+            slots = self._workers + len(self._companions)
+            self._processes = [self._start(slot) for slot in range(slots)]
+            while not self._stop.is_set():
+                self._wake.wait(0.5)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                if self._restart:
+                    self._restart = False
+                    self._restart_all()
+                self._keep_alive()
+            self._stop_all()
+        finally:
+            for sock in self._sockets:
+                sock.close()
         return self.exit_code
 
     def _signal_stop(self) -> None:
@@ -163,24 +218,45 @@ class Supervisor:
         self._wake.set()
 
     def _restart_all(self) -> None:
-        """Replace every process: the new one is started first (a worker's own SO_REUSEPORT
-        socket joins the port at once), then the old one is stopped gracefully."""
-        for i, old in enumerate(self._processes):
+        """Replace every process, one at a time: a worker once its replacement answers on
+        the same socket (a replacement that fails to start is given up, its predecessor
+        kept), a companion right after its replacement has started (unless it is kept across
+        reloads)."""
+        for slot, old in enumerate(self._processes):
             if self._stop.is_set():
                 return
-            self._processes[i] = self._start_one(self._specs[i])
-            if old.is_alive():
-                old.terminate()
-            old.join(STOP_TIMEOUT)
-            if old.is_alive():
-                old.kill()
-                old.join()
+            if slot < self._workers:
+                new, ready = self._start_worker(slot)
+                if not self._wait_ready(new, ready):
+                    log.error(
+                        "replacement worker %s did not start; worker %s keeps serving",
+                        new.pid,
+                        old.pid,
+                    )
+                    self._retire(new)
+                    continue
+            elif self._companions[slot - self._workers].reload:
+                new = self._start(slot)
+            else:
+                continue
+            self._processes[slot] = new
+            self._retire(old)
+
+    def _wait_ready(self, process: BaseProcess, ready: Event) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if ready.wait(0.1):
+                return True
+            if not process.is_alive():
+                return False
+        return False
 
     def _keep_alive(self) -> None:
-        for i, process in enumerate(self._processes):
+        for slot, process in enumerate(self._processes):
             if process.is_alive():
                 continue
             process.join()
+            self._ready.pop(process, None)
             if process.exitcode == STARTUP_FAILURE:
                 log.error("process %s failed to start; stopping", process.pid)
                 self.exit_code = STARTUP_FAILURE
@@ -189,7 +265,7 @@ class Supervisor:
             log.warning(
                 "process %s died (exit %s); starting another", process.pid, process.exitcode
             )
-            self._processes[i] = self._start_one(self._specs[i])
+            self._processes[slot] = self._start(slot)
 
     def _stop_all(self) -> None:
         # The workers first: the requests they finish while shutting down still need the
@@ -204,3 +280,18 @@ class Supervisor:
                 if process.is_alive():
                     process.kill()
                     process.join()
+
+    def _retire(self, process: BaseProcess) -> None:
+        """SIGTERM (a worker finishes its in-flight requests), then SIGKILL after
+        STOP_TIMEOUT."""
+        _stop(process)
+        self._ready.pop(process, None)
+
+
+def _stop(process: BaseProcess) -> None:
+    if process.is_alive():
+        process.terminate()
+    process.join(STOP_TIMEOUT)
+    if process.is_alive():
+        process.kill()
+        process.join()
