@@ -21,6 +21,7 @@ from timeseal.capture.clients.log import (
     AuditState,
     LogClient,
     LogClientError,
+    audit_log,
     format_state,
     parse_state,
 )
@@ -161,7 +162,7 @@ def log_verify(
     with LogClient(server) as client:
         try:
             key, source, tofu = _log_key(client, server, previous, given)
-            audit = client.audit(key, previous=previous, cosigners=cosigners, quorum=quorum)
+            audit = audit_log(client, key, previous=previous, cosigners=cosigners, quorum=quorum)
         except LogClientError as exc:
             _print_not_audited(server, exc, as_json)
             raise typer.Exit(1) from None

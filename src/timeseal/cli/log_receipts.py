@@ -20,6 +20,7 @@ import typer
 from timeseal.capture.clients.log import (
     LogClient,
     LogClientError,
+    ReceiptFetcher,
     ReceiptInvalid,
     ReceiptTimeout,
     token_leaf,
@@ -104,10 +105,11 @@ def write_receipts(
             )
             return int(required), 0
         key = log_key or served
+        fetcher = ReceiptFetcher(client)
         deadline = time.monotonic() + wait
         for path, response in items:
             try:
-                proof = client.receipt(response, key, wait=max(0.0, deadline - time.monotonic()))
+                proof = fetcher.receipt(response, key, wait=max(0.0, deadline - time.monotonic()))
             except ReceiptTimeout:
                 missing += 1
                 typer.echo(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -24,7 +24,6 @@ from timeseal.core.tlog import (
     TILE_WIDTH,
     EntriesTile,
     Tile,
-    TlogProof,
     VerifierKey,
     parse_entry_bundle,
     parse_verifier_key,
@@ -32,22 +31,15 @@ from timeseal.core.tlog import (
 from timeseal.core.tlog.note import MAX_NOTE_SIZE
 from timeseal.core.tlog.tiles import MAX_BUNDLE_SIZE
 
-if TYPE_CHECKING:
-    from timeseal.capture.clients.log.audit import AuditReport
-    from timeseal.capture.clients.log.receipts import ReceiptFetcher
-    from timeseal.capture.clients.log.state import AuditState
-    from timeseal.core.tsp.response import TimeStampResponse
-
 TILE_BYTES = TILE_WIDTH * HASH_SIZE
 _MAX_SMALL = 4096  # /log/vkey, leaf-index JSON
 
 
 class LogClient:
     """Talks to one TimeSeal server's log. The transport is injectable (httpx ``MockTransport``
-    in tests); ``sleep`` and ``clock`` too, for the receipt wait. :meth:`audit` is
-    :func:`.audit.audit_log`, :meth:`receipt` and :meth:`leaf_index` are a
-    :class:`.receipts.ReceiptFetcher`'s, which keeps the tiles and the checkpoint it verified
-    for the next receipts."""
+    in tests); ``sleep`` and ``clock`` too, for the receipt wait. The auditor
+    (:func:`.audit.audit_log`) and the receipt fetcher (:class:`.receipts.ReceiptFetcher`)
+    work over one."""
 
     def __init__(
         self,
@@ -64,7 +56,6 @@ class LogClient:
         self.workers = max(1, workers)  # tiles fetched at once by an audit
         self.sleep = sleep
         self.clock = clock
-        self._receipts: ReceiptFetcher | None = None
 
     def __enter__(self) -> LogClient:
         return self
@@ -142,46 +133,6 @@ class LogClient:
         url = f"/api/v1/log/leaf-index/{leaf_hash.hex()}"
         data = self._get(url, _MAX_SMALL)
         return None if data is None else _parse_leaf_index(data, url)
-
-    # -- the auditor and the receipt fetcher over this client ---------------------------------
-
-    def audit(
-        self,
-        log_key: VerifierKey,
-        *,
-        previous: AuditState | None = None,
-        cosigners: Sequence[VerifierKey] = (),
-        quorum: int | None = None,
-    ) -> AuditReport:
-        """:func:`.audit.audit_log` over this client."""
-        from timeseal.capture.clients.log.audit import audit_log
-
-        return audit_log(self, log_key, previous=previous, cosigners=cosigners, quorum=quorum)
-
-    def leaf_index(self, leaf_hash: bytes, *, wait: float = 5.0) -> int:
-        """:meth:`.receipts.ReceiptFetcher.leaf_index` over this client."""
-        return self._receipt_fetcher().leaf_index(leaf_hash, wait=wait)
-
-    def receipt(
-        self,
-        response: TimeStampResponse,
-        log_key: VerifierKey,
-        *,
-        wait: float = 5.0,
-        cosigners: Sequence[VerifierKey] = (),
-        quorum: int | None = None,
-    ) -> TlogProof:
-        """:meth:`.receipts.ReceiptFetcher.receipt` over this client."""
-        return self._receipt_fetcher().receipt(
-            response, log_key, wait=wait, cosigners=cosigners, quorum=quorum
-        )
-
-    def _receipt_fetcher(self) -> ReceiptFetcher:
-        from timeseal.capture.clients.log.receipts import ReceiptFetcher
-
-        if self._receipts is None:
-            self._receipts = ReceiptFetcher(self)
-        return self._receipts
 
 
 def _parse_leaf_index(data: bytes, url: str) -> int:
