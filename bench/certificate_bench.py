@@ -49,7 +49,7 @@ from timeseal.server.certificate.sign import CertificateSigner
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import ClockGuard, LocalSource
 from timeseal.server.tsa.service import TSAService
-from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 
 
@@ -95,7 +95,7 @@ async def _bench(data_dir: Path, runs: int) -> dict[str, object]:
     authority = TimeStampAuthority(
         datadir.load_signer(data_dir, config.tsa.signer), chain, policy=config.tsa.policy
     )
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     create_schema(engine)
     journal = IssuanceJournal(engine)
     guard = ClockGuard(LocalSource(), max_offset=1.0, interval=3600)

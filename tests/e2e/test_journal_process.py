@@ -51,7 +51,9 @@ def entry(n: int, epoch: int = 5) -> JournalEntry:
 def start(data_dir: Path, path: Path) -> BaseProcess:
     # The process opens the data directory's database, which needs the data directory.
     datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
-    process = mp.get_context("spawn").Process(target=journal_process.run, args=(data_dir, path))
+    process = mp.get_context("spawn").Process(
+        target=journal_process.run, args=(data_dir, os.environ.get(DATABASE_URL_ENV), path)
+    )
     process.start()
     return process
 
@@ -77,7 +79,7 @@ def journal_at(data_dir: Path) -> Iterator[tuple[Path, list[BaseProcess]]]:
 
 
 def journalled(data_dir: Path) -> list[JournalEntry]:
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         return [e for _, e in iter_journal(engine)]
     finally:
@@ -85,7 +87,7 @@ def journalled(data_dir: Path) -> list[JournalEntry]:
 
 
 def pending_leaves(data_dir: Path) -> int:
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         return LogStore(engine).pending_count()
     finally:
@@ -129,7 +131,7 @@ def test_entries_from_two_workers_are_journalled_on_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with scratch_database(postgres_url_or_skip()) as url:
-        monkeypatch.setenv(DATABASE_URL_ENV, url)  # inherited by the spawned process
+        monkeypatch.setenv(DATABASE_URL_ENV, url)  # passed to the spawned process by start()
         engine = make_engine(url)
         create_schema(engine)
         engine.dispose()

@@ -5,6 +5,7 @@ verifies; no record points at a missing or short blob."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import time
@@ -22,7 +23,7 @@ from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.server.runtime import datadir
 from timeseal.store.blobs import LocalBlobStore
-from timeseal.store.db import database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
 from timeseal.store.evidence import EvidenceStore
 
 pytestmark = pytest.mark.e2e
@@ -130,7 +131,7 @@ def test_kill_9_during_concurrent_uploads(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(clients.acknowledged) == total
     assert clients.count() > KILL_AFTER[-1]  # the kills came while uploads were under way
 
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         records = EvidenceStore(engine).list_for(owner, limit=10 * total)
     finally:

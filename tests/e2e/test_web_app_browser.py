@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from tests.support.accounts import PHONE, latest_code
 from tests.support.browser import Console, chromium, serious_accessibility_violations
 from tests.support.server import LiveServer, live_server
 from timeseal.core.package.layout import item_id
-from timeseal.store.db import database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
 from timeseal.store.shares import evidence_shares, token_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -197,7 +198,7 @@ def created_link(page: Page, form: str = "#share-form") -> str:
 def expire(server: LiveServer, link: str) -> None:
     """Set the link's expiry a second into the past, in the server's database."""
     token = link.rsplit("/", 1)[1]
-    engine = make_engine(database_url(server.data_dir))
+    engine = make_engine(database_url(server.data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         with engine.begin() as conn:
             done = conn.execute(

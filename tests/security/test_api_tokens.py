@@ -18,16 +18,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import insert, select, text
 from starlette.testclient import TestClient
 
 from tests.support.accounts import (
     FakeClock,
-    auth_app,
-    database_url,
     latest_code,
     log_in,
-    migrated_engine,
     send_code,
 )
 from tests.unit.server.test_vault import TUS, _meta
@@ -35,36 +32,9 @@ from timeseal.store.accounts import accounts, api_tokens, to_ms
 from timeseal.store.db import make_engine, migrate
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_url(request.param, tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
-def engine(url: str) -> Iterator[Engine]:
-    with migrated_engine(url) as engine:
-        yield engine
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    return tmp_path / "sms-outbox.log"
-
-
-@pytest.fixture
-def accounts_app(engine: Engine, outbox: Path, clock: FakeClock) -> FastAPI:
-    return auth_app(engine, outbox, clock)
-
-
-@pytest.fixture
-def api(accounts_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(accounts_app, client=("10.0.0.1", 50000)) as c:
+def api(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, client=("10.0.0.1", 50000)) as c:
         yield c
 
 
@@ -158,8 +128,8 @@ def test_a_read_only_token_cannot_upload(client: TestClient, data_dir: Path) -> 
     assert code(case) == (403, "token_read_only")
 
 
-def test_tokens_of_an_old_database_get_the_default_lifetime(url: str) -> None:
-    engine = make_engine(url)
+def test_tokens_of_an_old_database_get_the_default_lifetime(accounts_url: str) -> None:
+    engine = make_engine(accounts_url)
     try:
         migrate(engine, "0008")
         with engine.begin() as conn:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, PHONE, log_in
+from tests.support.accounts import OTHER_PHONE, PHONE, log_in, server_database_url
 from tests.support.routes import api_operations, fill, http_routes, path_names
 from tests.support.two_accounts import DATA, World, browser, build_world, snapshot
 from tests.unit.server.test_vault import TUS, bearer
@@ -121,7 +121,9 @@ def needs_login(decision: str) -> bool:
 
 @pytest.fixture
 def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
+    settings = ServerSettings(
+        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

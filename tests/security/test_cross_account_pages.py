@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, log_in
+from tests.support.accounts import OTHER_PHONE, log_in, server_database_url
 from tests.support.routes import fill, http_routes
 from tests.support.two_accounts import (
     A_CASE_TITLE,
@@ -83,7 +83,9 @@ def page_routes(client: TestClient) -> set[tuple[str, str]]:
 
 @pytest.fixture
 def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
+    settings = ServerSettings(
+        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from tests.security.test_cross_account import ACCESS, needs_login
 from tests.security.test_cross_account_pages import CAPABILITY, FORM_CSRF, PAGES
-from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries
+from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries, server_database_url
 from tests.support.routes import SAFE_METHODS, fill, http_routes
 from tests.support.two_accounts import World, browser, build_world, snapshot
 from timeseal.server.app import ServerSettings, create_app
@@ -57,7 +57,9 @@ def csrf_decisions() -> dict[tuple[str, str], str]:
 
 @pytest.fixture
 def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
+    settings = ServerSettings(
+        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

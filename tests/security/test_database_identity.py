@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import inspect
 from starlette.testclient import TestClient
 
+from tests.support.accounts import server_database_url
 from tests.support.postgres import postgres_url_or_skip, scratch_database
 from tests.support.server import TIMESEAL, free_port
 from tests.unit.server.conftest import running_app
@@ -83,6 +84,12 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TIMESEAL, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+def _start(settings: ServerSettings) -> None:
+    """Build the application and run its lifespan, where it opens the database."""
+    with TestClient(create_app(settings)):
+        pass
+
+
 def _env(url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
     if url is not None:
@@ -106,7 +113,11 @@ def test_postgres_data_dir_without_the_url_is_refused_in_process(
 ) -> None:
     monkeypatch.delenv(DATABASE_URL_ENV)
     with pytest.raises(DatabaseMismatch) as refused:
-        create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+        _start(
+            ServerSettings(
+                database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+            )
+        )
     message = str(refused.value)
     assert f"{DATABASE_URL_ENV}=postgresql+psycopg://" in message
     assert datadir.load_config(data_dir).database.id in message
@@ -148,7 +159,13 @@ def test_another_postgres_database_is_refused_and_left_untouched(
     with scratch_database(postgres_url_or_skip()) as other:
         monkeypatch.setenv(DATABASE_URL_ENV, other)
         with pytest.raises(DatabaseMismatch, match="holds no TimeSeal records"):
-            create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+            _start(
+                ServerSettings(
+                    database_url=server_database_url(),
+                    data_dir=data_dir,
+                    clock_source=LocalSource(),
+                )
+            )
         assert not _has_tables(other)  # an empty database is never silently initialised
         cli = _cli("tsa", "journal", "--data-dir", str(data_dir), env=_env(other))
         assert cli.returncode != 0
@@ -168,7 +185,13 @@ def test_another_postgres_database_is_refused_and_left_untouched(
         finally:
             engine.dispose()
         with pytest.raises(DatabaseMismatch, match=f"has id {found}"):
-            create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+            _start(
+                ServerSettings(
+                    database_url=server_database_url(),
+                    data_dir=data_dir,
+                    clock_source=LocalSource(),
+                )
+            )
         assert _journal_rows(pg_url) == 3
 
 
@@ -182,7 +205,13 @@ def test_sqlite_data_dir_with_a_postgres_url_is_refused(
     with scratch_database(postgres_url_or_skip()) as url:
         monkeypatch.setenv(DATABASE_URL_ENV, url)
         with pytest.raises(DatabaseMismatch) as refused:
-            create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+            _start(
+                ServerSettings(
+                    database_url=server_database_url(),
+                    data_dir=data_dir,
+                    clock_source=LocalSource(),
+                )
+            )
         assert f"unset {DATABASE_URL_ENV}" in str(refused.value)
         assert not _has_tables(url)
 
@@ -196,7 +225,11 @@ def test_a_missing_sqlite_database_is_not_recreated(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{data_dir / 'timeseal.db'}{suffix}").unlink(missing_ok=True)
     with pytest.raises(DatabaseMismatch, match="does not exist"):
-        create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+        _start(
+            ServerSettings(
+                database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+            )
+        )
     assert not (data_dir / "timeseal.db").exists()
     journal = _cli("tsa", "journal", "--data-dir", str(data_dir), env=_env(None))
     assert journal.returncode != 0

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,7 @@ from tests.support.accounts import (
     PHONE,
     FakeClock,
     auth_app,
-    database_url,
     latest_code,
-    migrated_engine,
     send_code,
 )
 from tests.unit.server.conftest import running_app
@@ -116,12 +113,6 @@ def test_a_real_gateway_serves_anywhere_without_a_banner(
     result = serve(data_dir, "--host", "0.0.0.0")
     assert result.exit_code == 0, result.output
     assert len(started) == 1 and BANNER not in result.output
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
-        yield engine
 
 
 def test_no_login_code_in_the_log(

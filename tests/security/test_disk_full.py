@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
-from tests.support.accounts import log_in
+from tests.support.accounts import log_in, server_database_url
 from timeseal.server.app import RouteFirst, ServerSettings, create_app
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.runtime.disk import is_disk_full
@@ -71,7 +71,14 @@ class FullDatabase:
 
 @contextmanager
 def running(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource(), **settings))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(),
+            data_dir=data_dir,
+            clock_source=LocalSource(),
+            **settings,
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

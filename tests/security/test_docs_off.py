@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.accounts import server_database_url
 from timeseal.server.api.docs import ASSETS, offline_swagger_ui
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime.http import HttpConfig, resolve
@@ -26,7 +27,14 @@ SCRIPT_OR_STYLE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
 @contextmanager
 def running(data_dir: Path, **settings: Any) -> Iterator[TestClient]:
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource(), **settings))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(),
+            data_dir=data_dir,
+            clock_source=LocalSource(),
+            **settings,
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

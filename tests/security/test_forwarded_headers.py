@@ -22,7 +22,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import PHONE, latest_code
+from tests.support.accounts import PHONE, latest_code, server_database_url
 from tests.support.live_args import live_server_with
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
@@ -39,6 +39,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 @contextmanager
 def app_client(data_dir: Path, *trusted: str) -> Iterator[TestClient]:
     settings = ServerSettings(
+        database_url=server_database_url(),
         data_dir=data_dir,
         clock_source=LocalSource(),
         http=HttpConfig(forwarded_allow_ips=trusted),

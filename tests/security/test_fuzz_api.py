@@ -35,7 +35,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.security.test_cross_account import ACCESS
-from tests.support.accounts import log_in
+from tests.support.accounts import log_in, server_database_url
 from tests.support.two_accounts import World, build_world
 from tests.unit.server.test_vault import TUS
 from timeseal.server.app import ServerSettings, create_app
@@ -90,7 +90,11 @@ def fuzzed(
     monkeypatch_module.delenv(DATABASE_URL_ENV, raising=False)
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
     datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Fuzzed(client, data_dir / "sms-outbox.log", build_world(client, data_dir))
 

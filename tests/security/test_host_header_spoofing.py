@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import log_in
+from tests.support.accounts import log_in, server_database_url
 from tests.support.two_accounts import DATA
 from tests.unit.server.test_vault import create, patch
 from timeseal.server.app import ServerSettings, create_app
@@ -45,7 +45,12 @@ def b64(value: bytes) -> str:
 
 @pytest.fixture
 def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource(), public_url=PUBLIC_URL)
+    settings = ServerSettings(
+        database_url=server_database_url(),
+        data_dir=data_dir,
+        clock_source=LocalSource(),
+        public_url=PUBLIC_URL,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

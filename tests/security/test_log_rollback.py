@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from tests.support.accounts import database_url
+from tests.support.accounts import database_url, server_database_url
 from tests.unit.server.conftest import running_app
 from timeseal.core.tlog import leaf_hash, parse_signed_checkpoint
 from timeseal.core.tsp.request import build_request
@@ -301,7 +301,10 @@ def test_healthz_reports_a_sequencer_process_that_stopped_signing(
     worker's /healthz through a file beside its role file."""
     role_file = tmp_path / "sequencer-role"
     settings = ServerSettings(
-        data_dir=data_dir, clock_source=LocalSource(), sequencer_role_file=role_file
+        database_url=server_database_url(),
+        data_dir=data_dir,
+        clock_source=LocalSource(),
+        sequencer_role_file=role_file,
     )
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200

@@ -16,7 +16,6 @@ PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,7 @@ from tests.support.accounts import (
     PHONE,
     FakeClock,
     auth_app,
-    database_url,
     latest_code,
-    migrated_engine,
     outbox_entries,
     send_code,
     service_of,
@@ -48,27 +45,6 @@ from timeseal.store.login_codes import LoginPolicy
 
 STRANGER = ("198.51.100.66", 40000)
 OWNER = ("203.0.113.7", 50000)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
-        yield engine
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Path:
-    return tmp_path / "sms-outbox.log"
-
-
-@pytest.fixture
-def app(engine: Engine, outbox: Path, clock: FakeClock) -> FastAPI:
-    return auth_app(engine, outbox, clock)
 
 
 def login(client: TestClient, code: str, phone: str = PHONE) -> httpx2.Response:

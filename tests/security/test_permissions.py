@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import log_in
+from tests.support.accounts import log_in, server_database_url
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import LocalSource
@@ -44,7 +44,11 @@ def mode(path: Path) -> int:
 
 def start_and_stage_an_upload(data_dir: Path) -> None:
     """Start the server, log in (the SMS outbox), stage half an upload (tus), stop."""
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         token = log_in(client, data_dir / "sms-outbox.log", kind="token", token_name="t")
         auth = {"Authorization": f"Bearer {token['token']['token']}", "Tus-Resumable": "1.0.0"}
@@ -101,7 +105,11 @@ def test_a_looser_data_directory_is_tightened_at_start(
     for path in [data_dir, *private_paths(data_dir)]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     with caplog.at_level(logging.WARNING, logger="timeseal.server"):
-        app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+        app = create_app(
+            ServerSettings(
+                database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+            )
+        )
     with TestClient(app):  # its lifespan closes the database the app opened
         pass
     assert mode(data_dir) == 0o700

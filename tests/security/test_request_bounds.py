@@ -20,7 +20,7 @@ from starlette.types import Message
 
 from tests.support.accounts import log_in
 from tests.support.routes import SAFE_METHODS, fill, http_routes, path_names
-from timeseal.server.request_bounds import (
+from timeseal.server.middleware.request_bounds import (
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
     MAX_QUERY_BYTES,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ from starlette.testclient import TestClient
 from tests.support.accounts import (
     FakeClock,
     auth_app,
-    database_url,
-    migrated_engine,
     outbox_entries,
     send_code,
 )
@@ -32,12 +29,6 @@ from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.login_codes import LoginPolicy
 
 EN = {"Accept-Language": "en"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
-        yield engine
 
 
 def test_the_budget_caps_codes_across_numbers_and_addresses(engine: Engine, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.support.accounts import server_database_url
 from tests.support.hostile_zips import (
     RawMember,
     deep_json,
@@ -174,7 +175,12 @@ def test_cli_verify_bomb_exits_1_with_reasons(tmp_path: Path) -> None:
 @contextmanager
 def app_with(data_dir: Path, limits: VerifyLimits) -> Iterator[TestClient]:
     app = create_app(
-        ServerSettings(data_dir=data_dir, clock_source=LocalSource(), verify_limits=limits)
+        ServerSettings(
+            database_url=server_database_url(),
+            data_dir=data_dir,
+            clock_source=LocalSource(),
+            verify_limits=limits,
+        )
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

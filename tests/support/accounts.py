@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from tests.support.server import LiveServer, free_port, live_server
 from timeseal.server.accounts.service import AuthService, SessionPolicy
 from timeseal.server.accounts.sms import DevOutbox, SmsProvider
 from timeseal.server.api.auth import include_auth
-from timeseal.store.db import create_schema, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, create_schema, make_engine
 from timeseal.store.login_codes import LoginPolicy
 
 SECRET = bytes(range(32))
@@ -229,3 +230,10 @@ def cli_logged_in(
         credentials = Path(str(env["XDG_CONFIG_HOME"])) / "timeseal" / "credentials.json"
         stored = json.loads(credentials.read_text())
         yield live, stored["servers"][live.url]["token"]
+
+
+def server_database_url() -> str | None:
+    """The database URL the ``db_url`` fixtures export (``$TIMESEAL_DATABASE_URL``), for a
+    test's :class:`~timeseal.server.app.ServerSettings`: the server itself reads it only in
+    its settings reader."""
+    return os.environ.get(DATABASE_URL_ENV) or None

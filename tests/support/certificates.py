@@ -25,7 +25,7 @@ from timeseal.server.certificate.sign import CertificateSigner
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import ClockGuard, LocalSource
 from timeseal.server.tsa.service import TSAService
-from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.issuance import IssuanceJournal, SerialAllocator
 
 NUMBER = "TS-20261129-7Q4K-M2XD"
@@ -65,7 +65,7 @@ def certificate_kit(data_dir: Path) -> Iterator[CertificateKit]:
         policy=config.tsa.policy,
         accuracy=config.tsa.accuracy,
     )
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     create_schema(engine)
     journal = IssuanceJournal(engine)
     guard = ClockGuard(LocalSource(), max_offset=1.0, interval=3600)

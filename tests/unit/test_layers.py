@@ -66,15 +66,9 @@ def test_core_is_pure() -> None:
 
 
 # The server's rooms that hold its services: no HTTP in them (routes, requests, API errors live
-# in server/api and server/web, which call them).
-SERVER_SERVICE_ROOMS = ("accounts", "certificate", "evidence", "journal", "log")
+# in server/api and server/web, cross-cutting HTTP in server/middleware; they call the services).
+SERVER_SERVICE_ROOMS = ("accounts", "certificate", "evidence", "journal", "log", "runtime")
 HTTP_MODULES = ("timeseal.server.api", "timeseal.server.web", "fastapi", "starlette")
-#: Services that still answer in HTTP terms, each to be taken out of this list (issue 19).
-STILL_SPEAKING_HTTP = {
-    "server/accounts/service.py",
-    "server/evidence/shares.py",
-    "server/log/sequencer.py",
-}
 
 
 @pytest.mark.parametrize("room", SERVER_SERVICE_ROOMS)
@@ -87,10 +81,7 @@ def test_server_services_speak_no_http(room: str) -> None:
             for name in _imports(path)
             if any(name == http or name.startswith(http + ".") for http in HTTP_MODULES)
         ]
-        if where in STILL_SPEAKING_HTTP:
-            assert speaking, f"{where} no longer imports HTTP: take it out of the list"
-        else:
-            assert not speaking, f"{where} imports {speaking}"
+        assert not speaking, f"{where} imports {speaking}"
 
 
 def test_every_package_says_what_it_holds() -> None:

@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import fail
+from timeseal.core.files import write_durably
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -28,7 +30,7 @@ CREDENTIALS_FILE = "credentials.json"
 def config_dir() -> Path:
     """``$XDG_CONFIG_HOME/timeseal``, or ``~/.config/timeseal`` (XDG Base Directory: a
     relative ``XDG_CONFIG_HOME`` is invalid and ignored)."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
+    base = cli_settings.xdg_base("XDG_CONFIG_HOME")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".config"
     return root / "timeseal"
 
@@ -70,13 +72,8 @@ def credentials() -> Iterator[dict[str, Any]]:
 
 
 def write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Replace ``path`` with ``text``, durably, readable by its owner only (0600)."""
+    write_durably(path, text.encode(), mode=0o600)
 
 
 def stored_login(server: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from timeseal.cli import settings as cli_settings
 from timeseal.core import pki
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
@@ -30,8 +31,6 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 
 CERTIFICATE_FILE = "pki/tsa-pkcs11.pem"
 CHAIN_FILE = "pki/tsa-pkcs11-chain.pem"
-
-_DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 
 
 def register(tsa_app: typer.Typer) -> None:
@@ -57,8 +56,13 @@ def use_pkcs11(
         str, typer.Option("--key-label", help="CKA_LABEL of the key pair (EC or RSA).")
     ],
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Data directory (PKI, database, blobs).")
-    ] = _DEFAULT_DATA_DIR,
+        Path,
+        typer.Option(
+            "--data-dir",
+            envvar=cli_settings.DATA_DIR_ENV,
+            help="Data directory (PKI, database, blobs).",
+        ),
+    ] = cli_settings.DEFAULT_DATA_DIR,
 ) -> None:
     """Sign timestamps with a key inside an HSM (PKCS#11) from the next `timeseal serve`.
 
@@ -75,7 +79,7 @@ def use_pkcs11(
         raise _fail(str(exc)) from None
     root = _load_root(data_dir)
     pin_env = config.tsa.signer.pkcs11_pin_env
-    pin = os.environ.get(pin_env)
+    pin = cli_settings.secret_from_env(pin_env)
     if pin is None:
         pin = typer.prompt(f"User PIN of token {token_label!r}", hide_input=True)
 

@@ -9,7 +9,6 @@ consistent, 1 inconsistent or unreachable (every reason printed, 中文 first, t
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,9 +24,9 @@ from timeseal.capture.clients.log import (
     format_state,
     parse_state,
 )
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import (
-    DEFAULT_SERVER,
     ServerOption,
     load_verifier_key,
     log_receipt,
@@ -37,8 +36,6 @@ from timeseal.cli.log_receipts import (
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.tlog import SignatureType, VerifierKey, format_verifier_key, parse_verifier_key
-
-_DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 
 StateOption = Annotated[
     Path | None,
@@ -84,8 +81,11 @@ def log_add_witness(
         str, typer.Option("--vkey", help="The witness's verifier key (`timeseal witness vkey`).")
     ],
     data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="The log server's data directory.")
-    ] = _DEFAULT_DATA_DIR,
+        Path,
+        typer.Option(
+            "--data-dir", envvar=cli_settings.DATA_DIR_ENV, help="The log server's data directory."
+        ),
+    ] = cli_settings.DEFAULT_DATA_DIR,
 ) -> None:
     """Ask a witness to cosign this log's checkpoints (from the next server start).
 
@@ -111,7 +111,7 @@ def log_add_witness(
 
 def default_state_path(server: str) -> Path:
     """``$XDG_STATE_HOME/timeseal/log-audit/<server>.json`` (like Go's sumdb cache)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    base = cli_settings.xdg_base("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", re.sub(r"^[a-z]+://", "", server)).strip("_")
     return Path(base) / "timeseal" / "log-audit" / f"{slug or 'server'}.json"
 
@@ -145,7 +145,7 @@ def _tofu_warning(key: VerifierKey) -> None:
 
 
 def log_verify(
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     state: StateOption = None,
     vkey: VkeyOption = None,
     witness: WitnessOption = None,

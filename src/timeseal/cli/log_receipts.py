@@ -8,7 +8,6 @@ alone (:func:`check_receipt`).
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +24,11 @@ from timeseal.capture.clients.log import (
     ReceiptTimeout,
     token_leaf,
 )
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.files import write_durably
 from timeseal.core.log_entry import EvidenceEntry, parse_entry
 from timeseal.core.tlog import (
     TlogProof,
@@ -41,11 +42,10 @@ from timeseal.core.tlog import (
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.verification import CheckResult
 
-DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
 RECEIPT_SUFFIX = ".tlog-proof"  # C2SP tlog-proof: "Proofs SHOULD be stored with .tlog-proof"
 DEFAULT_WAIT = 5.0
 
-ServerOption = Annotated[str, typer.Option(help="TimeSeal server URL.")]
+ServerOption = Annotated[str, cli_settings.server_option()]
 
 
 def load_verifier_key(value: str, what: str) -> VerifierKey:
@@ -66,9 +66,7 @@ def load_verifier_key(value: str, what: str) -> VerifierKey:
 
 def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_durably(path, data)
 
 
 def tree_json(origin: str, size: int, root_hash: bytes) -> dict[str, Any]:
@@ -139,7 +137,7 @@ def write_receipts(
 
 def log_receipt(
     files: Annotated[list[Path], typer.Argument(help="Stamped files (FILE.tsr next to each).")],
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     log_key: Annotated[
         str | None,
         typer.Option(

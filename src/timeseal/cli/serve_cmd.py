@@ -1,25 +1,29 @@
 """``timeseal serve``: the whole platform (TSA, API, log, web UI) in one or several processes.
 
-The data directory is created when missing and checked before any worker starts; the
-settings every worker needs travel in its environment (the data directory, the clock
-source, the public URL, the recording idle limit) or explicitly (the HTTP front's). Several
-workers each get their own ``SO_REUSEPORT`` socket, beside one log sequencer process and one
-issuance journal process.
+The data directory is created when missing and checked before any worker starts. The
+server's settings are read from the environment here once
+(:meth:`timeseal.server.app.ServerSettings.from_env`), the flags go over them, and every worker
+and companion process is handed them as an argument. Several workers each get their own
+``SO_REUSEPORT`` socket, beside one log sequencer process and one issuance journal process.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from timeseal.cli.data_dir import DEFAULT_DATA_DIR, DataDirOption, open_database, utc_now
+from timeseal.cli import settings as cli_settings
+from timeseal.cli.data_dir import DataDirOption, open_database, utc_now
 from timeseal.cli.exits import usage_error
 
 if TYPE_CHECKING:
+    from timeseal.server.app import ServerSettings
     from timeseal.server.runtime.datadir import Config
     from timeseal.server.runtime.http import HttpConfig
 
@@ -102,7 +106,7 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Host = "127.0.0.1",
     port: Port = 8000,
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR,
     workers: Workers = 0,
     clock_source: ClockSource = None,
     public_url: PublicUrl = None,
@@ -121,8 +125,11 @@ def serve(
     if not 0 < recording_idle_minutes <= 24 * 60:
         raise usage_error("--recording-idle-minutes must be more than 0 and at most 1440")
     data_dir = data_dir.resolve()
-    config = _checked_data_dir(data_dir, host, allow_dev_sms)
-    _export_worker_settings(data_dir, host, port, clock_source, public_url, recording_idle_minutes)
+    settings, config = _checked_data_dir(data_dir, host, port, allow_dev_sms)
+    settings = _with_flags(settings, clock_source, public_url, recording_idle_minutes)
+    # Workers start with this environment: at most two malloc arenas per process, so the
+    # threads that write uploads do not each keep their own heap (resident memory).
+    cli_settings.limit_malloc_arenas()
     n = workers or os.cpu_count() or 1
     # The HTTP front's settings, read here once and passed to every worker explicitly.
     try:
@@ -136,66 +143,64 @@ def serve(
         )
     except ValueError as exc:
         raise usage_error(str(exc)) from None
+    settings = dataclasses.replace(settings, http=http)
     _announce(host, port, data_dir, n, config, http)
-    server_config: dict[str, Any] = runtime.server_options(host, port, http)
     if n == 1:
-        workers_module.run_single(server_config)
+        workers_module.run_single(runtime.server_options(host, port, settings))
         return
-    raise typer.Exit(_run_workers(server_config, n, host, port, data_dir))
+    raise typer.Exit(_run_workers(settings, n, host, port, data_dir))
 
 
-def _checked_data_dir(data_dir: Path, host: str, allow_dev_sms: bool) -> Config:
-    """The data directory, created when missing; its configuration, checked (the SMS
-    provider against the listen address, the database against the directory)."""
+def _checked_data_dir(
+    data_dir: Path, host: str, port: int, allow_dev_sms: bool
+) -> tuple[ServerSettings, Config]:
+    """The data directory, created when missing; the server's settings, read from the
+    environment here once; the directory's configuration, checked (the SMS provider against
+    the listen address, the database against the directory)."""
     from timeseal.server.accounts.sms import check_listen_address
+    from timeseal.server.app import ServerSettings
     from timeseal.server.runtime import datadir
 
     datadir.initialise(data_dir, now=utc_now())
     try:
-        config = datadir.validate(data_dir)
-    except datadir.DataDirError as exc:
+        settings = ServerSettings.from_env(
+            data_dir=data_dir, default_public_url=f"http://{host}:{port}"
+        )
+        config = datadir.validate(data_dir, settings.secret_values)
+    except (ValueError, datadir.DataDirError) as exc:
         raise usage_error(str(exc)) from None
     try:
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except datadir.DataDirError as exc:
         raise usage_error(str(exc)) from None
     # Before any worker starts: refuse a database that is not this data directory's.
-    open_database(data_dir).dispose()
-    return config
+    open_database(data_dir, settings.database_url).dispose()
+    return settings, config
 
 
-def _export_worker_settings(
-    data_dir: Path,
-    host: str,
-    port: int,
+def _with_flags(
+    settings: ServerSettings,
     clock_source: str | None,
     public_url: str | None,
     recording_idle_minutes: float,
-) -> None:
-    """Put the settings every worker reads at its start into the environment it inherits."""
-    from timeseal.server.app import (
-        CLOCK_SOURCE_ENV,
-        DATA_DIR_ENV,
-        PUBLIC_URL_ENV,
-        RECORDING_IDLE_ENV,
-    )
+) -> ServerSettings:
+    """``settings`` with the command line's clock source, public URL and recording idle
+    limit over what the environment and config.json gave."""
     from timeseal.server.tsa.clock import source_by_name
 
     if clock_source is not None:
         try:
-            source_by_name(clock_source)
+            settings = dataclasses.replace(settings, clock_source=source_by_name(clock_source))
         except ValueError as exc:
             raise usage_error(str(exc)) from None
-        os.environ[CLOCK_SOURCE_ENV] = clock_source
-    os.environ[DATA_DIR_ENV] = str(data_dir)
-    url = public_url or os.environ.get(PUBLIC_URL_ENV) or f"http://{host}:{port}"
+    url = public_url.rstrip("/") if public_url else settings.public_url
     if not url.startswith(("http://", "https://")):
         raise usage_error(f"--public-url must be an http(s) URL, not {url!r}")
-    os.environ[PUBLIC_URL_ENV] = url.rstrip("/")
-    os.environ[RECORDING_IDLE_ENV] = str(recording_idle_minutes)
-    # Workers start with this environment: at most two malloc arenas per process, so the
-    # threads that write uploads do not each keep their own heap (resident memory).
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    return dataclasses.replace(
+        settings,
+        public_url=url,
+        recording_idle=dt.timedelta(minutes=recording_idle_minutes),
+    )
 
 
 def _announce(
@@ -210,7 +215,7 @@ def _announce(
         typer.echo(dev_banner(data_dir))
     trusted = ", ".join(http.forwarded_allow_ips) or "none"
     typer.echo(f"forwarded headers trusted from: {trusted}")
-    if "FORWARDED_ALLOW_IPS" in os.environ:
+    if cli_settings.uvicorn_proxy_variable_set():
         typer.echo(
             "warning: FORWARDED_ALLOW_IPS is ignored; use --forwarded-allow-ips or "
             'config.json "http": {"forwarded_allow_ips": [...]}',
@@ -218,14 +223,13 @@ def _announce(
         )
 
 
-def _run_workers(
-    server_config: dict[str, Any], n: int, host: str, port: int, data_dir: Path
-) -> int:
+def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_dir: Path) -> int:
     """Several workers: each its own SO_REUSEPORT socket, so the kernel spreads connections;
     the log sequencer in a process of its own, so its rounds never stall a worker's loop;
     one journal process commits every worker's tokens together. The supervisor's exit code."""
     from timeseal.server.journal import process as journal_process
     from timeseal.server.log import sequencer_process
+    from timeseal.server.runtime import http as runtime
     from timeseal.server.runtime import workers as workers_module
 
     try:
@@ -234,10 +238,17 @@ def _run_workers(
         raise usage_error(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="timeseal-") as run_dir:
         role_file = Path(run_dir) / "sequencer-role"
-        os.environ[sequencer_process.ROLE_FILE_ENV] = str(role_file)
-        sequencer = workers_module.ProcessSpec(sequencer_process.run, (data_dir, role_file))
         journal_socket = Path(run_dir) / "journal.sock"
-        os.environ[journal_process.SOCKET_ENV] = str(journal_socket)
-        journal = workers_module.ProcessSpec(journal_process.run, (data_dir, journal_socket))
+        settings = dataclasses.replace(
+            settings, sequencer_role_file=role_file, journal_socket=journal_socket
+        )
+        database = settings.database_url
+        sequencer = workers_module.ProcessSpec(
+            sequencer_process.run, (data_dir, database, role_file)
+        )
+        journal = workers_module.ProcessSpec(
+            journal_process.run, (data_dir, database, journal_socket)
+        )
+        server_config = runtime.server_options(host, port, settings)
         supervisor = workers_module.Supervisor(server_config, n, companions=[journal, sequencer])
         return supervisor.run()

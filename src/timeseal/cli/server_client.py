@@ -3,7 +3,7 @@
 Every command that calls the server's JSON API (or its tus uploads) goes through here:
 
 - :func:`resolve_server` picks the server: ``--server``, else ``$TIMESEAL_SERVER``, else the
-  only server logged in to, else :data:`DEFAULT_SERVER`;
+  only server logged in to, else :data:`timeseal.cli.settings.DEFAULT_SERVER`;
 - :func:`logged_in` adds the API token ``timeseal login`` kept for it (or exits asking to log
   in);
 - :func:`make_client` is the HTTP client: our User-Agent, the user's language, the token as
@@ -14,22 +14,21 @@ Every command that calls the server's JSON API (or its tus uploads) goes through
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import httpx
 import typer
 
 from timeseal import __version__
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.credentials import known_servers, server_key, stored_token
+from timeseal.cli.errors import CliError
 from timeseal.cli.exits import fail
 
-SERVER_ENV = "TIMESEAL_SERVER"
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
-class ServerCallFailed(Exception):
+class ServerCallFailed(CliError):
     """A request to the server failed; ``str()`` is the message to print.
 
     ``code`` is the API's error code (``unreachable`` when no answer came, ``http_error``
@@ -54,7 +53,7 @@ class ServerCallFailed(Exception):
 
 
 def accept_language() -> str:
-    locale = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+    locale = cli_settings.locale_name()
     return "en, zh;q=0.5" if (locale or "").lower().startswith("en") else "zh-CN, en;q=0.5"
 
 
@@ -117,11 +116,11 @@ def resolve_server(server: str | None) -> str:
     as :func:`~timeseal.cli.credentials.server_key` spells it (a usage error if no URL)."""
     if server:
         chosen = server
-    elif os.environ.get(SERVER_ENV):
-        chosen = os.environ[SERVER_ENV]
+    elif from_env := cli_settings.server_from_env():
+        chosen = from_env
     else:
         known = known_servers()
-        chosen = known[0] if len(known) == 1 else DEFAULT_SERVER
+        chosen = known[0] if len(known) == 1 else cli_settings.DEFAULT_SERVER
     try:
         return server_key(chosen)
     except ValueError as exc:
@@ -141,7 +140,7 @@ ServerOption = Annotated[
     str | None,
     typer.Option(
         "--server",
-        help=f"TimeSeal server URL (default: ${SERVER_ENV}, or the only server you are "
-        f"logged in to, or {DEFAULT_SERVER}).",
+        help=f"TimeSeal server URL (default: ${cli_settings.SERVER_ENV}, or the only server "
+        f"you are logged in to, or {cli_settings.DEFAULT_SERVER}).",
     ),
 ]

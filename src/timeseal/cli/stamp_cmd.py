@@ -8,15 +8,16 @@ token) follows. Exit 0 when every file is stamped, 1 when one failed, 2 usage er
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
 from timeseal.cli.verify.trust import load_roots
 from timeseal.core.digest import digest_stream
+from timeseal.core.files import write_durably
 from timeseal.core.tsp.response import TimeStampResponse
 
 if TYPE_CHECKING:
@@ -24,11 +25,10 @@ if TYPE_CHECKING:
 
     from timeseal.capture.clients.tsa import TSAClient
 
-DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
 DEFAULT_RECEIPT_WAIT = 5.0
 
 Files = Annotated[list[Path], typer.Argument(help="Files to timestamp.")]
-Server = Annotated[str, typer.Option(help="TimeSeal server URL.")]
+Server = Annotated[str, cli_settings.server_option()]
 Ca = Annotated[Path | None, typer.Option(help="Root certificate to check each new token against.")]
 Receipt = Annotated[
     bool | None,
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
 def stamp(
     files: Files,
-    server: Server = DEFAULT_SERVER,
+    server: Server = cli_settings.DEFAULT_SERVER,
     ca: Ca = None,
     receipt: Receipt = None,
     log_key: LogKey = None,
@@ -116,9 +116,7 @@ def _stamp_one(
             typer.echo(f"✗ {path}: token does not verify ({names})", err=True)
             return None
     out = path.with_name(path.name + ".tsr")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(result.response.der)
-    tmp.replace(out)
+    write_durably(out, result.response.der)
     assert result.response.token is not None
     tst = result.response.token.tst_info
     typer.echo(f"✓ {path} -> {out}  {format_time(tst.gen_time)}  serial {tst.serial_number:x}")

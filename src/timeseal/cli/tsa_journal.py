@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from timeseal.cli.data_dir import DEFAULT_DATA_DIR, DataDirOption, open_database
+from timeseal.cli import settings as cli_settings
+from timeseal.cli.data_dir import DataDirOption, open_database
 
 if TYPE_CHECKING:
     from timeseal.store.issuance import JournalEntry
@@ -20,14 +21,14 @@ def register(tsa_app: typer.Typer) -> None:
 
 
 def tsa_journal(
-    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+    data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List every token the TSA has issued, from the issuance journal (refused when the
     database is not the data directory's)."""
     from timeseal.store.issuance import iter_journal
 
-    engine = open_database(data_dir.resolve())
+    engine = open_database(data_dir.resolve(), cli_settings.database_url_from_env())
     try:
         _print_journal(iter_journal(engine), as_json)
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from timeseal.cli import settings as cli_settings
 from timeseal.core.errors import TimeSealError
 from timeseal.core.signers import KeySigner
 from timeseal.core.tsp.authority import TimeStampAuthority
@@ -31,8 +31,6 @@ from timeseal.server.runtime import datadir
 
 KEY_FILE = "pki/tsa-own.key"
 CHAIN_FILE = "pki/tsa-own-chain.pem"
-
-_DEFAULT_DATA_DIR = Path(os.environ.get("TIMESEAL_DATA_DIR", "./timeseal-data"))
 
 
 def register(tsa_app: typer.Typer) -> None:
@@ -50,8 +48,8 @@ def use_key(
         Path,
         typer.Option("--chain", help="PEM: the TSA certificate first, then its chain to the root."),
     ],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Data directory.")] = (
-        _DEFAULT_DATA_DIR
+    data_dir: Annotated[Path, cli_settings.data_dir_option("Data directory.")] = (
+        cli_settings.DEFAULT_DATA_DIR
     ),
 ) -> None:
     """Sign timestamps with your own key and certificate chain from the next start."""

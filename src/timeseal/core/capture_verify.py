@@ -64,13 +64,10 @@ def _read(opener: Opener) -> bytes:
 
 
 def _sha256(opener: Opener) -> tuple[bytes, int]:
-    h = hashlib.sha256()
-    size = 0
+    sizes: list[int] = []
     with opener() as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-            size += len(block)
-    return h.digest(), size
+        digest = digest_stream(f, progress=sizes.append)
+    return digest, sum(sizes)
 
 
 class _Listed:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 from timeseal.core.errors import UnsupportedAlgorithm
@@ -57,9 +59,28 @@ WEAK_HASH_OIDS = {
 }
 
 
-def digest_stream(stream: BinaryIO, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes:
-    """Hash everything left in ``stream`` in 1 MiB chunks, so any size fits in memory."""
+def digest_stream(
+    stream: BinaryIO,
+    algorithm: HashAlgorithm = HashAlgorithm.SHA256,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """Hash everything left in ``stream`` in 1 MiB chunks, so any size fits in memory;
+    ``progress`` is told the length of every chunk hashed."""
     h = algorithm.new()
     while chunk := stream.read(_CHUNK):
         h.update(chunk)
+        if progress is not None:
+            progress(len(chunk))
     return h.digest()
+
+
+def digest_file(
+    path: Path,
+    algorithm: HashAlgorithm = HashAlgorithm.SHA256,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """The digest of the file at ``path`` (see :func:`digest_stream`)."""
+    with Path(path).open("rb") as f:
+        return digest_stream(f, algorithm, progress=progress)

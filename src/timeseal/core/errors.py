@@ -7,7 +7,10 @@
      ├─ UnsupportedError    known but unsupported algorithm or version
  │   ├─ UnsupportedAlgorithm   a digest or signature algorithm we refuse (SHA-1, MD5, ...)
  │   └─ UnsupportedVersion     a structure version we do not implement
-     └─ VerificationFailed  .result: VerificationResult, raised only by raise_for_failure()
+     ├─ VerificationFailed  .result: VerificationResult, raised only by raise_for_failure()
+     └─ beside the code that raises them: Pkcs11Error (signers/pkcs11.py), Rejection
+        (tsp/authority.py), ContentMismatch and InvalidPhoneNumber (also ValueError;
+        package/build.py, phone.py), DirectoryTooLarge (a MalformedError, package/_zipdir.py)
 
 Wrong types raise ``TypeError`` and wrong values ``ValueError``, as builders in
 pyca/cryptography do. Third-party errors are wrapped at the boundary with their cause kept.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 import re
 
+from timeseal.core.errors import TimeSealError
+
 MAX_INPUT_LENGTH = 32
 _SEPARATORS = str.maketrans("", "", " -")
 # ASCII digits only: ``\d`` would also accept other scripts' digits.
@@ -30,7 +32,7 @@ class PhoneProblem(enum.Enum):
     NOT_MOBILE = "not_mobile"
 
 
-class InvalidPhoneNumber(ValueError):
+class InvalidPhoneNumber(TimeSealError, ValueError):
     """The text is not a mainland mobile number."""
 
     def __init__(self, problem: PhoneProblem) -> None:

@@ -1,20 +1,27 @@
-"""The ASGI application: ``create_app`` wires the data directory to the HTTP endpoints."""
+"""The ASGI application: ``create_app`` wires the data directory to the HTTP endpoints.
+
+Constructing the application reads configuration files only; its lifespan opens what needs
+opening (the database, the journal's socket) and starts the background threads. The server's
+settings come from :meth:`ServerSettings.from_env`, the one place a server process reads its
+environment (see README, "Settings"); ``timeseal serve`` calls it once and hands the result to
+every worker and companion process as an argument."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio.to_thread
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,28 +29,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
+from timeseal.core.tlog import VerifierKey
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
+from timeseal.server.api import cases, packages, public, recordings, shares, uploads, vault
 from timeseal.server.api.auth import include_auth
-from timeseal.server.api.cases import include_cases
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
-from timeseal.server.api.packages import include_packages
-from timeseal.server.api.public import PublicRecords, include_public
-from timeseal.server.api.recordings import include_recordings
-from timeseal.server.api.shares import include_shares
-from timeseal.server.api.vault import include_vault
+from timeseal.server.api.log import log_api, log_routes
+from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.state import ApiServices, keep_services
 from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.packages import PackageService
 from timeseal.server.evidence.recordings import RecordingService
+from timeseal.server.evidence.shares import ShareService
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.journal.client import RemoteJournal
-from timeseal.server.journal.process import SOCKET_ENV as JOURNAL_SOCKET_ENV
-from timeseal.server.log.sequencer import log_api, log_routes, sequencer_for
-from timeseal.server.log.sequencer_process import ROLE_FILE_ENV, read_failure, read_role
-from timeseal.server.request_bounds import RequestBounds
+from timeseal.server.log.sequencer import sequencer_for
+from timeseal.server.log.sequencer_process import read_failure, read_role
+from timeseal.server.middleware.disk_full import install_disk_full_handlers
+from timeseal.server.middleware.request_bounds import RequestBounds
 from timeseal.server.runtime import datadir, permissions
-from timeseal.server.runtime.database import open_database
-from timeseal.server.runtime.disk import FreeSpace, free_space, install_disk_full_handlers
+from timeseal.server.runtime.database import prepare_database, unopened_database
+from timeseal.server.runtime.disk import FreeSpace, free_space
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.runtime.http import HttpConfig
 from timeseal.server.tsa.clock import ClockGuard, ClockSource, source_by_name
@@ -51,7 +58,8 @@ from timeseal.server.tsa.fast_path import TSA_STATE_KEY
 from timeseal.server.tsa.service import TSAEndpoint, TSAService, utc_now
 from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
-from timeseal.store.blobs import blob_store_from_env
+from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
+from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.evidence import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
@@ -92,19 +100,49 @@ class ServerSettings:
     free_space: FreeSpace = free_space
     #: Swagger UI's files for /docs (when http.api_docs); None: an installed package's.
     swagger_ui: Path | None = None
+    #: The database's URL; None: SQLite in the data directory.
+    database_url: str | None = None
+    #: The blob store's URL (``s3://bucket/prefix``, ``file:///path``); None: the data
+    #: directory's ``blobs/``.
+    blob_url: str | None = None
+    #: The S3 endpoint; None: what boto3 finds itself.
+    s3_endpoint_url: str | None = None
+    #: The secrets ``config.json`` names by their environment variable (the HSM's PIN, the
+    #: SMS webhook's token), by that name.
+    secret_values: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> ServerSettings:
-        data_dir = Path(os.environ.get(DATA_DIR_ENV, "./timeseal-data")).resolve()
-        source = os.environ.get(CLOCK_SOURCE_ENV)
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        data_dir: Path | None = None,
+        default_public_url: str = DEFAULT_PUBLIC_URL,
+    ) -> ServerSettings:
+        """The settings ``environ`` (default: this process's environment) gives, for
+        ``data_dir`` (default: ``$TIMESEAL_DATA_DIR``, else ``./timeseal-data``). The only
+        place a server process reads its environment. ``ValueError`` names a bad value."""
+        env = os.environ if environ is None else environ
+        data_dir = (data_dir or Path(env.get(DATA_DIR_ENV) or "./timeseal-data")).resolve()
+        source = env.get(CLOCK_SOURCE_ENV)
+        try:
+            config = datadir.load_config(data_dir)
+            secret_names: tuple[str, ...] = (
+                config.tsa.signer.pkcs11_pin_env,
+                config.sms.webhook_token_env,
+            )
+        except datadir.DataDirError:
+            secret_names = ()  # create_app reports the data directory's problem itself
         return cls(
             data_dir=data_dir,
             clock_source=source_by_name(source) if source else None,
-            public_url=os.environ.get(PUBLIC_URL_ENV) or DEFAULT_PUBLIC_URL,
-            recording_idle=dt.timedelta(minutes=float(os.environ.get(RECORDING_IDLE_ENV) or 10)),
-            sequencer_role_file=Path(role) if (role := os.environ.get(ROLE_FILE_ENV)) else None,
-            journal_socket=Path(path) if (path := os.environ.get(JOURNAL_SOCKET_ENV)) else None,
-            verify_limits=VerifyLimits.from_env(),
+            public_url=(env.get(PUBLIC_URL_ENV) or default_public_url).rstrip("/"),
+            recording_idle=dt.timedelta(minutes=float(env.get(RECORDING_IDLE_ENV) or 10)),
+            verify_limits=VerifyLimits.from_environment(env),
+            database_url=env.get(DATABASE_URL_ENV) or None,
+            blob_url=env.get(BLOB_URL_ENV) or None,
+            s3_endpoint_url=env.get(S3_ENDPOINT_ENV) or None,
+            secret_values={name: env[name] for name in secret_names if name in env},
         )
 
 
@@ -114,7 +152,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     http = settings.http or config.http
     permissions.tighten(settings.data_dir)
     chain = datadir.load_chain(settings.data_dir, config.tsa.signer)
-    signer = datadir.load_signer(settings.data_dir, config.tsa.signer)
+    signer = datadir.load_signer(settings.data_dir, config.tsa.signer, settings.secret_values)
     authority = TimeStampAuthority(
         signer,
         chain,
@@ -124,8 +162,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     )
     source = settings.clock_source or source_by_name(config.clock.source)
     guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
-    # Refuses a database other than the data directory's before anything is written to it.
-    engine = open_database(settings.data_dir)
+    # Not connected until the lifespan checks that it is the data directory's database.
+    engine = unopened_database(settings.data_dir, settings.database_url)
     log_key = datadir.load_log_key(settings.data_dir, config.log)
     log_store = LogStore(engine)
     sequencer = sequencer_for(settings.data_dir, log_store)
@@ -141,8 +179,18 @@ def create_app(settings: ServerSettings) -> RouteFirst:
 
     state: dict[str, TSAService] = {}
 
+    def tsa_service() -> TSAService:
+        return state["tsa"]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
+        try:
+            # Refuses a database other than the data directory's before anything is written
+            # to it (and before any request or background thread could use the engine).
+            await anyio.to_thread.run_sync(prepare_database, settings.data_dir, engine)
+        except BaseException:
+            engine.dispose()
+            raise
         allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
         journal: Journal = (
             IssuanceJournal(engine)
@@ -218,7 +266,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         app,
         engine=engine,
         secret=datadir.load_auth_secret(settings.data_dir),
-        sms=sms_provider(config.sms, settings.data_dir),
+        sms=sms_provider(config.sms, settings.data_dir, settings.secret_values),
         login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
     )
     if config.sms.provider == "dev":
@@ -226,48 +274,22 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "development SMS provider: login codes are written to %s and not sent",
             settings.data_dir / OUTBOX_FILE,
         )
-    vault = VaultService(
-        EvidenceStore(engine),
-        blob_store_from_env(settings.data_dir),
-        log_store,
-        lambda: state["tsa"],
-        settings.data_dir / STAGING_DIR,
+    services = _api_services(
+        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa_service
     )
-    include_vault(app, vault, config.vault)
-    recordings = RecordingService(
-        RecordingStore(engine), vault, tsa_chain_pem=chain_pem, quota_bytes=config.vault.quota_bytes
-    )
-    include_recordings(app, recordings)
+    keep_services(app, services)
     housekeeper = Housekeeper(
-        vault,
+        services.vault,
         auth,
         upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
-        recordings=recordings,
+        recordings=services.recordings,
         recording_idle=settings.recording_idle,
     )
-    app.state.timeseal_vault = vault  # for tools and tests that work beside the API
-    app.state.timeseal_housekeeper = housekeeper
-    include_cases(app, vault)
-    certificates = CertificateIssuer(
-        vault,
-        lambda: state["tsa"],
-        datadir.load_document_signer(settings.data_dir, now=utc_now()),
-        base_url=lambda: settings.public_url,
-    )
-    packages = PackageService(
-        vault,
-        lambda: state["tsa"],
-        tsa_chain=chain,
-        log_key=log_key.verifier_key,
-        certificates=certificates,
-    )
-    include_packages(app, packages, certificates)
-    include_shares(app, packages, clock=settings.share_clock)
-    public = PublicRecords(vault)
-    include_public(app, public)
+    app.state.timeseal_housekeeper = housekeeper  # for tests that work beside the API
+    for module in (uploads, vault, recordings, cases, packages, shares, public):
+        app.include_router(module.router)
     include_web(
         app,
-        public,
         roots=chain[-1:],
         log_key=log_key.verifier_key,
         verify_limits=settings.verify_limits,
@@ -279,7 +301,53 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
         # believe none): see timeseal.server.runtime.http.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
-    return RouteFirst(app, {"/tsa": TSAEndpoint(lambda: state["tsa"])})
+    return RouteFirst(app, {"/tsa": TSAEndpoint(tsa_service)})
+
+
+def _api_services(
+    settings: ServerSettings,
+    config: datadir.Config,
+    engine: Engine,
+    log_store: LogStore,
+    log_key: VerifierKey,
+    chain: list[x509.Certificate],
+    chain_pem: bytes,
+    tsa: Callable[[], TSAService],
+) -> ApiServices:
+    """The services behind the JSON API (and the web pages) over this data directory; ``tsa``
+    is the time-stamp service, which the application's lifespan starts."""
+    vault = VaultService(
+        EvidenceStore(engine),
+        blob_store_for(
+            settings.data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
+        ),
+        log_store,
+        tsa,
+        settings.data_dir / STAGING_DIR,
+    )
+    certificates = CertificateIssuer(
+        vault,
+        tsa,
+        datadir.load_document_signer(settings.data_dir, now=utc_now()),
+        base_url=lambda: settings.public_url,
+    )
+    packages = PackageService(
+        vault, tsa, tsa_chain=chain, log_key=log_key, certificates=certificates
+    )
+    return ApiServices(
+        vault=vault,
+        vault_config=config.vault,
+        recordings=RecordingService(
+            RecordingStore(engine),
+            vault,
+            tsa_chain_pem=chain_pem,
+            quota_bytes=config.vault.quota_bytes,
+        ),
+        packages=packages,
+        certificates=certificates,
+        shares=ShareService(packages, clock=settings.share_clock),
+        public=PublicRecords(vault),
+    )
 
 
 class RouteFirst:
@@ -300,11 +368,7 @@ class RouteFirst:
 
 
 def app_from_env() -> RouteFirst:
-    """Factory for uvicorn workers: settings come from the environment."""
+    """Factory for uvicorn run by hand (``uvicorn --factory``): settings from the environment.
+    ``timeseal serve``'s workers get theirs as an argument instead
+    (:func:`timeseal.server.runtime.http.app_factory`)."""
     return create_app(ServerSettings.from_env())
-
-
-def app_with_http(http: HttpConfig) -> RouteFirst:
-    """Factory for ``timeseal serve``'s workers: the HTTP front's settings passed explicitly
-    (:func:`timeseal.server.runtime.http.app_factory`), the rest from the environment."""
-    return create_app(dataclasses.replace(ServerSettings.from_env(), http=http))

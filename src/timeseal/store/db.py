@@ -92,8 +92,10 @@ class SchemaError(StoreError):
     """The database schema cannot be brought to the version this code needs."""
 
 
-def database_url(data_dir: Path) -> str:
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir / 'timeseal.db'}"
+def database_url(data_dir: Path, configured: str | None) -> str:
+    """``configured`` (the process's ``$TIMESEAL_DATABASE_URL``, read by its settings), else
+    the SQLite database in the data directory."""
+    return configured or f"sqlite:///{data_dir / 'timeseal.db'}"
 
 
 def make_engine(url: str) -> Engine:

@@ -94,7 +94,7 @@ recording_chunks = Table(
 )
 
 
-class RecordingError(StoreError):
+class RecordingStoreError(StoreError):
     """A recording store operation failed."""
 
 
@@ -380,7 +380,7 @@ class RecordingStore:
             )
         found = self.get(recording_id)
         if found is None:
-            raise RecordingError(f"no recording {recording_id}")
+            raise RecordingStoreError(f"no recording {recording_id}")
         return found
 
     def note_filed(self, recording_id: str, number: str | None) -> None:

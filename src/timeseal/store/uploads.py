@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from timeseal.core.files import fsync_dir, write_durably
 from timeseal.store.blobs import (
     CHUNK_SIZE,
     BlobRef,
@@ -56,7 +57,7 @@ from timeseal.store.blobs import (
     DigestMismatch,
     iter_chunks,
 )
-from timeseal.store.blobs.local import fsync_dir, write_all
+from timeseal.store.blobs.local import write_all
 from timeseal.store.db import StoreError
 
 #: Where uploads are staged, below the data directory.
@@ -421,11 +422,4 @@ def _check_id(upload_id: str) -> None:
 
 
 def _write_state(directory: Path, state: _State) -> None:
-    fd, name = tempfile.mkstemp(dir=directory, prefix=".state.")
-    try:
-        write_all(fd, state.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(name, directory / "state.json")
-    fsync_dir(directory)
+    write_durably(directory / "state.json", state.encode(), mode=0o600)

@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from timeseal import __version__
 from timeseal.core.errors import MalformedError, TimeSealError
+from timeseal.core.files import fsync_dir, write_durably
 from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import (
     SIZE_CONTENT_TYPE,
@@ -91,14 +92,6 @@ def default_name() -> str:
     return name
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _create_key(data_dir: Path, name: str) -> None:
     """Write a new key to ``witness.key`` (mode 0600) unless one is there; race-safe."""
     key = generate_signer_key(name, SignatureType.COSIGNATURE_V1)
@@ -116,7 +109,7 @@ def _create_key(data_dir: Path, name: str) -> None:
         pass
     finally:
         tmp.unlink()
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
 
 
 def load_key(data_dir: Path) -> SignerKey:
@@ -153,9 +146,7 @@ def initialise(data_dir: Path, *, name: str | None = None) -> SignerKey:
     vkey = format_verifier_key(key.verifier_key) + "\n"
     vkey_path = data_dir / VKEY_FILE
     if not vkey_path.exists() or vkey_path.read_text() != vkey:
-        tmp = data_dir / f"{VKEY_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(vkey)
-        tmp.replace(vkey_path)
+        write_durably(vkey_path, vkey.encode())
     WitnessStore(data_dir / DB_FILE).create_schema()
     return key
 

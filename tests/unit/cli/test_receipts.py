@@ -14,7 +14,8 @@ from typer.testing import CliRunner, Result
 
 from tests.support.fake_log import ORIGIN, FakeLog, FakePlatform, entries, serve
 from tests.support.pki import PKIFixture
-from timeseal.cli import data_dir, main
+from timeseal.cli import main
+from timeseal.cli import settings as cli_settings
 from timeseal.core.tlog import format_verifier_key, generate_signer_key
 
 runner = CliRunner()
@@ -46,7 +47,7 @@ def root(tmp_path: Path, test_pki: PKIFixture) -> Path:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory, so that ./timeseal-data (the default data directory) is
     whatever the test puts there."""
-    if data_dir.DEFAULT_DATA_DIR.is_absolute():
+    if cli_settings.data_dir_from_env().is_absolute():
         pytest.skip("TIMESEAL_DATA_DIR is set to an absolute path")
     work = tmp_path / "work"
     work.mkdir()

@@ -10,6 +10,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.support.accounts import server_database_url
 from timeseal.cli.main import app
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
@@ -22,7 +23,9 @@ def test_journal_lists_every_token(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
     tokens = []
-    with TestClient(create_app(ServerSettings(data_dir, LocalSource()))) as client:
+    with TestClient(
+        create_app(ServerSettings(data_dir, LocalSource(), database_url=server_database_url()))
+    ) as client:
         for i in range(3):
             digest = hashlib.sha256(bytes([i])).digest()
             reply = client.post(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
 from tests.support.recordings import PKI, make_recording, write_recording
-from timeseal.cli import data_dir, main
+from timeseal.cli import main
 from timeseal.core.segment_chain import token_name
 
 runner = CliRunner()
@@ -63,6 +63,6 @@ def test_a_tampered_segment_is_named(tmp_path: Path) -> None:
 
 def test_a_recording_needs_a_trust_anchor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rec = write_recording(make_recording([b"one"]), tmp_path / "rec")
-    monkeypatch.setattr(data_dir, "DEFAULT_DATA_DIR", tmp_path / "no-data")  # no local root.pem
+    monkeypatch.setenv("TIMESEAL_DATA_DIR", str(tmp_path / "no-data"))  # no local root.pem
     result = runner.invoke(main.app, ["verify", str(rec)])
     assert result.exit_code == 2

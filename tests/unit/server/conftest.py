@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import database_url
+from tests.support.accounts import database_url, server_database_url
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import ClockSource, LocalSource
@@ -38,7 +38,13 @@ def db_url(
 
 @contextmanager
 def running_app(data_dir: Path, source: ClockSource | None = None) -> Iterator[TestClient]:
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=source or LocalSource()))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(),
+            data_dir=data_dir,
+            clock_source=source or LocalSource(),
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

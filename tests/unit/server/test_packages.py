@@ -19,7 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.accounts import FakeClock
+from tests.support.accounts import FakeClock, server_database_url
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error
 from tests.unit.server.test_vault import PATCH, TUS, bearer
@@ -244,7 +244,9 @@ def test_not_in_the_log_yet_says_retry(data_dir: Path, db_url: str) -> None:
     config = json.loads((data_dir / "config.json").read_text())
     config["log"]["interval_ms"] = 60_000  # the sequencer's first round comes at start only
     (data_dir / "config.json").write_text(json.dumps(config))
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource())
+    settings = ServerSettings(
+        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         auth = bearer(client, data_dir)
         time.sleep(0.5)  # let the first (empty) round pass

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.accounts import log_in
+from tests.support.accounts import log_in, server_database_url
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_packages import fetch, verified
 from tests.unit.server.test_vault import bearer
@@ -470,7 +470,12 @@ def test_a_chunk_is_durable_and_chained_before_its_token_and_answer(
 
 @contextmanager
 def idle_app(data_dir: Path, idle: dt.timedelta) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource(), recording_idle=idle)
+    settings = ServerSettings(
+        database_url=server_database_url(),
+        data_dir=data_dir,
+        clock_source=LocalSource(),
+        recording_idle=idle,
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
@@ -623,11 +628,11 @@ def test_the_idle_time_is_a_serve_option(tmp_path: Path, monkeypatch: pytest.Mon
         )
         assert result.exit_code == 2, result.output
         assert "--recording-idle-minutes" in result.output
-    # What `serve` hands its workers: the environment, read back into the settings.
-    monkeypatch.setenv(RECORDING_IDLE_ENV, "2.5")
-    assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=2.5)
-    monkeypatch.delenv(RECORDING_IDLE_ENV)
-    assert ServerSettings.from_env().recording_idle == dt.timedelta(minutes=10)
+    # A server run by uvicorn directly reads it in its settings reader.
+    assert ServerSettings.from_env({RECORDING_IDLE_ENV: "2.5"}).recording_idle == dt.timedelta(
+        minutes=2.5
+    )
+    assert ServerSettings.from_env({}).recording_idle == dt.timedelta(minutes=10)
 
 
 def test_racing_requests_chain_a_chunk_once(app: TestClient, data_dir: Path) -> None:

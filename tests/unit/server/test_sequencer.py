@@ -4,6 +4,7 @@ write-ahead log (each checkpoint writes the database file beside the TSA journal
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from timeseal.core.tlog import leaf_hash
 from timeseal.server.log import sequencer as server_log
 from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.runtime import datadir
-from timeseal.store.db import create_schema, database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.log import LogStore
 
 
@@ -21,7 +22,7 @@ def test_the_wal_is_checkpointed_at_most_once_an_interval(
 ) -> None:
     data_dir = tmp_path / "data"
     datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     create_schema(engine)
     store = LogStore(engine)
     checkpoints: list[int] = []

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, FakeClock
+from tests.support.accounts import OTHER_PHONE, FakeClock, server_database_url
 from tests.unit.server.test_vault import bearer, create, patch
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.tsa.clock import LocalSource
@@ -32,7 +32,12 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def server(data_dir: Path, db_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    settings = ServerSettings(data_dir=data_dir, clock_source=LocalSource(), share_clock=clock)
+    settings = ServerSettings(
+        database_url=server_database_url(),
+        data_dir=data_dir,
+        clock_source=LocalSource(),
+        share_clock=clock,
+    )
     with TestClient(
         create_app(settings), raise_server_exceptions=False, client=("198.51.100.7", 1)
     ) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from timeseal.core.tsp.response import FailureInfo, PKIStatus, TimeStampResponse
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import FixedSource, UnsynchronisedSource
-from timeseal.store.db import database_url, make_engine
+from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
 from timeseal.store.issuance import iter_journal
 
 QUERY = {"Content-Type": "application/timestamp-query"}
@@ -211,7 +212,7 @@ def test_clock_outside_accuracy_answers_time_not_available(data_dir: Path) -> No
 
 def test_every_token_is_journaled_before_the_reply(client: TestClient, data_dir: Path) -> None:
     tokens = [post(client, build_request(DIGEST, nonce=i).der).token for i in range(20)]
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         journal = {e.serial_number: e for _, e in iter_journal(engine)}
     finally:
@@ -226,7 +227,7 @@ def test_every_token_is_journaled_before_the_reply(client: TestClient, data_dir:
 
 
 def test_journal_failure_answers_system_failure(client: TestClient, data_dir: Path) -> None:
-    engine = make_engine(database_url(data_dir))
+    engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE tsa_issuance_journal")

@@ -29,15 +29,13 @@ from tests.unit.store.backends import (
     s3_backend,
 )
 from timeseal.store.blobs import (
-    BLOB_URL_ENV,
-    S3_ENDPOINT_ENV,
     BlobNotFound,
     BlobRef,
     BlobStore,
     DigestMismatch,
     LocalBlobStore,
     S3BlobStore,
-    blob_store_from_env,
+    blob_store_for,
 )
 
 #: More than two S3 parts (8 MiB): the multipart path.
@@ -293,41 +291,37 @@ def test_blob_refs_are_validated() -> None:
         BlobRef(digest, -1)
 
 
-def test_blob_store_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(BLOB_URL_ENV, raising=False)
-    local = blob_store_from_env(tmp_path)
+def test_blob_store_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    local = blob_store_for(tmp_path, None)
     assert isinstance(local, LocalBlobStore) and local.root == tmp_path / "blobs"
-    monkeypatch.setenv(BLOB_URL_ENV, f"file://{tmp_path / 'elsewhere'}")
-    elsewhere = blob_store_from_env(tmp_path)
+    elsewhere = blob_store_for(tmp_path, f"file://{tmp_path / 'elsewhere'}")
     assert isinstance(elsewhere, LocalBlobStore) and elsewhere.root == tmp_path / "elsewhere"
-    monkeypatch.setenv(BLOB_URL_ENV, "s3://evidence-bucket/time/seal/")
-    monkeypatch.setenv(S3_ENDPOINT_ENV, "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = blob_store_from_env(tmp_path)
+    s3 = blob_store_for(
+        tmp_path, "s3://evidence-bucket/time/seal/", s3_endpoint_url="http://127.0.0.1:9"
+    )
     assert isinstance(s3, S3BlobStore)
     assert (s3.bucket, s3.prefix) == ("evidence-bucket", "time/seal")
     assert s3.client.meta.endpoint_url == "http://127.0.0.1:9"
     for bad in ["http://example.com/x", "s3://", "file://relative"]:
-        monkeypatch.setenv(BLOB_URL_ENV, bad)
         with pytest.raises(ValueError, match="s3://bucket/prefix"):
-            blob_store_from_env(tmp_path)
+            blob_store_for(tmp_path, bad)
 
 
 def test_s3_from_the_environment_round_trip(
     s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """What `timeseal serve` does with TIMESEAL_BLOB_URL and the standard AWS variables."""
+    """What `timeseal serve` does with TIMESEAL_BLOB_URL, TIMESEAL_S3_ENDPOINT_URL (read by
+    its settings) and the standard AWS variables (read by boto3)."""
     bucket = "timeseal-from-env"
     s3_client(s3_endpoint).create_bucket(Bucket=bucket)
-    monkeypatch.setenv(BLOB_URL_ENV, f"s3://{bucket}/vault")
-    monkeypatch.setenv(S3_ENDPOINT_ENV, s3_endpoint)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    store = blob_store_from_env(tmp_path)
+    store = blob_store_for(tmp_path, f"s3://{bucket}/vault", s3_endpoint_url=s3_endpoint)
     ref = store.write_stream(chunks(LARGE))
     with store.open(ref.sha256) as reader:
         assert b"".join(reader.read_range(LARGE - 10, LARGE)) == data(LARGE)[-10:]

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from timeseal import __version__
+from timeseal.capture.errors import CaptureError
 from timeseal.core.package.canonical import JSONValue
 
 #: What the CLI recorder's segments are: MPEG-TS, which joins by concatenation.
@@ -20,7 +21,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _DECIMAL_CHARS = set("-.0123456789")
 
 
-class RecordingApiError(Exception):
+class RecordingApiError(CaptureError):
     """A request failed. ``retryable`` when trying again may help (network, 5xx, 429);
     ``next_index`` when the server expects another chunk (``409 chunk_out_of_order``,
     ``chunk_count_mismatch``)."""

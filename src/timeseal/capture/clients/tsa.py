@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 from cryptography import x509
 
+from timeseal.capture.errors import CaptureError
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError
 from timeseal.core.tsp.request import TimeStampRequest, build_request
@@ -23,7 +24,7 @@ QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 
 
-class TSAClientError(Exception):
+class TSAClientError(CaptureError):
     """The TSA could not be reached or answered something that is not a usable token."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from timeseal.capture._system import Runner, run_command
 from timeseal.capture.environment.report import JSONValue
+from timeseal.capture.errors import CaptureError
 
 DPKG_INFO = Path("/var/lib/dpkg/info")
 _WM_PID = re.compile(r"^_NET_WM_PID\(CARDINAL\) = (\d+)", re.M)
@@ -28,7 +29,7 @@ _WM_NAME = re.compile(r'^(?:_NET_WM_NAME|WM_NAME)\([A-Z0-9_]+\) = "(.*)"$', re.M
 _WM_CLASS = re.compile(r"^WM_CLASS\(STRING\) = (.*)$", re.M)
 
 
-class TargetIdentityError(Exception):
+class TargetIdentityError(CaptureError):
     """The recorded window or process cannot be identified (no such window or process)."""
 
 

@@ -19,20 +19,18 @@ from importlib import metadata
 from pathlib import Path
 
 from timeseal.capture.environment.report import Finding, JSONValue, Status
+from timeseal.core.digest import digest_file
 
 SHOWN = 10
 
 
 def _record_digest(path: Path) -> str | None:
     """The RECORD spelling of a file's SHA-256: urlsafe base64 without padding."""
-    h = hashlib.sha256()
     try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 16), b""):
-                h.update(block)
+        digest = digest_file(path)
     except OSError:
         return None
-    return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _is_editable(dist: metadata.Distribution) -> bool:

@@ -27,11 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from timeseal.capture.errors import CaptureError
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEYS = {"name", "domain", "include_subdomains", "package", "version", "path", "sha256"}
 
 
-class KnownTargetsError(ValueError):
+class KnownTargetsError(CaptureError, ValueError):
     """The known-targets file cannot be read or is not in the documented format."""
 
 

@@ -19,6 +19,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from timeseal.capture.errors import CaptureError
+
 #: A value that canonical JSON with integers only can carry.
 JSONValue = str | int | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
 
@@ -40,7 +42,7 @@ class Status(enum.Enum):
 _SEVERITY = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 
 
-class EnvironmentCheckFailed(Exception):
+class EnvironmentCheckFailed(CaptureError):
     """A check failed and the capture was not forced (``--force``). ``.report`` has the details."""
 
     def __init__(self, report: EnvironmentReport) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,9 @@ from typing import Final
 
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError
 from timeseal.capture.recording.capture_json import device_info, rfc3339, timeseal_version
-from timeseal.core.digest import digest_stream
+from timeseal.core.digest import digest_file
 from timeseal.core.errors import MalformedError
+from timeseal.core.files import write_durably
 from timeseal.core.package.canonical import JSONValue, format_canonical_json
 from timeseal.core.tsp.response import parse_response
 
@@ -66,18 +66,7 @@ def token_path(path: Path) -> Path:
 
 
 def file_sha256(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return digest_stream(f)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename: a reader (or a later run) sees the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    return digest_file(path)
 
 
 def guess_kind(path: Path) -> str:
@@ -95,7 +84,7 @@ def stamp_file(client: TSAClient, path: Path, sha256: bytes) -> Path:
     """Fetch a token over ``sha256`` and write ``FILE.tsr``. Raises ``TSAClientError``."""
     result = client.stamp_digest(sha256)
     out = token_path(path)
-    write_atomic(out, result.response.der)
+    write_durably(out, result.response.der)
     return out
 
 
@@ -157,5 +146,5 @@ def seal_file(
         "software": {"timeseal": timeseal_version()},
         "environment_check": dict(environment),
     }
-    write_atomic(record, format_canonical_json(meta))
+    write_durably(record, format_canonical_json(meta))
     return SealedFile(path, record, sha256, size, token)

@@ -42,19 +42,22 @@ from pathlib import Path
 from typing import Final
 
 from timeseal.capture.environment.report import JSONValue
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording.capture_json import rfc3339
+from timeseal.capture.settings import xdg_data_home
+from timeseal.core.files import write_durably
 
 FORMAT: Final = "timeseal-queue/1"
 
 
-class QueueError(ValueError):
+class QueueError(CaptureError, ValueError):
     """A queue entry cannot be read (it is left in place, and named)."""
 
 
 def queue_dir() -> Path:
     """``$XDG_DATA_HOME/timeseal/queue`` or ``~/.local/share/timeseal/queue`` (XDG Base
     Directory: a relative ``XDG_DATA_HOME`` is invalid and ignored)."""
-    base = os.environ.get("XDG_DATA_HOME", "")
+    base = xdg_data_home()
     root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
     return root / "timeseal" / "queue"
 
@@ -201,14 +204,8 @@ def save(entry: QueueEntry, directory: Path | None = None) -> Path:
     directory = directory or queue_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = _entry_path(entry.id, directory)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(entry.to_json(), f, ensure_ascii=False, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    text = json.dumps(entry.to_json(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    write_durably(path, text.encode("utf-8"), mode=0o600)
     return path
 
 

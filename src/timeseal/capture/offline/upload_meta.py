@@ -1,7 +1,7 @@
 """From a capture's ``capture.json`` to the vault's ``capture`` upload metadata.
 
 The vault keeps one JSON object per record (tus metadata ``capture``, see
-``timeseal.server.api.vault._capture_metadata``): it goes into the record, its evidence
+``timeseal.server.api.tus.capture_metadata``): it goes into the record, its evidence
 package and its certificate. The server takes at most 64 KiB of canonical, integers-only
 JSON, and the certificate reads four keys of it: ``started_at`` and ``ended_at`` (RFC 3339),
 ``environment_check`` and ``target_verification`` (objects whose ``verdict`` / ``status`` /
@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from timeseal.capture.environment.report import JSONValue, check_json_safe
+from timeseal.capture.errors import CaptureError
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.canonical import JSONObject, format_canonical_json, parse_canonical_json
 
@@ -55,7 +56,7 @@ MAX_STRING: Final = 512
 _VERDICTS: Final = {"pass": "通过 PASS", "warn": "有警告 WARN", "fail": "未通过 FAIL"}
 
 
-class CaptureMetadataError(ValueError):
+class CaptureMetadataError(CaptureError, ValueError):
     """``capture.json`` is not a capture document we know, or cannot be made small enough."""
 
 

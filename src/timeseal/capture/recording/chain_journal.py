@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from timeseal.core.digest import digest_stream
+from timeseal.core.files import fsync_dir
 from timeseal.core.segment_chain import (
     ChainHeader,
     EndRecord,
@@ -20,26 +21,6 @@ from timeseal.core.segment_chain import (
     format_segment,
     segment_link,
 )
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a new directory entry (a created or renamed file) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durable(path: Path, data: bytes) -> None:
-    """Write a whole file atomically: temp file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
 
 
 class ChainJournal:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from timeseal.capture.clients.tsa import StampResult, TSAClientError
-from timeseal.capture.recording.chain_journal import write_durable
+from timeseal.core.files import write_durably
 from timeseal.core.segment_chain import token_name
 
 
@@ -86,7 +86,7 @@ class HeadSealer:
             return None
         assert result.response.token is not None
         path = self._dir / token_name(head_index)
-        write_durable(path, result.response.der)
+        write_durably(path, result.response.der)
         sealed = Sealed(head_index, path, result.response.token.tst_info.gen_time)
         with self._wake:
             self.sealed.append(sealed)

@@ -30,8 +30,8 @@ from typing import Final, NamedTuple
 
 from timeseal.capture.clients.recordings import RecordingApi, RecordingApiError
 from timeseal.capture.offline.queue import QueueError, queue_dir
-from timeseal.capture.recording.chain_journal import write_durable
 from timeseal.core.digest import digest_stream
+from timeseal.core.files import write_durably
 from timeseal.core.segment_chain import parse_segment_chain
 
 FORMAT: Final = "timeseal-live-upload/1"
@@ -99,7 +99,7 @@ def register(upload: LiveUpload, base: Path | None = None) -> Path:
     """Note (atomically, durably) that ``upload``'s recording owes the server segments."""
     path = _path(upload.recording_id, base)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_durable(path, json.dumps(upload.to_json(), sort_keys=True).encode() + b"\n")
+    write_durably(path, json.dumps(upload.to_json(), sort_keys=True).encode() + b"\n")
     os.chmod(path, 0o600)
     return path
 

@@ -12,17 +12,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording import capture_json as capture_meta
-from timeseal.capture.recording.chain_journal import write_durable
 from timeseal.capture.recording.ffmpeg import Source, ffmpeg_version, photo_argv
 from timeseal.capture.recording.head_sealer import StampFn
 from timeseal.core.digest import digest_stream
+from timeseal.core.files import write_durably
 from timeseal.core.package.canonical import JSONValue
 
 PHOTO_NAME = "photo.jpg"
 
 
-class PhotoError(Exception):
+class PhotoError(CaptureError):
     """ffmpeg could not take the picture."""
 
 
@@ -56,7 +57,7 @@ def take_photo(
     stamped = stamp(digest)
     assert stamped.response.token is not None
     token = path.with_name(path.name + ".tsr")
-    write_durable(token, stamped.response.der)
+    write_durably(token, stamped.response.der)
     meta: dict[str, JSONValue] = {
         "kind": "photo",
         "started_at": capture_meta.rfc3339(started),
@@ -70,8 +71,8 @@ def take_photo(
         "photo": {"name": PHOTO_NAME, "sha256": digest.hex()},
     }
     capture = output_dir / "capture.json"
-    write_durable(capture, capture_meta.format_capture(meta))
+    write_durably(capture, capture_meta.format_capture(meta))
     with capture.open("rb") as f:
         meta_stamp = stamp(digest_stream(f))
-    write_durable(capture.with_name(capture.name + ".tsr"), meta_stamp.response.der)
+    write_durably(capture.with_name(capture.name + ".tsr"), meta_stamp.response.der)
     return Photo(path, token, digest, stamped.response.token.tst_info.gen_time)

@@ -45,10 +45,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.capture.clients.recordings import api_location
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError
+from timeseal.capture.errors import CaptureError
 from timeseal.capture.recording import capture_json as capture_meta
 from timeseal.capture.recording import live_upload
 from timeseal.capture.recording import state as recording_state
-from timeseal.capture.recording.chain_journal import ChainJournal, write_durable
+from timeseal.capture.recording.chain_journal import ChainJournal
 from timeseal.capture.recording.ffmpeg import (
     SEGMENT_LIST,
     Source,
@@ -61,6 +62,7 @@ from timeseal.capture.recording.live_upload import LiveUpload, LiveUploader
 from timeseal.capture.recording.mp4_boxes import is_finished_mp4
 from timeseal.capture.recording.segment_list import SegmentListReader
 from timeseal.core.digest import digest_stream
+from timeseal.core.files import write_durably
 from timeseal.core.package.canonical import JSONValue
 
 POLL_SECONDS = 0.5  # segments are seconds long; polling faster only costs CPU
@@ -74,7 +76,7 @@ CAPTURE_NAME = "capture.json"
 START_NAME = "capture-start.json"
 
 
-class RecordingError(Exception):
+class RecordingError(CaptureError):
     """The recording could not be made (ffmpeg failed, the output directory is in use)."""
 
 
@@ -192,8 +194,8 @@ class Recorder:
             "environment_check": o.environment_check,
         }
         self._meta = meta
-        write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
-        write_durable(out / START_NAME, capture_meta.format_capture(meta))
+        write_durably(out / CAPTURE_NAME, capture_meta.format_capture(meta))
+        write_durably(out / START_NAME, capture_meta.format_capture(meta))
         self._register(recording_id)
         self._start_upload(recording_id)
         if self._save_tsa_chain(client, out):  # offline: no second wait; sync stamps it
@@ -231,7 +233,7 @@ class Recorder:
         result.recording = recording
         meta["ended_at"] = capture_meta.rfc3339(ended)
         meta["segments"] = journal.count
-        write_durable(out / CAPTURE_NAME, capture_meta.format_capture(meta))
+        write_durably(out / CAPTURE_NAME, capture_meta.format_capture(meta))
         # The end link, then capture.json: both at once when the TSA is back.
         sealer.offer(journal.count, journal.head)
         deadline = time.monotonic() + o.final_seal_wait
@@ -339,7 +341,7 @@ class Recorder:
         software = self._meta.get("software")
         if version is not None and isinstance(software, dict):
             software["ffmpeg"] = version
-            write_durable(out / CAPTURE_NAME, capture_meta.format_capture(self._meta))
+            write_durably(out / CAPTURE_NAME, capture_meta.format_capture(self._meta))
 
     def _finished_recording(self, segments_dir: Path, out: Path) -> Path:
         """``recording.mp4``: the file ffmpeg wrote alongside the segments when it closed it
@@ -387,7 +389,7 @@ class Recorder:
             return False  # offline: verification needs the user's trust anchor anyway
         (out / "certs").mkdir(exist_ok=True)
         pem = b"".join(c.public_bytes(Encoding.PEM) for c in certs)
-        write_durable(out / "certs" / "tsa-chain.pem", pem)
+        write_durably(out / "certs" / "tsa-chain.pem", pem)
         return True
 
     def _stamp_file(self, client: TSAClient, path: Path) -> None:
@@ -399,4 +401,4 @@ class Recorder:
             stamped = (self._stamp or client.stamp_digest)(digest)
         except TSAClientError:
             return
-        write_durable(path.with_name(path.name + ".tsr"), stamped.response.der)
+        write_durably(path.with_name(path.name + ".tsr"), stamped.response.der)

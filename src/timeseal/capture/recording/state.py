@@ -27,10 +27,10 @@ from typing import Final
 
 from timeseal.capture.clients.tsa import StampResult
 from timeseal.capture.offline.queue import QueueError, queue_dir
-from timeseal.capture.recording.chain_journal import write_durable
 from timeseal.capture.recording.head_sealer import StampFn
 from timeseal.core.digest import digest_stream
 from timeseal.core.errors import MalformedError
+from timeseal.core.files import write_durably
 from timeseal.core.segment_chain import parse_segment_chain, token_name
 
 FORMAT: Final = "timeseal-recording-state/1"
@@ -79,7 +79,7 @@ def register(state: RecordingState, base: Path | None = None) -> Path:
     directory = state_dir(base)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = _path(state.recording_id, base)
-    write_durable(path, json.dumps(state.to_json(), sort_keys=True).encode() + b"\n")
+    write_durably(path, json.dumps(state.to_json(), sort_keys=True).encode() + b"\n")
     os.chmod(path, 0o600)
     return path
 
@@ -137,7 +137,7 @@ def seal_start_metadata(directory: Path, stamp: StampFn) -> StampResult | None:
         return None
     with start.open("rb") as f:
         result = stamp(digest_stream(f))
-    write_durable(token, result.response.der)
+    write_durably(token, result.response.der)
     return result
 
 
@@ -151,5 +151,5 @@ def seal_newest_head(directory: Path, stamp: StampFn) -> tuple[NewestHead, Stamp
     if result.response.token is None:
         raise MalformedError("the TSA answered without a token")
     head.token.parent.mkdir(exist_ok=True)
-    write_durable(head.token, result.response.der)
+    write_durably(head.token, result.response.der)
     return head, result

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import platform
 import shutil
 import tempfile
@@ -60,6 +59,7 @@ from timeseal.capture.web.shots import SCREENSHOT_DIR, Screenshots
 from timeseal.capture.web.steps import PlacedStep
 from timeseal.capture.web.trust import PinnedLeaf, pin_target_leaf
 from timeseal.capture.web.wacz_build import build_wacz, html_title, write_pages_jsonl
+from timeseal.core.digest import digest_file
 from timeseal.core.package.canonical import JSONValue, format_canonical_json
 
 FORMAT = "timeseal-web-capture/1"
@@ -371,12 +371,8 @@ class _Session:
 
 
 def _describe(path: Path, root: Path) -> dict[str, JSONValue]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return {
         "path": path.relative_to(root).as_posix(),
         "size": path.stat().st_size,
-        "sha256": h.hexdigest(),
+        "sha256": digest_file(path).hex(),
     }

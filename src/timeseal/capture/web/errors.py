@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 from timeseal.capture.environment.report import EnvironmentCheckFailed, EnvironmentReport
+from timeseal.capture.errors import CaptureError
 
 
-class WebCaptureError(Exception):
+class WebCaptureError(CaptureError):
     """The capture could not be made; the message says why, 中文 first, then English."""
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import playwright
 from playwright.sync_api import Playwright, ViewportSize, sync_playwright
 
+from timeseal.capture.settings import CHROMIUM_ENV, chromium_from_env
 from timeseal.capture.web.errors import WebCaptureError
 
-CHROMIUM_ENV = "TIMESEAL_CHROMIUM"
 #: Quiet, reproducible Chromium: no sync, no component or background updates during a capture
 #: (their traffic would land in the WACZ); ``--no-sandbox`` because captures may run as root
 #: in containers, where Chromium's sandbox cannot start.
@@ -43,7 +43,7 @@ _FFMPEG_NAMES = {"linux": "ffmpeg-linux", "darwin": "ffmpeg-mac", "win32": "ffmp
 
 
 def chromium_executable() -> str:
-    path = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or "/usr/bin/chromium"
+    path = chromium_from_env() or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
         raise WebCaptureError(
             f"找不到 Chromium（请安装 chromium 软件包或设置 {CHROMIUM_ENV}）"

@@ -8,7 +8,6 @@ steps (the evidence package takes these tokens as they are).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from cryptography import x509
 
 from timeseal.capture.clients.tsa import TSAClient, TSAClientError, verify_stamp
 from timeseal.capture.web.errors import WebCaptureError
+from timeseal.core.digest import digest_file
+from timeseal.core.files import write_durably
 
 TOKEN_SUFFIX = ".tsr"
 
@@ -26,14 +27,6 @@ TOKEN_SUFFIX = ".tsr"
 class SealReport:
     tokens: tuple[Path, ...]
     elapsed_ms: int
-
-
-def _sha256(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.digest()
 
 
 def seal_files(
@@ -45,7 +38,7 @@ def seal_files(
     with TSAClient(server) as client:
         for path in files:
             try:
-                result = client.stamp_digest(_sha256(path))
+                result = client.stamp_digest(digest_file(path))
             except TSAClientError as exc:
                 raise WebCaptureError(
                     f"无法加盖时间戳 cannot timestamp {path.name}: {exc}"
@@ -56,8 +49,6 @@ def seal_files(
                     names = ", ".join(c.value for c in check.failed)
                     raise WebCaptureError(f"{path.name}: token does not verify ({names})")
             out = path.with_name(path.name + TOKEN_SUFFIX)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_bytes(result.response.der)
-            tmp.replace(out)
+            write_durably(out, result.response.der)
             tokens.append(out)
     return SealReport(tuple(tokens), int((time.monotonic() - started) * 1000))

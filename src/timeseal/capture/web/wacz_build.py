@@ -32,6 +32,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from timeseal.capture.web.errors import WebCaptureError
+from timeseal.core.files import replacing
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -78,11 +79,9 @@ def _add_home(wacz: Path, main_url: str) -> None:
         "datapackage.json": package_bytes,
         "datapackage-digest.json": json.dumps(digest, indent=2).encode("utf-8"),
     }
-    tmp = wacz.with_name(wacz.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as target:
+    with replacing(wacz) as f, zipfile.ZipFile(f, "w") as target:
         for info, data in entries:
             target.writestr(info, replaced.get(info.filename, data))
-    tmp.replace(wacz)
 
 
 def build_wacz(

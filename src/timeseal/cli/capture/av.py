@@ -10,7 +10,6 @@ and sealed, and the segments are joined into ``recording.mp4``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import threading
 from dataclasses import replace
@@ -28,12 +27,11 @@ from timeseal.capture.recording.recorder import (
     RecordingOptions,
     RecordingResult,
 )
+from timeseal.cli import settings as cli_settings
 from timeseal.cli.capture.environment import check_environment
 from timeseal.core.package.canonical import JSONValue
 
-DEFAULT_SERVER = os.environ.get("TIMESEAL_SERVER", "http://127.0.0.1:8000")
-
-ServerOption = Annotated[str, typer.Option(help="TimeSeal server URL (its /tsa seals).")]
+ServerOption = Annotated[str, cli_settings.server_option("TimeSeal server URL (its /tsa seals).")]
 OutputOption = Annotated[
     Path | None,
     typer.Option("-o", "--output", help="Output directory (default ./timeseal-<kind>-<time>)."),
@@ -195,14 +193,14 @@ def screen(
     seal_every: SealOption = 30,
     fps: FpsOption = 10,
     location: LocationOption = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     output: OutputOption = None,
     force: ForceOption = False,
     upload: UploadOption = False,
 ) -> None:
     """录屏取证 Record the screen, sealed as it goes (x11grab; gdigrab, avfoundation)."""
     try:
-        source = screen_source(display or os.environ.get("DISPLAY"), window, fps)
+        source = screen_source(display or cli_settings.display_from_env(), window, fps)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     _record_live(
@@ -237,7 +235,7 @@ def camera(
     segment_seconds: SegmentOption = 2,
     seal_every: SealOption = 30,
     fps: FpsOption = 15,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     output: OutputOption = None,
     force: ForceOption = False,
     upload: UploadOption = False,
@@ -265,7 +263,7 @@ def photo(
     device: DeviceOption = None,
     lavfi: LavfiOption = None,
     location: LocationOption = None,
-    server: ServerOption = DEFAULT_SERVER,
+    server: ServerOption = cli_settings.DEFAULT_SERVER,
     output: OutputOption = None,
     force: ForceOption = False,
 ) -> None:

@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 
+from timeseal.cli.errors import CliError
 from timeseal.cli.server_client import ServerCallFailed, failure, send
 from timeseal.cli.vault.transfer import READ_SIZE, RetryPolicy, file_sha256
+from timeseal.core.files import write_durably
 
 Progress = Callable[[int, int], None]
 
@@ -95,7 +97,7 @@ def download_package(
         expected = tag_file.read_text().strip() if have else None
         try:
             etag, size = _fetch_into(client, url, part, have, progress, expected_etag=expected)
-            tag_file.write_text(etag)
+            write_durably(tag_file, etag.encode())
             failures = 0
         except _PackageChanged:
             part.unlink(missing_ok=True)
@@ -123,7 +125,7 @@ def download_package(
     return got
 
 
-class _PackageChanged(Exception):
+class _PackageChanged(CliError):
     """The server now serves other bytes than the part holds (its ETag changed)."""
 
 

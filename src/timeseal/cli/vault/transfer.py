@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from timeseal.core.digest import digest_file
 
 READ_SIZE = 1024 * 1024
 DEFAULT_RETRIES = 8
@@ -38,14 +39,8 @@ class RetryPolicy:
 
 
 def file_sha256(path: Path, advance: Advance | None = None) -> str:
-    """The file's SHA-256 in hex, read in 1 MiB pieces."""
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(READ_SIZE):
-            hasher.update(piece)
-            if advance is not None:
-                advance(len(piece))
-    return hasher.hexdigest()
+    """The file's SHA-256 in hex; ``advance`` is told every piece hashed."""
+    return digest_file(path, progress=advance).hex()
 
 
 def progress_bar() -> Progress:

@@ -1,5 +1,5 @@
 """A tus 1.0.0 client for the vault (creation, checksum, termination; see
-:mod:`timeseal.server.api.vault`) that resumes where the server stopped.
+:mod:`timeseal.server.api.uploads`) that resumes where the server stopped.
 
 It hashes the file first (streamed), creates the upload with the whole file's SHA-256 in
 ``Upload-Metadata``, and sends it in 8 MiB ``PATCH`` chunks, each with

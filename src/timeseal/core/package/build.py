@@ -45,7 +45,7 @@ Stamp = Callable[[bytes], bytes]
 CHUNK_SIZE = 4 << 20
 
 
-class ContentMismatch(ValueError):
+class ContentMismatch(TimeSealError, ValueError):
     """An item's bytes are not the ones the caller vouched for (size or SHA-256)."""
 
     def __init__(self, number: str, what: str, expected: str, got: str) -> None:

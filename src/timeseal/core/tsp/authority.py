@@ -35,6 +35,7 @@ from timeseal.core import _asn1
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import (
     MalformedError,
+    TimeSealError,
     UnsupportedAlgorithm,
     UnsupportedError,
     UnsupportedVersion,
@@ -47,7 +48,7 @@ from timeseal.core.tsp.response import Accuracy, FailureInfo
 MAX_SERIAL_BITS = 159  # RFC 3161 §2.4.2: up to 160 bits; positive INTEGER fits 20 octets
 
 
-class Rejection(Exception):
+class Rejection(TimeSealError):
     """A request the authority refuses; ``response_der`` is the TimeStampResp to send."""
 
     def __init__(self, failure: FailureInfo, text: str) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy import Engine
 
 from timeseal.core.phone import mask_phone
 from timeseal.server.accounts.sms import SmsDeliveryError, SmsMessage, SmsProvider
-from timeseal.server.api.errors import ApiError
+from timeseal.server.refusal import Refusal
 from timeseal.store.accounts import Account, AccountStore, SessionRecord, TokenRecord
 from timeseal.store.login_codes import (
     CodeIssued,
@@ -91,11 +91,11 @@ def _sha256(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
-def _refusal(refused: Refused, now: dt.datetime) -> ApiError:
+def _refusal(refused: Refused, now: dt.datetime) -> Refusal:
     wait = (refused.retry_at - now).total_seconds()
     if refused.limit is Limit.SMS_BUDGET:
-        return ApiError("sms_budget_exhausted", 429, retry_after=wait)
-    return ApiError("rate_limited", 429, retry_after=wait)
+        return Refusal("sms_budget_exhausted", retry_after=wait)
+    return Refusal("rate_limited", retry_after=wait)
 
 
 class AuthService:
@@ -149,7 +149,7 @@ class AuthService:
         except SmsDeliveryError as exc:
             log.error("login code for %s not delivered: %s", mask_phone(phone), exc)
             self.codes.discard(phone, digest)
-            raise ApiError("sms_unavailable", 502) from exc
+            raise Refusal("sms_unavailable") from exc
         return outcome
 
     def redeem_code(self, phone: str, code: str, ip: str) -> Account:
@@ -162,7 +162,7 @@ class AuthService:
             # guesses left): a stranger learns nothing about the number.
             problem = outcome.problem
             code = CodeProblem.WRONG.value if problem is CodeProblem.NO_LIVE_CODE else problem.value
-            raise ApiError(code, 400, attempts_left=outcome.attempts_left)
+            raise Refusal(code, attempts_left=outcome.attempts_left)
         return outcome.account
 
     # --- known devices --------------------------------------------------------------------

@@ -22,6 +22,7 @@ import ipaddress
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,8 +130,12 @@ class WebhookProvider:
         log.info("login code for %s sent via webhook", mask_phone(message.phone))
 
 
-def sms_provider(config: SmsConfig, data_dir: Path) -> SmsProvider:
-    """The provider ``config.json``'s ``sms`` section asks for."""
+def sms_provider(
+    config: SmsConfig, data_dir: Path, secret_values: Mapping[str, str] | None = None
+) -> SmsProvider:
+    """The provider ``config.json``'s ``sms`` section asks for; the webhook's token is
+    ``secret_values[config.webhook_token_env]`` (the server's settings read it from the
+    environment)."""
     if config.provider == "dev":
         return DevOutbox(data_dir / OUTBOX_FILE)
     if config.provider == "webhook":
@@ -139,7 +144,7 @@ def sms_provider(config: SmsConfig, data_dir: Path) -> SmsProvider:
         try:
             return WebhookProvider(
                 config.webhook_url,
-                token=os.environ.get(config.webhook_token_env) or None,
+                token=(secret_values or {}).get(config.webhook_token_env) or None,
                 timeout=config.timeout_ms / 1000,
             )
         except ValueError as exc:

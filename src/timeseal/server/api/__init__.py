@@ -1,1 +1,2 @@
-"""The JSON API under ``/api/v1``: routes, request models and error answers, over the services."""
+"""The HTTP API: JSON under ``/api/v1`` and the public log under ``/log``; routes, request models
+and error answers, over the services."""

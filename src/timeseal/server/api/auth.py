@@ -21,7 +21,6 @@ Mount with :func:`include_auth`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
@@ -54,16 +53,15 @@ from timeseal.server.api.security import (
     DEVICE_COOKIE,
     AnyScopeAccount,
     CurrentAccount,
-    auth_service,
     clear_session_cookies,
     client_ip,
     set_device_cookie,
     set_session_cookies,
 )
+from timeseal.server.api.state import Auth, keep_auth
 from timeseal.store.accounts import Account, SessionRecord, TokenRecord
 from timeseal.store.login_codes import LoginPolicy
 
-Service = Annotated[AuthService, Depends(auth_service)]
 DEFAULT_TOKEN_NAME = "timeseal CLI"
 
 
@@ -137,7 +135,7 @@ JSON_BODY = [Depends(require_json)]
     dependencies=JSON_BODY,
     responses=error_responses(415, 422, 429, 502),
 )
-def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -> SmsCodeSent:
+def request_sms_code(body: SmsCodeRequest, request: Request, service: Auth) -> SmsCodeSent:
     """Send a one-time login code to a mainland mobile number. Limits: one code per minute
     and ten per day for one client IP and one number; thirty per day for the number from all
     IPs together, except for a client that logged in with this number before (the
@@ -163,9 +161,7 @@ def request_sms_code(body: SmsCodeRequest, request: Request, service: Service) -
     dependencies=JSON_BODY,
     responses=error_responses(400, 415, 422, 429),
 )
-def login(
-    body: LoginRequest, request: Request, response: Response, service: Service
-) -> LoginResult:
+def login(body: LoginRequest, request: Request, response: Response, service: Auth) -> LoginResult:
     """Log in with the code (the account is created on the first login). ``kind=session``
     sets the session cookies; ``kind=token`` returns an API token, once, expiring after
     ``token_expires_in_days`` (default 90) with ``token_scope`` (default full). A code allows
@@ -212,7 +208,7 @@ def login(
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204, responses=error_responses(401, 403))
-def logout(principal: AnyScopeAccount, request: Request, service: Service) -> Response:
+def logout(principal: AnyScopeAccount, request: Request, service: Auth) -> Response:
     """End the session this request was made with (and clear its cookies), or revoke the
     API token it was made with (a read-only one too)."""
     now = service.now()
@@ -231,7 +227,7 @@ def get_account(principal: CurrentAccount) -> AccountOut:
 
 
 @router.get("/account/sessions", tags=["account"], responses=error_responses(401))
-def list_sessions(principal: CurrentAccount, service: Service) -> list[SessionOut]:
+def list_sessions(principal: CurrentAccount, service: Auth) -> list[SessionOut]:
     records = service.accounts.sessions(
         principal.account.id, now=service.now(), idle=service.sessions.idle
     )
@@ -239,7 +235,7 @@ def list_sessions(principal: CurrentAccount, service: Service) -> list[SessionOu
 
 
 @router.delete("/account/sessions", tags=["account"], responses=error_responses(401, 403))
-def revoke_other_sessions(principal: CurrentAccount, service: Service) -> Revoked:
+def revoke_other_sessions(principal: CurrentAccount, service: Auth) -> Revoked:
     """End every session of this account except the one making the request."""
     keep = principal.credential_id if principal.via == "session" else None
     count = service.accounts.revoke_sessions(principal.account.id, now=service.now(), keep=keep)
@@ -253,7 +249,7 @@ def revoke_other_sessions(principal: CurrentAccount, service: Service) -> Revoke
     responses=error_responses(401, 403, 404, 422),
 )
 def revoke_session(
-    session_id: str, principal: CurrentAccount, request: Request, service: Service
+    session_id: str, principal: CurrentAccount, request: Request, service: Auth
 ) -> Response:
     if not service.accounts.revoke_session(principal.account.id, session_id, now=service.now()):
         raise ApiError("not_found", 404)
@@ -264,7 +260,7 @@ def revoke_session(
 
 
 @router.get("/account/tokens", tags=["account"], responses=error_responses(401))
-def list_tokens(principal: CurrentAccount, service: Service) -> list[TokenOut]:
+def list_tokens(principal: CurrentAccount, service: Auth) -> list[TokenOut]:
     records = service.accounts.tokens(principal.account.id, now=service.now())
     return [_token_out(r, principal) for r in records]
 
@@ -277,7 +273,7 @@ def list_tokens(principal: CurrentAccount, service: Service) -> list[TokenOut]:
     responses=error_responses(401, 403, 415, 422),
 )
 def create_token(
-    body: CreateTokenRequest, principal: CurrentAccount, response: Response, service: Service
+    body: CreateTokenRequest, principal: CurrentAccount, response: Response, service: Auth
 ) -> NewToken:
     """A new API token, from a browser session only (403 ``session_required`` for a request
     made with a token: a stolen token cannot mint itself successors). Its secret is in this
@@ -300,7 +296,7 @@ def create_token(
     status_code=204,
     responses=error_responses(401, 403, 404, 422),
 )
-def revoke_token(token_id: str, principal: CurrentAccount, service: Service) -> Response:
+def revoke_token(token_id: str, principal: CurrentAccount, service: Auth) -> Response:
     if not service.accounts.revoke_token(principal.account.id, token_id, now=service.now()):
         raise ApiError("not_found", 404)
     return Response(status_code=204)
@@ -328,7 +324,7 @@ def include_auth(
         login_policy=login_policy,
         session_policy=session_policy,
     )
-    app.state.timeseal_auth = service
+    keep_auth(app, service)
     install_error_handlers(app)
     app.include_router(router)
     return service

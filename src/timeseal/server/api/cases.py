@@ -18,34 +18,22 @@ an item that is not the caller's, is 404 ``not_found``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.errors import ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.state import Shares, Vault
 from timeseal.server.api.vault import MAX_ID, EvidenceSummary, owned_record, summary
+from timeseal.server.evidence.cases import case_items, put_item_in_case
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.tsa.service import utc_now
-from timeseal.store.cases import MAX_CASE_ITEMS, Case, CaseFull
-from timeseal.store.evidence import EvidenceRecord
-from timeseal.store.shares import ShareStore
-
-Clock = Callable[[], dt.datetime]
-
-MESSAGES.update(
-    {
-        "case_full": (
-            f"一个案件最多包含 {MAX_CASE_ITEMS} 项证据。",
-            f"A case holds at most {MAX_CASE_ITEMS} items.",
-        ),
-    }
-)
+from timeseal.store.cases import Case, CaseFull
 
 CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The case's id.")]
 
@@ -96,147 +84,118 @@ def case_info(case: Case) -> dict[str, Any]:
     }
 
 
-def case_items(vault: VaultService, case_id: int) -> list[tuple[EvidenceRecord, dict[str, Any]]]:
-    """The case's records in order, each with its item fields (position, note, added_at)."""
-    found = []
-    for item in vault.cases.items(case_id):
-        record = vault.store.get_by_id(item.record_id)
-        if record is None:  # cannot happen: records are never deleted
-            continue
-        found.append(
-            (record, {"position": item.position, "note": item.note, "added_at": item.added_at})
-        )
-    return found
+def own_case(vault: VaultService, case_id: int, principal: CurrentAccount) -> Case:
+    case = vault.cases.get(principal.account.id, case_id)
+    if case is None:
+        raise ApiError("not_found", 404)
+    return case
 
 
-def put_item_in_case(
-    vault: VaultService,
-    owner_id: int,
-    case_id: int,
-    record: EvidenceRecord,
-    note: str | None,
-    *,
-    now: dt.datetime,
-    ip: str,
-) -> bool:
-    """Add the owner's ``record`` at the end of the case, or change its note (``None`` keeps
-    it): the one implementation behind ``PUT /api/v1/cases/{id}/items/{number}`` and the web
-    page's form. A record newly added to a case with an active share link gets custody
-    ``shared``: the case's links show it from now on. False when the case is not the
-    owner's; raises :class:`~timeseal.store.cases.CaseFull`. The caller checked that
-    ``record`` is the owner's."""
-    shares = ShareStore(vault.store.engine)
-    was_in = any(item.record_id == record.id for item in vault.cases.items(case_id))
-    if not vault.cases.put_item(owner_id, case_id, record.id, note, now=now):
-        return False
-    if not was_in and any(s.active(now) for s in shares.for_case(owner_id, case_id)):
-        vault.store.add_custody(record.id, "shared", actor_id=owner_id, at=now, client_ip=ip)
-    return True
+def case_detail(vault: VaultService, case: Case) -> dict[str, Any]:
+    return {
+        **case_info(case),
+        "items": [
+            {**summary(vault.sequenced(record)), **fields}
+            for record, fields in case_items(vault, case.id)
+        ],
+    }
 
 
-def include_cases(app: FastAPI, vault: VaultService, *, clock: Clock = utc_now) -> None:
-    """Mount the case endpoints (after ``include_auth``; beside ``include_vault``)."""
-    router = APIRouter(prefix="/api/v1", tags=["cases"])
-    shares = ShareStore(vault.store.engine)
+router = APIRouter(prefix="/api/v1", tags=["cases"])
 
-    def own_case(case_id: int, principal: CurrentAccount) -> Case:
-        case = vault.cases.get(principal.account.id, case_id)
-        if case is None:
-            raise ApiError("not_found", 404)
-        return case
 
-    def detail(case: Case) -> dict[str, Any]:
-        return {
-            **case_info(case),
-            "items": [
-                {**summary(vault.sequenced(record)), **fields}
-                for record, fields in case_items(vault, case.id)
-            ],
-        }
+@router.post("/cases", status_code=201, response_model=CaseInfo, responses=error_responses(401))
+async def create_case(body: CaseCreate, principal: CurrentAccount, vault: Vault) -> dict[str, Any]:
+    """Open a new, empty case."""
+    case = vault.cases.create(principal.account.id, body.title, body.description, now=utc_now())
+    return case_info(case)
 
-    @router.post("/cases", status_code=201, response_model=CaseInfo, responses=error_responses(401))
-    async def create_case(body: CaseCreate, principal: CurrentAccount) -> dict[str, Any]:
-        """Open a new, empty case."""
-        case = vault.cases.create(principal.account.id, body.title, body.description, now=clock())
-        return case_info(case)
 
-    @router.get("/cases", response_model=list[CaseInfo], responses=error_responses(401))
-    async def list_cases(principal: CurrentAccount) -> list[dict[str, Any]]:
-        """The caller's cases, the most recently changed first."""
-        return [case_info(c) for c in vault.cases.list_for(principal.account.id)]
+@router.get("/cases", response_model=list[CaseInfo], responses=error_responses(401))
+async def list_cases(principal: CurrentAccount, vault: Vault) -> list[dict[str, Any]]:
+    """The caller's cases, the most recently changed first."""
+    return [case_info(c) for c in vault.cases.list_for(principal.account.id)]
 
-    @router.get("/cases/{case_id}", response_model=CaseDetail, responses=error_responses(401, 404))
-    async def get_case(case_id: CaseId, principal: CurrentAccount) -> dict[str, Any]:
-        """One case with its items in order."""
-        return detail(own_case(case_id, principal))
 
-    @router.patch("/cases/{case_id}", response_model=CaseInfo, responses=error_responses(401, 404))
-    async def update_case(
-        case_id: CaseId, body: CaseUpdate, principal: CurrentAccount
-    ) -> dict[str, Any]:
-        """Change the title or the description."""
-        own_case(case_id, principal)
-        case = vault.cases.update(
+@router.get("/cases/{case_id}", response_model=CaseDetail, responses=error_responses(401, 404))
+async def get_case(case_id: CaseId, principal: CurrentAccount, vault: Vault) -> dict[str, Any]:
+    """One case with its items in order."""
+    return case_detail(vault, own_case(vault, case_id, principal))
+
+
+@router.patch("/cases/{case_id}", response_model=CaseInfo, responses=error_responses(401, 404))
+async def update_case(
+    case_id: CaseId, body: CaseUpdate, principal: CurrentAccount, vault: Vault
+) -> dict[str, Any]:
+    """Change the title or the description."""
+    own_case(vault, case_id, principal)
+    case = vault.cases.update(
+        principal.account.id,
+        case_id,
+        now=utc_now(),
+        title=body.title,
+        description=body.description,
+    )
+    if case is None:  # deleted meanwhile
+        raise ApiError("not_found", 404)
+    return case_info(case)
+
+
+@router.delete("/cases/{case_id}", status_code=204, responses=error_responses(401, 404))
+async def delete_case(
+    case_id: CaseId, principal: CurrentAccount, vault: Vault, shares: Shares
+) -> Response:
+    """Delete the case: its items stay sealed records; its share links are revoked."""
+    now = utc_now()
+    if not vault.cases.delete(principal.account.id, case_id, now=now):
+        raise ApiError("not_found", 404)
+    for link in shares.store.for_case(principal.account.id, case_id):
+        shares.store.revoke(link.id, now=now)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/cases/{case_id}/items/{number}",
+    response_model=CaseDetail,
+    responses=error_responses(401, 404, 409),
+)
+async def put_case_item(
+    case_id: CaseId,
+    number: str,
+    body: CaseItemPut,
+    request: Request,
+    principal: CurrentAccount,
+    vault: Vault,
+) -> dict[str, Any]:
+    """Add one of the caller's items at the end of the case, or change its note."""
+    own_case(vault, case_id, principal)
+    record = owned_record(vault, number, principal)
+    try:
+        added = put_item_in_case(
+            vault,
             principal.account.id,
             case_id,
-            now=clock(),
-            title=body.title,
-            description=body.description,
+            record,
+            body.note,
+            now=utc_now(),
+            ip=client_ip(request),
         )
-        if case is None:  # deleted meanwhile
-            raise ApiError("not_found", 404)
-        return case_info(case)
+    except CaseFull:
+        raise ApiError("case_full", 409) from None
+    if not added:
+        raise ApiError("not_found", 404)
+    return case_detail(vault, own_case(vault, case_id, principal))
 
-    @router.delete("/cases/{case_id}", status_code=204, responses=error_responses(401, 404))
-    async def delete_case(case_id: CaseId, principal: CurrentAccount) -> Response:
-        """Delete the case: its items stay sealed records; its share links are revoked."""
-        now = clock()
-        if not vault.cases.delete(principal.account.id, case_id, now=now):
-            raise ApiError("not_found", 404)
-        for link in shares.for_case(principal.account.id, case_id):
-            shares.revoke(link.id, now=now)
-        return Response(status_code=204)
 
-    @router.put(
-        "/cases/{case_id}/items/{number}",
-        response_model=CaseDetail,
-        responses=error_responses(401, 404, 409),
-    )
-    async def put_case_item(
-        case_id: CaseId,
-        number: str,
-        body: CaseItemPut,
-        request: Request,
-        principal: CurrentAccount,
-    ) -> dict[str, Any]:
-        """Add one of the caller's items at the end of the case, or change its note."""
-        own_case(case_id, principal)
-        record = owned_record(vault, number, principal)
-        try:
-            added = put_item_in_case(
-                vault,
-                principal.account.id,
-                case_id,
-                record,
-                body.note,
-                now=clock(),
-                ip=client_ip(request),
-            )
-        except CaseFull:
-            raise ApiError("case_full", 409) from None
-        if not added:
-            raise ApiError("not_found", 404)
-        return detail(own_case(case_id, principal))
-
-    @router.delete(
-        "/cases/{case_id}/items/{number}", status_code=204, responses=error_responses(401, 404)
-    )
-    async def remove_case_item(case_id: CaseId, number: str, principal: CurrentAccount) -> Response:
-        """Take an item out of the case (the item itself stays, sealed)."""
-        own_case(case_id, principal)
-        record = owned_record(vault, number, principal)
-        if not vault.cases.remove_item(principal.account.id, case_id, record.id, now=clock()):
-            raise ApiError("not_found", 404)
-        return Response(status_code=204)
-
-    app.include_router(router)
+@router.delete(
+    "/cases/{case_id}/items/{number}", status_code=204, responses=error_responses(401, 404)
+)
+async def remove_case_item(
+    case_id: CaseId, number: str, principal: CurrentAccount, vault: Vault
+) -> Response:
+    """Take an item out of the case (the item itself stays, sealed)."""
+    own_case(vault, case_id, principal)
+    record = owned_record(vault, number, principal)
+    if not vault.cases.remove_item(principal.account.id, case_id, record.id, now=utc_now()):
+        raise ApiError("not_found", 404)
+    return Response(status_code=204)

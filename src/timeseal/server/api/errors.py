@@ -5,6 +5,9 @@ unless the request's ``Accept-Language`` prefers English (RFC 9110 §12.5.4: the
 q-value among the languages we have wins, ties go to the one listed first). Some errors add
 ``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left``, ``fields``
 or ``next_index`` (the chunk a recording expects).
+
+A service refuses with :class:`~timeseal.server.refusal.Refusal` and a code; its status is in
+:data:`REFUSAL_STATUS`. Endpoints raise :class:`ApiError`, a refusal with its own status.
 """
 
 from __future__ import annotations
@@ -24,13 +27,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from timeseal.server.refusal import Refusal
+from timeseal.store.cases import MAX_CASE_ITEMS
+
 Language = Literal["zh", "en"]
 
 API_PREFIX = "/api/"
 
-#: code -> (中文, English). ``{wait}``, ``{fields}``, ``{status}``, ``{next_index}`` are
-#: filled in.
+#: code -> (中文, English) for every code the server answers with, all here (a test reads the
+#: codes the code base raises and checks each has its message). ``{wait}``, ``{fields}``,
+#: ``{status}``, ``{next_index}`` are filled in.
 MESSAGES: dict[str, tuple[str, str]] = {
+    # accounts, and any route
     "invalid_phone": (
         "请输入有效的中国大陆手机号（11 位，以 13–19 开头，可带 +86）。",
         "Enter a valid mainland China mobile number (11 digits from 13 to 19, +86 optional).",
@@ -82,6 +90,97 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "服务器存储空间已满，此次请求未能保存，请稍后重试。",
         "The server's storage is full and this request could not be saved; try again later.",
     ),
+    # request bounds (timeseal.server.request_bounds)
+    "request_too_large": (
+        "请求内容过大，服务器不予接收。",
+        "The request body is larger than this server accepts.",
+    ),
+    "query_too_long": ("请求地址过长。", "The request's query string is too long."),
+    "json_too_deep": (
+        "JSON 嵌套层数过多，服务器不予接收。",
+        "The JSON body is nested too deeply.",
+    ),
+    # uploads and downloads (.uploads, .vault)
+    "quota_exceeded": (
+        "存储空间不足：此次上传会超出账户的存储配额。",
+        "Quota exceeded: this upload would take the account past its storage quota.",
+    ),
+    "upload_too_large": ("文件超过允许的最大大小。", "The file is larger than allowed."),
+    "upload_offset_mismatch": (
+        "上传偏移量不一致，请先查询当前偏移量（HEAD）。",
+        "Upload-Offset does not match the upload; ask for the current one (HEAD).",
+    ),
+    "upload_busy": ("该上传正在被另一个请求写入。", "Another request is writing this upload."),
+    "checksum_mismatch": (
+        "数据校验和不一致，本段数据未被接收。",
+        "The checksum does not match; this chunk was not accepted.",
+    ),
+    "sha256_mismatch": (
+        "文件的 SHA-256 与声明的不一致，已丢弃。",
+        "The file's SHA-256 differs from the declared one; it was discarded.",
+    ),
+    "tus_version": ("仅支持 tus 1.0.0。", "Only tus 1.0.0 is supported."),
+    "sealing_failed": (
+        "暂时无法签发时间戳，请稍后重试。",
+        "No timestamp can be issued right now; try again later.",
+    ),
+    "range_not_satisfiable": ("请求的范围无效。", "The requested range is not satisfiable."),
+    "upload_expired": (
+        "该上传长时间没有进展，已过期；请重新上传。",
+        "This upload made no progress for too long and has expired; upload the file again.",
+    ),
+    # live recordings (.recordings)
+    "chunk_conflict": (
+        "该序号的分段已收到，且内容不同；已收到的内容保持不变。",
+        "A chunk with this index was received with other bytes; it stays as received.",
+    ),
+    "chunk_out_of_order": (
+        "分段顺序不对：服务器等待第 {next_index} 段。",
+        "Chunk out of order: the server expects chunk {next_index}.",
+    ),
+    "recording_closed": (
+        "该录制已结束或已被截断，不再接收分段。",
+        "This recording is finished or was cut off; it takes no more chunks.",
+    ),
+    "chunk_count_mismatch": (
+        "分段数不一致：服务器已收到 {next_index} 段。",
+        "The chunk count does not match: the server received {next_index} chunks.",
+    ),
+    "recording_empty": (
+        "该录制没有任何分段，无法结束。",
+        "This recording has no chunks; there is nothing to finish.",
+    ),
+    "recording_exists": (
+        "该录制编号已被使用。",
+        "This recording id is taken.",
+    ),
+    "chunk_too_large": (
+        "分段超过允许的最大大小（8 MiB）。",
+        "The chunk is larger than allowed (8 MiB).",
+    ),
+    "chunk_empty": ("分段不能为空。", "A chunk cannot be empty."),
+    # cases (.cases)
+    "case_full": (
+        f"一个案件最多包含 {MAX_CASE_ITEMS} 项证据。",
+        f"A case holds at most {MAX_CASE_ITEMS} items.",
+    ),
+    # packages (.packages)
+    "not_sequenced": (
+        "证据刚刚封存，尚未写入公开日志；请几秒后重试。",
+        "The item was sealed a moment ago and is not in the public log yet; retry shortly.",
+    ),
+    "case_empty": ("案件中还没有证据，无法打包。", "The case has no items to package."),
+    "package_failed": (
+        "暂时无法生成证据包，请稍后重试。",
+        "The package cannot be built right now; try again later.",
+    ),
+    # share links (.shares)
+    "share_expired": ("该分享链接已过期。", "This share link has expired."),
+    "share_code_required": (
+        "该分享链接需要访问码。",
+        "This share link needs an access code.",
+    ),
+    "share_code_invalid": ("访问码不正确。", "The access code is not correct."),
 }
 
 
@@ -98,8 +197,10 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class ApiError(Exception):
-    """Raise in an endpoint or dependency to answer with a JSON error."""
+class ApiError(Refusal):
+    """Raise in an endpoint or dependency to answer with a JSON error; the HTTP layer's own
+    refusal, with its status (a service's refusal takes its status from
+    :data:`REFUSAL_STATUS`)."""
 
     def __init__(
         self,
@@ -113,13 +214,37 @@ class ApiError(Exception):
     ) -> None:
         if code not in MESSAGES:
             raise ValueError(f"no message for error code {code!r}")
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, retry_after=retry_after, attempts_left=attempts_left)
         self.status = status
-        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
-        self.attempts_left = attempts_left
         self.next_index = next_index
         self.headers = dict(headers or {})
+
+
+#: The HTTP status of each refusal the services raise (:class:`~timeseal.server.refusal.Refusal`),
+#: by its code; the one place a service's "no" becomes a status.
+REFUSAL_STATUS: dict[str, int] = {
+    # accounts: logging in (timeseal.server.accounts.service)
+    "rate_limited": 429,
+    "sms_budget_exhausted": 429,
+    "sms_unavailable": 502,
+    "code_invalid": 400,
+    "code_expired": 400,
+    "code_used": 400,
+    "code_exhausted": 400,
+    # share links (timeseal.server.evidence.shares)
+    "not_found": 404,
+    "share_expired": 410,
+    "share_code_required": 403,
+    "share_code_invalid": 403,
+}
+
+
+def http_status(refusal: Refusal) -> int:
+    """The status ``refusal`` is answered with: an :class:`ApiError`'s own, else its code's in
+    :data:`REFUSAL_STATUS`."""
+    if isinstance(refusal, ApiError):
+        return refusal.status
+    return REFUSAL_STATUS[refusal.code]
 
 
 def preferred_language(accept_language: str | None) -> Language:
@@ -195,19 +320,29 @@ def _json(body: ErrorBody, status: int, headers: Mapping[str, str] | None = None
     )
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refusal)
+    error = (
+        exc
+        if isinstance(exc, ApiError)
+        else ApiError(
+            exc.code,
+            http_status(exc),
+            retry_after=exc.retry_after,
+            attempts_left=exc.attempts_left,
+        )
+    )
     body = error_body(
         request,
-        exc.code,
-        retry_after=exc.retry_after,
-        attempts_left=exc.attempts_left,
-        next_index=exc.next_index,
+        error.code,
+        retry_after=error.retry_after,
+        attempts_left=error.attempts_left,
+        next_index=error.next_index,
     )
-    headers = dict(exc.headers)
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(exc.retry_after)
-    return _json(body, exc.status, headers)
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return _json(body, error.status, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -232,7 +367,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer errors under ``/api/`` in our JSON shape; other paths keep FastAPI's."""
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Refusal, _refused)  # ApiError is one
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

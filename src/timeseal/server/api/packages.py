@@ -13,41 +13,24 @@ adds ``downloaded`` to the custody trail of every item in it. Share links have t
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from timeseal.core.package.layout import item_id
 from timeseal.server.api.cases import CaseId
-from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.errors import ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.state import Certificates, Packages, Vault
 from timeseal.server.api.vault import blob_response, owned_record, parse_range
-from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.packages import EmptyCase, PackageError, PackageService
-from timeseal.server.evidence.vault import NotSequenced
+from timeseal.server.evidence.vault import NotSequenced, VaultService
 from timeseal.server.tsa.service import utc_now
 from timeseal.store.blobs import BlobRef
 from timeseal.store.packages import PackageRow
-
-Clock = Callable[[], dt.datetime]
-
-MESSAGES.update(
-    {
-        "not_sequenced": (
-            "证据刚刚封存，尚未写入公开日志；请几秒后重试。",
-            "The item was sealed a moment ago and is not in the public log yet; retry shortly.",
-        ),
-        "case_empty": ("案件中还没有证据，无法打包。", "The case has no items to package."),
-        "package_failed": (
-            "暂时无法生成证据包，请稍后重试。",
-            "The package cannot be built right now; try again later.",
-        ),
-    }
-)
 
 ZIP_MEDIA_TYPE = "application/zip"
 PDF_MEDIA_TYPE = "application/pdf"
@@ -86,115 +69,92 @@ def package_response(
     )
 
 
-def note_custody(
-    packages: PackageService,
-    record_ids: Iterable[int],
-    action: str,
-    *,
-    actor_id: int | None,
-    request: Request,
-    clock: Clock,
+def note_downloads(
+    vault: VaultService, record_ids: Iterable[int], principal: CurrentAccount, request: Request
 ) -> None:
+    """Custody ``downloaded`` by the caller for every record in a download."""
     for record_id in record_ids:
-        packages.vault.store.add_custody(
-            record_id, action, actor_id=actor_id, at=clock(), client_ip=client_ip(request)
+        vault.store.add_custody(
+            record_id,
+            "downloaded",
+            actor_id=principal.account.id,
+            at=utc_now(),
+            client_ip=client_ip(request),
         )
 
 
-def include_packages(
-    app: FastAPI,
-    packages: PackageService,
-    certificates: CertificateIssuer,
-    *,
-    clock: Clock = utc_now,
-) -> None:
-    """Mount the owner's package and certificate downloads (after ``include_auth``)."""
-    router = APIRouter(prefix="/api/v1", tags=["packages"])
+router = APIRouter(prefix="/api/v1", tags=["packages"])
+
+
+@router.get(
+    "/evidence/{number}/certificate",
+    responses={
+        200: {"content": {PDF_MEDIA_TYPE: {}}},
+        206: {"content": {PDF_MEDIA_TYPE: {}}},
+        **error_responses(401, 404, 416, 503),
+    },
+    response_class=StreamingResponse,
+)
+async def evidence_certificate(
+    number: str,
+    request: Request,
+    principal: CurrentAccount,
+    vault: Vault,
+    certificates: Certificates,
+) -> StreamingResponse:
+    """The item's certificate PDF, signed and timestamped; issued once, on first request."""
+    record = owned_record(vault, number, principal)
+    try:
+        ref = await certificates.certificate(record)
+    except NotSequenced:
+        raise ApiError("not_sequenced", 503, retry_after=2) from None
+    start, end, status = parse_range(request.headers.get("range"), ref.size)
+    response = blob_response(
+        vault,
+        ref,
+        f"{item_id(record.number)}-certificate.pdf",
+        PDF_MEDIA_TYPE,
+        start,
+        end,
+        status,
+    )
+    note_downloads(vault, [record.id], principal, request)
+    return response
+
+
+@router.get(
+    "/evidence/{number}/package",
+    responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 416, 503)},
+    response_class=StreamingResponse,
+)
+async def evidence_package(
+    number: str, request: Request, principal: CurrentAccount, packages: Packages
+) -> StreamingResponse:
+    """The item's evidence package (ZIP), built on first request; ``Range`` resumes."""
+    record = owned_record(packages.vault, number, principal)
+    row = await built(packages.item_package(record))
+    response = package_response(packages, row, f"{item_id(record.number)}.zip", request)
+    note_downloads(packages.vault, [record.id], principal, request)
+    return response
+
+
+@router.get(
+    "/cases/{case_id}/package",
+    responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 409, 416, 503)},
+    response_class=StreamingResponse,
+    tags=["cases"],
+)
+async def case_package(
+    case_id: CaseId, request: Request, principal: CurrentAccount, packages: Packages
+) -> StreamingResponse:
+    """The case's evidence package (ZIP of all its items), built on first request."""
     vault = packages.vault
-
-    @router.get(
-        "/evidence/{number}/certificate",
-        responses={
-            200: {"content": {PDF_MEDIA_TYPE: {}}},
-            206: {"content": {PDF_MEDIA_TYPE: {}}},
-            **error_responses(401, 404, 416, 503),
-        },
-        response_class=StreamingResponse,
+    case = vault.cases.get(principal.account.id, case_id)
+    if case is None:
+        raise ApiError("not_found", 404)
+    row = await built(packages.case_package(case))
+    response = package_response(packages, row, f"case-{case.id}.zip", request)
+    note_downloads(
+        vault, (item.record_id for item in vault.cases.items(case.id)), principal, request
     )
-    async def evidence_certificate(
-        number: str, request: Request, principal: CurrentAccount
-    ) -> StreamingResponse:
-        """The item's certificate PDF, signed and timestamped; issued once, on first request."""
-        record = owned_record(vault, number, principal)
-        try:
-            ref = await certificates.certificate(record)
-        except NotSequenced:
-            raise ApiError("not_sequenced", 503, retry_after=2) from None
-        start, end, status = parse_range(request.headers.get("range"), ref.size)
-        response = blob_response(
-            vault,
-            ref,
-            f"{item_id(record.number)}-certificate.pdf",
-            PDF_MEDIA_TYPE,
-            start,
-            end,
-            status,
-        )
-        note_custody(
-            packages,
-            [record.id],
-            "downloaded",
-            actor_id=principal.account.id,
-            request=request,
-            clock=clock,
-        )
-        return response
-
-    @router.get(
-        "/evidence/{number}/package",
-        responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 416, 503)},
-        response_class=StreamingResponse,
-    )
-    async def evidence_package(
-        number: str, request: Request, principal: CurrentAccount
-    ) -> StreamingResponse:
-        """The item's evidence package (ZIP), built on first request; ``Range`` resumes."""
-        record = owned_record(vault, number, principal)
-        row = await built(packages.item_package(record))
-        response = package_response(packages, row, f"{item_id(record.number)}.zip", request)
-        note_custody(
-            packages,
-            [record.id],
-            "downloaded",
-            actor_id=principal.account.id,
-            request=request,
-            clock=clock,
-        )
-        return response
-
-    @router.get(
-        "/cases/{case_id}/package",
-        responses={**PACKAGE_RESPONSES, **error_responses(401, 404, 409, 416, 503)},
-        response_class=StreamingResponse,
-        tags=["cases"],
-    )
-    async def case_package(
-        case_id: CaseId, request: Request, principal: CurrentAccount
-    ) -> StreamingResponse:
-        """The case's evidence package (ZIP of all its items), built on first request."""
-        case = vault.cases.get(principal.account.id, case_id)
-        if case is None:
-            raise ApiError("not_found", 404)
-        row = await built(packages.case_package(case))
-        response = package_response(packages, row, f"case-{case.id}.zip", request)
-        note_custody(
-            packages,
-            (item.record_id for item in vault.cases.items(case.id)),
-            "downloaded",
-            actor_id=principal.account.id,
-            request=request,
-            clock=clock,
-        )
-        return response
-
-    app.include_router(router)
+    return response

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
@@ -30,6 +30,7 @@ from timeseal.server.api.models import (
     PublicLog,
     PublicTimestamp,
 )
+from timeseal.server.api.state import Public
 from timeseal.server.evidence.vault import VaultService
 from timeseal.store.evidence import EvidenceRecord
 
@@ -93,42 +94,41 @@ class PublicRecords:
         )
 
 
-def include_public(app: FastAPI, records: PublicRecords) -> None:
-    """Mount the public facts endpoints (no authentication)."""
-    router = APIRouter(prefix="/api/v1/public", tags=["public"])
+router = APIRouter(prefix="/api/v1/public", tags=["public"])
 
-    @router.get(
-        "/evidence/{number}",
-        response_model=PublicEvidence,
-        responses=error_responses(404),
+
+@router.get(
+    "/evidence/{number}",
+    response_model=PublicEvidence,
+    responses=error_responses(404),
+)
+async def public_evidence(number: str, records: Public) -> PublicEvidence:
+    """The public facts of a sealed record (no login). The number may be typed loosely:
+    lowercase, with or without dashes."""
+    record = records.by_number(number)
+    if record is None:
+        raise ApiError("not_found", 404)
+    return records.facts(record)
+
+
+@router.get(
+    "/evidence",
+    response_model=PublicEvidenceMatches,
+    responses=error_responses(422),
+)
+async def public_evidence_by_content(
+    sha256: Annotated[
+        str,
+        Query(
+            pattern=SHA256_HEX.pattern,
+            description="SHA-256 of the content, 64 hex digits (computed by the client; "
+            "the file itself is never sent).",
+        ),
+    ],
+    records: Public,
+) -> PublicEvidenceMatches:
+    """The records sealing exactly this content, oldest first (public facts only)."""
+    digest = bytes.fromhex(sha256)
+    return PublicEvidenceMatches(
+        sha256=digest.hex(), items=[records.facts(r) for r in records.by_content(digest)]
     )
-    async def public_evidence(number: str) -> PublicEvidence:
-        """The public facts of a sealed record (no login). The number may be typed loosely:
-        lowercase, with or without dashes."""
-        record = records.by_number(number)
-        if record is None:
-            raise ApiError("not_found", 404)
-        return records.facts(record)
-
-    @router.get(
-        "/evidence",
-        response_model=PublicEvidenceMatches,
-        responses=error_responses(422),
-    )
-    async def public_evidence_by_content(
-        sha256: Annotated[
-            str,
-            Query(
-                pattern=SHA256_HEX.pattern,
-                description="SHA-256 of the content, 64 hex digits (computed by the client; "
-                "the file itself is never sent).",
-            ),
-        ],
-    ) -> PublicEvidenceMatches:
-        """The records sealing exactly this content, oldest first (public facts only)."""
-        digest = bytes.fromhex(sha256)
-        return PublicEvidenceMatches(
-            sha256=digest.hex(), items=[records.facts(r) for r in records.by_content(digest)]
-        )
-
-    app.include_router(router)

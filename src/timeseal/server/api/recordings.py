@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import IO, Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -27,8 +27,9 @@ from timeseal.core.package.canonical import MAX_SAFE_INTEGER, format_canonical_j
 from timeseal.core.segment_chain import RECORDING_ID_BYTES, start_link
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.disposition import content_disposition
-from timeseal.server.api.errors import MESSAGES, ApiError, error_responses
+from timeseal.server.api.errors import ApiError, error_responses
 from timeseal.server.api.security import CurrentAccount, client_ip
+from timeseal.server.api.state import Recordings
 from timeseal.server.api.vault import MAX_ID
 from timeseal.server.evidence.recording_files import SEAL_EVERY, rfc3339
 from timeseal.server.evidence.recordings import (
@@ -40,40 +41,6 @@ from timeseal.server.evidence.recordings import (
 )
 from timeseal.server.evidence.vault import SealingFailed
 from timeseal.store.recordings import Recording
-
-MESSAGES.update(
-    {
-        "chunk_conflict": (
-            "该序号的分段已收到，且内容不同；已收到的内容保持不变。",
-            "A chunk with this index was received with other bytes; it stays as received.",
-        ),
-        "chunk_out_of_order": (
-            "分段顺序不对：服务器等待第 {next_index} 段。",
-            "Chunk out of order: the server expects chunk {next_index}.",
-        ),
-        "recording_closed": (
-            "该录制已结束或已被截断，不再接收分段。",
-            "This recording is finished or was cut off; it takes no more chunks.",
-        ),
-        "chunk_count_mismatch": (
-            "分段数不一致：服务器已收到 {next_index} 段。",
-            "The chunk count does not match: the server received {next_index} chunks.",
-        ),
-        "recording_empty": (
-            "该录制没有任何分段，无法结束。",
-            "This recording has no chunks; there is nothing to finish.",
-        ),
-        "recording_exists": (
-            "该录制编号已被使用。",
-            "This recording id is taken.",
-        ),
-        "chunk_too_large": (
-            "分段超过允许的最大大小（8 MiB）。",
-            "The chunk is larger than allowed (8 MiB).",
-        ),
-        "chunk_empty": ("分段不能为空。", "A chunk cannot be empty."),
-    }
-)
 
 _DECIMAL = r"^-?\d{1,3}(\.\d{1,10})?$"
 #: MediaRecorder's types, and MPEG-TS for the CLI recorder's ffmpeg segments (``timeseal
@@ -243,157 +210,166 @@ RecordingId = Annotated[str, Path(min_length=32, max_length=32)]
 ChunkIndex = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 
-def include_recordings(app: FastAPI, service: RecordingService) -> None:
-    """Mount ``/api/v1/time`` and ``/api/v1/recordings`` (after ``include_auth``)."""
-    router = APIRouter(prefix="/api/v1")
+def own_recording(
+    service: RecordingService, recording_id: str, principal: CurrentAccount
+) -> Recording:
+    recording = service.store.get(recording_id) if _RECORDING_ID.match(recording_id) else None
+    if recording is None or recording.owner_id != principal.account.id:
+        raise ApiError("not_found", 404)
+    return recording
 
-    def own(recording_id: str, principal: CurrentAccount) -> Recording:
-        recording = service.store.get(recording_id) if _RECORDING_ID.match(recording_id) else None
-        if recording is None or recording.owner_id != principal.account.id:
-            raise ApiError("not_found", 404)
-        return recording
 
-    @router.get("/time", response_model=ServerTime, tags=["recordings"])
-    async def server_time() -> JSONResponse:
-        """The server clock (UTC, milliseconds), for a page to measure its own offset."""
-        now = dt.datetime.now(dt.UTC)
-        return JSONResponse({"now": rfc3339(now)}, headers=NO_STORE)
+router = APIRouter(prefix="/api/v1")
 
-    @router.post(
-        "/recordings",
-        status_code=201,
-        response_model=RecordingCreated,
-        responses=error_responses(400, 401, 403, 404, 409, 422),
-        tags=["recordings"],
+
+@router.get("/time", response_model=ServerTime, tags=["recordings"])
+async def server_time() -> JSONResponse:
+    """The server clock (UTC, milliseconds), for a page to measure its own offset."""
+    now = dt.datetime.now(dt.UTC)
+    return JSONResponse({"now": rfc3339(now)}, headers=NO_STORE)
+
+
+@router.post(
+    "/recordings",
+    status_code=201,
+    response_model=RecordingCreated,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+    tags=["recordings"],
+)
+async def create_recording(
+    body: NewRecordingBody, request: Request, principal: CurrentAccount, service: Recordings
+) -> JSONResponse:
+    """Start a recording: its chain starts at link[-1] of its id (given or random)."""
+    owner = principal.account.id
+    if body.case_id is not None and service.vault.cases.get(owner, body.case_id) is None:
+        raise ApiError("not_found", 404)
+    recording_id = (
+        bytes.fromhex(body.recording_id)
+        if body.recording_id is not None
+        else secrets.token_bytes(RECORDING_ID_BYTES)
     )
-    async def create_recording(
-        body: NewRecordingBody, request: Request, principal: CurrentAccount
-    ) -> JSONResponse:
-        """Start a recording: its chain starts at link[-1] of its id (given or random)."""
-        owner = principal.account.id
-        if body.case_id is not None and service.vault.cases.get(owner, body.case_id) is None:
-            raise ApiError("not_found", 404)
-        recording_id = (
-            bytes.fromhex(body.recording_id)
-            if body.recording_id is not None
-            else secrets.token_bytes(RECORDING_ID_BYTES)
-        )
-        declared: dict[str, Any] = {
-            "location": None if body.location is None else body.location.model_dump(),
-            "browser_environment": body.browser_environment,
-        }
-        recording = service.create(
-            recording_id=recording_id,
-            owner_id=owner,
-            kind=body.kind,
-            mime_type=body.mime_type,
-            title=body.title,
-            case_id=body.case_id,
-            declared=declared,
-            client_ip=client_ip(request),
-        )
-        if recording is None:  # the id exists: a retry of our own create, or not ours
-            recording = service.store.get(recording_id.hex())
-            assert recording is not None
-            if recording.owner_id != owner or recording.kind != body.kind:
-                raise ApiError("recording_exists", 409)
-        return JSONResponse(
-            {
-                "id": recording.id,
-                "chain_start": start_link(bytes.fromhex(recording.id)).hex(),
-                "next_index": recording.chunks,
-                "chunk_max_bytes": CHUNK_MAX_BYTES,
-                "seal_every": SEAL_EVERY,
-                "state": status(recording)["state"],
-            },
-            status_code=201,
-            headers=NO_STORE,
-        )
-
-    @router.put(
-        "/recordings/{recording_id}/chunks/{index}",
-        response_model=ChunkSealed,
-        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 503),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                },
-            }
+    declared: dict[str, Any] = {
+        "location": None if body.location is None else body.location.model_dump(),
+        "browser_environment": body.browser_environment,
+    }
+    recording = service.create(
+        recording_id=recording_id,
+        owner_id=owner,
+        kind=body.kind,
+        mime_type=body.mime_type,
+        title=body.title,
+        case_id=body.case_id,
+        declared=declared,
+        client_ip=client_ip(request),
+    )
+    if recording is None:  # the id exists: a retry of our own create, or not ours
+        recording = service.store.get(recording_id.hex())
+        assert recording is not None
+        if recording.owner_id != owner or recording.kind != body.kind:
+            raise ApiError("recording_exists", 409)
+    return JSONResponse(
+        {
+            "id": recording.id,
+            "chain_start": start_link(bytes.fromhex(recording.id)).hex(),
+            "next_index": recording.chunks,
+            "chunk_max_bytes": CHUNK_MAX_BYTES,
+            "seal_every": SEAL_EVERY,
+            "state": status(recording)["state"],
         },
-        tags=["recordings"],
+        status_code=201,
+        headers=NO_STORE,
     )
-    async def put_chunk(
-        recording_id: RecordingId, index: ChunkIndex, request: Request, principal: CurrentAccount
-    ) -> JSONResponse:
-        """One chunk's raw bytes: stored, chained, its head timestamped, then answered."""
-        recording = own(recording_id, principal)
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/octet-stream":
-            raise ApiError("unsupported_media_type", 415)
-        data = await _read_body(request)
-        try:
-            answer = await service.put_chunk(recording, index, data)
-        except RecordingProblem as exc:
-            raise _problem(exc) from None
-        except SealingFailed:
-            raise ApiError("sealing_failed", 503, retry_after=2) from None
-        return JSONResponse(answer.as_json(), headers=NO_STORE)
 
-    @router.post(
-        "/recordings/{recording_id}/finish",
-        response_model=RecordingFinished,
-        responses=error_responses(401, 403, 404, 409, 422, 503),
-        tags=["recordings"],
-    )
-    async def finish_recording(
-        recording_id: RecordingId, body: FinishBody, principal: CurrentAccount
-    ) -> JSONResponse:
-        """A normal stop after ``chunks`` chunks: the joined file becomes sealed evidence."""
-        recording = own(recording_id, principal)
-        try:
-            done = await service.finish(recording, body.chunks)
-        except RecordingProblem as exc:
-            raise _problem(exc) from None
-        except SealingFailed:
-            raise ApiError("sealing_failed", 503, retry_after=2) from None
-        return JSONResponse(
-            {"state": "finished", "evidence": done.evidence_number}, headers=NO_STORE
-        )
 
-    @router.get(
-        "/recordings/{recording_id}",
-        response_model=RecordingStatus,
-        responses=error_responses(401, 404),
-        tags=["recordings"],
-    )
-    async def recording_status(
-        recording_id: RecordingId, principal: CurrentAccount
-    ) -> JSONResponse:
-        """Where the recording is: chunks chained, how far sealed, the evidence it became."""
-        return JSONResponse(status(own(recording_id, principal)), headers=NO_STORE)
-
-    @router.get(
-        "/recordings/{recording_id}/chain.zip",
-        responses={200: {"content": {"application/zip": {}}}, **error_responses(401, 404)},
-        response_class=Response,
-        tags=["recordings"],
-    )
-    async def recording_chain(recording_id: RecordingId, principal: CurrentAccount) -> Any:
-        """The recording directory (chain.jsonl, segments/, tokens/, capture.json, …) as a
-        ZIP, for ``timeseal verify`` on the unpacked directory."""
-        recording = own(recording_id, principal)
-        file = await anyio.to_thread.run_sync(service.chain_zip, recording)
-        name = f"recording-{recording.id}-chain.zip"
-        return StreamingResponse(
-            _stream(file),
-            media_type="application/zip",
-            headers={
-                "Content-Disposition": content_disposition(name),
-                "Cache-Control": "private, no-store",
-                "X-Content-Type-Options": "nosniff",
+@router.put(
+    "/recordings/{recording_id}/chunks/{index}",
+    response_model=ChunkSealed,
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
             },
-        )
+        }
+    },
+    tags=["recordings"],
+)
+async def put_chunk(
+    recording_id: RecordingId,
+    index: ChunkIndex,
+    request: Request,
+    principal: CurrentAccount,
+    service: Recordings,
+) -> JSONResponse:
+    """One chunk's raw bytes: stored, chained, its head timestamped, then answered."""
+    recording = own_recording(service, recording_id, principal)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/octet-stream":
+        raise ApiError("unsupported_media_type", 415)
+    data = await _read_body(request)
+    try:
+        answer = await service.put_chunk(recording, index, data)
+    except RecordingProblem as exc:
+        raise _problem(exc) from None
+    except SealingFailed:
+        raise ApiError("sealing_failed", 503, retry_after=2) from None
+    return JSONResponse(answer.as_json(), headers=NO_STORE)
 
-    app.include_router(router)
+
+@router.post(
+    "/recordings/{recording_id}/finish",
+    response_model=RecordingFinished,
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+    tags=["recordings"],
+)
+async def finish_recording(
+    recording_id: RecordingId, body: FinishBody, principal: CurrentAccount, service: Recordings
+) -> JSONResponse:
+    """A normal stop after ``chunks`` chunks: the joined file becomes sealed evidence."""
+    recording = own_recording(service, recording_id, principal)
+    try:
+        done = await service.finish(recording, body.chunks)
+    except RecordingProblem as exc:
+        raise _problem(exc) from None
+    except SealingFailed:
+        raise ApiError("sealing_failed", 503, retry_after=2) from None
+    return JSONResponse({"state": "finished", "evidence": done.evidence_number}, headers=NO_STORE)
+
+
+@router.get(
+    "/recordings/{recording_id}",
+    response_model=RecordingStatus,
+    responses=error_responses(401, 404),
+    tags=["recordings"],
+)
+async def recording_status(
+    recording_id: RecordingId, principal: CurrentAccount, service: Recordings
+) -> JSONResponse:
+    """Where the recording is: chunks chained, how far sealed, the evidence it became."""
+    return JSONResponse(status(own_recording(service, recording_id, principal)), headers=NO_STORE)
+
+
+@router.get(
+    "/recordings/{recording_id}/chain.zip",
+    responses={200: {"content": {"application/zip": {}}}, **error_responses(401, 404)},
+    response_class=Response,
+    tags=["recordings"],
+)
+async def recording_chain(
+    recording_id: RecordingId, principal: CurrentAccount, service: Recordings
+) -> Any:
+    """The recording directory (chain.jsonl, segments/, tokens/, capture.json, …) as a
+    ZIP, for ``timeseal verify`` on the unpacked directory."""
+    recording = own_recording(service, recording_id, principal)
+    file = await anyio.to_thread.run_sync(service.chain_zip, recording)
+    name = f"recording-{recording.id}-chain.zip"
+    return StreamingResponse(
+        _stream(file),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": content_disposition(name),
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

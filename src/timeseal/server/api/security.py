@@ -39,6 +39,9 @@ from starlette.responses import Response
 from timeseal.server.accounts.service import AuthService, Principal
 from timeseal.server.api.errors import ApiError
 
+# The web pages import auth_service from here.
+from timeseal.server.api.state import auth_service as auth_service
+
 SESSION_COOKIE = "ts_session"
 CSRF_COOKIE = "ts_csrf"
 DEVICE_COOKIE = "ts_device"
@@ -59,13 +62,6 @@ _session_cookie = APIKeyCookie(
     description="A browser session from POST /api/v1/auth/login with kind=session. Unsafe "
     f"methods also need the session's CSRF token in {CSRF_HEADER}.",
 )
-
-
-def auth_service(request: Request) -> AuthService:
-    service = getattr(request.app.state, "timeseal_auth", None)
-    if not isinstance(service, AuthService):
-        raise RuntimeError("the accounts API is not mounted: call include_auth(app, ...)")
-    return service
 
 
 def client_ip(request: Request) -> str:

@@ -22,13 +22,14 @@ import hashlib
 import io
 import os
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from fontTools import subset, ttLib  # type: ignore[import-untyped]
 from PIL import Image, UnidentifiedImageError
+
+from timeseal.core.files import replacing
 
 NOTO_CJK_REGULAR = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 #: The face of the collection to use: Noto Sans CJK SC (simplified Chinese glyph shapes).
@@ -142,14 +143,8 @@ def _subset(font: ttLib.TTFont, target: Path) -> None:
     subsetter.populate(unicodes=_repertoire())
     subsetter.subset(font)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".otf.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            font.save(f)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(target, mode=0o600) as f:
+        font.save(f)
 
 
 def image_preview(data: bytes, *, max_px: int = PREVIEW_MAX_PX) -> bytes:

@@ -34,6 +34,7 @@ import anyio.from_thread
 import anyio.to_thread
 from cryptography import x509
 
+from timeseal.core.digest import digest_file
 from timeseal.core.package import (
     CaptureWindow,
     JSONObject,
@@ -192,8 +193,7 @@ class PackageService:
                     )
                     out.flush()
                     os.fsync(out.fileno())
-                with path.open("rb") as f:
-                    sha256 = hashlib.file_digest(f, "sha256").digest()
+                sha256 = digest_file(path)
                 ref = self.vault.blobs.adopt(path, sha256)
                 return ref.sha256, ref.size
             finally:

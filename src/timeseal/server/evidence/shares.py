@@ -28,9 +28,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from timeseal.server.api.cases import case_items
-from timeseal.server.api.errors import ApiError
+from timeseal.server.evidence.cases import case_items
 from timeseal.server.evidence.packages import PackageService
+from timeseal.server.refusal import Refusal
 from timeseal.store.cases import Case
 from timeseal.store.evidence import EvidenceRecord
 from timeseal.store.shares import ShareLink, ShareStore
@@ -94,18 +94,18 @@ class ShareService:
         ``client_ip`` is whom a wrong code counts against."""
         share = self.store.by_token(token) if _TOKEN.match(token) else None
         if share is None or share.revoked_at is not None:
-            raise ApiError("not_found", 404)
+            raise Refusal("not_found")
         now = self.clock()
         if now >= share.expires_at:
-            raise ApiError("share_expired", 410)
+            raise Refusal("share_expired")
         if share.has_code and not code_proven:
             client = client_key(client_ip)
             run = self.store.code_failures(share.id, client)
             if run is not None and now < run.blocked_until:
                 wait = (run.blocked_until - now).total_seconds()
-                raise ApiError("rate_limited", 429, retry_after=wait)
+                raise Refusal("rate_limited", retry_after=wait)
             if not code:
-                raise ApiError("share_code_required", 403)
+                raise Refusal("share_code_required")
             if not self.store.check_code(share.id, code):
                 run = self.store.note_failure(
                     share.id,
@@ -115,7 +115,7 @@ class ShareService:
                     wait=code_backoff,
                 )
                 left = max(0, FREE_CODE_TRIES - run.failures)
-                raise ApiError("share_code_invalid", 403, attempts_left=left)
+                raise Refusal("share_code_invalid", attempts_left=left)
             if run is not None:
                 self.store.forget_failures(share.id, client)
         return share
@@ -125,7 +125,7 @@ class ShareService:
         vault = self.vault
         record = None if link.record_id is None else vault.store.get_by_id(link.record_id)
         if record is None:
-            raise ApiError("not_found", 404)
+            raise Refusal("not_found")
         return vault.sequenced(record)
 
     def case(self, link: ShareLink) -> tuple[Case, list[tuple[EvidenceRecord, dict[str, Any]]]]:
@@ -133,7 +133,7 @@ class ShareService:
         vault = self.vault
         case = None if link.case_id is None else vault.cases.get(link.owner_id, link.case_id)
         if case is None:
-            raise ApiError("not_found", 404)
+            raise Refusal("not_found")
         return case, [(vault.sequenced(r), fields) for r, fields in case_items(vault, case.id)]
 
     def note_open(self, link: ShareLink, record: EvidenceRecord, ip: str) -> None:

@@ -31,8 +31,6 @@ from timeseal.store.issuance import JournalEntry, JournalWriter
 
 log = logging.getLogger("timeseal.journal")
 
-#: Where workers find the journal process's socket (set only when there is one).
-SOCKET_ENV = "TIMESEAL_JOURNAL_SOCKET"
 #: How often the loop looks up from its sockets to see whether it should stop.
 POLL_INTERVAL = 0.2
 _READ_SIZE = 256 * 1024
@@ -164,12 +162,12 @@ class JournalServer:
         peer.sock.close()
 
 
-def run(data_dir: Path, socket_path: Path) -> None:
+def run(data_dir: Path, database_url: str | None, socket_path: Path) -> None:
     """The process: journal until SIGTERM or SIGINT. A failure before it listens exits with
     the supervisor's start-up failure status (it would only fail again)."""
     stop = companion_stop_event()
     try:
-        engine = open_database(data_dir)
+        engine = open_database(data_dir, database_url)
         writer = JournalWriter(engine)
         listener = listen(socket_path)
     except DataDirError as exc:  # e.g. another database than the data directory's

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from timeseal.core.errors import MalformedError
+from timeseal.core.files import write_durably
 from timeseal.core.tlog import (
     Checkpoint,
     SignedCheckpoint,
     format_signed_checkpoint,
     parse_signed_checkpoint,
 )
-from timeseal.server.runtime.datadir import write_durably
 from timeseal.store.log import MAX_BATCH, LogHead, LogStore
 
 log = logging.getLogger("timeseal.log")
@@ -196,7 +196,7 @@ class LastSignedGuard:
             "checkpoint": format_signed_checkpoint(signed).decode("utf-8"),
             "entry_ids": [list(r) for r in runs],
         }
-        write_durably(self.path, (json.dumps(body, indent=1) + "\n").encode("utf-8"))
+        write_durably(self.path, (json.dumps(body, indent=1) + "\n").encode("utf-8"), mode=0o644)
         self._last, self._last_runs = signed.checkpoint, runs
         self._loaded = True
         self._verified = (signed.checkpoint.size, signed.checkpoint.root_hash)

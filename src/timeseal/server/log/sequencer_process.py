@@ -7,7 +7,8 @@ instead of stalling them. ``timeseal serve`` with several workers starts one (se
 :mod:`timeseal.server.runtime.workers`); a single-process server keeps the sequencer as a thread.
 
 The workers still answer ``/healthz`` with this server's sequencer role: the process writes it
-to a small role file (``1`` or ``0``) whose path they get in :data:`ROLE_FILE_ENV`, and,
+to a small role file (``1`` or ``0``) whose path they get in their settings
+(``ServerSettings.sequencer_role_file``), and,
 when it stops signing because the log would roll back, the reason to a file beside it
 (:func:`read_failure`).
 """
@@ -19,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from timeseal.core.files import write_durably
 from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.runtime.database import open_database
 from timeseal.server.runtime.datadir import DataDirError
@@ -27,9 +29,6 @@ from timeseal.store.log import LogStore
 
 log = logging.getLogger("timeseal.log")
 
-#: Where workers read this server's sequencer role (set only when the sequencer has its
-#: own process).
-ROLE_FILE_ENV = "TIMESEAL_SEQUENCER_ROLE_FILE"
 #: How often the role file is brought up to date.
 ROLE_INTERVAL = 0.2
 
@@ -44,9 +43,7 @@ def read_role(role_file: Path) -> bool:
 
 def write_role(role_file: Path, held: bool) -> None:
     """Replace the role file atomically, so a reader never sees it half written."""
-    partial = role_file.with_name(role_file.name + ".partial")
-    partial.write_bytes(b"1" if held else b"0")
-    os.replace(partial, role_file)
+    write_durably(role_file, b"1" if held else b"0")
 
 
 def _failure_file(role_file: Path) -> Path:
@@ -62,18 +59,16 @@ def read_failure(role_file: Path) -> str | None:
 
 
 def write_failure(role_file: Path, reason: str) -> None:
-    partial = role_file.with_name(role_file.name + ".failed.partial")
-    partial.write_text(reason, encoding="utf-8")
-    os.replace(partial, _failure_file(role_file))
+    write_durably(_failure_file(role_file), reason.encode("utf-8"))
 
 
-def run(data_dir: Path, role_file: Path) -> None:
+def run(data_dir: Path, database_url: str | None, role_file: Path) -> None:
     """The process: sequence until SIGTERM or SIGINT, keeping the role file up to date.
     A failure before sequencing starts exits with the supervisor's start-up failure status
     (it would only fail again)."""
     stop = companion_stop_event()
     try:
-        engine = open_database(data_dir)
+        engine = open_database(data_dir, database_url)
         sequencer = sequencer_for(data_dir, LogStore(engine))
     except DataDirError as exc:  # e.g. another database than the data directory's
         log.error("the log sequencer process cannot start: %s", exc)

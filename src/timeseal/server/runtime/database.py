@@ -17,7 +17,8 @@ then signed (issue 12, point 5). Now it is refused with a message that names the
    so in the log.
 
 Every process that opens the database goes through here: ``timeseal serve`` (before any
-worker starts), each worker's ``create_app``, the journal and sequencer processes,
+worker starts), each worker's application as it starts (its lifespan), the journal and
+sequencer processes,
 ``timeseal init`` and ``timeseal tsa journal``.
 """
 
@@ -43,27 +44,41 @@ class DatabaseMismatch(DataDirError):
     """The database is not the one this data directory's records are in."""
 
 
-def open_database(data_dir: Path) -> Engine:
-    """An engine on the data directory's database, migrated to head, after checking it is
-    the database the data directory recorded (see the module docstring); the caller disposes
-    of it. Raises :class:`DatabaseMismatch` (nothing written) or ``DataDirError``."""
-    url = database_url(data_dir)
-    recorded = datadir.load_config(data_dir).database
-    if recorded.id:
-        _check_before_connecting(recorded, url)
-    engine = make_engine(url)
+def open_database(data_dir: Path, configured_url: str | None) -> Engine:
+    """An engine on the data directory's database — ``configured_url`` (the process's
+    ``$TIMESEAL_DATABASE_URL``, read by its settings), else SQLite in the data directory —
+    migrated to head, after checking it is the database the data directory recorded (see
+    the module docstring); the caller disposes of it. Raises :class:`DatabaseMismatch`
+    (nothing written) or ``DataDirError``."""
+    engine = unopened_database(data_dir, configured_url)
     try:
-        if recorded.id:
-            found = read_database_id(engine)
-            if found != recorded.id:
-                raise DatabaseMismatch(_other_database(recorded, url, found))
-        create_schema(engine)
-        if not recorded.id:
-            _adopt(data_dir, engine, url)
+        prepare_database(data_dir, engine)
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+def unopened_database(data_dir: Path, configured_url: str | None) -> Engine:
+    """An engine on the database ``configured_url`` names (else SQLite in the data directory)
+    that has not connected yet: nothing may use it before :func:`prepare_database`."""
+    return make_engine(database_url(data_dir, configured_url))
+
+
+def prepare_database(data_dir: Path, engine: Engine) -> None:
+    """Check that ``engine`` is on the database the data directory recorded, then migrate it
+    (see the module docstring). Raises :class:`DatabaseMismatch` (nothing written) or
+    ``DataDirError``; the caller disposes of the engine."""
+    url = engine.url.render_as_string(hide_password=False)
+    recorded = datadir.load_config(data_dir).database
+    if recorded.id:
+        _check_before_connecting(recorded, url)
+        found = read_database_id(engine)
+        if found != recorded.id:
+            raise DatabaseMismatch(_other_database(recorded, url, found))
+    create_schema(engine)
+    if not recorded.id:
+        _adopt(data_dir, engine, url)
 
 
 def _adopt(data_dir: Path, engine: Engine, url: str) -> None:
@@ -126,4 +141,4 @@ def _other_database(recorded: DatabaseConfig, url: str, found: str | None) -> st
     )
 
 
-__all__ = ["DatabaseMismatch", "open_database"]
+__all__ = ["DatabaseMismatch", "open_database", "prepare_database", "unopened_database"]

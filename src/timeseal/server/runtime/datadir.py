@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 import fcntl
 import json
-import os
 import secrets
 import uuid
 from collections.abc import Iterator, Mapping
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from timeseal.core import pki
 from timeseal.core.errors import MalformedError
+from timeseal.core.files import write_durably
 from timeseal.core.signers import KeySigner, Signer
 from timeseal.core.tlog import (
     SignerKey,
@@ -58,7 +58,6 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tsp.response import Accuracy
 from timeseal.server.runtime.http import HttpConfig
-from timeseal.store.blobs.local import fsync_dir
 
 CONFIG_FILE = "config.json"
 DEFAULT_ACCURACY_MS = 1000
@@ -220,21 +219,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    write_durably(path, data)
-
-
-def write_durably(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically and durably: a temporary file, fsync,
-    rename, fsync the directory. After a crash the file holds the old bytes or the new ones,
-    and once this returns, the new ones survive a power cut."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_durably(path, data, mode=0o644)
 
 
 def initialise(data_dir: Path, *, now: dt.datetime) -> Config:
@@ -434,8 +419,12 @@ def load_chain(data_dir: Path, signer: SignerConfig) -> list[x509.Certificate]:
     return chain
 
 
-def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
-    """The TSA's signer, from a key file or an HSM."""
+def load_signer(
+    data_dir: Path, config: SignerConfig, secret_values: Mapping[str, str] | None = None
+) -> Signer:
+    """The TSA's signer, from a key file or an HSM (its PIN is
+    ``secret_values[config.pkcs11_pin_env]``, which the caller's settings read from the
+    environment)."""
     if config.kind == "file":
         path = data_dir / config.key
         try:
@@ -451,7 +440,7 @@ def load_signer(data_dir: Path, config: SignerConfig) -> Signer:
     if config.kind == "pkcs11":
         from timeseal.core.signers.pkcs11 import Pkcs11Signer
 
-        pin = os.environ.get(config.pkcs11_pin_env)
+        pin = (secret_values or {}).get(config.pkcs11_pin_env)
         if pin is None:
             raise DataDirError(f"set {config.pkcs11_pin_env} to the token's user PIN")
         return Pkcs11Signer.open(
@@ -476,12 +465,12 @@ def witness_keys(config: LogConfig) -> list[tuple[str, VerifierKey]]:
     return out
 
 
-def validate(data_dir: Path) -> Config:
+def validate(data_dir: Path, secret_values: Mapping[str, str] | None = None) -> Config:
     """Load everything a server start needs, so that a mistake is reported once, clearly,
-    before any worker starts."""
+    before any worker starts (``secret_values`` as for :func:`load_signer`)."""
     config = load_config(data_dir)
     load_chain(data_dir, config.tsa.signer)
-    signer = load_signer(data_dir, config.tsa.signer)
+    signer = load_signer(data_dir, config.tsa.signer, secret_values)
     close = getattr(signer, "close", None)
     if callable(close):
         close()

@@ -2,10 +2,11 @@
 client may take to send a request, when the disk counts as low, whether ``/docs`` is served.
 
 ``timeseal serve`` reads these once — ``config.json``'s ``"http"`` section, then its own flags
-over it (:func:`resolve`) — and hands the result explicitly to every worker: to uvicorn's
-config (:func:`server_options`) and to the application factory (:func:`app_factory`). Nothing
-here is read from the environment, so uvicorn's own ``FORWARDED_ALLOW_IPS`` variable (which
-uvicorn reads whenever it is not told otherwise) can never widen the trust the operator set.
+over it (:func:`resolve`) — and hands the result explicitly to every worker, inside the
+server's settings: to uvicorn's config (:func:`server_options`) and to the application factory
+(:func:`app_factory`). Nothing here is read from the environment, so uvicorn's own
+``FORWARDED_ALLOW_IPS`` variable (which uvicorn reads whenever it is not told otherwise) can
+never widen the trust the operator set.
 
 Forwarded headers (``X-Forwarded-For``, ``X-Forwarded-Proto``) are trusted only from the
 peers listed in ``forwarded_allow_ips``; by default from none, not even 127.0.0.1. Otherwise
@@ -20,7 +21,10 @@ import functools
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from timeseal.server.app import ServerSettings
 
 #: A request's head (request line and headers) must be complete this long after it began.
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -116,19 +120,24 @@ def resolve(
     return replace(config, **changes)
 
 
-def app_factory(http: HttpConfig) -> Callable[[], Any]:
-    """The factory a worker calls to build its application, with ``http`` bound to it (a
-    ``functools.partial``, so it travels to spawned workers by pickling, not by environment)."""
-    from timeseal.server.app import app_with_http
+def app_factory(settings: ServerSettings) -> Callable[[], Any]:
+    """The factory a worker calls to build its application, with ``settings`` bound to it (a
+    ``functools.partial``, so they travel to spawned workers by pickling, not by
+    environment)."""
+    from timeseal.server.app import create_app
 
-    return functools.partial(app_with_http, http)
+    return functools.partial(create_app, settings)
 
 
-def server_options(host: str, port: int, http: HttpConfig) -> dict[str, Any]:
+def server_options(host: str, port: int, settings: ServerSettings) -> dict[str, Any]:
     """Keyword arguments for :class:`timeseal.server.tsa.fast_path.TimeSealConfig` (uvicorn's
-    ``Config`` plus our timeouts), for the single process and for every worker alike."""
+    ``Config`` plus our timeouts), for the single process and for every worker alike.
+    ``settings.http`` must be set (:func:`resolve`'s result)."""
+    http = settings.http
+    if http is None:
+        raise ValueError("server_options needs the resolved HTTP settings (settings.http)")
     return {
-        "app": app_factory(http),
+        "app": app_factory(settings),
         "factory": True,
         "host": host,
         "port": port,

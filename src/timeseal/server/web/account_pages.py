@@ -30,18 +30,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
-from fastapi import FastAPI
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import AuthService, Principal
 from timeseal.server.accounts.sms import is_development
-from timeseal.server.api.errors import MESSAGES, ApiError
+from timeseal.server.api.errors import MESSAGES, http_status
 from timeseal.server.api.security import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
@@ -51,8 +50,10 @@ from timeseal.server.api.security import (
     set_device_cookie,
     set_session_cookies,
 )
+from timeseal.server.refusal import Refusal
 from timeseal.server.web.i18n import Lang, request_lang
-from timeseal.server.web.render import Pages, security_headers
+from timeseal.server.web.render import security_headers
+from timeseal.server.web.state import web_pages
 from timeseal.store.accounts import Account
 
 LOGIN_PATH = "/login"
@@ -98,7 +99,6 @@ def account_context(principal: Principal) -> dict[str, Any]:
 
 
 def render_signed_in(
-    pages: Pages,
     request: Request,
     principal: Principal,
     template: str,
@@ -106,7 +106,8 @@ def render_signed_in(
     status: int = 200,
 ) -> Response:
     """``template`` for a logged-in account: the layout's context with the page's own."""
-    return pages.render(request, template, {**account_context(principal), **context}, status=status)
+    context = {**account_context(principal), **context}
+    return web_pages(request).render(request, template, context, status=status)
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -158,9 +159,9 @@ def error_message(code: str, lang: Lang, retry_after: int | None = None) -> str:
     return template.format(wait=wait, fields="", status="")
 
 
-def forbidden(pages: Pages, request: Request) -> Response:
+def forbidden(request: Request) -> Response:
     """403 page for a form without its CSRF token (or with a wrong one)."""
-    return pages.render(
+    return web_pages(request).render(
         request,
         "error.html",
         {"error": "csrf", "account": None},
@@ -169,169 +170,172 @@ def forbidden(pages: Pages, request: Request) -> Response:
     )
 
 
-def include_account_pages(app: FastAPI, pages: Pages) -> None:
-    """Mount ``/login``, ``POST /login/code``, ``POST /login`` and ``POST /logout``."""
+def form_token(service: AuthService, cookie: str) -> str:
+    return service.csrf_token("login-form\0" + cookie)
 
-    def form_token(service: AuthService, cookie: str) -> str:
-        return service.csrf_token("login-form\0" + cookie)
 
-    def login_form(
-        request: Request,
-        *,
-        step: str,
-        next_path: str,
-        phone: str = "",
-        error: str | None = None,
-        status: int = 200,
-        cookie: str | None = None,
-        retry_after: int | None = None,
-    ) -> Response:
-        service = auth_service(request)
-        cookie = cookie or request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
-        context: Mapping[str, Any] = {
-            "account": None,
-            "step": step,
-            "next": next_path,
-            "phone": phone,
-            "masked_phone": mask_phone(phone) if phone else "",
-            "error": error,
-            "csrf_token": form_token(service, cookie),
-            "dev_sms": is_development(service.sms),
-        }
-        response = pages.render(
-            request, "login.html", context, status=status, switch_path=LOGIN_PATH
-        )
-        response.set_cookie(
-            FORM_COOKIE,
-            cookie,
-            max_age=3600,
-            path=LOGIN_PATH,
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
-        return response
-
-    async def checked_login_form(request: Request) -> FormData | None:
-        form = await read_form(request)
-        cookie = request.cookies.get(FORM_COOKIE)
-        if form is None or not cookie:
-            return None
-        expected = form_token(auth_service(request), cookie)
-        return form if csrf_matches(field(form, CSRF_FIELD), expected) else None
-
-    def login_page(request: Request) -> Response:
-        next_path = safe_next(request.query_params.get("next"))
-        if page_principal(request) is not None:
-            return RedirectResponse(next_path, status_code=303)
-        return login_form(request, step="phone", next_path=next_path)
-
-    async def send_code(request: Request) -> Response:
-        form = await checked_login_form(request)
-        if form is None:
-            return forbidden(pages, request)
-        lang, _ = request_lang(request)
-        next_path = safe_next(field(form, "next"))
-        text = field(form, "phone")
-        try:
-            phone = normalise_phone(text)
-        except InvalidPhoneNumber:
-            return login_form(
-                request,
-                step="phone",
-                next_path=next_path,
-                error=error_message("invalid_phone", lang),
-                status=422,
-            )
-        service = auth_service(request)
-        try:
-            device = request.cookies.get(DEVICE_COOKIE)
-            await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request), device)
-        except ApiError as exc:
-            message = error_message(exc.code, lang, exc.retry_after)
-            return login_form(
-                request,
-                step="phone",
-                next_path=next_path,
-                error=message,
-                status=exc.status,
-                retry_after=exc.retry_after,
-            )
-        return login_form(request, step="code", next_path=next_path, phone=phone)
-
-    async def log_in(request: Request) -> Response:
-        form = await checked_login_form(request)
-        if form is None:
-            return forbidden(pages, request)
-        lang, _ = request_lang(request)
-        next_path = safe_next(field(form, "next"))
-        try:
-            phone = normalise_phone(field(form, "phone"))
-        except InvalidPhoneNumber:
-            message = error_message("invalid_phone", lang)
-            return login_form(request, step="phone", next_path=next_path, error=message, status=422)
-        service = auth_service(request)
-        ip = client_ip(request)
-        code = field(form, "code")
-
-        def redeem() -> Account:
-            return service.redeem_code(phone, code, ip)
-
-        try:
-            account = await anyio.to_thread.run_sync(redeem)
-        except ApiError as exc:
-            message = error_message(exc.code, lang, exc.retry_after)
-            # A used, expired or exhausted code needs a new one: back to the phone step. A wrong
-            # code, or a wait before the next try, stays at the code.
-            step = "code" if exc.code in ("code_invalid", "rate_limited") else "phone"
-            return login_form(
-                request,
-                step=step,
-                next_path=next_path,
-                phone=phone,
-                error=message,
-                status=exc.status,
-                retry_after=exc.retry_after,
-            )
-        cookie, _session = service.start_session(
-            account, ip=ip, user_agent=request.headers.get("user-agent", "")
-        )
-        reply = RedirectResponse(
-            next_path, status_code=303, headers={**security_headers(), "Cache-Control": "no-store"}
-        )
-        set_session_cookies(
-            reply,
-            request,
-            secret=cookie,
-            csrf_token=service.csrf_token(cookie),
-            max_age=int(service.sessions.lifetime.total_seconds()),
-        )
-        set_device_cookie(reply, request, service, phone)
-        reply.delete_cookie(FORM_COOKIE, path=LOGIN_PATH)
-        return reply
-
-    async def log_out(request: Request) -> Response:
-        principal = page_principal(request)
-        form = await read_form(request)
-        if principal is None:
-            return RedirectResponse(LOGIN_PATH, status_code=303)
-        if form is None or not csrf_matches(field(form, CSRF_FIELD), principal.csrf_token):
-            return forbidden(pages, request)
-        service = auth_service(request)
-        service.accounts.revoke_session(
-            principal.account.id, principal.credential_id, now=service.now()
-        )
-        reply = RedirectResponse(LOGIN_PATH, status_code=303, headers={"Cache-Control": "no-store"})
-        clear_session_cookies(reply, request)
-        return reply
-
-    app.router.routes.extend(
-        [
-            Route(LOGIN_PATH, login_page, methods=["GET", "HEAD"]),
-            Route(LOGIN_PATH, log_in, methods=["POST"]),
-            Route(LOGIN_PATH + "/code", send_code, methods=["POST"]),
-            Route("/logout", log_out, methods=["POST"]),
-        ]
+def login_form(
+    request: Request,
+    *,
+    step: str,
+    next_path: str,
+    phone: str = "",
+    error: str | None = None,
+    status: int = 200,
+    cookie: str | None = None,
+    retry_after: int | None = None,
+) -> Response:
+    service = auth_service(request)
+    cookie = cookie or request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    context: Mapping[str, Any] = {
+        "account": None,
+        "step": step,
+        "next": next_path,
+        "phone": phone,
+        "masked_phone": mask_phone(phone) if phone else "",
+        "error": error,
+        "csrf_token": form_token(service, cookie),
+        "dev_sms": is_development(service.sms),
+    }
+    response = web_pages(request).render(
+        request, "login.html", context, status=status, switch_path=LOGIN_PATH
     )
+    response.set_cookie(
+        FORM_COOKIE,
+        cookie,
+        max_age=3600,
+        path=LOGIN_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+async def checked_login_form(request: Request) -> FormData | None:
+    form = await read_form(request)
+    cookie = request.cookies.get(FORM_COOKIE)
+    if form is None or not cookie:
+        return None
+    expected = form_token(auth_service(request), cookie)
+    return form if csrf_matches(field(form, CSRF_FIELD), expected) else None
+
+
+def login_page(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"))
+    if page_principal(request) is not None:
+        return RedirectResponse(next_path, status_code=303)
+    return login_form(request, step="phone", next_path=next_path)
+
+
+async def send_code(request: Request) -> Response:
+    form = await checked_login_form(request)
+    if form is None:
+        return forbidden(request)
+    lang, _ = request_lang(request)
+    next_path = safe_next(field(form, "next"))
+    text = field(form, "phone")
+    try:
+        phone = normalise_phone(text)
+    except InvalidPhoneNumber:
+        return login_form(
+            request,
+            step="phone",
+            next_path=next_path,
+            error=error_message("invalid_phone", lang),
+            status=422,
+        )
+    service = auth_service(request)
+    try:
+        device = request.cookies.get(DEVICE_COOKIE)
+        await anyio.to_thread.run_sync(service.request_code, phone, client_ip(request), device)
+    except Refusal as exc:
+        message = error_message(exc.code, lang, exc.retry_after)
+        return login_form(
+            request,
+            step="phone",
+            next_path=next_path,
+            error=message,
+            status=http_status(exc),
+            retry_after=exc.retry_after,
+        )
+    return login_form(request, step="code", next_path=next_path, phone=phone)
+
+
+async def log_in(request: Request) -> Response:
+    form = await checked_login_form(request)
+    if form is None:
+        return forbidden(request)
+    lang, _ = request_lang(request)
+    next_path = safe_next(field(form, "next"))
+    try:
+        phone = normalise_phone(field(form, "phone"))
+    except InvalidPhoneNumber:
+        message = error_message("invalid_phone", lang)
+        return login_form(request, step="phone", next_path=next_path, error=message, status=422)
+    service = auth_service(request)
+    ip = client_ip(request)
+    code = field(form, "code")
+
+    def redeem() -> Account:
+        return service.redeem_code(phone, code, ip)
+
+    try:
+        account = await anyio.to_thread.run_sync(redeem)
+    except Refusal as exc:
+        message = error_message(exc.code, lang, exc.retry_after)
+        # A used, expired or exhausted code needs a new one: back to the phone step. A wrong
+        # code, or a wait before the next try, stays at the code.
+        step = "code" if exc.code in ("code_invalid", "rate_limited") else "phone"
+        return login_form(
+            request,
+            step=step,
+            next_path=next_path,
+            phone=phone,
+            error=message,
+            status=http_status(exc),
+            retry_after=exc.retry_after,
+        )
+    cookie, _session = service.start_session(
+        account, ip=ip, user_agent=request.headers.get("user-agent", "")
+    )
+    reply = RedirectResponse(
+        next_path, status_code=303, headers={**security_headers(), "Cache-Control": "no-store"}
+    )
+    set_session_cookies(
+        reply,
+        request,
+        secret=cookie,
+        csrf_token=service.csrf_token(cookie),
+        max_age=int(service.sessions.lifetime.total_seconds()),
+    )
+    set_device_cookie(reply, request, service, phone)
+    reply.delete_cookie(FORM_COOKIE, path=LOGIN_PATH)
+    return reply
+
+
+async def log_out(request: Request) -> Response:
+    principal = page_principal(request)
+    form = await read_form(request)
+    if principal is None:
+        return RedirectResponse(LOGIN_PATH, status_code=303)
+    if form is None or not csrf_matches(field(form, CSRF_FIELD), principal.csrf_token):
+        return forbidden(request)
+    service = auth_service(request)
+    service.accounts.revoke_session(
+        principal.account.id, principal.credential_id, now=service.now()
+    )
+    reply = RedirectResponse(LOGIN_PATH, status_code=303, headers={"Cache-Control": "no-store"})
+    clear_session_cookies(reply, request)
+    return reply
+
+
+#: ``/login``, ``POST /login/code``, ``POST /login`` and ``POST /logout``.
+routes: list[BaseRoute] = [
+    Route(LOGIN_PATH, login_page, methods=["GET", "HEAD"]),
+    Route(LOGIN_PATH, log_in, methods=["POST"]),
+    Route(LOGIN_PATH + "/code", send_code, methods=["POST"]),
+    Route("/logout", log_out, methods=["POST"]),
+]

@@ -25,14 +25,12 @@ what it would do.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from timeseal.server.evidence.vault import VaultService
 from timeseal.server.web.account_pages import login_redirect, page_principal
-from timeseal.server.web.render import Pages
+from timeseal.server.web.state import vault_service, web_pages
 
 CAPTURE_PATH = "/capture"
 #: MediaRecorder's timeslice: a chunk every 2 seconds, each sent and sealed as it comes.
@@ -42,21 +40,20 @@ TIMESLICE_MS = 2000
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 
-def include_capture_pages(app: FastAPI, pages: Pages, vault: VaultService) -> None:
-    """Mount ``/capture`` (login required)."""
+def capture_page(request: Request) -> Response:
+    principal = page_principal(request)
+    if principal is None:
+        return login_redirect(request)
+    context = {
+        "account": principal.account,
+        "csrf_token": principal.csrf_token,
+        "cases": vault_service(request).cases.list_for(principal.account.id),
+        "timeslice_ms": TIMESLICE_MS,
+        "upload_chunk": UPLOAD_CHUNK_BYTES,
+    }
+    # hash-wasm compiles WebAssembly (wasm); the recorder needs the devices.
+    return web_pages(request).render(request, "capture.html", context, wasm=True, devices=True)
 
-    def capture_page(request: Request) -> Response:
-        principal = page_principal(request)
-        if principal is None:
-            return login_redirect(request)
-        context = {
-            "account": principal.account,
-            "csrf_token": principal.csrf_token,
-            "cases": vault.cases.list_for(principal.account.id),
-            "timeslice_ms": TIMESLICE_MS,
-            "upload_chunk": UPLOAD_CHUNK_BYTES,
-        }
-        # hash-wasm compiles WebAssembly (wasm); the recorder needs the devices.
-        return pages.render(request, "capture.html", context, wasm=True, devices=True)
 
-    app.router.routes.append(Route(CAPTURE_PATH, capture_page, methods=["GET", "HEAD"]))
+#: ``/capture`` (login required).
+routes: list[BaseRoute] = [Route(CAPTURE_PATH, capture_page, methods=["GET", "HEAD"])]

@@ -16,30 +16,27 @@ images and videos (never SVG, which can carry script), with the record's media t
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from urllib.parse import urlencode
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import Principal
-from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.security import client_ip
 from timeseal.server.api.vault import blob_response, parse_range
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.web.account_pages import login_redirect, page_principal, render_signed_in
 from timeseal.server.web.i18n import N_
-from timeseal.server.web.render import BEIJING, Pages
+from timeseal.server.web.render import BEIJING
+from timeseal.server.web.state import public_records, share_service, vault_service
 from timeseal.server.web.verify import KIND_NAMES
 from timeseal.store.blobs import BlobRef
 from timeseal.store.evidence import EvidenceRecord
-from timeseal.store.shares import ShareStore
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
@@ -112,118 +109,119 @@ def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
 
 
-def include_evidence_pages(app: FastAPI, pages: Pages, records: PublicRecords) -> None:
-    """Mount ``/evidence``, ``/evidence/{number}`` and ``/evidence/{number}/preview``."""
-    vault = records.vault
-    shares = ShareStore(vault.store.engine)
+def _not_found(request: Request, principal: Principal) -> Response:
+    return render_signed_in(request, principal, "error.html", {"error": "not_found"}, status=404)
 
-    render = functools.partial(render_signed_in, pages)
 
-    def not_found(request: Request, principal: Principal) -> Response:
-        return render(request, principal, "error.html", {"error": "not_found"}, status=404)
+def _own(request: Request, principal: Principal, number: str) -> EvidenceRecord | None:
+    """The account's item of ``number``; None for another account's, like an unknown one."""
+    vault = vault_service(request)
+    try:
+        record = vault.store.get(parse_evidence_number(number))
+    except MalformedError:
+        return None
+    if record is None or record.owner_id != principal.account.id:
+        return None
+    return record
 
-    def own(principal: Principal, number: str) -> EvidenceRecord | None:
-        try:
-            record = vault.store.get(parse_evidence_number(number))
-        except MalformedError:
-            return None
-        if record is None or record.owner_id != principal.account.id:
-            return None
-        return record
 
-    def list_page(request: Request) -> Response:
-        principal = page_principal(request)
-        if principal is None:
-            return login_redirect(request)
-        params = request.query_params
-        q = params.get("q", "").strip()[:MAX_QUERY]
-        kind = params.get("kind", "")
-        kind = kind if kind in EVIDENCE_KINDS else ""
-        cases = vault.cases.list_for(principal.account.id)
-        case_id = _int(params.get("case"), low=1, high=2**63 - 1)
-        page = _int(params.get("page"), low=1, high=MAX_PAGE) or 1
-        first, last = beijing_day(params.get("from")), beijing_day(params.get("to"))
-        record_ids = None
-        if case_id is not None:
-            record_ids = vault.cases.record_ids_in(principal.account.id, case_id)
-            if record_ids is None:
-                return not_found(request, principal)
-        found = vault.store.list_for(
-            principal.account.id,
-            kind=kind or None,
-            record_ids=record_ids,
-            text=q or None,
-            sealed_from=None if first is None else day_start(first),
-            sealed_before=None if last is None else day_start(last + dt.timedelta(days=1)),
-            limit=PAGE_SIZE + 1,
-            offset=(page - 1) * PAGE_SIZE,
-        )
-        filters = {
-            "q": q,
-            "kind": kind,
-            "case": "" if case_id is None else str(case_id),
-            "from": "" if first is None else first.isoformat(),
-            "to": "" if last is None else last.isoformat(),
-        }
+def _page_url(filters: dict[str, str], n: int) -> str:
+    """Page ``n`` of the list with the same filters."""
+    kept = [(k, v) for k, v in filters.items() if v]
+    return f"/evidence?{urlencode([*kept, ('page', str(n))])}"
 
-        def page_url(n: int) -> str:
-            kept = [(k, v) for k, v in filters.items() if v]
-            return f"/evidence?{urlencode([*kept, ('page', str(n))])}"
 
-        context = {
-            "items": found[:PAGE_SIZE],
-            "q": q,
-            "kind": kind,
-            "case_id": case_id,
-            "date_from": filters["from"],
-            "date_to": filters["to"],
-            "cases": cases,
-            "kinds": EVIDENCE_KINDS,
-            "kind_names": KIND_NAMES,
-            "page": page,
-            "prev_url": page_url(page - 1) if page > 1 else None,
-            "next_url": page_url(page + 1) if len(found) > PAGE_SIZE else None,
-            "filtered": any(filters.values()),
-        }
-        return render(request, principal, "evidence_list.html", context)
-
-    def detail_page(request: Request) -> Response:
-        principal = page_principal(request)
-        if principal is None:
-            return login_redirect(request)
-        record = own(principal, request.path_params["number"])
-        if record is None:
-            return not_found(request, principal)
-        now = dt.datetime.now(dt.UTC)
-        vault.store.add_custody(
-            record.id, "viewed", actor_id=principal.account.id, at=now, client_ip=client_ip(request)
-        )
-        context = {
-            "record": record,
-            "facts": records.facts(record),
-            "kind_names": KIND_NAMES,
-            "preview": preview_kind(record),
-            "custody": vault.store.custody(record.id),
-            "custody_names": CUSTODY_NAMES,
-            "shares": shares.for_record(principal.account.id, record.id),
-            "cases": vault.cases.holding(principal.account.id, record.id),
-            "now": now,
-        }
-        return render(request, principal, "evidence_detail.html", context)
-
-    def preview(request: Request) -> Response:
-        principal = page_principal(request)
-        if principal is None:
-            return login_redirect(request)
-        record = own(principal, request.path_params["number"])
-        if record is None or preview_kind(record) is None:
-            return not_found(request, principal)
-        return inline_preview(vault, record, request)
-
-    app.router.routes.extend(
-        [
-            Route("/evidence", list_page, methods=["GET", "HEAD"]),
-            Route("/evidence/{number}", detail_page, methods=["GET", "HEAD"]),
-            Route("/evidence/{number}/preview", preview, methods=["GET", "HEAD"]),
-        ]
+def list_page(request: Request) -> Response:
+    principal = page_principal(request)
+    if principal is None:
+        return login_redirect(request)
+    vault = vault_service(request)
+    params = request.query_params
+    q = params.get("q", "").strip()[:MAX_QUERY]
+    kind = params.get("kind", "")
+    kind = kind if kind in EVIDENCE_KINDS else ""
+    case_id = _int(params.get("case"), low=1, high=2**63 - 1)
+    page = _int(params.get("page"), low=1, high=MAX_PAGE) or 1
+    first, last = beijing_day(params.get("from")), beijing_day(params.get("to"))
+    record_ids = None
+    if case_id is not None:
+        record_ids = vault.cases.record_ids_in(principal.account.id, case_id)
+        if record_ids is None:
+            return _not_found(request, principal)
+    found = vault.store.list_for(
+        principal.account.id,
+        kind=kind or None,
+        record_ids=record_ids,
+        text=q or None,
+        sealed_from=None if first is None else day_start(first),
+        sealed_before=None if last is None else day_start(last + dt.timedelta(days=1)),
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
     )
+    filters = {
+        "q": q,
+        "kind": kind,
+        "case": "" if case_id is None else str(case_id),
+        "from": "" if first is None else first.isoformat(),
+        "to": "" if last is None else last.isoformat(),
+    }
+    context = {
+        "items": found[:PAGE_SIZE],
+        "q": q,
+        "kind": kind,
+        "case_id": case_id,
+        "date_from": filters["from"],
+        "date_to": filters["to"],
+        "cases": vault.cases.list_for(principal.account.id),
+        "kinds": EVIDENCE_KINDS,
+        "kind_names": KIND_NAMES,
+        "page": page,
+        "prev_url": _page_url(filters, page - 1) if page > 1 else None,
+        "next_url": _page_url(filters, page + 1) if len(found) > PAGE_SIZE else None,
+        "filtered": any(filters.values()),
+    }
+    return render_signed_in(request, principal, "evidence_list.html", context)
+
+
+def detail_page(request: Request) -> Response:
+    principal = page_principal(request)
+    if principal is None:
+        return login_redirect(request)
+    record = _own(request, principal, request.path_params["number"])
+    if record is None:
+        return _not_found(request, principal)
+    vault = vault_service(request)
+    now = dt.datetime.now(dt.UTC)
+    vault.store.add_custody(
+        record.id, "viewed", actor_id=principal.account.id, at=now, client_ip=client_ip(request)
+    )
+    context = {
+        "record": record,
+        "facts": public_records(request).facts(record),
+        "kind_names": KIND_NAMES,
+        "preview": preview_kind(record),
+        "custody": vault.store.custody(record.id),
+        "custody_names": CUSTODY_NAMES,
+        "shares": share_service(request).store.for_record(principal.account.id, record.id),
+        "cases": vault.cases.holding(principal.account.id, record.id),
+        "now": now,
+    }
+    return render_signed_in(request, principal, "evidence_detail.html", context)
+
+
+def preview(request: Request) -> Response:
+    principal = page_principal(request)
+    if principal is None:
+        return login_redirect(request)
+    record = _own(request, principal, request.path_params["number"])
+    if record is None or preview_kind(record) is None:
+        return _not_found(request, principal)
+    return inline_preview(vault_service(request), record, request)
+
+
+#: ``/evidence``, ``/evidence/{number}`` and ``/evidence/{number}/preview``.
+routes: list[BaseRoute] = [
+    Route("/evidence", list_page, methods=["GET", "HEAD"]),
+    Route("/evidence/{number}", detail_page, methods=["GET", "HEAD"]),
+    Route("/evidence/{number}/preview", preview, methods=["GET", "HEAD"]),
+]

@@ -5,19 +5,17 @@ verify."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from timeseal.server.web.account_pages import visitor_context
-from timeseal.server.web.render import Pages
+from timeseal.server.web.state import web_pages
 
 
-def include_home_page(app: FastAPI, pages: Pages) -> None:
-    """Mount ``/``."""
+def home(request: Request) -> Response:
+    return web_pages(request).render(request, "home.html", visitor_context(request))
 
-    def home(request: Request) -> Response:
-        return pages.render(request, "home.html", visitor_context(request))
 
-    app.router.routes.append(Route("/", home, methods=["GET", "HEAD"]))
+#: ``/``.
+routes: list[BaseRoute] = [Route("/", home, methods=["GET", "HEAD"])]

@@ -28,12 +28,11 @@ from typing import Any
 
 import anyio.to_thread
 from cryptography import x509
-from fastapi import FastAPI
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from timeseal.core.digest import HashAlgorithm
@@ -47,13 +46,8 @@ from timeseal.server.api.models import PublicEvidence
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.web.account_pages import visitor_context
 from timeseal.server.web.i18n import N_
-from timeseal.server.web.render import Pages
-from timeseal.server.web.verify_limits import VerifyGate, VerifyLimits
-from timeseal.server.web.verify_package import (
-    GATE_STATE_KEY,
-    MAX_PACKAGE_BYTES,
-    verify_package_upload,
-)
+from timeseal.server.web.state import public_records, web_pages, web_settings
+from timeseal.server.web.verify_package import MAX_PACKAGE_BYTES, verify_package_upload
 from timeseal.store.evidence import EvidenceRecord
 
 #: A .tsr is a few KiB; anything past this is not one.
@@ -223,100 +217,93 @@ def _empty_form() -> dict[str, Any]:
     }
 
 
-def include_verify_pages(
-    app: FastAPI,
-    pages: Pages,
-    records: PublicRecords,
-    roots: Sequence[x509.Certificate],
-    log_key: VerifierKey,
-    limits: VerifyLimits | None = None,
-) -> None:
-    """Mount ``/verify``, ``POST /verify/token`` and ``POST /verify/package``. Tokens are
-    verified against ``roots``; a token of a sealed record also gets its log receipt checked
-    against ``log_key``. Package verifications are bounded by ``limits`` (through a
-    :class:`VerifyGate` in ``app.state``, which a test may replace)."""
-    if not roots:
-        raise ValueError("the verify page needs the TSA root to verify tokens against")
-    setattr(app.state, GATE_STATE_KEY, VerifyGate(limits))
-
-    async def verify_page(request: Request) -> Response:
-        context = {**_empty_form(), **visitor_context(request)}
-        number = request.query_params.get("number", "").strip()[:64]
-        sha256_text = request.query_params.get("sha256", "").strip()[:200]
-        context["number"] = number
-        record = None
-        if number:
-            record = records.by_number(number)
-            if record is None:
-                context["number_error"] = "not_found"
-            else:
-                context["facts"] = records.facts(record)
-        if sha256_text:
-            digest = parse_sha256(sha256_text)
-            context["sha256"] = sha256_text if digest is None else digest.hex()
-            if digest is None:
-                context["sha256_error"] = True
-            elif record is not None:
-                context["compared"] = record.content_sha256 == digest
-            else:
-                context["matches"] = [records.facts(r) for r in records.by_content(digest)]
-        status = 404 if context["number_error"] else 400 if context["sha256_error"] else 200
-        return pages.render(request, "verify.html", context, status=status, wasm=True)
-
-    async def token_page(request: Request) -> Response:
-        context = {**_empty_form(), **visitor_context(request)}
-
-        def fail(error: str, status: int) -> Response:
-            context["token_error"] = error
-            return pages.render(
-                request, "verify.html", context, status=status, wasm=True, switch_path="/verify"
-            )
-
-        body = await read_limited(request, MAX_TOKEN_FORM_BYTES)
-        if body is None:
-            return fail("too_large", 413)
-        try:
-            form = await _replay(body, request).form(max_files=1, max_fields=4)
-        except HTTPException:
-            return fail("bad_form", 400)
-        try:
-            upload = form.get("token")
-            sha256_field = form.get("sha256")
-            if not isinstance(upload, UploadFile):
-                return fail("no_token", 400)
-            token_der = await upload.read(MAX_TOKEN_BYTES + 1)
-        finally:
-            await form.close()
-        if len(token_der) > MAX_TOKEN_BYTES:
-            return fail("too_large", 413)
-        if not token_der:
-            return fail("no_token", 400)
-        sha256_text = sha256_field if isinstance(sha256_field, str) else ""
-        file_sha256 = parse_sha256(sha256_text)
-        if sha256_text.strip() and file_sha256 is None:
-            context["sha256"] = sha256_text[:200]
+async def verify_page(request: Request) -> Response:
+    records = public_records(request)
+    context = {**_empty_form(), **visitor_context(request)}
+    number = request.query_params.get("number", "").strip()[:64]
+    sha256_text = request.query_params.get("sha256", "").strip()[:200]
+    context["number"] = number
+    record = None
+    if number:
+        record = records.by_number(number)
+        if record is None:
+            context["number_error"] = "not_found"
+        else:
+            context["facts"] = records.facts(record)
+    if sha256_text:
+        digest = parse_sha256(sha256_text)
+        context["sha256"] = sha256_text if digest is None else digest.hex()
+        if digest is None:
             context["sha256_error"] = True
-            return fail("bad_sha256", 400)
-        report = await anyio.to_thread.run_sync(verify_token, token_der, file_sha256, roots)
-        if report.result is not None and report.tst_info is not None:
-            found = records.by_token(bytes.fromhex(report.token_sha256))
-            if found is not None:
-                report = dataclasses.replace(report, record=records.facts(found))
-                log = check_in_log(records, found, log_key)
-                if log is not None:
-                    report = with_log_checks(report, log)
-        context["token_report"] = report
-        context["sha256"] = "" if file_sha256 is None else file_sha256.hex()
-        return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
+        elif record is not None:
+            context["compared"] = record.content_sha256 == digest
+        else:
+            context["matches"] = [records.facts(r) for r in records.by_content(digest)]
+    status = 404 if context["number_error"] else 400 if context["sha256_error"] else 200
+    return web_pages(request).render(request, "verify.html", context, status=status, wasm=True)
 
-    async def package_page(request: Request) -> Response:
-        context = {**_empty_form(), **visitor_context(request)}
-        return await verify_package_upload(request, pages, roots, log_key, context)
 
-    app.router.routes.extend(
-        [
-            Route("/verify", verify_page, methods=["GET", "HEAD"]),
-            Route("/verify/token", token_page, methods=["POST"]),
-            Route("/verify/package", package_page, methods=["POST"]),
-        ]
-    )
+async def token_page(request: Request) -> Response:
+    context = {**_empty_form(), **visitor_context(request)}
+    pages, records, settings = web_pages(request), public_records(request), web_settings(request)
+
+    def fail(error: str, status: int) -> Response:
+        context["token_error"] = error
+        return pages.render(
+            request, "verify.html", context, status=status, wasm=True, switch_path="/verify"
+        )
+
+    body = await read_limited(request, MAX_TOKEN_FORM_BYTES)
+    if body is None:
+        return fail("too_large", 413)
+    try:
+        form = await _replay(body, request).form(max_files=1, max_fields=4)
+    except HTTPException:
+        return fail("bad_form", 400)
+    try:
+        upload = form.get("token")
+        sha256_field = form.get("sha256")
+        if not isinstance(upload, UploadFile):
+            return fail("no_token", 400)
+        token_der = await upload.read(MAX_TOKEN_BYTES + 1)
+    finally:
+        await form.close()
+    if len(token_der) > MAX_TOKEN_BYTES:
+        return fail("too_large", 413)
+    if not token_der:
+        return fail("no_token", 400)
+    sha256_text = sha256_field if isinstance(sha256_field, str) else ""
+    file_sha256 = parse_sha256(sha256_text)
+    if sha256_text.strip() and file_sha256 is None:
+        context["sha256"] = sha256_text[:200]
+        context["sha256_error"] = True
+        return fail("bad_sha256", 400)
+    report = await anyio.to_thread.run_sync(verify_token, token_der, file_sha256, settings.roots)
+    if report.result is not None and report.tst_info is not None:
+        found = records.by_token(bytes.fromhex(report.token_sha256))
+        if found is not None:
+            report = dataclasses.replace(report, record=records.facts(found))
+            log = check_in_log(records, found, settings.log_key)
+            if log is not None:
+                report = with_log_checks(report, log)
+    context["token_report"] = report
+    context["sha256"] = "" if file_sha256 is None else file_sha256.hex()
+    return pages.render(request, "verify.html", context, wasm=True, switch_path="/verify")
+
+
+async def package_page(request: Request) -> Response:
+    context = {**_empty_form(), **visitor_context(request)}
+    settings = web_settings(request)
+    pages = web_pages(request)
+    return await verify_package_upload(request, pages, settings.roots, settings.log_key, context)
+
+
+#: ``/verify``, ``POST /verify/token`` and ``POST /verify/package``. Tokens are verified
+#: against :attr:`.state.WebSettings.roots`; a token of a sealed record also gets its log
+#: receipt checked against :attr:`.state.WebSettings.log_key`. Package verifications are
+#: bounded by the :class:`~.verify_limits.VerifyGate` in ``app.state`` (:func:`.state.verify_gate`).
+routes: list[BaseRoute] = [
+    Route("/verify", verify_page, methods=["GET", "HEAD"]),
+    Route("/verify/token", token_page, methods=["POST"]),
+    Route("/verify/package", package_page, methods=["POST"]),
+]

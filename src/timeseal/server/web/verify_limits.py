@@ -12,10 +12,9 @@ calls :meth:`Admission.check` for every chunk it hashes and before every item, s
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -48,15 +47,16 @@ class VerifyLimits:
             raise ValueError("retry_after must be at least 1 second")
 
     @classmethod
-    def from_env(cls) -> VerifyLimits:
-        """The limits set by :data:`MAX_CONCURRENT_ENV` and :data:`DEADLINE_ENV`; the
-        defaults where they are unset. ``ValueError`` naming the variable if one is bad."""
+    def from_environment(cls, environ: Mapping[str, str]) -> VerifyLimits:
+        """The limits :data:`MAX_CONCURRENT_ENV` and :data:`DEADLINE_ENV` set in ``environ``
+        (the server's settings reader passes its environment); the defaults where they are
+        unset. ``ValueError`` naming the variable if one is bad."""
         values: dict[str, float] = {}
         for name, key, kind in (
             (MAX_CONCURRENT_ENV, "max_concurrent", int),
             (DEADLINE_ENV, "deadline", float),
         ):
-            text = os.environ.get(name, "").strip()
+            text = environ.get(name, "").strip()
             if text:
                 try:
                     values[key] = kind(text)

@@ -2,7 +2,7 @@
 bounds (issue 12).
 
 The upload is at most :data:`MAX_PACKAGE_BYTES`; the verifier (``timeseal.core.package``)
-keeps a bounded amount in memory whatever the ZIP holds; :class:`VerifyGate` (in
+keeps a bounded amount in memory whatever the ZIP holds; :class:`~.verify_limits.VerifyGate` (in
 ``app.state``) admits a few verifications at a time and gives each a deadline. Every outcome is
 the verify page itself, Chinese first: the report, or an error naming what went wrong (too
 large, no package, unreadable form, busy, out of time), never a traceback.
@@ -27,19 +27,13 @@ from timeseal.core.pdf_signature import certificate_signature_check
 from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import VerifierKey
 from timeseal.server.web.render import Pages
-from timeseal.server.web.verify_limits import DeadlineExceeded, VerifyGate
+from timeseal.server.web.state import verify_gate
+from timeseal.server.web.verify_limits import DeadlineExceeded
 
 #: Largest package the page verifies on the server; bigger ones with ``timeseal verify``.
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
 #: Room for the multipart framing around the package in the request body.
 MULTIPART_OVERHEAD = 64 * 1024
-#: Where :func:`timeseal.server.web.verify.include_verify_pages` keeps the gate.
-GATE_STATE_KEY = "timeseal_verify_gate"
-
-
-def verify_gate(request: Request) -> VerifyGate:
-    gate: VerifyGate = getattr(request.app.state, GATE_STATE_KEY)
-    return gate
 
 
 async def verify_package_upload(

@@ -26,7 +26,6 @@ Errors::
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -60,7 +59,7 @@ __all__ = [
     "LocalBlobStore",
     "S3BlobStore",
     "blob_path",
-    "blob_store_from_env",
+    "blob_store_for",
     "iter_chunks",
 ]
 
@@ -69,14 +68,17 @@ BLOB_URL_ENV = "TIMESEAL_BLOB_URL"
 _FILE_URL = re.compile(r"^file://(/.*)$")
 
 
-def blob_store_from_env(data_dir: Path) -> BlobStore:
-    """``$TIMESEAL_BLOB_URL``: unset for ``<data-dir>/blobs``, ``s3://bucket/prefix`` for S3
-    (see :meth:`S3BlobStore.from_url`), or ``file:///absolute/path``."""
-    url = os.environ.get(BLOB_URL_ENV, "").strip()
+def blob_store_for(
+    data_dir: Path, url: str | None, *, s3_endpoint_url: str | None = None
+) -> BlobStore:
+    """The store ``url`` (the process's ``$TIMESEAL_BLOB_URL``, read by its settings) names:
+    None or empty for ``<data-dir>/blobs``, ``s3://bucket/prefix`` for S3 (see
+    :meth:`S3BlobStore.from_url`), or ``file:///absolute/path``."""
+    url = (url or "").strip()
     if not url:
         return LocalBlobStore(data_dir / "blobs")
     if url.startswith("s3://"):
-        return S3BlobStore.from_url(url)
+        return S3BlobStore.from_url(url, endpoint_url=s3_endpoint_url)
     if match := _FILE_URL.match(url):
         return LocalBlobStore(Path(match.group(1)))
     raise ValueError(f"{BLOB_URL_ENV} must be s3://bucket/prefix or file:///path, not {url!r}")

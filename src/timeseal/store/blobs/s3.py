@@ -71,17 +71,19 @@ class S3BlobStore:
 
     @classmethod
     def from_url(cls, url: str, *, endpoint_url: str | None = None) -> S3BlobStore:
-        """``s3://bucket/prefix``. The endpoint is ``endpoint_url``, else
-        ``$TIMESEAL_S3_ENDPOINT_URL``, else what boto3 finds (``AWS_ENDPOINT_URL_S3``,
-        ``AWS_ENDPOINT_URL``, the config file, or AWS itself); credentials and region come
-        from the usual AWS variables and files."""
+        """``s3://bucket/prefix``. The endpoint is ``endpoint_url`` (a server's
+        ``$TIMESEAL_S3_ENDPOINT_URL``, read by its settings), else what boto3 finds
+        (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, the config file, or AWS itself);
+        credentials and region come from the usual AWS variables and files."""
         import boto3
         from botocore.config import Config
 
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise ValueError(f"not an s3://bucket/prefix URL: {url!r}")
-        endpoint = endpoint_url or os.environ.get(S3_ENDPOINT_ENV) or None
+        endpoint = endpoint_url or None
+        # boto3 reads its own variables itself; only whether it will use a custom endpoint
+        # matters here (the addressing style).
         custom = (
             endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         )

@@ -1,4 +1,5 @@
-"""Fixtures: the accounts API on SQLite and on PostgreSQL, with an injected clock."""
+"""Fixtures: the accounts API on SQLite and on PostgreSQL, with an injected clock (the security
+suite's account tests use them too: tests/security/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ from tests.support.accounts import FakeClock, auth_app, database_url, migrated_e
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
+def accounts_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database: SQLite, and PostgreSQL when TIMESEAL_TEST_POSTGRES_URL is set."""
+    with database_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(accounts_url: str) -> Iterator[Engine]:
+    with migrated_engine(accounts_url) as engine:
         yield engine
 
 

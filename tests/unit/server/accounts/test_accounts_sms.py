@@ -178,14 +178,16 @@ def test_dev_outbox_that_cannot_be_written_fails_delivery(tmp_path: Path) -> Non
 # --- configuration and the server secret ------------------------------------------------
 
 
-def test_sms_provider_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sms_provider_from_config(tmp_path: Path) -> None:
     dev = sms_provider(SmsConfig(), tmp_path)
     assert isinstance(dev, DevOutbox) and dev.path == tmp_path / "sms-outbox.log"
-    monkeypatch.setenv("SMS_TOKEN", "t0k")
     with sms_gateway() as gateway:
+        # The token is the secret named by webhook_token_env (the settings read it from the
+        # environment: ServerSettings.from_env).
         hook = sms_provider(
             SmsConfig(provider="webhook", webhook_url=gateway.url, webhook_token_env="SMS_TOKEN"),
             tmp_path,
+            {"SMS_TOKEN": "t0k", "OTHER": "x"},
         )
         hook.send(MESSAGE)
     assert gateway.received[0].headers["authorization"] == "Bearer t0k"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE
+from tests.support.accounts import OTHER_PHONE, server_database_url
 from tests.unit.server.web.conftest import seal, wait_sequenced
 from tests.unit.server.web.test_web_app import PNG, browser_log_in, hidden, session
 from tests.unit.server.web.test_web_share_pages import custody
@@ -28,7 +28,11 @@ from timeseal.store.db import DATABASE_URL_ENV
 @pytest.fixture
 def web(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
-    app = create_app(ServerSettings(data_dir=data_dir, clock_source=LocalSource()))
+    app = create_app(
+        ServerSettings(
+            database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

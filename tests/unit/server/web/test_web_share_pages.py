@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, PHONE, FakeClock
+from tests.support.accounts import OTHER_PHONE, PHONE, FakeClock, server_database_url
 from tests.unit.server.web.conftest import seal, wait_sequenced
 from tests.unit.server.web.test_web_app import PNG, browser_log_in, hidden, session
 from timeseal.core.phone import mask_phone
@@ -36,7 +36,12 @@ def clock() -> FakeClock:
 def app(data_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> RouteFirst:
     monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
     return create_app(
-        ServerSettings(data_dir=data_dir, clock_source=LocalSource(), share_clock=clock)
+        ServerSettings(
+            database_url=server_database_url(),
+            data_dir=data_dir,
+            clock_source=LocalSource(),
+            share_clock=clock,
+        )
     )
 
 

@@ -3,10 +3,11 @@ receipt that does not verify."""
 
 from __future__ import annotations
 
+from timeseal.capture.errors import CaptureError
 from timeseal.core.verification import VerificationResult
 
 
-class LogClientError(Exception):
+class LogClientError(CaptureError):
     """The log could not be reached, or answered something unusable."""
 
 

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from timeseal.core.text import is_ascii_decimal
-from timeseal.server.api.errors import MESSAGES, error_body
+from timeseal.server.api.errors import error_body
 
 #: JSON and form bodies of the API and the web forms are small (a case description, the
 #: largest, is at most 10,000 characters: under 128 KiB as a form).
@@ -41,20 +41,6 @@ MAX_JSON_DEPTH = 64
 #: Ids, filters, a search text: a few hundred bytes; browsers' own limits start near 8 KiB.
 MAX_QUERY_BYTES = 8 * 1024
 API_PREFIX = "/api/"
-
-MESSAGES.update(
-    {
-        "request_too_large": (
-            "请求内容过大，服务器不予接收。",
-            "The request body is larger than this server accepts.",
-        ),
-        "query_too_long": ("请求地址过长。", "The request's query string is too long."),
-        "json_too_deep": (
-            "JSON 嵌套层数过多，服务器不予接收。",
-            "The JSON body is nested too deeply.",
-        ),
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +58,7 @@ STREAMED: tuple[StreamedRoute, ...] = (
         "PATCH",
         re.compile(r"/api/v1/uploads/[^/]+"),
         "application/offset+octet-stream",
-        "the upload's Upload-Length and the quota (api.vault)",
+        "the upload's Upload-Length and the quota (api.uploads)",
     ),
     StreamedRoute(
         "PUT",

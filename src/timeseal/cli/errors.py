@@ -1,0 +1,18 @@
+"""The one root of the exceptions the ``timeseal`` command raises on purpose.
+
+::
+
+    CliError
+     └─ ServerCallFailed   server_client.py: a request to the server failed (``retryable``,
+                           ``code``, ``status``), for the accounts API, the vault and tus alike
+
+(``vault.download._PackageChanged``, private, is one too.) Usage errors are ``typer`` exits,
+not exceptions of ours. tests/unit/cli/test_errors.py holds every exception class defined
+under ``timeseal.cli`` to this root.
+"""
+
+from __future__ import annotations
+
+
+class CliError(Exception):
+    """Base of every error the CLI raises on purpose."""
