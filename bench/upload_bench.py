@@ -36,7 +36,8 @@ from typing import Any
 
 import httpx
 
-from timeseal.cli.vault_cmd import TusUploader, make_client
+from timeseal.cli.server_client import make_client
+from timeseal.cli.vault.tus import TusUploader
 
 PHONE = "+8613812345678"
 MIB = 1024 * 1024

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.postgres import postgres_url_or_skip, scratch_database
 from tests.support.server import TIMESEAL, free_port, kill_hard, start_detached, wait_ready
-from timeseal.cli.main import _now
+from timeseal.cli.data_dir import utc_now
 from timeseal.core.log_entry import format_entry, tsa_token_entry
 from timeseal.core.tlog import (
     leaf_hash,
@@ -202,7 +202,7 @@ def _crash_rounds(data_dir: Path, rounds: int, env: dict[str, str], servers: int
 
 def test_kill_minus_9_during_appends_sqlite(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     _crash_rounds(data_dir, rounds=5, env={}, servers=1)
 
 
@@ -210,6 +210,6 @@ def test_kill_minus_9_during_appends_sqlite(tmp_path: Path) -> None:
 def test_two_servers_on_postgres_one_sequencer_no_lost_leaves(tmp_path: Path) -> None:
     base = postgres_url_or_skip()
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     with scratch_database(base) as url:
         _crash_rounds(data_dir, rounds=3, env={"TIMESEAL_DATABASE_URL": url}, servers=2)

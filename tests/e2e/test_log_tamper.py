@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.server import TIMESEAL, live_server
-from timeseal.cli.main import _now
+from timeseal.cli.data_dir import utc_now
 from timeseal.core.tsp.request import build_request
 from timeseal.server.runtime import datadir
 from timeseal.store.db import make_engine
@@ -82,7 +82,7 @@ def _wait_size(url: str, size: int) -> None:
 )
 def test_tampering_is_detected(tmp_path: Path, sql: str, failed: str) -> None:
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     vkey = (data_dir / "log" / "log.vkey").read_text().strip()
     state = tmp_path / "audit.json"
     with live_server(data_dir) as server:
@@ -102,7 +102,7 @@ def test_tampering_is_detected(tmp_path: Path, sql: str, failed: str) -> None:
 
 def test_rollback_is_detected(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     vkey = (data_dir / "log" / "log.vkey").read_text().strip()
     state = tmp_path / "audit.json"
     backup = tmp_path / "backup.db"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.server import TIMESEAL, free_port, live_server
-from timeseal.cli.main import _now
+from timeseal.cli.data_dir import utc_now
 from timeseal.core.tlog import parse_signed_checkpoint, parse_verifier_key, verify_checkpoint
 from timeseal.core.tsp.request import build_request
 from timeseal.server.runtime import datadir
@@ -26,7 +26,7 @@ def _run(*args: str) -> str:
 def test_the_log_serves_checkpoints_cosigned_by_its_witness(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     witness_dir = tmp_path / "witness"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     log_vkey = (data_dir / "log" / "log.vkey").read_text().strip()
     witness_vkey = _run("witness", "vkey", "--data-dir", str(witness_dir)).strip()
     _run("witness", "add-log", "--vkey", log_vkey, "--data-dir", str(witness_dir))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.support.postgres import postgres_url_or_skip, scratch_database
 from tests.support.server import live_server
-from timeseal.cli.main import _now
+from timeseal.cli.data_dir import utc_now
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
 from timeseal.server.runtime import datadir
@@ -89,7 +89,7 @@ def _check(serials: list[int], database_url: str) -> None:
 
 def test_two_processes_on_one_sqlite_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     serials = _run_rounds(data_dir, env={})
     _check(serials, f"sqlite:///{data_dir / 'timeseal.db'}")
 
@@ -98,7 +98,7 @@ def test_two_processes_on_one_sqlite_data_dir(tmp_path: Path) -> None:
 def test_two_processes_on_one_postgres_database(tmp_path: Path) -> None:
     base = postgres_url_or_skip()
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     with scratch_database(base) as url:
         serials = _run_rounds(data_dir, env={"TIMESEAL_DATABASE_URL": url})
         _check(serials, url)

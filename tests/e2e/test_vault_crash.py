@@ -16,7 +16,9 @@ import pytest
 
 from tests.support.accounts import latest_code
 from tests.support.server import free_port, kill_hard, start_detached, wait_ready
-from timeseal.cli.vault_cmd import RetryPolicy, TusUploader, make_client
+from timeseal.cli.server_client import make_client
+from timeseal.cli.vault.transfer import RetryPolicy
+from timeseal.cli.vault.tus import TusUploader
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.server.runtime import datadir

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from tests.support.openssl import make_openssl_tsa
 from tests.support.server import live_server
-from timeseal.cli.main import _now, app
+from timeseal.cli.data_dir import utc_now
+from timeseal.cli.main import app
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
@@ -25,7 +26,7 @@ def test_own_key_and_chain_sign_the_servers_tokens(tmp_path: Path) -> None:
     chain = tmp_path / "chain.pem"
     chain.write_bytes(ca.tsa_pem.read_bytes() + ca.root_pem.read_bytes())
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     result = CliRunner().invoke(
         app,
         [
@@ -62,7 +63,7 @@ def test_a_key_that_does_not_match_the_chain_is_refused(tmp_path: Path) -> None:
     chain = tmp_path / "chain.pem"
     chain.write_bytes(ca.tsa_pem.read_bytes() + ca.root_pem.read_bytes())
     data_dir = tmp_path / "data"
-    datadir.initialise(data_dir, now=_now())
+    datadir.initialise(data_dir, now=utc_now())
     before = (data_dir / "config.json").read_bytes()
     result = CliRunner().invoke(
         app,

@@ -90,3 +90,45 @@ def test_every_package_says_what_it_holds() -> None:
     for package in packages:
         tree = ast.parse((package / "__init__.py").read_text())
         assert ast.get_docstring(tree), f"{package.relative_to(SRC)}/__init__.py has no docstring"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The modules of ``known`` that ``path`` imports, at the top or inside a function (a
+    deferred import still ties the two modules together)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & known
+            found |= submodules  # ``from package import module`` needs only the module
+            if len(submodules) < len(node.names):
+                found.add(node.module)
+    return found & known
+
+
+@pytest.mark.parametrize("layer", ["capture", "cli"])
+def test_no_import_circle(layer: str) -> None:
+    """No two modules of the layer need each other, directly or through others: the part both
+    need lives where both can import it."""
+    paths = {_module_name(p): p for p in _modules(layer)}
+    graph = {name: _imported_modules(path, set(paths)) - {name} for name, path in paths.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            circle = [*trail[trail.index(name) :], name]
+            raise AssertionError(f"import circle: {' -> '.join(circle)}")
+        if name in done:
+            return
+        for other in sorted(graph[name]):
+            visit(other, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

@@ -12,7 +12,7 @@
      ├─ PhotoError                      recording/photo.py
      ├─ RecordingError                  recording/recorder.py
      ├─ TSAClientError                  clients/tsa.py
-     ├─ LogClientError                  clients/log.py
+     ├─ LogClientError                  clients/log/errors.py
      │   ├─ ReceiptTimeout
      │   └─ ReceiptInvalid
      ├─ RecordingApiError               clients/recordings.py

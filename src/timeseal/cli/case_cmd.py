@@ -25,15 +25,15 @@ from typing import Annotated, Any
 
 import typer
 
-from timeseal.cli.account_cmd import ServerOption
-from timeseal.cli.vault_cmd import (
-    VaultCallFailed,
+from timeseal.cli.exits import fail
+from timeseal.cli.server_client import (
+    ServerCallFailed,
+    ServerOption,
     call_api,
-    fail,
-    fetch_package,
     logged_in,
     make_client,
 )
+from timeseal.cli.vault_cmd import fetch_package
 from timeseal.cli.verify.report import format_time
 
 case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evidence.")
@@ -55,7 +55,7 @@ def _call(server: str | None, method: str, url: str, **kwargs: Any) -> Any:
     with make_client(base, token) as client:
         try:
             return call_api(client, method, url, **kwargs)
-        except VaultCallFailed as exc:
+        except ServerCallFailed as exc:
             raise fail(str(exc)) from None
 
 

@@ -3,12 +3,12 @@
 ::
 
     CliError
-     ├─ ApiCallFailed      account_cmd.py: an /api/v1 call answered with an error
-     └─ VaultCallFailed    vault_cmd.py: an upload or download step failed (``retryable``)
+     └─ ServerCallFailed   server_client.py: a request to the server failed (``retryable``,
+                           ``code``, ``status``), for the accounts API, the vault and tus alike
 
-(``vault_cmd._PackageChanged``, private, is one too.) Usage errors are ``typer`` exits, not
-exceptions of ours. tests/unit/cli/test_errors.py holds every exception class defined under
-``timeseal.cli`` to this root.
+(``vault.download._PackageChanged``, private, is one too.) Usage errors are ``typer`` exits,
+not exceptions of ours. tests/unit/cli/test_errors.py holds every exception class defined
+under ``timeseal.cli`` to this root.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from timeseal.capture.recording import live_upload
 from timeseal.capture.recording import state as recording_state
 from timeseal.capture.recording.live_upload import LiveUpload
 from timeseal.capture.recording.state import RecordingState
-from timeseal.cli.account_cmd import _resolve_server, stored_token
+from timeseal.cli.credentials import stored_token
+from timeseal.cli.server_client import resolve_server
 from timeseal.cli.verify.report import format_time
 from timeseal.core.errors import MalformedError
 
@@ -64,7 +65,7 @@ def _seal_one(state: RecordingState, server: str | None) -> str | None:
         recording_state.unregister(state.recording_id)
         typer.echo(f"– {directory}: 录像已不存在 the recording is gone; taken off the list")
         return None
-    base = _resolve_server(server or state.server)
+    base = resolve_server(server or state.server)
     try:
         with TSAClient(base) as client:
             started = recording_state.seal_start_metadata(directory, client.stamp_digest)
@@ -103,7 +104,7 @@ def _upload_one(upload: LiveUpload, server: str | None) -> str | None:
         live_upload.unregister(upload.recording_id)
         typer.echo(f"– {directory}: 录像已不存在 the recording is gone; taken off the list")
         return None
-    base = _resolve_server(server or upload.server)
+    base = resolve_server(server or upload.server)
     token = stored_token(base)
     if token is None:
         return f"未登录 not logged in to {base}: run `timeseal login --server {base}`"

@@ -23,6 +23,12 @@ def _exception_classes() -> list[type[BaseException]]:
 def test_every_capture_exception_derives_from_capture_error() -> None:
     classes = _exception_classes()
     assert len(classes) >= 15  # the walk did find them
+    names = {f"{c.__module__}.{c.__qualname__}" for c in classes}
+    assert {  # the log client's errors, in the package it became
+        "timeseal.capture.clients.log.errors.LogClientError",
+        "timeseal.capture.clients.log.errors.ReceiptTimeout",
+        "timeseal.capture.clients.log.errors.ReceiptInvalid",
+    } <= names
     outside = [
         f"{c.__module__}.{c.__qualname__}" for c in classes if not issubclass(c, CaptureError)
     ]

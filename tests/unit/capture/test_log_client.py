@@ -18,8 +18,10 @@ from timeseal.capture.clients.log import (
     AuditState,
     LogClient,
     LogClientError,
+    ReceiptFetcher,
     ReceiptInvalid,
     ReceiptTimeout,
+    audit_log,
     format_state,
     parse_state,
     token_leaf,
@@ -64,7 +66,7 @@ def audit(
     platform = FakePlatform(log)
     with LogClient(URL, transport=platform.transport()) as client:
         key = log.key.verifier_key
-        report = client.audit(key, previous=previous, cosigners=cosigners, quorum=quorum)
+        report = audit_log(client, key, previous=previous, cosigners=cosigners, quorum=quorum)
     return report, platform
 
 
@@ -328,7 +330,7 @@ def test_unreachable_checkpoint_raises(status: int) -> None:
 
     transport = httpx.MockTransport(lambda _request: httpx.Response(status))
     with LogClient(URL, transport=transport) as client, pytest.raises(LogClientError):
-        client.audit(generate_signer_key(ORIGIN).verifier_key)
+        audit_log(client, generate_signer_key(ORIGIN).verifier_key)
 
 
 # --- the state file ---------------------------------------------------------------------------
@@ -390,7 +392,7 @@ def client(platform: FakePlatform, clock: FakeClock | None = None) -> LogClient:
 
 def fetch_receipt(platform: FakePlatform, response: TimeStampResponse) -> TlogProof:
     with client(platform) as c:
-        return c.receipt(response, platform.log.key.verifier_key)
+        return ReceiptFetcher(c).receipt(response, platform.log.key.verifier_key)
 
 
 def test_receipt_verifies_offline(test_pki: PKIFixture) -> None:
@@ -439,7 +441,7 @@ def test_receipt_waits_for_the_sequencer(test_pki: PKIFixture) -> None:
     response = stamp(platform)
     clock = FakeClock()
     with client(platform, clock) as c:
-        proof = c.receipt(response, platform.log.key.verifier_key, wait=5)
+        proof = ReceiptFetcher(c).receipt(response, platform.log.key.verifier_key, wait=5)
     assert proof.leaf_index == 5
     assert len(clock.sleeps) == 3
 
@@ -450,7 +452,7 @@ def test_receipt_times_out(test_pki: PKIFixture) -> None:
     response = stamp(platform)
     clock = FakeClock()
     with client(platform, clock) as c, pytest.raises(ReceiptTimeout):
-        c.receipt(response, platform.log.key.verifier_key, wait=5)
+        ReceiptFetcher(c).receipt(response, platform.log.key.verifier_key, wait=5)
     assert 5 <= clock.now < 5.5
 
 
@@ -459,10 +461,10 @@ def test_receipt_times_out_when_no_checkpoint_covers_the_leaf(test_pki: PKIFixtu
     response = stamp(platform)
     stale = platform.log.files["checkpoint"]
     with client(platform) as c:
-        c.leaf_index(token_leaf_hash(response))  # integrates
+        ReceiptFetcher(c).leaf_index(token_leaf_hash(response))  # integrates
         platform.log.files["checkpoint"] = stale  # but the checkpoint lags behind
         with pytest.raises(ReceiptTimeout, match="not yet in a signed checkpoint"):
-            c.receipt(response, platform.log.key.verifier_key, wait=1)
+            ReceiptFetcher(c).receipt(response, platform.log.key.verifier_key, wait=1)
 
 
 def token_leaf_hash(response: TimeStampResponse) -> bytes:
@@ -473,11 +475,11 @@ def test_receipt_refuses_a_tampered_tile(test_pki: PKIFixture) -> None:
     platform = FakePlatform(FakeLog(entries(600)), test_pki)
     response = stamp(platform)
     with client(platform) as c:
-        assert c.leaf_index(token_leaf_hash(response)) == 600
+        assert ReceiptFetcher(c).leaf_index(token_leaf_hash(response)) == 600
         # The proof of leaf 600 of 601 reads tile/0/002.p/89 and tile/1/000.p/2.
         platform.log.files["tile/1/000.p/2"] = flip(platform.log.files["tile/1/000.p/2"])
         with pytest.raises(ReceiptInvalid) as info:
-            c.receipt(response, platform.log.key.verifier_key)
+            ReceiptFetcher(c).receipt(response, platform.log.key.verifier_key)
     assert info.value.result.failed == (Check.INCLUSION_PROOF,)
 
 
@@ -485,7 +487,7 @@ def test_receipt_refuses_a_checkpoint_by_another_key(test_pki: PKIFixture) -> No
     platform = FakePlatform(FakeLog(entries(6)), test_pki)
     response = stamp(platform)
     with client(platform) as c, pytest.raises(ReceiptInvalid) as info:
-        c.receipt(response, generate_signer_key(ORIGIN).verifier_key)
+        ReceiptFetcher(c).receipt(response, generate_signer_key(ORIGIN).verifier_key)
     assert info.value.result.failed == (Check.CHECKPOINT_SIGNATURE,)
 
 
@@ -494,9 +496,10 @@ def test_receipts_in_a_batch_share_checkpoint_and_tiles(test_pki: PKIFixture) ->
     responses = [stamp(platform, bytes([i])) for i in range(3)]
     key = platform.log.key.verifier_key
     with client(platform) as c:
-        proofs = [c.receipt(responses[0], key)]
+        fetcher = ReceiptFetcher(c)
+        proofs = [fetcher.receipt(responses[0], key)]
         before = len(platform.requests)
-        proofs += [c.receipt(r, key) for r in responses[1:]]
+        proofs += [fetcher.receipt(r, key) for r in responses[1:]]
     assert [p.leaf_index for p in proofs] == [700, 701, 702]
     assert platform.requests[before:] == [
         f"GET /api/v1/log/leaf-index/{token_leaf_hash(r).hex()}" for r in responses[1:]
@@ -546,4 +549,4 @@ def test_leaf_index_answer_must_be_a_leaf_index(body: bytes) -> None:
 
     transport = httpx.MockTransport(lambda _request: httpx.Response(200, content=body))
     with LogClient(URL, transport=transport) as c, pytest.raises(LogClientError, match="leaf"):
-        c.leaf_index(bytes(32))
+        ReceiptFetcher(c).leaf_index(bytes(32))

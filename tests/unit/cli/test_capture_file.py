@@ -32,15 +32,14 @@ from tests.support.capture_docs import web_capture_json
 from tests.support.server import LiveServer, free_port
 from timeseal.capture.environment.check import Probes
 from timeseal.capture.offline import queue as offline_queue
-from timeseal.capture.offline.items import capture_title
+from timeseal.capture.offline.items import capture_title, queue_capture_dir
 from timeseal.capture.offline.queue import CaseTarget
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.capture import environment as capture_env
 from timeseal.cli.capture.av import register as register_capture_av
 from timeseal.cli.capture.file import register as register_capture_file
-from timeseal.cli.capture.upload import queue_capture_dir
+from timeseal.cli.queue_worker import run_queue
 from timeseal.cli.sync_cmd import register as register_sync
-from timeseal.cli.sync_cmd import run_queue
 from timeseal.cli.vault_cmd import register as register_vault
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder

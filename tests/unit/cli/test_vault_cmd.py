@@ -19,14 +19,10 @@ from typer.testing import CliRunner
 from tests.support.accounts import cli_logged_in
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.case_cmd import register as register_case
-from timeseal.cli.vault_cmd import (
-    RetryPolicy,
-    TusUploader,
-    VaultCallFailed,
-    make_client,
-    register,
-    uploads_path,
-)
+from timeseal.cli.server_client import ServerCallFailed, make_client
+from timeseal.cli.vault.transfer import RetryPolicy
+from timeseal.cli.vault.tus import TusUploader, uploads_path
+from timeseal.cli.vault_cmd import register
 
 PHONE = "+8613812345678"
 
@@ -162,7 +158,7 @@ def test_an_interrupted_upload_resumes_into_one_record(
             policy=RetryPolicy(retries=2),
             sleep=lambda s: None,
         )
-        with pytest.raises(VaultCallFailed, match="simulated"):
+        with pytest.raises(ServerCallFailed, match="simulated"):
             uploader.upload(path, kind="screen-recording")
     (entry,) = json.loads(uploads_path().read_text())["uploads"].values()
     head = httpx.head(

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, log_in
 from tests.unit.server.conftest import running_app
-from timeseal.cli.log_cmd import check_receipt
+from timeseal.cli.log_receipts import check_receipt
 from timeseal.core.tlog import parse_verifier_key
 from timeseal.core.tlog.proof import format_tlog_proof, parse_tlog_proof, verify_tlog_proof
 from timeseal.core.tsp.response import parse_response

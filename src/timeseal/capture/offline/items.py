@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from timeseal.capture.offline import queue as offline_queue
+from timeseal.capture.offline.file_seal import file_sha256
+from timeseal.capture.offline.queue import CaseTarget, PendingItem, QueueEntry
 from timeseal.capture.offline.upload_meta import (
     AV_FORMAT,
     WEB_FORMAT,
@@ -118,3 +121,24 @@ def _av_files(directory: Path, kind: str) -> list[tuple[Path, str]]:
     start = directory / "capture-start.json"
     extra = [(start, "document")] if start.is_file() else []
     return [*((p, kind) for p in media), (directory / "chain.jsonl", "document"), *extra]
+
+
+def queue_capture_dir(directory: Path, base: str, case: CaseTarget | None = None) -> QueueEntry:
+    """A queue entry (saved) that owes the upload of every item of the capture in
+    ``directory`` (and with ``case``, the case of them and its package). Raises
+    :class:`CaptureMetadataError` for a directory that is no capture."""
+    items = [
+        PendingItem(
+            path=item.path.resolve(),
+            sha256=file_sha256(item.path).hex(),
+            size=item.path.stat().st_size,
+            kind=item.kind,
+            title=item.title,
+            needs_token=False,
+            upload=True,
+        )
+        for item in capture_items(directory)
+    ]
+    entry = QueueEntry("capture-dir", (directory / CAPTURE_JSON).resolve(), base, items, case=case)
+    offline_queue.save(entry)
+    return entry

@@ -24,7 +24,7 @@ as the server created it, so that a sync killed after the upload finished but be
 ``number`` was written asks the server (``HEAD``) instead of uploading again. An entry whose
 items owe nothing is removed. Every change is written atomically (temp file, fsync, rename),
 so ``kill -9`` at any point leaves the old entry or the new one; the uploads themselves resume
-from ``uploads.json`` (see ``timeseal.cli.vault_cmd``). :func:`queue_lock` keeps two syncs
+from ``uploads.json`` (see ``timeseal.cli.vault.tus``). :func:`queue_lock` keeps two syncs
 from working on the same entries at once.
 """
 

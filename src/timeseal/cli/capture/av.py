@@ -129,9 +129,10 @@ def _with_upload(options: RecordingOptions, upload: bool, title: str) -> Recordi
     ``timeseal login`` with ``timeseal sync``)."""
     if not upload:
         return options
-    from timeseal.cli.account_cmd import _resolve_server, stored_token
+    from timeseal.cli.credentials import stored_token
+    from timeseal.cli.server_client import resolve_server
 
-    base = _resolve_server(options.server)
+    base = resolve_server(options.server)
     token = stored_token(base)
     if token is None:
         typer.echo(

@@ -18,14 +18,10 @@ from collections.abc import Callable
 import httpx
 
 from timeseal.capture.offline.queue import CaseTarget, QueueEntry
-from timeseal.cli.account_cmd import _resolve_server, stored_token
-from timeseal.cli.vault_cmd import (
-    RetryPolicy,
-    VaultCallFailed,
-    call_api,
-    download_package,
-    make_client,
-)
+from timeseal.cli.credentials import stored_token
+from timeseal.cli.server_client import ServerCallFailed, call_api, make_client, resolve_server
+from timeseal.cli.vault.download import download_package
+from timeseal.cli.vault.transfer import RetryPolicy
 
 #: The server's limit on case titles (``CaseCreate.title``).
 MAX_TITLE = 255
@@ -42,7 +38,7 @@ def assemble_case(
 ) -> str:
     """Do the steps above for ``entry`` (whose items are all sealed), writing it with
     ``save`` after each step that must survive; the package's SHA-256. Raises
-    :class:`VaultCallFailed` (the entry then keeps what was done so far)."""
+    :class:`ServerCallFailed` (the entry then keeps what was done so far)."""
     if case.id is None:
         made = call_api(
             client,
@@ -68,13 +64,13 @@ def unknown_case(server: str | None, case_id: int) -> str | None:
     """Why ``--case case_id`` cannot be used, asked before the capture starts: the server
     does not know it (or it is not ours). None when it exists, and also when we cannot ask
     now (offline, not logged in): the queued upload then finds out."""
-    base = _resolve_server(server)
+    base = resolve_server(server)
     token = stored_token(base)
     if token is None:
         return None
     with make_client(base, token) as client:
         try:
             call_api(client, "GET", f"/api/v1/cases/{case_id}")
-        except VaultCallFailed as exc:
+        except ServerCallFailed as exc:
             return None if exc.retryable else str(exc)
     return None

@@ -7,7 +7,7 @@ then for each file its SHA-256, its token ``FILE.tsr`` when the server's TSA ans
 record ``FILE.capture.json`` (:mod:`timeseal.capture.offline.file_seal`). Whatever is still owed — a
 token while offline, an upload (``--upload``) while offline or logged out — goes into the
 offline queue and is done at once where possible, else by ``timeseal sync``
-(:mod:`timeseal.cli.sync_cmd`): the same code does both, so an immediate upload and a later
+(:mod:`timeseal.cli.queue_worker`): the same code does both, so an immediate upload and a later
 one cannot differ.
 
 Exit 0 when every file is sealed, or queued to be (the output names what is still owed and
@@ -27,9 +27,9 @@ from timeseal.capture.clients.tsa import TSAClient
 from timeseal.capture.offline import queue as offline_queue
 from timeseal.capture.offline.file_seal import guess_kind, record_path, seal_file, token_gen_time
 from timeseal.capture.offline.queue import PendingItem, QueueEntry
-from timeseal.cli.account_cmd import ServerOption, _resolve_server
 from timeseal.cli.capture.environment import check_environment
-from timeseal.cli.sync_cmd import run_queue
+from timeseal.cli.queue_worker import run_queue
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify.report import format_time
 from timeseal.core.log_entry import EVIDENCE_KINDS
 
@@ -75,7 +75,7 @@ def capture_file(
             raise _usage(f"{path} 不是可读文件 is not a readable file")
         if record_path(path).exists():
             raise _usage(f"{record_path(path)} 已存在 exists: {path} was sealed before")
-    base = _resolve_server(server)
+    base = resolve_server(server)
     environment = check_environment(base, force=force)
     entries: list[QueueEntry] = []
     now = dt.datetime.now(dt.UTC)

@@ -1,9 +1,10 @@
 """Uploading a whole capture directory (web capture, recording, photo) as vault evidence.
 
 The items and their kinds are :func:`timeseal.capture.offline.items.capture_items`'s choice;
-each carries the same capture metadata. The work is put into the offline queue first and then
-done through the same worker as ``timeseal sync``, so an upload cut short (network, Ctrl-C,
-``kill -9``) is simply finished by the next ``timeseal sync``.
+each carries the same capture metadata. The work is put into the offline queue first
+(:func:`~timeseal.capture.offline.items.queue_capture_dir`) and then done through the same
+worker as ``timeseal sync`` (:mod:`timeseal.cli.queue_worker`), so an upload cut short
+(network, Ctrl-C, ``kill -9``) is simply finished by the next ``timeseal sync``.
 """
 
 from __future__ import annotations
@@ -14,36 +15,14 @@ import httpx
 import typer
 
 from timeseal.capture.offline import queue as offline_queue
-from timeseal.capture.offline.file_seal import file_sha256
-from timeseal.capture.offline.items import CAPTURE_JSON, capture_items, capture_title
-from timeseal.capture.offline.queue import CaseTarget, PendingItem, QueueEntry
+from timeseal.capture.offline.items import capture_title, queue_capture_dir
+from timeseal.capture.offline.queue import CaseTarget
 from timeseal.capture.offline.upload_meta import CaptureMetadataError
-from timeseal.cli.account_cmd import _resolve_server
-from timeseal.cli.sync_cmd import run_queue
+from timeseal.cli.queue_worker import run_queue
+from timeseal.cli.server_client import resolve_server
 from timeseal.cli.verify.web_capture import PACKAGE_ZIP
 
 PROBE_TIMEOUT = 5.0
-
-
-def queue_capture_dir(directory: Path, base: str, case: CaseTarget | None = None) -> QueueEntry:
-    """A queue entry (saved) that owes the upload of every item of the capture in
-    ``directory`` (and with ``case``, the case of them and its package). Raises
-    :class:`CaptureMetadataError` for a directory that is no capture."""
-    items = [
-        PendingItem(
-            path=item.path.resolve(),
-            sha256=file_sha256(item.path).hex(),
-            size=item.path.stat().st_size,
-            kind=item.kind,
-            title=item.title,
-            needs_token=False,
-            upload=True,
-        )
-        for item in capture_items(directory)
-    ]
-    entry = QueueEntry("capture-dir", (directory / CAPTURE_JSON).resolve(), base, items, case=case)
-    offline_queue.save(entry)
-    return entry
 
 
 def server_reachable(base: str) -> bool:
@@ -61,7 +40,7 @@ def upload_capture_dir(directory: Path, server: str | None, case_id: int | None 
     the server answers (and we are logged in), else leave them for ``timeseal sync``. Once
     sealed they become one case (a new one titled after the capture, or ``case_id``), whose
     evidence package is downloaded to ``DIR/package.zip``."""
-    base = _resolve_server(server)
+    base = resolve_server(server)
     try:
         case = CaseTarget(
             title=capture_title(directory),

@@ -1,1 +1,2 @@
-"""``timeseal verify``: capture directories, recordings, and the bilingual report."""
+"""``timeseal verify``: files and tokens, evidence packages, capture directories, recordings,
+and the bilingual report."""

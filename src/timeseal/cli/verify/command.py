@@ -1,0 +1,264 @@
+"""``timeseal verify PATH``: what PATH is decides how it is verified.
+
+An evidence package (a ZIP with ``manifest.json``) is verified offline as a whole
+(:mod:`.package`); a live-sealed recording (a directory, or a ZIP, with ``chain.jsonl``) by
+:mod:`.recording`; a web capture directory by :mod:`.web_capture`; any other file against its
+RFC 3161 token (``--token``, default ``PATH.tsr``) and, when there is one, the token's log
+receipt (``PATH.tlog-proof``). Exit 0 valid, 1 invalid, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from timeseal.cli.data_dir import default_log_key
+from timeseal.cli.exits import usage_error
+from timeseal.cli.log_receipts import ReceiptCheck, check_receipt, load_verifier_key, receipt_path
+from timeseal.cli.verify import report
+from timeseal.cli.verify.package import is_package, verify_package_file
+from timeseal.cli.verify.trust import trust_roots
+from timeseal.core.digest import digest_stream
+from timeseal.core.errors import TimeSealError
+from timeseal.core.tsp.response import TimeStampResponse, parse_response
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+from timeseal.core.verification import VerificationResult
+
+if TYPE_CHECKING:
+    from timeseal.core.tlog import VerifierKey
+
+PathArg = Annotated[
+    Path, typer.Argument(help="The file, evidence package or recording directory to verify.")
+]
+TokenOption = Annotated[
+    Path | None, typer.Option(help="RFC 3161 token (.tsr) for the file; default PATH.tsr.")
+]
+CaOption = Annotated[
+    Path | None,
+    typer.Option(help="Trust anchor (PEM root). Default: the local data directory's root."),
+]
+ReceiptOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Log receipt (C2SP tlog-proof) for the token; default PATH.tlog-proof if present."
+    ),
+]
+LogKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-key",
+        help="The log's verifier key (name+hex+base64) or a file holding it. Default: the "
+        "local data directory's log/log.vkey.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable report.")]
+WitnessKeyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness-key",
+        help="Evidence package: a witness's cosignature key (vkey or file) that must have "
+        "cosigned each checkpoint; repeatable.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``verify`` to ``app``."""
+    app.command("verify")(verify)
+
+
+def verify(
+    path: PathArg,
+    token: TokenOption = None,
+    ca: CaOption = None,
+    receipt: ReceiptOption = None,
+    log_key: LogKeyOption = None,
+    as_json: JsonOption = False,
+    witness_key: WitnessKeyOption = None,
+) -> None:
+    """Verify a file against its token, and the token's log receipt when there is one; or an
+    evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
+    a ZIP, with chain.jsonl); or a web capture directory. Exit 0 valid, 1 invalid, 2 usage error."""
+    if is_package(path):
+        if token is not None or receipt is not None:
+            raise usage_error("--token and --receipt are for a file, not an evidence package")
+        verify_package_file(path, ca, log_key, witness_key or [], as_json)
+    if path.is_dir():
+        _verify_directory(path, token, ca, receipt, log_key, as_json)  # always exits
+    if path.is_file() and path.suffix.lower() == ".zip":  # a recording, as a ZIP (chain.zip)
+        from timeseal.cli.verify.recording import is_recording_zip, verify_recording_zip
+
+        if is_recording_zip(path):
+            verify_recording_zip(path, trust_roots(ca), as_json)  # always exits
+    _verify_file(path, token, ca, receipt, log_key, as_json)
+
+
+def _verify_directory(
+    path: Path,
+    token: Path | None,
+    ca: Path | None,
+    receipt: Path | None,
+    log_key: str | None,
+    as_json: bool,
+) -> None:
+    """A live-sealed recording (chain.jsonl inside) or a web capture directory. Always exits."""
+    if (path / "chain.jsonl").is_file():
+        from timeseal.cli.verify.recording import verify_recording
+
+        verify_recording(path, trust_roots(ca), as_json)  # always exits
+    from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
+
+    if not is_web_capture(path):
+        raise usage_error(f"{path} is no web capture, recording or evidence package")
+    if token is not None or receipt is not None:
+        raise usage_error("--token and --receipt are for a file, not a capture directory")
+    given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
+    verify_web_capture(path, trust_roots(ca), given, as_json)  # always exits
+
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    """The receipt to check beside the token: its file, its bytes, and the log key."""
+
+    path: Path
+    data: bytes
+    log_key: VerifierKey | None
+
+
+def _verify_file(
+    path: Path,
+    token: Path | None,
+    ca: Path | None,
+    receipt: Path | None,
+    log_key: str | None,
+    as_json: bool,
+) -> None:
+    """A file against its token (and the token's receipt). Always exits."""
+    if token is None:
+        sibling = path.with_name(path.name + ".tsr")
+        if not sibling.exists():
+            raise usage_error(f"no token given and {sibling} does not exist (use --token)")
+        token = sibling
+    roots = trust_roots(ca)
+    try:
+        token_der = token.read_bytes()
+    except OSError as exc:
+        raise usage_error(f"cannot read {token}: {exc}") from None
+    if not path.is_file():
+        raise usage_error(f"{path} is not a readable file")
+    found = _receipt(path, receipt, log_key)
+    try:
+        response = parse_response(token_der)
+    except TimeSealError as exc:
+        _print_malformed(path, token, str(exc), as_json)
+        raise typer.Exit(1) from None
+    builder = TimestampVerifierBuilder()
+    for root in roots:
+        builder = builder.add_root(root)
+    hashed = b""
+    if response.token is not None:
+        with path.open("rb") as f:
+            hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
+    result = builder.build().verify(response, hashed)
+    log = None
+    if found is not None:
+        log = check_receipt(found.path, found.data, response, found.log_key)
+        result = VerificationResult(result.checks + log.checks)
+    valid = result.ok and not (log is not None and log.malformed)
+    if as_json:
+        _print_file_json(path, token, response, result, log, valid)
+    else:
+        _print_file_lines(path, token, response, result, log, valid)
+    raise typer.Exit(0 if valid else 1)
+
+
+def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt | None:
+    """``--receipt``, else ``PATH.tlog-proof`` when present; with the key to check it by:
+    ``--log-key``, else the local data directory's (None: the receipt is reported
+    unchecked; a usage error when ``--receipt`` was given)."""
+    receipt_file = receipt
+    if receipt_file is None and receipt_path(path).exists():
+        receipt_file = receipt_path(path)
+    if receipt_file is None:
+        return None
+    from timeseal.core.tlog import SignatureType
+
+    try:
+        data = receipt_file.read_bytes()
+    except OSError as exc:
+        raise usage_error(f"cannot read {receipt_file}: {exc}") from None
+    default_key = default_log_key()
+    key: VerifierKey | None = None
+    if log_key is not None:
+        key = load_verifier_key(log_key, "--log-key")
+    elif default_key is not None:
+        key = load_verifier_key(str(default_key), str(default_key))
+    elif receipt is not None:
+        raise usage_error("--receipt needs the log's key: pass --log-key VKEY_OR_FILE")
+    if key is not None and key.signature_type is not SignatureType.ED25519:
+        raise usage_error(f"{key.label} is not a log key (Ed25519, type 0x01)")
+    return _Receipt(receipt_file, data, key)
+
+
+def _print_file_json(
+    path: Path,
+    token: Path,
+    response: TimeStampResponse,
+    result: VerificationResult,
+    log: ReceiptCheck | None,
+    valid: bool,
+) -> None:
+    body = {
+        "valid": valid,
+        "file": str(path),
+        "token": str(token),
+        "checks": report.result_json(result),
+        "tst_info": None
+        if response.token is None
+        else report.tst_info_json(response.token.tst_info),
+        "receipt": None if log is None else log.json(),
+    }
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+def _print_file_lines(
+    path: Path,
+    token: Path,
+    response: TimeStampResponse,
+    result: VerificationResult,
+    log: ReceiptCheck | None,
+    valid: bool,
+) -> None:
+    typer.echo(f"文件 File: {path}")
+    typer.echo(f"令牌 Token: {token}")
+    if response.token is not None:
+        tst = response.token.tst_info
+        typer.echo(f"时间 Time: {report.format_time(tst.gen_time)}")
+        typer.echo(f"序列号 Serial: {tst.serial_number:x}")
+        typer.echo(f"策略 Policy: {tst.policy}")
+        typer.echo(f"哈希 {tst.hash_algorithm.name}: {tst.message_imprint.hex()}")
+    for line in log.lines() if log is not None else []:
+        typer.echo(line)
+    for line in report.result_lines(result):
+        typer.echo(line)
+    typer.echo(report.verdict_line(valid))
+
+
+def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> None:
+    if as_json:
+        body = {
+            "valid": False,
+            "file": str(path),
+            "token": str(token),
+            "error": "malformed_token",
+            "detail": reason,
+            "checks": [],
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"✗ 令牌无法解析 the token does not parse: {reason}")
+        typer.echo("结论 Result: 无效 INVALID")

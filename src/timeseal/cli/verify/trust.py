@@ -1,0 +1,30 @@
+"""The trust anchors a verification starts from: ``--ca ROOT.pem``, else the local server's
+root (a usage error when there is neither)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography import x509
+
+from timeseal.cli.data_dir import default_root
+from timeseal.cli.exits import usage_error
+
+
+def load_roots(path: Path) -> list[x509.Certificate]:
+    """The certificates in the PEM file ``path``; a usage error if it holds none."""
+    try:
+        roots = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise usage_error(f"cannot read trust anchor {path}: {exc}") from None
+    if not roots:
+        raise usage_error(f"{path} holds no certificate")
+    return roots
+
+
+def trust_roots(ca: Path | None) -> list[x509.Certificate]:
+    """The roots in ``--ca``, else the local server's root; a usage error when there is none."""
+    anchor = ca or default_root()
+    if anchor is None:
+        raise usage_error("no trust anchor: pass --ca ROOT.pem")
+    return load_roots(anchor)
