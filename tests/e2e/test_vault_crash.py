@@ -22,7 +22,7 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.server.runtime import datadir
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
-from timeseal.store.evidence import EvidenceStore
+from timeseal.store.evidence.records import EvidenceStore
 
 pytestmark = pytest.mark.e2e
 

@@ -60,7 +60,7 @@ from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
 from timeseal.store.db import DATABASE_URL_ENV
-from timeseal.store.evidence import EvidenceStore
+from timeseal.store.evidence.records import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log import LogStore
 from timeseal.store.login_codes import LoginPolicy

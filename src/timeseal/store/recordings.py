@@ -41,8 +41,7 @@ from sqlalchemy import (
     update,
 )
 
-from timeseal.store.db import ID_TYPE, StoreError, metadata
-from timeseal.store.evidence import from_ms, to_ms
+from timeseal.store.db import ID_TYPE, StoreError, from_ms, metadata, to_ms
 
 RecordingState = Literal["recording", "finishing", "finished", "cutting_off", "cut_off"]
 #: States in which the recording takes no more chunks.

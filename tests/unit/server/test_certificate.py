@@ -35,7 +35,7 @@ from timeseal.server.certificate.media import (
 )
 from timeseal.server.certificate.render import NOT_PROVIDED, facts_from_record, verify_url
 from timeseal.server.runtime import datadir
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 LABELS = (
     "证据编号",

@@ -30,7 +30,9 @@ from timeseal.server.runtime import datadir
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.blobs import BlobRef, LocalBlobStore
 from timeseal.store.db import make_engine
-from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
+from timeseal.store.evidence.records import EvidenceStore
+from timeseal.store.evidence.rows import RecordSealed
+from timeseal.store.evidence.tables import evidence_records
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
 OTHER_PHONE = "+8613900001111"

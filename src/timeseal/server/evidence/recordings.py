@@ -37,7 +37,7 @@ from timeseal.server.evidence.recording_files import (
 from timeseal.server.evidence.vault import SealingFailed, SealRequest, VaultService
 from timeseal.server.tsa.service import utc_now
 from timeseal.store.blobs import BlobRef
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.recordings import (
     CLOSED_STATES,
     Chunk,
