@@ -28,7 +28,7 @@ from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
 from timeseal.server.runtime.http import HttpConfig, parse_forwarded_allow_ips, resolve
 from timeseal.server.tsa.clock import LocalSource
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 PEER = ("127.0.0.1", 50000)
 FORGED = "6.6.6.6"

@@ -26,7 +26,7 @@ from tests.unit.server.conftest import running_app
 from timeseal.server.runtime import datadir
 from timeseal.server.runtime.datadir import CONFIG_FILE, Config, DataDirError
 from timeseal.store.db import DATABASE_URL_ENV
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 EN = {"Accept-Language": "en"}
 

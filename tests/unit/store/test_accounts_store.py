@@ -23,13 +23,13 @@ from timeseal.store.accounts import (
     auth_events,
     auth_phones,
 )
-from timeseal.store.login_codes import (
+from timeseal.store.login_codes import LoginCodes
+from timeseal.store.login_policy import (
     CodeIssued,
     CodeProblem,
     CodeRejected,
     Limit,
     LoggedIn,
-    LoginCodes,
     LoginPolicy,
     Refused,
 )

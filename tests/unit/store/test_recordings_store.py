@@ -15,7 +15,8 @@ from sqlalchemy import Engine, func, select
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
 from tests.unit.store.test_accounts_store import race
 from timeseal.core.segment_chain import segment_link, start_link
-from timeseal.store.login_codes import CodeIssued, LoggedIn, LoginCodes
+from timeseal.store.login_codes import LoginCodes
+from timeseal.store.login_policy import CodeIssued, LoggedIn
 from timeseal.store.recordings import NewRecording, RecordingStore, recording_chunks
 
 RID = bytes(range(16))

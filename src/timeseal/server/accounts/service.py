@@ -40,12 +40,12 @@ from timeseal.core.phone import mask_phone
 from timeseal.server.accounts.sms import SmsDeliveryError, SmsMessage, SmsProvider
 from timeseal.server.refusal import Refusal
 from timeseal.store.accounts import Account, AccountStore, SessionRecord, TokenRecord
-from timeseal.store.login_codes import (
+from timeseal.store.login_codes import LoginCodes
+from timeseal.store.login_policy import (
     CodeIssued,
     CodeProblem,
     CodeRejected,
     Limit,
-    LoginCodes,
     LoginPolicy,
     Refused,
 )

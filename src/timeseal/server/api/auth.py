@@ -60,7 +60,7 @@ from timeseal.server.api.security import (
 )
 from timeseal.server.api.state import Auth, keep_auth
 from timeseal.store.accounts import Account, SessionRecord, TokenRecord
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 DEFAULT_TOKEN_NAME = "timeseal CLI"
 
