@@ -30,7 +30,8 @@ from timeseal.server.log.sequencer_process import write_failure
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.log import LogStore, log_entries
+from timeseal.store.log.store import LogStore
+from timeseal.store.log.tables import log_entries
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 

@@ -62,7 +62,7 @@ from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
 from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.evidence.records import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 from timeseal.store.login_policy import LoginPolicy
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR

@@ -74,7 +74,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.evidence.tables",
     "timeseal.store.identity",
     "timeseal.store.issuance",
-    "timeseal.store.log",
+    "timeseal.store.log.tables",
     "timeseal.store.packages",
     "timeseal.store.recordings",
     "timeseal.store.shares",

@@ -28,7 +28,7 @@ from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.cases import CaseStore
 from timeseal.store.evidence.records import EvidenceStore
 from timeseal.store.evidence.rows import EvidenceRecord, NewRecord, UploadRow
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 from timeseal.store.uploads import PartialUpload, UploadNotFound
 
 

@@ -2,7 +2,7 @@
 
 Every server runs a :class:`Sequencer` (a thread of a single-process server, else a process
 of its own: :mod:`timeseal.server.log.sequencer_process`), but only the one holding the
-:class:`~timeseal.store.log.SequencerLock` integrates: at least every ``interval`` it takes the
+:class:`~timeseal.store.log.lock.SequencerLock` integrates: at least every ``interval`` it takes the
 pending entries, writes their tiles and a new signed checkpoint in one transaction, and then
 asks the configured witnesses to cosign. It never signs a checkpoint smaller than, or
 inconsistent with, the last one it signed (:mod:`timeseal.server.log.guard`); when the
@@ -39,7 +39,8 @@ from timeseal.server.log.witness_client import (
     submit_checkpoint,
 )
 from timeseal.server.runtime import datadir
-from timeseal.store.log import MAX_BATCH, LogStore, SequencerLock
+from timeseal.store.log.lock import SequencerLock
+from timeseal.store.log.store import MAX_BATCH, LogStore
 
 log = logging.getLogger("timeseal.log")
 
