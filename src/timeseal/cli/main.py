@@ -79,7 +79,7 @@ def _now() -> dt.datetime:
 def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     """Create the data directory: root CA, TSA certificate and configuration, and bind it to
     its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import datadir, platform_keys
 
     config = datadir.initialise(data_dir, now=_now())
     _open_database(data_dir.resolve(), cli_settings.database_url_from_env()).dispose()
@@ -87,14 +87,14 @@ def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     typer.echo(f"data directory {data_dir.resolve()}")
     typer.echo(f"database {config.database.location} (id {config.database.id})")
     typer.echo(f"TSA policy {config.tsa.policy}")
-    typer.echo(f"root certificate {datadir.root_certificate_path(data_dir).resolve()}")
+    typer.echo(f"root certificate {platform_keys.root_certificate_path(data_dir).resolve()}")
 
 
 def _open_database(data_dir: Path, database_url: str | None) -> Engine:
     """The data directory's database (``database_url``, else its SQLite one), checked to be
     the one it was created with (else a usage error naming the fix, with nothing written)."""
+    from timeseal.server.runtime.configuration import DataDirError
     from timeseal.server.runtime.database import open_database
-    from timeseal.server.runtime.datadir import DataDirError
 
     try:
         return open_database(data_dir, database_url)
@@ -180,7 +180,7 @@ def serve(
     from timeseal.server.app import ServerSettings
     from timeseal.server.journal import process as journal_process
     from timeseal.server.log import sequencer_process
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import configuration, datadir
     from timeseal.server.runtime import http as runtime
     from timeseal.server.runtime import workers as workers_module
     from timeseal.server.tsa.clock import source_by_name
@@ -196,11 +196,11 @@ def serve(
             data_dir=data_dir, default_public_url=f"http://{host}:{port}"
         )
         config = datadir.validate(data_dir, settings.secret_values)
-    except (ValueError, datadir.DataDirError) as exc:
+    except (ValueError, configuration.DataDirError) as exc:
         raise _usage_error(str(exc)) from None
     try:
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
-    except datadir.DataDirError as exc:
+    except configuration.DataDirError as exc:
         raise _usage_error(str(exc)) from None
     # Before any worker starts: refuse a database that is not this data directory's.
     _open_database(data_dir, settings.database_url).dispose()

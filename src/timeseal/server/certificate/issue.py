@@ -22,7 +22,7 @@ import anyio.to_thread
 
 from timeseal.core.package import JSONObject, format_canonical_json
 from timeseal.server.evidence.vault import NotSequenced, VaultService
-from timeseal.server.runtime.datadir import DocumentSigner
+from timeseal.server.runtime.platform_keys import DocumentSigner
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.evidence.rows import EvidenceRecord

@@ -38,7 +38,7 @@ from timeseal.server.log.witness_client import (
     attach_cosignatures,
     submit_checkpoint,
 )
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.store.log.lock import SequencerLock
 from timeseal.store.log.store import MAX_BATCH, LogStore
 
@@ -179,10 +179,10 @@ def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
     return Sequencer(
         store,
         SequencerLock(store.engine, data_dir / "log.sequencer.lock"),
-        datadir.load_log_key(data_dir, config),
+        platform_keys.load_log_key(data_dir, config),
         config.origin,
         interval=config.interval_ms / 1000,
-        on_checkpoint=WitnessCosigner(store, datadir.witness_keys(config)),
+        on_checkpoint=WitnessCosigner(store, platform_keys.witness_keys(config)),
         guard=LastSignedGuard.for_data_dir(data_dir, config.origin),
     )
 
