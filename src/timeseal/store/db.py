@@ -69,7 +69,7 @@ def from_ms(ms: int) -> dt.datetime:
 #: The modules whose tables live on :data:`metadata`. A module that defines tables must be
 #: listed here, and every change to its tables needs a migration (docs/storage.md).
 MODEL_MODULES: tuple[str, ...] = (
-    "timeseal.store.accounts",
+    "timeseal.store.accounts.tables",
     "timeseal.store.cases",
     "timeseal.store.evidence.tables",
     "timeseal.store.identity",

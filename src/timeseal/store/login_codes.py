@@ -3,9 +3,10 @@
 Every decision here reads some state and then writes depending on it (how many codes went out
 in the last day, is this code right). Each runs in one transaction whose first statement is an
 upsert of the phone number's row in ``auth_phones`` and whose second is an upsert of the client
-IP's row in ``auth_clients`` (:func:`~timeseal.store.accounts.upsert_returning`); sending a code
-then takes the SMS budget's row (``auth_clients`` under :data:`BUDGET_ROW`). On PostgreSQL those
-rows stay locked until commit; on SQLite the first write takes the database's only write lock.
+IP's row in ``auth_clients`` (:func:`~timeseal.store.accounts.records.upsert_returning`);
+sending a code then takes the SMS budget's row (``auth_clients`` under :data:`BUDGET_ROW`). On
+PostgreSQL those rows stay locked until commit; on SQLite the first write takes the database's
+only write lock.
 So any other server process deciding for the same number or IP waits, then sees the committed
 outcome: two requests can never both take the last slot of a limit, and a guess at a live code
 can never escape being counted. The locks are always taken number first, then IP, then budget,
@@ -49,15 +50,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
-from timeseal.store.accounts import (
-    auth_clients,
-    auth_events,
-    auth_phones,
-    from_ms,
-    login_account,
-    to_ms,
-    upsert_returning,
-)
+from timeseal.store.accounts.records import from_ms, login_account, to_ms, upsert_returning
+from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones
 from timeseal.store.login_policy import (
     CodeIssued,
     CodeProblem,

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from timeseal.store.accounts import Account
+from timeseal.store.accounts.records import Account
 
 #: Back-off doubles at most this many times (so the arithmetic stays small; the cap is hit long
 #: before).
