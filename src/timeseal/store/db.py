@@ -76,7 +76,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "timeseal.store.issuance",
     "timeseal.store.log.tables",
     "timeseal.store.packages",
-    "timeseal.store.recordings",
+    "timeseal.store.recording_tables",
     "timeseal.store.shares",
 )
 

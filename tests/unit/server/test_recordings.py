@@ -35,7 +35,7 @@ from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.tsa.clock import ClockStatus, LocalSource
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import make_engine
-from timeseal.store.recordings import recording_chunks
+from timeseal.store.recording_tables import recording_chunks
 
 OTHER_PHONE = "+8613900002222"
 OCTETS = {"Content-Type": "application/octet-stream"}

@@ -17,7 +17,8 @@ from tests.unit.store.test_accounts_store import race
 from timeseal.core.segment_chain import segment_link, start_link
 from timeseal.store.login_codes import LoginCodes
 from timeseal.store.login_policy import CodeIssued, LoggedIn
-from timeseal.store.recordings import NewRecording, RecordingStore, recording_chunks
+from timeseal.store.recording_tables import recording_chunks
+from timeseal.store.recordings import NewRecording, RecordingStore
 
 RID = bytes(range(16))
 CODE = b"\x01" * 32
