@@ -46,7 +46,7 @@ from timeseal.server.certificate.render import (
     verify_url,
 )
 from timeseal.server.certificate.sign import CertificateSigner
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import ClockGuard, LocalSource
 from timeseal.server.tsa.service import TSAService
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
@@ -91,9 +91,9 @@ def _ms(samples: list[float]) -> float:
 async def _bench(data_dir: Path, runs: int) -> dict[str, object]:
     now = dt.datetime.now(dt.UTC)
     config = datadir.initialise(data_dir, now=now)
-    chain = datadir.load_chain(data_dir, config.tsa.signer)
+    chain = platform_keys.load_chain(data_dir, config.tsa.signer)
     authority = TimeStampAuthority(
-        datadir.load_signer(data_dir, config.tsa.signer), chain, policy=config.tsa.policy
+        platform_keys.load_signer(data_dir, config.tsa.signer), chain, policy=config.tsa.policy
     )
     engine = make_engine(database_url(data_dir, os.environ.get(DATABASE_URL_ENV)))
     create_schema(engine)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from timeseal.core.tlog import Node, generate_signer_key, inclusion_proof, leaf_hash
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 ORIGIN = "bench.example/log"
 

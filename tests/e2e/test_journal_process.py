@@ -32,7 +32,7 @@ from timeseal.server.journal.client import JournalCommitFailed, JournalUnavailab
 from timeseal.server.runtime import datadir
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.issuance import JournalEntry, iter_journal
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 pytestmark = pytest.mark.e2e
 

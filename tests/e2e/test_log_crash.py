@@ -29,7 +29,7 @@ from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import PKIStatus, parse_response
 from timeseal.server.runtime import datadir
 from timeseal.store.db import make_engine
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 pytestmark = pytest.mark.e2e
 

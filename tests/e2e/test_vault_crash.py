@@ -21,10 +21,10 @@ from timeseal.cli.vault.transfer import RetryPolicy
 from timeseal.cli.vault.tus import TusUploader
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
-from timeseal.store.evidence import EvidenceStore
+from timeseal.store.evidence.records import EvidenceStore
 
 pytestmark = pytest.mark.e2e
 
@@ -137,7 +137,7 @@ def test_kill_9_during_concurrent_uploads(tmp_path: Path, monkeypatch: pytest.Mo
     finally:
         engine.dispose()
     blobs = LocalBlobStore(data_dir / "blobs")
-    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    root = platform_keys.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
     verifier = TimestampVerifierBuilder().add_root(root).build()
 
     # No half-written record: every record's blob is there, whole, and its token verifies.

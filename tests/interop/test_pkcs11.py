@@ -421,7 +421,7 @@ def _cli() -> typer.Typer:
 def test_use_pkcs11_asks_for_the_pin(
     keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import datadir, platform_keys
 
     hsm = keys.hsm
     datadir.initialise(tmp_path, now=dt.datetime.now(dt.UTC))
@@ -453,10 +453,10 @@ def test_use_pkcs11_asks_for_the_pin(
     config = datadir.load_config(tmp_path)
     assert config.tsa.signer.kind == "pkcs11"
     assert config.tsa.signer.pkcs11_key_label == keys.rsa
-    chain = datadir.load_chain(tmp_path, config.tsa.signer)
+    chain = platform_keys.load_chain(tmp_path, config.tsa.signer)
     assert chain[1] == x509.load_pem_x509_certificate((tmp_path / "pki/root.pem").read_bytes())
     monkeypatch.setenv("TIMESEAL_PKCS11_PIN", hsm.pin)
-    signer = datadir.load_signer(tmp_path, config.tsa.signer)
+    signer = platform_keys.load_signer(tmp_path, config.tsa.signer)
     assert isinstance(signer, Pkcs11Signer)
     try:
         assert signer.public_key() == chain[0].public_key()

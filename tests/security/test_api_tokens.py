@@ -28,7 +28,8 @@ from tests.support.accounts import (
     send_code,
 )
 from tests.unit.server.test_vault import TUS, _meta
-from timeseal.store.accounts import accounts, api_tokens, to_ms
+from timeseal.store.accounts.records import to_ms
+from timeseal.store.accounts.tables import accounts, api_tokens
 from timeseal.store.db import make_engine, migrate
 
 

@@ -20,7 +20,7 @@ from tests.unit.server.test_shares import clock, seal, server, share
 from tests.unit.server.test_vault import bearer
 from timeseal.server.evidence.shares import MAX_VIEW_CLIENTS_PER_DAY
 from timeseal.store.db import make_engine
-from timeseal.store.evidence import evidence_custody
+from timeseal.store.evidence.tables import evidence_custody
 
 __all__ = ["clock", "server"]
 

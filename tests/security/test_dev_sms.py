@@ -31,7 +31,7 @@ from tests.unit.server.conftest import running_app
 from timeseal.cli.main import app as cli
 from timeseal.server import app as server_app
 from timeseal.server.runtime import datadir, workers
-from timeseal.server.runtime.datadir import CONFIG_FILE
+from timeseal.server.runtime.configuration import CONFIG_FILE
 from timeseal.store.db import DATABASE_URL_ENV
 
 BANNER = "DEVELOPMENT SMS PROVIDER"

@@ -25,10 +25,10 @@ from starlette.testclient import TestClient
 from tests.support.accounts import PHONE, latest_code, server_database_url
 from tests.support.live_args import live_server_with
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import configuration, datadir
 from timeseal.server.runtime.http import HttpConfig, parse_forwarded_allow_ips, resolve
 from timeseal.server.tsa.clock import LocalSource
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 PEER = ("127.0.0.1", 50000)
 FORGED = "6.6.6.6"
@@ -165,7 +165,7 @@ def test_only_addresses_and_networks_can_be_trusted(bad: str) -> None:
 def test_config_json_lists_proxies_and_the_flag_overrides_it(data_dir: Path) -> None:
     config = datadir.load_config(data_dir)
     assert config.http.forwarded_allow_ips == ()  # off by default
-    listed = datadir.Config.from_json(
+    listed = configuration.Config.from_json(
         config.to_json().replace('"forwarded_allow_ips": []', '"forwarded_allow_ips": ["::1"]')
     )
     assert listed.http.forwarded_allow_ips == ("::1",)

@@ -27,10 +27,11 @@ from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.log.guard import LAST_SIGNED_FILE
 from timeseal.server.log.sequencer import Sequencer, sequencer_for
 from timeseal.server.log.sequencer_process import write_failure
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.log import LogStore, log_entries
+from timeseal.store.log.store import LogStore
+from timeseal.store.log.tables import log_entries
 
 QUERY = {"Content-Type": "application/timestamp-query"}
 
@@ -86,7 +87,7 @@ def _signed_directly(data_dir: Path, store: LogStore, entries: list[bytes]) -> N
     """Sign a tree in ``store`` with the log's key without the sequencer (and so without its
     file): the database of another era, or another data directory's copy of the key."""
     config = datadir.load_config(data_dir).log
-    key = datadir.load_log_key(data_dir, config)
+    key = platform_keys.load_log_key(data_dir, config)
     store.initialise(key, config.origin, _now())
     if entries:
         store.append(entries)

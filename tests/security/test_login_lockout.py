@@ -39,9 +39,9 @@ from tests.support.accounts import (
 from tests.unit.server.conftest import running_app
 from tests.unit.server.web.test_web_app import browser_log_in, hidden
 from timeseal.server.api.security import DEVICE_COOKIE
-from timeseal.store.accounts import auth_clients, auth_events, auth_phones
+from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones
 from timeseal.store.db import DATABASE_URL_ENV
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 STRANGER = ("198.51.100.66", 40000)
 OWNER = ("203.0.113.7", 50000)

@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.test_tsa_http import granted_serial, make_query, post, read_reply
 from tests.support.live_args import live_server_with
 from tests.support.server import LiveServer
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import configuration
 from timeseal.server.runtime.http import HttpConfig, resolve
 from timeseal.server.tsa.fast_path import MAX_HEAD_BYTES
 
@@ -169,6 +169,6 @@ def test_bounds_come_from_config_json() -> None:
     config = HttpConfig.from_json({"header_timeout_s": 3, "body_timeout_s": 4})
     assert (config.header_timeout_s, config.body_timeout_s) == (3, 4)
     assert resolve(config, header_timeout=7).header_timeout_s == 7
-    assert datadir.Config.from_json('{"tsa": {"policy": "1.2.3"}}').http == HttpConfig()
+    assert configuration.Config.from_json('{"tsa": {"policy": "1.2.3"}}').http == HttpConfig()
     with pytest.raises(ValueError, match="header_timeout_s"):
         HttpConfig(header_timeout_s=0)

@@ -24,9 +24,9 @@ from tests.support.accounts import (
 )
 from tests.unit.server.conftest import running_app
 from timeseal.server.runtime import datadir
-from timeseal.server.runtime.datadir import CONFIG_FILE, Config, DataDirError
+from timeseal.server.runtime.configuration import CONFIG_FILE, Config, DataDirError
 from timeseal.store.db import DATABASE_URL_ENV
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 EN = {"Accept-Language": "en"}
 

@@ -29,7 +29,7 @@ from timeseal.server.accounts.service import AuthService, SessionPolicy
 from timeseal.server.accounts.sms import DevOutbox, SmsProvider
 from timeseal.server.api.auth import include_auth
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, make_engine
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.login_policy import LoginPolicy
 
 SECRET = bytes(range(32))
 START = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)

@@ -22,7 +22,7 @@ from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.certificate.media import CertificateFonts, load_fonts
 from timeseal.server.certificate.render import CertificateFacts, build_certificate, verify_url
 from timeseal.server.certificate.sign import CertificateSigner
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import ClockGuard, LocalSource
 from timeseal.server.tsa.service import TSAService
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
@@ -58,9 +58,9 @@ def certificate_kit(data_dir: Path) -> Iterator[CertificateKit]:
     clock guard), and a certificate signer answered by that TSA in process."""
     now = dt.datetime.now(dt.UTC)
     config = datadir.initialise(data_dir, now=now)
-    chain = datadir.load_chain(data_dir, config.tsa.signer)
+    chain = platform_keys.load_chain(data_dir, config.tsa.signer)
     authority = TimeStampAuthority(
-        datadir.load_signer(data_dir, config.tsa.signer),
+        platform_keys.load_signer(data_dir, config.tsa.signer),
         chain,
         policy=config.tsa.policy,
         accuracy=config.tsa.accuracy,

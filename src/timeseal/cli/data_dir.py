@@ -35,8 +35,8 @@ def utc_now() -> dt.datetime:
 def open_database(data_dir: Path, database_url: str | None) -> Engine:
     """The data directory's database (``database_url``, else its SQLite one), checked to be
     the one it was created with (else a usage error naming the fix, with nothing written)."""
+    from timeseal.server.runtime.configuration import DataDirError
     from timeseal.server.runtime.database import open_database as open_checked
-    from timeseal.server.runtime.datadir import DataDirError
 
     try:
         return open_checked(data_dir, database_url)
@@ -59,7 +59,7 @@ def default_log_key() -> Path | None:
 def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     """Create the data directory: root CA, TSA certificate and configuration, and bind it to
     its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import datadir, platform_keys
 
     config = datadir.initialise(data_dir, now=utc_now())
     open_database(data_dir.resolve(), cli_settings.database_url_from_env()).dispose()
@@ -67,4 +67,4 @@ def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     typer.echo(f"data directory {data_dir.resolve()}")
     typer.echo(f"database {config.database.location} (id {config.database.id})")
     typer.echo(f"TSA policy {config.tsa.policy}")
-    typer.echo(f"root certificate {datadir.root_certificate_path(data_dir).resolve()}")
+    typer.echo(f"root certificate {platform_keys.root_certificate_path(data_dir).resolve()}")

@@ -70,12 +70,12 @@ def use_pkcs11(
     variable set when it starts.
     """
     from timeseal.core.signers.pkcs11 import Pkcs11Error, Pkcs11Failure, Pkcs11Signer
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import configuration, datadir
 
     now = dt.datetime.now(dt.UTC)
     try:
         config = datadir.load_config(data_dir)
-    except datadir.DataDirError as exc:
+    except configuration.DataDirError as exc:
         raise _fail(str(exc)) from None
     root = _load_root(data_dir)
     pin_env = config.tsa.signer.pkcs11_pin_env
@@ -94,7 +94,7 @@ def use_pkcs11(
         raise _fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
 
     pem = certificate.public_bytes(serialization.Encoding.PEM)
-    signer_config = datadir.SignerConfig(
+    signer_config = configuration.SignerConfig(
         kind="pkcs11",
         chain=CHAIN_FILE,
         pkcs11_module=os.path.abspath(module),

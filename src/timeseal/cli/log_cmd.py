@@ -92,7 +92,7 @@ def log_add_witness(
     The witness operator must first follow this log: `timeseal witness add-log --vkey
     <this log's /log/vkey>`.
     """
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import configuration, datadir
 
     try:
         parse_verifier_key(vkey)
@@ -102,9 +102,9 @@ def log_add_witness(
         raise usage_error("--url must be an http:// or https:// URL")
     try:
         config = datadir.add_witness(
-            data_dir, datadir.WitnessConfig(url=url.rstrip("/"), vkey=vkey)
+            data_dir, configuration.WitnessConfig(url=url.rstrip("/"), vkey=vkey)
         )
-    except datadir.DataDirError as exc:
+    except configuration.DataDirError as exc:
         raise usage_error(str(exc)) from None
     typer.echo(f"✓ {len(config.log.witnesses)} witness(es) configured; restart the server")
 

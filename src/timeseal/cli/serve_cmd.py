@@ -24,7 +24,7 @@ from timeseal.cli.exits import usage_error
 
 if TYPE_CHECKING:
     from timeseal.server.app import ServerSettings
-    from timeseal.server.runtime.datadir import Config
+    from timeseal.server.runtime.configuration import Config
     from timeseal.server.runtime.http import HttpConfig
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
@@ -159,7 +159,7 @@ def _checked_data_dir(
     the listen address, the database against the directory)."""
     from timeseal.server.accounts.sms import check_listen_address
     from timeseal.server.app import ServerSettings
-    from timeseal.server.runtime import datadir
+    from timeseal.server.runtime import configuration, datadir
 
     datadir.initialise(data_dir, now=utc_now())
     try:
@@ -167,11 +167,11 @@ def _checked_data_dir(
             data_dir=data_dir, default_public_url=f"http://{host}:{port}"
         )
         config = datadir.validate(data_dir, settings.secret_values)
-    except (ValueError, datadir.DataDirError) as exc:
+    except (ValueError, configuration.DataDirError) as exc:
         raise usage_error(str(exc)) from None
     try:
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
-    except datadir.DataDirError as exc:
+    except configuration.DataDirError as exc:
         raise usage_error(str(exc)) from None
     # Before any worker starts: refuse a database that is not this data directory's.
     open_database(data_dir, settings.database_url).dispose()

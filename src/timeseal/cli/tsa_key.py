@@ -27,7 +27,7 @@ from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import configuration, datadir
 
 KEY_FILE = "pki/tsa-own.key"
 CHAIN_FILE = "pki/tsa-own-chain.pem"
@@ -100,7 +100,7 @@ def use_key(
     normalised_chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)
     datadir.switch_signer(
         data_dir,
-        datadir.SignerConfig(kind="file", key=KEY_FILE, chain=CHAIN_FILE),
+        configuration.SignerConfig(kind="file", key=KEY_FILE, chain=CHAIN_FILE),
         {CHAIN_FILE: normalised_chain},
         {KEY_FILE: normalised_key},
     )

@@ -48,7 +48,7 @@ from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.log.sequencer_process import read_failure, read_role
 from timeseal.server.middleware.disk_full import install_disk_full_handlers
 from timeseal.server.middleware.request_bounds import RequestBounds
-from timeseal.server.runtime import datadir, permissions
+from timeseal.server.runtime import configuration, datadir, permissions, platform_keys
 from timeseal.server.runtime.database import prepare_database, unopened_database
 from timeseal.server.runtime.disk import FreeSpace, free_space
 from timeseal.server.runtime.housekeeping import Housekeeper
@@ -60,10 +60,10 @@ from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
 from timeseal.store.db import DATABASE_URL_ENV
-from timeseal.store.evidence import EvidenceStore
+from timeseal.store.evidence.records import EvidenceStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
-from timeseal.store.log import LogStore
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.log.store import LogStore
+from timeseal.store.login_policy import LoginPolicy
 from timeseal.store.recordings import RecordingStore
 from timeseal.store.uploads import STAGING_DIR
 
@@ -131,7 +131,7 @@ class ServerSettings:
                 config.tsa.signer.pkcs11_pin_env,
                 config.sms.webhook_token_env,
             )
-        except datadir.DataDirError:
+        except configuration.DataDirError:
             secret_names = ()  # create_app reports the data directory's problem itself
         return cls(
             data_dir=data_dir,
@@ -151,8 +151,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     config = datadir.load_config(settings.data_dir)
     http = settings.http or config.http
     permissions.tighten(settings.data_dir)
-    chain = datadir.load_chain(settings.data_dir, config.tsa.signer)
-    signer = datadir.load_signer(settings.data_dir, config.tsa.signer, settings.secret_values)
+    chain = platform_keys.load_chain(settings.data_dir, config.tsa.signer)
+    signer = platform_keys.load_signer(settings.data_dir, config.tsa.signer, settings.secret_values)
     authority = TimeStampAuthority(
         signer,
         chain,
@@ -164,7 +164,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
     # Not connected until the lifespan checks that it is the data directory's database.
     engine = unopened_database(settings.data_dir, settings.database_url)
-    log_key = datadir.load_log_key(settings.data_dir, config.log)
+    log_key = platform_keys.load_log_key(settings.data_dir, config.log)
     log_store = LogStore(engine)
     sequencer = sequencer_for(settings.data_dir, log_store)
     role_file = settings.sequencer_role_file
@@ -265,7 +265,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     auth = include_auth(
         app,
         engine=engine,
-        secret=datadir.load_auth_secret(settings.data_dir),
+        secret=platform_keys.load_auth_secret(settings.data_dir),
         sms=sms_provider(config.sms, settings.data_dir, settings.secret_values),
         login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
     )
@@ -306,7 +306,7 @@ def create_app(settings: ServerSettings) -> RouteFirst:
 
 def _api_services(
     settings: ServerSettings,
-    config: datadir.Config,
+    config: configuration.Config,
     engine: Engine,
     log_store: LogStore,
     log_key: VerifierKey,

@@ -8,7 +8,7 @@ Tables::
                           saying what it shows
 
 A case only groups records: adding or removing an item never touches the record, which stays
-sealed and immutable (see :mod:`timeseal.store.evidence`). Deleting a case keeps its row, so
+sealed and immutable (see :mod:`timeseal.store.evidence.records`). Deleting a case keeps its row, so
 that share links to it, and the audit of what they opened, still resolve to "gone" rather
 than to a reused id.
 """
@@ -36,8 +36,8 @@ from sqlalchemy import (
     update,
 )
 
-from timeseal.store.db import ID_TYPE, metadata
-from timeseal.store.evidence import EvidenceError, from_ms, to_ms
+from timeseal.store.db import ID_TYPE, from_ms, metadata, to_ms
+from timeseal.store.evidence.rows import EvidenceError
 
 #: Most items one case holds: a chain a judge can read, and a bound on package size.
 MAX_CASE_ITEMS = 500

@@ -12,6 +12,7 @@ checks that migrating an empty database yields exactly :data:`metadata`.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import importlib
 import os
@@ -52,17 +53,30 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: Row ids: 64-bit on PostgreSQL; SQLite's INTEGER PRIMARY KEY is its rowid (64-bit already).
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def to_ms(t: dt.datetime) -> int:
+    """A time column's value: milliseconds since 1970 (UTC); a naive ``t`` is refused."""
+    if t.tzinfo is None:
+        raise ValueError("naive datetime")
+    return int(t.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    """The aware UTC time of a column's milliseconds since 1970."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
 #: The modules whose tables live on :data:`metadata`. A module that defines tables must be
 #: listed here, and every change to its tables needs a migration (docs/storage.md).
 MODEL_MODULES: tuple[str, ...] = (
-    "timeseal.store.accounts",
+    "timeseal.store.accounts.tables",
     "timeseal.store.cases",
-    "timeseal.store.evidence",
+    "timeseal.store.evidence.tables",
     "timeseal.store.identity",
     "timeseal.store.issuance",
-    "timeseal.store.log",
+    "timeseal.store.log.tables",
     "timeseal.store.packages",
-    "timeseal.store.recordings",
+    "timeseal.store.recording_tables",
     "timeseal.store.shares",
 )
 

@@ -39,7 +39,7 @@ from timeseal.core.digest import HashAlgorithm
 from timeseal.core.log_entry import TsaTokenEntry, format_entry
 from timeseal.core.tlog import leaf_hash
 from timeseal.store.db import WriterTurns, metadata
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 EPOCH_SHIFT = 64
 

@@ -3,15 +3,16 @@
 Every decision here reads some state and then writes depending on it (how many codes went out
 in the last day, is this code right). Each runs in one transaction whose first statement is an
 upsert of the phone number's row in ``auth_phones`` and whose second is an upsert of the client
-IP's row in ``auth_clients`` (:func:`~timeseal.store.accounts.upsert_returning`); sending a code
-then takes the SMS budget's row (``auth_clients`` under :data:`BUDGET_ROW`). On PostgreSQL those
-rows stay locked until commit; on SQLite the first write takes the database's only write lock.
+IP's row in ``auth_clients`` (:func:`~timeseal.store.accounts.records.upsert_returning`);
+sending a code then takes the SMS budget's row (``auth_clients`` under :data:`BUDGET_ROW`). On
+PostgreSQL those rows stay locked until commit; on SQLite the first write takes the database's
+only write lock.
 So any other server process deciding for the same number or IP waits, then sees the committed
 outcome: two requests can never both take the last slot of a limit, and a guess at a live code
 can never escape being counted. The locks are always taken number first, then IP, then budget,
 so transactions never wait in a cycle.
 
-Limits (:class:`LoginPolicy`, sliding windows):
+Limits (:class:`~timeseal.store.login_policy.LoginPolicy`, sliding windows):
 
 1. one client gets one code per ``resend_interval`` and ``codes_per_client`` per
    ``phone_window`` for a number; the number gets ``codes_per_phone`` per ``phone_window`` from
@@ -43,23 +44,22 @@ not the owner's, and can burn at most that one code quickly.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 
-from timeseal.store.accounts import (
-    Account,
-    auth_clients,
-    auth_events,
-    auth_phones,
-    from_ms,
-    login_account,
-    to_ms,
-    upsert_returning,
+from timeseal.store.accounts.records import from_ms, login_account, to_ms, upsert_returning
+from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones
+from timeseal.store.login_policy import (
+    CodeIssued,
+    CodeProblem,
+    CodeRejected,
+    Limit,
+    LoggedIn,
+    LoginPolicy,
+    Refused,
 )
 
 CODE_SENT = "code_sent"
@@ -68,104 +68,6 @@ LOGIN_FAILED = "login_failed"
 #: race (not an IP: an IP has no space or parentheses).
 BUDGET_ROW = "(sms budget)"
 BUDGET_SUBJECT = "sms"
-#: Back-off doubles at most this many times (so the arithmetic stays small; the cap is hit long
-#: before).
-_MAX_DOUBLINGS = 40
-
-
-@dataclass(frozen=True, slots=True)
-class LoginPolicy:
-    code_ttl: dt.timedelta = dt.timedelta(minutes=5)
-    attempts_per_code: int = 5
-    resend_interval: dt.timedelta = dt.timedelta(seconds=60)  # per (number, IP)
-    codes_per_client: int = 10  # per (number, IP) per phone_window
-    codes_per_phone: int = 30  # per number per phone_window, from clients not known to it
-    phone_window: dt.timedelta = dt.timedelta(days=1)
-    codes_per_ip: int = 20
-    failures_per_ip: int = 30
-    ip_window: dt.timedelta = dt.timedelta(hours=1)
-    sms_budget: int = (
-        300  # codes sent in all per sms_budget_window (config.json sms.budget_per_hour)
-    )
-    sms_budget_window: dt.timedelta = dt.timedelta(hours=1)
-    free_failures: int = 3  # wrong codes per (number, IP) before the back-off starts
-    backoff_base: dt.timedelta = dt.timedelta(seconds=2)
-    backoff_cap: dt.timedelta = dt.timedelta(minutes=15)
-    client_window: dt.timedelta = dt.timedelta(days=1)
-
-    def __post_init__(self) -> None:
-        counts = (
-            self.attempts_per_code,
-            self.codes_per_client,
-            self.codes_per_phone,
-            self.codes_per_ip,
-            self.failures_per_ip,
-            self.sms_budget,
-            self.free_failures,
-        )
-        if min(counts) < 1:
-            raise ValueError("every limit must allow at least one")
-        if self.backoff_base <= dt.timedelta(0) or self.backoff_cap < self.backoff_base:
-            raise ValueError("backoff_base must be positive and at most backoff_cap")
-
-    @property
-    def longest_window(self) -> dt.timedelta:
-        """How long any limit looks back."""
-        return max(self.phone_window, self.ip_window, self.sms_budget_window, self.client_window)
-
-    def backoff(self, failures: int) -> dt.timedelta:
-        """How long a client waits after its ``failures``-th failure in a row (0: not at all)."""
-        if failures < self.free_failures:
-            return dt.timedelta(0)
-        doublings = min(failures - self.free_failures, _MAX_DOUBLINGS)
-        return min(self.backoff_base * (1 << doublings), self.backoff_cap)
-
-
-class Limit(enum.Enum):
-    """Which limit refused a request."""
-
-    RESEND_INTERVAL = "resend_interval"  # this client asked for this number a moment ago
-    CLIENT_CODE_QUOTA = "client_code_quota"  # this client's codes for this number today
-    PHONE_QUOTA = "phone_quota"  # the number's codes today, from clients not known to it
-    IP_CODE_QUOTA = "ip_code_quota"
-    IP_FAILURE_QUOTA = "ip_failure_quota"
-    SMS_BUDGET = "sms_budget"
-    CLIENT_BACKOFF = "client_backoff"
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    limit: Limit
-    retry_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CodeIssued:
-    expires_at: dt.datetime
-    resend_at: dt.datetime
-
-
-class CodeProblem(enum.Enum):
-    """Why a code was not accepted. The three that name the code's state are only told to
-    someone who typed that very code; anyone else hears :attr:`WRONG` or
-    :attr:`NO_LIVE_CODE`, which the API answers alike."""
-
-    NO_LIVE_CODE = "no_live_code"  # the number has no code this could be a guess at
-    EXPIRED = "code_expired"  # the right code, too late
-    USED = "code_used"  # the right code, already spent
-    EXHAUSTED = "code_exhausted"  # the right code, burned by too many wrong guesses
-    WRONG = "code_invalid"  # a wrong guess at a live code: counted
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRejected:
-    problem: CodeProblem
-    attempts_left: int | None  # guesses left at the live code, for WRONG only
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedIn:
-    account: Account
 
 
 def _ms(d: dt.timedelta) -> int:
@@ -211,27 +113,11 @@ class LoginCodes:
                 f"phone:{phone}",
                 f"ip:{ip}",
             )
-            retry = _quota(conn, pair_key, CODE_SENT, 1, p.resend_interval, now_ms)
-            if retry is not None:
-                return Refused(Limit.RESEND_INTERVAL, retry)
-            retry = _quota(conn, pair_key, CODE_SENT, p.codes_per_client, p.phone_window, now_ms)
-            if retry is not None:
-                return Refused(Limit.CLIENT_CODE_QUOTA, retry)
-            if known_device is None:
-                retry = _quota(
-                    conn, phone_key, CODE_SENT, p.codes_per_phone, p.phone_window, now_ms
-                )
-                if retry is not None:
-                    return Refused(Limit.PHONE_QUOTA, retry)
-            retry = _quota(conn, ip_key, CODE_SENT, p.codes_per_ip, p.ip_window, now_ms)
-            if retry is not None:
-                return Refused(Limit.IP_CODE_QUOTA, retry)
-            _lock_ip(conn, BUDGET_ROW, now_ms)
-            retry = _quota(
-                conn, BUDGET_SUBJECT, CODE_SENT, p.sms_budget, p.sms_budget_window, now_ms
+            refused = self._sending_refused(
+                conn, pair_key, phone_key if known_device is None else None, ip_key, now_ms
             )
-            if retry is not None:
-                return Refused(Limit.SMS_BUDGET, retry)
+            if refused is not None:
+                return refused
             conn.execute(
                 update(auth_phones)
                 .where(auth_phones.c.phone == phone)
@@ -249,6 +135,28 @@ class LoginCodes:
             _record(conn, ip_key, CODE_SENT, now_ms, p.ip_window)
             _record(conn, BUDGET_SUBJECT, CODE_SENT, now_ms, p.sms_budget_window)
         return CodeIssued(expires_at=now + p.code_ttl, resend_at=now + p.resend_interval)
+
+    def _sending_refused(
+        self, conn: Connection, pair_key: str, phone_key: str | None, ip_key: str, now_ms: int
+    ) -> Refused | None:
+        """The first limit that refuses one more code, in the module docstring's order; None
+        if none does. ``phone_key`` None: the number's overall cap neither applies nor counts
+        (a known device). Takes the SMS budget's lock row last, once the others allow it."""
+        p = self.policy
+        quotas = [
+            (pair_key, 1, p.resend_interval, Limit.RESEND_INTERVAL),
+            (pair_key, p.codes_per_client, p.phone_window, Limit.CLIENT_CODE_QUOTA),
+        ]
+        if phone_key is not None:
+            quotas.append((phone_key, p.codes_per_phone, p.phone_window, Limit.PHONE_QUOTA))
+        quotas.append((ip_key, p.codes_per_ip, p.ip_window, Limit.IP_CODE_QUOTA))
+        for subject, count, window, limit in quotas:
+            retry = _quota(conn, subject, CODE_SENT, count, window, now_ms)
+            if retry is not None:
+                return Refused(limit, retry)
+        _lock_ip(conn, BUDGET_ROW, now_ms)
+        retry = _quota(conn, BUDGET_SUBJECT, CODE_SENT, p.sms_budget, p.sms_budget_window, now_ms)
+        return None if retry is None else Refused(Limit.SMS_BUDGET, retry)
 
     def discard(self, phone: str, code_hash: bytes) -> None:
         """Forget a code that could not be delivered. The attempt still counts against the

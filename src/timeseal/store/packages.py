@@ -32,8 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from timeseal.store.db import ID_TYPE, metadata
-from timeseal.store.evidence import from_ms, to_ms
+from timeseal.store.db import ID_TYPE, from_ms, metadata, to_ms
 
 #: What an artefact is: an item's package, a case's package, an item's certificate.
 SCOPES = ("item", "case", "cert")

@@ -44,8 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from timeseal.store.db import ID_TYPE, metadata
-from timeseal.store.evidence import from_ms, to_ms
+from timeseal.store.db import ID_TYPE, from_ms, metadata, to_ms
 
 #: scrypt parameters for access codes (RFC 7914; 16 MiB, tens of milliseconds).
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}

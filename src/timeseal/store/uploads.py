@@ -1,3 +1,4 @@
+# Over 400 lines on purpose: one cohesive class (PartialUpload, its on-disk state and errors).
 """Resumable-upload staging: the storage side of a tus 1.0 upload (the protocol is the
 server's business; this is what it needs underneath).
 

@@ -34,8 +34,8 @@ from timeseal.server.certificate.media import (
     video_key_frame,
 )
 from timeseal.server.certificate.render import NOT_PROVIDED, facts_from_record, verify_url
-from timeseal.server.runtime import datadir
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.server.runtime import configuration, datadir
+from timeseal.store.evidence.rows import EvidenceRecord
 
 LABELS = (
     "证据编号",
@@ -295,5 +295,5 @@ def test_document_signer_key_readable_by_others_is_refused(tmp_path: Path) -> No
     now = dt.datetime.now(dt.UTC)
     datadir.initialise(tmp_path, now=now)
     (tmp_path / "pki" / "docsign.key").chmod(0o644)
-    with pytest.raises(datadir.DataDirError, match="chmod 600"):
+    with pytest.raises(configuration.DataDirError, match="chmod 600"):
         datadir.load_document_signer(tmp_path, now=now)

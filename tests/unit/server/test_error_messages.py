@@ -11,7 +11,7 @@ from pathlib import Path
 
 from timeseal.server.api.errors import MESSAGES
 from timeseal.server.evidence.recordings import RecordingProblem
-from timeseal.store.login_codes import CodeProblem
+from timeseal.store.login_policy import CodeProblem
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "timeseal"
 #: Calls that take an error code: the exceptions (the API's, the services'), the body builder,

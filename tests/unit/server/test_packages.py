@@ -29,7 +29,7 @@ from timeseal.core.package.layout import item_id
 from timeseal.core.pdf_signature import certificate_signature_check, verify_pdf_signatures
 from timeseal.core.tlog import parse_verifier_key
 from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import LocalSource
 
 clock = test_shares.clock
@@ -88,7 +88,7 @@ def fetch(client: TestClient, url: str, headers: dict[str, str]) -> bytes:
 def verified(data_dir: Path, package: bytes) -> dict[str, Any]:
     """The package's manifest, after checking that it verifies against this server's root
     and log key, with nothing but the package."""
-    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    root = platform_keys.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
     vkey = (data_dir / "log" / "log.vkey").read_text().strip()
     report = verify_package(
         io.BytesIO(package),
@@ -133,7 +133,7 @@ def test_an_item_package_verifies_and_comes_back_the_same(
     assert certificate.status_code == 200
     assert certificate.headers["content-type"] == "application/pdf"
     assert zipfile.ZipFile(io.BytesIO(package)).read("certificate.pdf") == certificate.content
-    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    root = platform_keys.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
     signatures = verify_pdf_signatures(certificate.content, roots=[root])
     assert signatures.ok and signatures.signed and signatures.timestamped
 

@@ -30,12 +30,12 @@ from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
 from timeseal.server.api.recordings import canonical_values
 from timeseal.server.app import RECORDING_IDLE_ENV, ServerSettings, create_app
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import platform_keys
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.tsa.clock import ClockStatus, LocalSource
 from timeseal.store.blobs import LocalBlobStore
 from timeseal.store.db import make_engine
-from timeseal.store.recordings import recording_chunks
+from timeseal.store.recording_tables import recording_chunks
 
 OTHER_PHONE = "+8613900002222"
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -75,7 +75,7 @@ def error(reply: Any) -> tuple[int, str]:
 
 
 def root_pem(data_dir: Path) -> Path:
-    return datadir.root_certificate_path(data_dir)
+    return platform_keys.root_certificate_path(data_dir)
 
 
 def start(client: TestClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:

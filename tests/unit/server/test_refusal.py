@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 import timeseal.server.app  # noqa: F401  (every room registers its error messages)
 from timeseal.server.api.errors import MESSAGES, REFUSAL_STATUS, ApiError, install_error_handlers
 from timeseal.server.refusal import Refusal
-from timeseal.store.login_codes import CodeProblem
+from timeseal.store.login_policy import CodeProblem
 
 SERVER = Path(__file__).resolve().parents[3] / "src" / "timeseal" / "server"
 HTTP_ROOMS = ("api", "web")

@@ -14,7 +14,7 @@ from timeseal.server.log import sequencer as server_log
 from timeseal.server.log.sequencer import sequencer_for
 from timeseal.server.runtime import datadir
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 
 def test_the_wal_is_checkpointed_at_most_once_an_interval(

@@ -18,7 +18,7 @@ from timeseal.core.digest import HashAlgorithm
 from timeseal.core.tsp.request import build_request
 from timeseal.core.tsp.response import FailureInfo, PKIStatus, TimeStampResponse, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import FixedSource, UnsynchronisedSource
 from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
 from timeseal.store.issuance import iter_journal
@@ -42,7 +42,9 @@ def rejected_with(response: TimeStampResponse) -> FailureInfo:
 
 
 def root_of(data_dir: Path) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(datadir.root_certificate_path(data_dir).read_bytes())
+    return x509.load_pem_x509_certificate(
+        platform_keys.root_certificate_path(data_dir).read_bytes()
+    )
 
 
 def test_granted_token_verifies_against_the_data_dir_root(

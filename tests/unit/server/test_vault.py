@@ -26,11 +26,13 @@ from timeseal.core.tlog.proof import format_tlog_proof, parse_tlog_proof, verify
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, Status, VerificationResult
-from timeseal.server.runtime import datadir
+from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.blobs import BlobRef, LocalBlobStore
 from timeseal.store.db import make_engine
-from timeseal.store.evidence import EvidenceStore, RecordSealed, evidence_records
+from timeseal.store.evidence.records import EvidenceStore
+from timeseal.store.evidence.rows import RecordSealed
+from timeseal.store.evidence.tables import evidence_records
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
 OTHER_PHONE = "+8613900001111"
@@ -128,7 +130,7 @@ def test_interrupted_upload_resumes_seals_once_and_verifies(
     response = parse_response(base64.b64decode(detail["timestamp_response"]))
     assert response.token is not None
     assert response.token.tst_info.message_imprint == hashlib.sha256(DATA).digest()
-    root = datadir.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
+    root = platform_keys.load_chain(data_dir, datadir.load_config(data_dir).tsa.signer)[-1]
     verifier = TimestampVerifierBuilder().add_root(root).build()
     assert verifier.verify(response, hashlib.sha256(DATA).digest()).ok
     assert LocalBlobStore(data_dir / "blobs").exists(bytes.fromhex(SHA))

@@ -16,20 +16,15 @@ import pytest
 from sqlalchemy import Engine, Table, func, select
 
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
-from timeseal.store.accounts import (
-    AccountStore,
-    accounts,
-    auth_clients,
-    auth_events,
-    auth_phones,
-)
-from timeseal.store.login_codes import (
+from timeseal.store.accounts.store import AccountStore
+from timeseal.store.accounts.tables import accounts, auth_clients, auth_events, auth_phones
+from timeseal.store.login_codes import LoginCodes
+from timeseal.store.login_policy import (
     CodeIssued,
     CodeProblem,
     CodeRejected,
     Limit,
     LoggedIn,
-    LoginCodes,
     LoginPolicy,
     Refused,
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from timeseal.store.db import create_schema, make_engine
 from timeseal.store.issuance import IssuanceJournal, JournalEntry, JournalWriter, iter_journal
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 ENTRY = JournalEntry(
     serial_number=(7 << 64) | 1,

@@ -24,7 +24,8 @@ from timeseal.core.tlog import (
 )
 from timeseal.core.tlog.tiles import EntriesTile, parse_entry_bundle
 from timeseal.store.db import create_schema, make_engine
-from timeseal.store.log import LogStore, SequencerLock
+from timeseal.store.log.lock import SequencerLock
+from timeseal.store.log.store import LogStore
 
 ORIGIN = "test.example/log"
 KEY = generate_signer_key(ORIGIN)

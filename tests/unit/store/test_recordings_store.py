@@ -15,8 +15,10 @@ from sqlalchemy import Engine, func, select
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
 from tests.unit.store.test_accounts_store import race
 from timeseal.core.segment_chain import segment_link, start_link
-from timeseal.store.login_codes import CodeIssued, LoggedIn, LoginCodes
-from timeseal.store.recordings import NewRecording, RecordingStore, recording_chunks
+from timeseal.store.login_codes import LoginCodes
+from timeseal.store.login_policy import CodeIssued, LoggedIn
+from timeseal.store.recording_tables import recording_chunks
+from timeseal.store.recordings import NewRecording, RecordingStore
 
 RID = bytes(range(16))
 CODE = b"\x01" * 32

@@ -31,7 +31,7 @@ import httpx
 
 from timeseal import __version__
 from timeseal.core.phone import mask_phone
-from timeseal.server.runtime.datadir import DataDirError, SmsConfig
+from timeseal.server.runtime.configuration import DataDirError, SmsConfig
 
 log = logging.getLogger("timeseal.sms")
 

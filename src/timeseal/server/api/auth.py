@@ -59,8 +59,8 @@ from timeseal.server.api.security import (
     set_session_cookies,
 )
 from timeseal.server.api.state import Auth, keep_auth
-from timeseal.store.accounts import Account, SessionRecord, TokenRecord
-from timeseal.store.login_codes import LoginPolicy
+from timeseal.store.accounts.records import Account, SessionRecord, TokenRecord
+from timeseal.store.login_policy import LoginPolicy
 
 DEFAULT_TOKEN_NAME = "timeseal CLI"
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from timeseal.core.errors import MalformedError
 from timeseal.core.tlog import SignerKey, format_verifier_key
 from timeseal.core.tlog.tiles import parse_tile_path
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # A partial tile's path names its width, so its bytes never change either; it is only

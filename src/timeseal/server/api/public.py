@@ -32,7 +32,7 @@ from timeseal.server.api.models import (
 )
 from timeseal.server.api.state import Public
 from timeseal.server.evidence.vault import VaultService
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 #: At most this many records are listed for one content hash (identical files sealed again).
 MAX_MATCHES = 50

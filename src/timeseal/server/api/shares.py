@@ -62,7 +62,7 @@ from timeseal.server.api.vault import (
 from timeseal.server.evidence.shares import MIN_CODE_LENGTH, LifetimeOutOfRange, ShareService
 from timeseal.server.evidence.vault import VaultService
 from timeseal.store.cases import Case
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.shares import ShareLink
 
 SHARE_CODE_HEADER = "TimeSeal-Share-Code"

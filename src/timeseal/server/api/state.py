@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from timeseal.server.evidence.recordings import RecordingService
     from timeseal.server.evidence.shares import ShareService
     from timeseal.server.evidence.vault import VaultService
-    from timeseal.server.runtime.datadir import VaultConfig
+    from timeseal.server.runtime.configuration import VaultConfig
 
 PREFIX = "timeseal_"
 

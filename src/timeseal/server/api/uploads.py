@@ -37,9 +37,9 @@ from timeseal.server.api.tus import (
 )
 from timeseal.server.api.vault import sequenced_record
 from timeseal.server.evidence.vault import SealingFailed, SealRequest, UploadGone, VaultService
-from timeseal.server.runtime.datadir import VaultConfig
+from timeseal.server.runtime.configuration import VaultConfig
 from timeseal.store.blobs import DigestMismatch
-from timeseal.store.evidence import UploadRow
+from timeseal.store.evidence.rows import UploadRow
 from timeseal.store.uploads import (
     ChecksumMismatch,
     PartialUpload,

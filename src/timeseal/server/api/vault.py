@@ -27,7 +27,7 @@ from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.state import Vault
 from timeseal.server.evidence.vault import VaultService
 from timeseal.store.blobs import BlobRef
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 #: Largest numeric id a path or query takes: what a signed 64-bit database column holds.
 MAX_ID = 2**63 - 1

@@ -22,10 +22,10 @@ import anyio.to_thread
 
 from timeseal.core.package import JSONObject, format_canonical_json
 from timeseal.server.evidence.vault import NotSequenced, VaultService
-from timeseal.server.runtime.datadir import DocumentSigner
+from timeseal.server.runtime.platform_keys import DocumentSigner
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.packages import PackageStore
 
 if TYPE_CHECKING:  # the PDF stack (fpdf2, fontTools, pyHanko) loads on the first certificate

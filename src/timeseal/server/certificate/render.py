@@ -35,7 +35,7 @@ from timeseal.core.tlog.checkpoint import Checkpoint
 from timeseal.core.tsp.response import parse_response
 from timeseal.server.certificate.media import CertificateFonts
 from timeseal.server.certificate.sign import CertificateSigner
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "UTC+8")
 NOT_PROVIDED = "未提供 / not provided"

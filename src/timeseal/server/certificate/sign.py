@@ -29,7 +29,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from timeseal.server.runtime.datadir import DocumentSigner
+from timeseal.server.runtime.platform_keys import DocumentSigner
 
 SIGNATURE_FIELD = "TimeSealSignature"
 DOC_TIMESTAMP_FIELD = "TimeSealDocTimeStamp"

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from timeseal.server.evidence.vault import VaultService
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.shares import ShareStore
 
 

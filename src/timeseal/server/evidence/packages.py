@@ -51,7 +51,7 @@ from timeseal.server.evidence.vault import NotSequenced, VaultService
 from timeseal.server.evidence.withhold import WITHHELD, withhold_capture, withhold_custody
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.cases import Case
-from timeseal.store.evidence import CustodyEvent, EvidenceRecord
+from timeseal.store.evidence.rows import CustodyEvent, EvidenceRecord
 from timeseal.store.packages import PackageRow, PackageStore
 
 Clock = Callable[[], dt.datetime]

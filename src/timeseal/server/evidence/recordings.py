@@ -37,14 +37,9 @@ from timeseal.server.evidence.recording_files import (
 from timeseal.server.evidence.vault import SealingFailed, SealRequest, VaultService
 from timeseal.server.tsa.service import utc_now
 from timeseal.store.blobs import BlobRef
-from timeseal.store.evidence import EvidenceRecord
-from timeseal.store.recordings import (
-    CLOSED_STATES,
-    Chunk,
-    NewRecording,
-    Recording,
-    RecordingStore,
-)
+from timeseal.store.evidence.rows import EvidenceRecord
+from timeseal.store.recording_tables import CLOSED_STATES
+from timeseal.store.recordings import Chunk, NewRecording, Recording, RecordingStore
 
 #: Largest chunk a browser may send (MediaRecorder timeslices are far smaller).
 CHUNK_MAX_BYTES = 8 * 1024 * 1024

@@ -32,7 +32,7 @@ from timeseal.server.evidence.cases import case_items
 from timeseal.server.evidence.packages import PackageService
 from timeseal.server.refusal import Refusal
 from timeseal.store.cases import Case
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.shares import ShareLink, ShareStore
 
 Clock = Callable[[], dt.datetime]

@@ -26,8 +26,9 @@ from timeseal.core.tsp.response import parse_response
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.cases import CaseStore
-from timeseal.store.evidence import EvidenceRecord, EvidenceStore, NewRecord, UploadRow
-from timeseal.store.log import LogStore
+from timeseal.store.evidence.records import EvidenceStore
+from timeseal.store.evidence.rows import EvidenceRecord, NewRecord, UploadRow
+from timeseal.store.log.store import LogStore
 from timeseal.store.uploads import PartialUpload, UploadNotFound
 
 

@@ -24,8 +24,8 @@ import threading
 from pathlib import Path
 
 from timeseal.server.journal.wire import COMMITTED, FAILED, BatchReader, WireError, encode_ack
+from timeseal.server.runtime.configuration import DataDirError
 from timeseal.server.runtime.database import open_database
-from timeseal.server.runtime.datadir import DataDirError
 from timeseal.server.runtime.workers import STARTUP_FAILURE, companion_stop_event
 from timeseal.store.issuance import JournalEntry, JournalWriter
 

@@ -42,7 +42,8 @@ from timeseal.core.tlog import (
     format_signed_checkpoint,
     parse_signed_checkpoint,
 )
-from timeseal.store.log import MAX_BATCH, LogHead, LogStore
+from timeseal.store.log.head import LogHead
+from timeseal.store.log.store import MAX_BATCH, LogStore
 
 log = logging.getLogger("timeseal.log")
 

@@ -2,7 +2,7 @@
 
 Every server runs a :class:`Sequencer` (a thread of a single-process server, else a process
 of its own: :mod:`timeseal.server.log.sequencer_process`), but only the one holding the
-:class:`~timeseal.store.log.SequencerLock` integrates: at least every ``interval`` it takes the
+:class:`~timeseal.store.log.lock.SequencerLock` integrates: at least every ``interval`` it takes the
 pending entries, writes their tiles and a new signed checkpoint in one transaction, and then
 asks the configured witnesses to cosign. It never signs a checkpoint smaller than, or
 inconsistent with, the last one it signed (:mod:`timeseal.server.log.guard`); when the
@@ -38,8 +38,9 @@ from timeseal.server.log.witness_client import (
     attach_cosignatures,
     submit_checkpoint,
 )
-from timeseal.server.runtime import datadir
-from timeseal.store.log import MAX_BATCH, LogStore, SequencerLock
+from timeseal.server.runtime import datadir, platform_keys
+from timeseal.store.log.lock import SequencerLock
+from timeseal.store.log.store import MAX_BATCH, LogStore
 
 log = logging.getLogger("timeseal.log")
 
@@ -178,10 +179,10 @@ def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
     return Sequencer(
         store,
         SequencerLock(store.engine, data_dir / "log.sequencer.lock"),
-        datadir.load_log_key(data_dir, config),
+        platform_keys.load_log_key(data_dir, config),
         config.origin,
         interval=config.interval_ms / 1000,
-        on_checkpoint=WitnessCosigner(store, datadir.witness_keys(config)),
+        on_checkpoint=WitnessCosigner(store, platform_keys.witness_keys(config)),
         guard=LastSignedGuard.for_data_dir(data_dir, config.origin),
     )
 

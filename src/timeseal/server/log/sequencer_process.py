@@ -22,10 +22,10 @@ from pathlib import Path
 
 from timeseal.core.files import write_durably
 from timeseal.server.log.sequencer import sequencer_for
+from timeseal.server.runtime.configuration import DataDirError
 from timeseal.server.runtime.database import open_database
-from timeseal.server.runtime.datadir import DataDirError
 from timeseal.server.runtime.workers import STARTUP_FAILURE, companion_stop_event
-from timeseal.store.log import LogStore
+from timeseal.store.log.store import LogStore
 
 log = logging.getLogger("timeseal.log")
 

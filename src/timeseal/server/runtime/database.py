@@ -1,10 +1,10 @@
 """Opening the data directory's database, and refusing any other.
 
 ``config.json`` records the id, kind and location of the database that holds the data
-directory's records (:class:`~timeseal.server.runtime.datadir.DatabaseConfig`); the database holds
-the same id (:mod:`timeseal.store.identity`). :func:`open_database` compares them *before*
-anything is written to the database: a PostgreSQL-backed data directory started without
-``TIMESEAL_DATABASE_URL`` used to get a fresh SQLite database, whose empty log the same key
+directory's records (:class:`~timeseal.server.runtime.configuration.DatabaseConfig`); the
+database holds the same id (:mod:`timeseal.store.identity`). :func:`open_database` compares
+them *before* anything is written to the database: a PostgreSQL-backed data directory started
+without ``TIMESEAL_DATABASE_URL`` used to get a fresh SQLite database, whose empty log the same key
 then signed (issue 12, point 5). Now it is refused with a message that names the fix:
 
 1. The kind differs (PostgreSQL recorded, no URL set; or SQLite recorded, a URL set):
@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from timeseal.server.runtime import datadir
-from timeseal.server.runtime.datadir import DatabaseConfig, DataDirError
+from timeseal.server.runtime.configuration import DatabaseConfig, DataDirError
 from timeseal.store.db import DATABASE_URL_ENV, create_schema, database_url, make_engine
 from timeseal.store.identity import database_kind, database_location, read_database_id
 

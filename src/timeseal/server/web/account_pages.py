@@ -54,7 +54,7 @@ from timeseal.server.refusal import Refusal
 from timeseal.server.web.i18n import Lang, request_lang
 from timeseal.server.web.render import security_headers
 from timeseal.server.web.state import web_pages
-from timeseal.store.accounts import Account
+from timeseal.store.accounts.records import Account
 
 LOGIN_PATH = "/login"
 HOME_PATH = "/evidence"

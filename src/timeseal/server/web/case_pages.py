@@ -55,7 +55,7 @@ from timeseal.server.web.state import share_service, vault_service
 from timeseal.server.web.verify import KIND_NAMES
 from timeseal.store import cases as case_store
 from timeseal.store.cases import Case, CaseFull
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 CASES_PATH = "/cases"
 #: A description may hold 10,000 characters; in UTF-8, percent-encoded, up to 9 bytes each.

@@ -36,7 +36,7 @@ from timeseal.server.web.render import BEIJING
 from timeseal.server.web.state import public_records, share_service, vault_service
 from timeseal.server.web.verify import KIND_NAMES
 from timeseal.store.blobs import BlobRef
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
@@ -46,7 +46,7 @@ PREVIEW_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"
 PREVIEW_VIDEOS = frozenset({"video/mp4", "video/webm", "video/ogg", "video/quicktime"})
 PREVIEW_CSP = "default-src 'none'; sandbox"
 
-#: Custody actions (``store.evidence``) as people say them.
+#: Custody actions (``store.evidence.tables``) as people say them.
 CUSTODY_NAMES: dict[str, str] = {
     "uploaded": N_("Uploaded"),
     "sealed": N_("Sealed"),

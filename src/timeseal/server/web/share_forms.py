@@ -42,7 +42,7 @@ from timeseal.server.web.account_pages import (
 )
 from timeseal.server.web.state import share_service, web_pages, web_settings
 from timeseal.store.cases import Case
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 MAX_DAYS = 365
 

@@ -60,7 +60,7 @@ from timeseal.server.web.evidence_pages import inline_preview, preview_kind
 from timeseal.server.web.i18n import request_lang
 from timeseal.server.web.state import public_records, share_service, web_pages
 from timeseal.server.web.verify import KIND_NAMES
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 from timeseal.store.shares import ShareLink
 
 CODE_COOKIE = "ts_share"

@@ -48,7 +48,7 @@ from timeseal.server.web.account_pages import visitor_context
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.state import public_records, web_pages, web_settings
 from timeseal.server.web.verify_package import MAX_PACKAGE_BYTES, verify_package_upload
-from timeseal.store.evidence import EvidenceRecord
+from timeseal.store.evidence.rows import EvidenceRecord
 
 #: A .tsr is a few KiB; anything past this is not one.
 MAX_TOKEN_BYTES = 64 * 1024

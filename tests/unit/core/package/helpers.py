@@ -40,7 +40,7 @@ from timeseal.core.tlog import (
 from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.core.tsp.request import build_request
 from timeseal.server.certificate.sign import CertificateSigner
-from timeseal.server.runtime.datadir import DocumentSigner
+from timeseal.server.runtime.platform_keys import DocumentSigner
 
 ORIGIN = "timeseal.test/log"
 GEN_TIME = NOW + dt.timedelta(minutes=1)

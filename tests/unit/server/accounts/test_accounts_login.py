@@ -75,7 +75,7 @@ def test_the_code_is_stored_only_as_a_keyed_hash(
     from sqlalchemy import select
 
     from tests.support.accounts import service_of
-    from timeseal.store.accounts import auth_phones
+    from timeseal.store.accounts.tables import auth_phones
 
     send_code(client)
     code = latest_code(outbox)

@@ -23,7 +23,7 @@ from tests.support.accounts import (
     log_in,
     service_of,
 )
-from timeseal.store.accounts import api_tokens, auth_sessions
+from timeseal.store.accounts.tables import api_tokens, auth_sessions
 
 
 def cookie_attributes(reply: httpx2.Response, name: str) -> dict[str, str]:

@@ -28,8 +28,8 @@ from timeseal.server.accounts.sms import (
     WebhookProvider,
     sms_provider,
 )
-from timeseal.server.runtime import datadir
-from timeseal.server.runtime.datadir import Config, DataDirError, SmsConfig
+from timeseal.server.runtime import datadir, platform_keys
+from timeseal.server.runtime.configuration import Config, DataDirError, SmsConfig
 
 MESSAGE = SmsMessage(PHONE, "042137", START, START + dt.timedelta(minutes=5))
 
@@ -230,18 +230,18 @@ def test_the_server_secret_is_minted_once_owner_only(tmp_path: Path) -> None:
     datadir.initialise(data, now=START)
     path = data / "auth.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    secret = datadir.load_auth_secret(data)
+    secret = platform_keys.load_auth_secret(data)
     assert len(secret) == 32
     datadir.initialise(data, now=START)
-    assert datadir.load_auth_secret(data) == secret
+    assert platform_keys.load_auth_secret(data) == secret
     # A data directory from before accounts existed gets one on the next start.
     path.unlink()
     datadir.initialise(data, now=START)
-    assert datadir.load_auth_secret(data) != secret
+    assert platform_keys.load_auth_secret(data) != secret
     path.chmod(0o640)
     with pytest.raises(DataDirError, match="chmod 600"):
-        datadir.load_auth_secret(data)
+        platform_keys.load_auth_secret(data)
     path.write_text("abcd\n")
     path.chmod(0o600)
     with pytest.raises(DataDirError, match="32 bytes"):
-        datadir.load_auth_secret(data)
+        platform_keys.load_auth_secret(data)

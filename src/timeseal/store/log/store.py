@@ -1,46 +1,21 @@
-"""The Merkle log's storage: entries, tiles and the signed tree state, in the database.
-
-Tables:
-
-- ``log_entries``  every appended entry (canonical bytes, its RFC 6962 leaf hash) and, once
-                   sequenced, its ``leaf_index``. Appending is an INSERT; it is durable when
-                   its transaction commits (the TSA inserts in the same transaction as the
-                   issuance journal, before the token is sent).
-- ``log_tiles``    C2SP tlog-tiles hash tiles and entry bundles, by path. Rows are only ever
-                   inserted: a full tile never changes, and a partial tile has its own path.
-- ``log_state``    one row: tree size, root hash, the right-edge hashes (``TreeState``) and
-                   the signed checkpoint for that size (and the witness-cosigned one).
+"""Reading and writing the Merkle log: tiles and proofs, appended entries, sequencing.
 
 :meth:`LogStore.sequence` integrates pending entries in one transaction: the tiles, the leaf
 indices, the new state and its signed checkpoint commit together or not at all, so a crash at
 any point leaves the last committed checkpoint and its tiles, never a checkpoint without tiles
-or two inconsistent checkpoints. Only the holder of the :class:`SequencerLock` calls it.
+or two inconsistent checkpoints. Only the holder of the
+:class:`~timeseal.store.log.lock.SequencerLock` calls it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    select,
-)
+from sqlalchemy import Engine, select
 
 from timeseal.core.tlog import (
     Checkpoint,
@@ -61,60 +36,12 @@ from timeseal.core.tlog import (
     tree_hash_from_reader,
 )
 from timeseal.core.tlog.tiles import MAX_ENTRY_SIZE, TilePyramidCache, edge_tiles
-from timeseal.store.db import WriterTurns, metadata
-
-log_entries = Table(
-    "log_entries",
-    metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("data", LargeBinary, nullable=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
-    Column("leaf_index", BigInteger, nullable=True, unique=True),
-    Index("ix_log_entries_leaf_hash", "leaf_hash"),
-)
-
-log_tiles = Table(
-    "log_tiles",
-    metadata,
-    Column("path", String(96), primary_key=True),
-    Column("data", LargeBinary, nullable=False),
-)
-
-log_state = Table(
-    "log_state",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("size", BigInteger, nullable=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
-    Column("edge", LargeBinary, nullable=False),  # TreeState.hashes, concatenated
-    Column("checkpoint", LargeBinary, nullable=False),  # signed note
-    Column("cosigned_checkpoint", LargeBinary, nullable=True),  # same size, with cosignatures
-    Column("updated_at_ms", BigInteger, nullable=False),
-)
+from timeseal.store.db import WriterTurns
+from timeseal.store.log.head import BeforePublish, LogHead
+from timeseal.store.log.tables import log_entries, log_state, log_tiles
 
 #: At most this many entries go into one sequencing transaction.
 MAX_BATCH = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class LogHead:
-    size: int
-    root_hash: bytes
-    checkpoint: bytes
-    cosigned_checkpoint: bytes | None
-
-    @property
-    def served_checkpoint(self) -> bytes:
-        """The checkpoint to publish: the witness-cosigned one when it is for this size."""
-        return self.cosigned_checkpoint or self.checkpoint
-
-
-#: Called with the head a round started from (None: no tree yet), the checkpoint it signed
-#: and the ids of the entries it integrated, before that checkpoint is committed
-#: (published); raising refuses it.
-BeforePublish = Callable[["LogHead | None", SignedCheckpoint, Sequence[int]], None]
 
 
 def _marker(engine: Engine) -> str:
@@ -435,110 +362,5 @@ class _LRU(OrderedDict[str, tuple[tuple[bytes, ...], ...]]):
             self.popitem(last=False)
 
 
-def signed_checkpoint_of(head: LogHead) -> SignedCheckpoint:
-    return parse_signed_checkpoint(head.checkpoint)
-
-
 def _ms(t: dt.datetime) -> int:
     return int(t.timestamp() * 1000)
-
-
-class SequencerLock:
-    """Who may sequence: one process among all that share the database.
-
-    SQLite: an exclusive ``flock`` on a file next to the database; PostgreSQL: a session
-    advisory lock on a dedicated connection. Both are released by the kernel or the server
-    when the holder dies, so a ``kill -9`` hands the role over.
-    """
-
-    #: pg_advisory_lock key: "TSLG" as an int.
-    PG_KEY = 0x54534C47
-
-    def __init__(self, engine: Engine, lock_file: Path) -> None:
-        self._engine = engine
-        self._lock_file = lock_file
-        self._fd: int | None = None
-        self._pg: Any = None
-        self._mutex = threading.Lock()
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None or self._pg is not None
-
-    def try_acquire(self) -> bool:
-        with self._mutex:
-            if self.held:
-                return True
-            if self._engine.dialect.name == "sqlite":
-                fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    return False
-                self._fd = fd
-                return True
-            raw: Any = self._engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.PG_KEY,))
-                got = bool(cursor.fetchone()[0])
-                raw.commit()
-            except BaseException:
-                raw.close()
-                raise
-            if not got:
-                raw.close()
-                return False
-            self._pg = raw
-            return True
-
-    def still_held(self) -> bool:
-        """For PostgreSQL, check the connection holding the lock is alive."""
-        with self._mutex:
-            if self._pg is None:
-                return self._fd is not None
-            try:
-                cursor = self._pg.cursor()
-                cursor.execute("SELECT 1")
-                self._pg.commit()
-                return True
-            except Exception:
-                # The session (and with it the lock) is gone; close our end rather than leave
-                # an open connection for the garbage collector.
-                with contextlib.suppress(Exception):
-                    self._pg.close()
-                self._pg = None
-                return False
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-                self._fd = None
-            if self._pg is not None:
-                # close() only hands the connection back to the pool, where its session
-                # would keep the lock: unlock first, so another sequencer of this process
-                # (a restarted app, a test) can take the role.
-                try:
-                    with contextlib.suppress(Exception):
-                        cursor = self._pg.cursor()
-                        cursor.execute("SELECT pg_advisory_unlock(%s)", (self.PG_KEY,))
-                        self._pg.commit()
-                    self._pg.close()
-                finally:
-                    self._pg = None
-
-
-__all__ = [
-    "MAX_BATCH",
-    "BeforePublish",
-    "LogHead",
-    "LogStore",
-    "SequencerLock",
-    "log_entries",
-    "log_state",
-    "log_tiles",
-    "signed_checkpoint_of",
-]
