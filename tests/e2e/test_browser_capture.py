@@ -38,16 +38,13 @@ from playwright.sync_api import (
     Route,
 )
 
-from tests.e2e.test_web_app_browser import (
-    log_in_on_the_page,
-    no_horizontal_overflow,
-    session_headers,
-)
+from tests.e2e.test_web_app_browser import log_in_on_the_page, session_headers
 from tests.support.accounts import PHONE
 from tests.support.browser import (
     FAKE_MEDIA_ARGS,
     Console,
     chromium,
+    no_horizontal_overflow,
     serious_accessibility_violations,
 )
 from tests.support.server import TIMESEAL, LiveServer, live_server

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,16 @@ from playwright.sync_api import Browser, Page
 
 from tests.support.accounts import latest_code
 from tests.support.browser import (
+    PHONE_VIEWPORT,
     Console,
     RecordingProxy,
     chromium,
+    no_horizontal_overflow,
+    phone_page,
     serious_accessibility_violations,
 )
-from tests.support.server import LiveServer, live_server
+from tests.support.server import LiveServer, live_server, wait_sequenced
+from tests.support.tus import upload_whole
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -37,43 +40,16 @@ PHONE = "+8613812345678"
 LARGE = 36 * 1024 * 1024 + 12345
 
 
-def _meta(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
-
-
 def seal_through_api(server: LiveServer, auth: dict[str, str], data: bytes) -> tuple[str, bytes]:
     """tus upload of ``data``: (evidence number, the record's .tsr)."""
-    tus = {"Tus-Resumable": "1.0.0"}
-    metadata = _meta(filename="私密.bin", kind="document", sha256=hashlib.sha256(data).hexdigest())
-    with httpx.Client(base_url=server.url, headers=auth, timeout=60) as client:
-        created = client.post(
-            "/api/v1/uploads",
-            headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    sha256 = hashlib.sha256(data).hexdigest()
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        answer = upload_whole(
+            client, auth, data, filename="私密.bin", kind="document", sha256=sha256
         )
-        assert created.status_code == 201, created.text
-        sent = client.patch(
-            created.headers["location"],
-            content=data,
-            headers={
-                **tus,
-                "Upload-Offset": "0",
-                "Content-Type": "application/offset+octet-stream",
-            },
-        )
-        assert sent.status_code == 204, sent.text
-        number = sent.headers["timeseal-evidence-number"]
-        detail = client.get(f"/api/v1/evidence/{number}").json()
+        number = answer["timeseal-evidence-number"]
+        detail = client.get(f"/api/v1/evidence/{number}", headers=auth).json()
     return number, base64.b64decode(detail["timestamp_response"])
-
-
-def wait_sequenced(server: LiveServer, number: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        facts = httpx.get(f"{server.url}/api/v1/public/evidence/{number}").json()
-        if facts["log"]["sequenced"]:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{number} was not sequenced")
 
 
 def log_in(server: LiveServer) -> dict[str, str]:
@@ -147,19 +123,8 @@ def proxy(verify_server: LiveServer) -> Iterator[RecordingProxy]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[tuple[Page, Console]]:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 800})
-    console = Console()
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("response", console.on_response)
-    try:
+    with phone_page(browser) as (_context, page, console):
         yield page, console
-    finally:
-        context.close()
-
-
-def no_horizontal_overflow(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def test_picking_files_says_match_or_no_match(
@@ -300,9 +265,7 @@ def test_axe_finds_no_serious_accessibility_violation(
 ) -> None:
     """axe-core (tests/fixtures/axe-core) on the page, blank, in English, with an error, and
     with facts and a match shown. The context bypasses the page's CSP only to inject axe."""
-    context = browser.new_context(
-        locale=lang, bypass_csp=True, viewport={"width": 375, "height": 800}
-    )
+    context = browser.new_context(locale=lang, bypass_csp=True, viewport=PHONE_VIEWPORT)
     try:
         p = context.new_page()
         p.goto(f"{proxy.url}/verify{query}")

@@ -21,12 +21,20 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import update
 
 from tests.support.accounts import PHONE, latest_code
-from tests.support.browser import Console, chromium, serious_accessibility_violations
-from tests.support.server import LiveServer, live_server
+from tests.support.browser import (
+    PHONE_VIEWPORT,
+    Console,
+    chromium,
+    no_horizontal_overflow,
+    phone_page,
+    serious_accessibility_violations,
+)
+from tests.support.server import LiveServer, live_server, wait_sequenced
+from tests.support.tus import upload_whole
 from timeseal.core.package.layout import item_id
 from timeseal.store.db import DATABASE_URL_ENV, database_url, make_engine
 from timeseal.store.shares import evidence_shares, token_hash
@@ -37,10 +45,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAGCAIAAABxZ0isAAAAFElEQVR4nGM8ISfHgA0wYRWlkwQAmxQBECiKgAAAAAAASUVORK5CYII="
 )
-
-
-def _meta(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
 @pytest.fixture(scope="module")
@@ -67,46 +71,19 @@ def session_headers(context: BrowserContext) -> dict[str, str]:
 
 def upload_photo(server: LiveServer, headers: dict[str, str], title: str) -> str:
     """tus upload of :data:`PNG` as a photo; its evidence number."""
-    tus = {"Tus-Resumable": "1.0.0"}
-    metadata = _meta(
-        filename="photo.png",
-        kind="photo",
-        title=title,
-        filetype="image/png",
-        sha256=hashlib.sha256(PNG).hexdigest(),
-    )
-    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
-        created = client.post(
-            "/api/v1/uploads",
-            headers={**tus, "Upload-Length": str(len(PNG)), "Upload-Metadata": metadata},
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        answer = upload_whole(
+            client,
+            headers,
+            PNG,
+            filename="photo.png",
+            kind="photo",
+            title=title,
+            filetype="image/png",
+            sha256=hashlib.sha256(PNG).hexdigest(),
         )
-        assert created.status_code == 201, created.text
-        sent = client.patch(
-            created.headers["location"],
-            content=PNG,
-            headers={
-                **tus,
-                "Upload-Offset": "0",
-                "Content-Type": "application/offset+octet-stream",
-            },
-        )
-        assert sent.status_code == 204, sent.text
-    number: str = sent.headers["timeseal-evidence-number"]
+    number: str = answer["timeseal-evidence-number"]
     return number
-
-
-def wait_sequenced(server: LiveServer, number: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        facts = httpx.get(f"{server.url}/api/v1/public/evidence/{number}").json()
-        if facts["log"]["sequenced"]:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{number} was not sequenced")
-
-
-def no_horizontal_overflow(page: Page) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def log_in_on_the_page(page: Page, server: LiveServer, phone: str) -> None:
@@ -124,12 +101,7 @@ def log_in_on_the_page(page: Page, server: LiveServer, phone: str) -> None:
 def test_log_in_upload_see_it_sealed_and_download_the_certificate(
     server: LiveServer, browser: Browser
 ) -> None:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 800})
-    console = Console()
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("response", console.on_response)
-    try:
+    with phone_page(browser) as (context, page, console):
         page.goto(f"{server.url}/evidence")
         assert page.url == f"{server.url}/login?next=%2Fevidence"  # anonymous: to the login
         assert no_horizontal_overflow(page)
@@ -164,8 +136,6 @@ def test_log_in_upload_see_it_sealed_and_download_the_certificate(
         # The check symbol in the form a file name takes everywhere (the package's own paths).
         assert started.value.suggested_filename == f"{item_id(number)}-certificate.pdf"
         assert console.errors == []
-    finally:
-        context.close()
 
 
 #: One number per language: a number gets one SMS code a minute.
@@ -231,9 +201,8 @@ def test_every_page_passes_axe_and_fits_a_phone(
     and for a link, 410 for an expired link, 403 for a form without its CSRF token). The
     contexts bypass the pages' CSP only to inject axe."""
     phone = AXE_PHONES[lang]
-    size: ViewportSize = {"width": 375, "height": 800}
-    owner = browser.new_context(locale=lang, bypass_csp=True, viewport=size)
-    visitor = browser.new_context(locale=lang, bypass_csp=True, viewport=size)
+    owner = browser.new_context(locale=lang, bypass_csp=True, viewport=PHONE_VIEWPORT)
+    visitor = browser.new_context(locale=lang, bypass_csp=True, viewport=PHONE_VIEWPORT)
     try:
         page = owner.new_page()
         page.goto(server.url)
@@ -360,8 +329,7 @@ def test_share_link_from_the_detail_page_opens_in_a_fresh_browser(
 
         console = Console()
         shared = visitor.new_page()
-        shared.on("console", console.on_console)
-        shared.on("response", console.on_response)
+        console.watch(shared)
         shared.goto(link)
         assert number in shared.locator("main").inner_text()
         shared.wait_for_function(

@@ -6,7 +6,18 @@ same app the rest of the suite runs."""
 
 from __future__ import annotations
 
+from tests.support.two_accounts import world
 from tests.unit.server.accounts.conftest import accounts_url, app, clock, engine, outbox
 from tests.unit.server.conftest import client, data_dir, db_url
 
-__all__ = ["accounts_url", "app", "client", "clock", "data_dir", "db_url", "engine", "outbox"]
+__all__ = [
+    "accounts_url",
+    "app",
+    "client",
+    "clock",
+    "data_dir",
+    "db_url",
+    "engine",
+    "outbox",
+    "world",
+]

@@ -18,19 +18,23 @@ site's 404 page) is in ``test_cross_account_pages.py``."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, PHONE, log_in, server_database_url
-from tests.support.routes import api_operations, fill, http_routes, path_names
-from tests.support.two_accounts import DATA, World, browser, build_world, snapshot
+from tests.support.accounts import OTHER_PHONE, PHONE, log_in
+from tests.support.routes import (
+    api_operations,
+    check_every_route_decided,
+    fill,
+    http_routes,
+    path_names,
+)
+from tests.support.two_accounts import DATA, World, browser, snapshot
 from tests.unit.server.test_vault import TUS, bearer
-from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.tsa.clock import LocalSource
+from tests.unit.server.web.test_public_api import FACT_FIELDS
 
 OWNER = "owner"
 ACCOUNT = "account"
@@ -87,20 +91,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/shares/{share}"): OWNER,
 }
 #: Public routes that take the number of an account's record: the answer holds only these
-#: fields (:func:`check_no_owner_data_in`), none of the owner's.
+#: fields (:func:`check_no_owner_data_in`: the public API's ``FACT_FIELDS``), none of the owner's.
 PUBLIC_FACTS = {("GET", "/api/v1/public/evidence/{number}")}
-PUBLIC_FACT_FIELDS = {
-    "number",
-    "kind",
-    "size",
-    "sha256",
-    "sealed_at",
-    "timestamp",
-    "log",
-    "status",
-    "superseded_by",
-    "supersedes",
-}
 #: Made-up ids of the right shape, for "401 before any lookup".
 MADE_UP = {
     "session_id": "0" * 32,
@@ -119,20 +111,6 @@ def needs_login(decision: str) -> bool:
     return decision in (OWNER, ACCOUNT)
 
 
-@pytest.fixture
-def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(
-        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def world(server: TestClient, data_dir: Path) -> World:
-    return build_world(server, data_dir)
-
-
 def body_for(method: str, path: str, world: World) -> dict[str, Any] | None:
     """A well-formed body, so that only the authorization decision can refuse."""
     if path.endswith("/finish"):
@@ -144,9 +122,8 @@ def body_for(method: str, path: str, world: World) -> dict[str, Any] | None:
 
 def test_every_api_operation_has_an_authorization_decision(client: TestClient) -> None:
     served = {(m, p) for m, p in http_routes(client.app) if p.startswith("/api/v1/")}
-    undecided = served - set(ACCESS)
-    assert not undecided, f"add these to ACCESS (owner, account or public: why): {undecided}"
-    assert not set(ACCESS) - served, "ACCESS names routes the app no longer serves"
+    todo = "add these to ACCESS (owner, account or public: why)"
+    check_every_route_decided(served, ACCESS, todo=todo, table="ACCESS")
     # /openapi.json tells clients the same: a login for exactly the non-public operations.
     spec = client.get("/openapi.json").json()
     for method, path, operation in api_operations(spec):
@@ -251,6 +228,6 @@ def check_no_owner_data(reply: Any, a_number: str) -> None:
 def check_no_owner_data_in(facts: dict[str, Any], text: str, a_number: str) -> None:
     """Only public facts: no title, file name, media type, capture data, owner or phone."""
     assert facts["number"] == a_number
-    assert set(facts) == PUBLIC_FACT_FIELDS, set(facts) ^ PUBLIC_FACT_FIELDS
+    assert set(facts) == FACT_FIELDS, set(facts) ^ FACT_FIELDS
     for secret in ("clip.mp4", "证据", "\\u8bc1", "video/mp4", "owner", "phone", PHONE):
         assert secret not in text, secret

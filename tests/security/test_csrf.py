@@ -9,7 +9,6 @@ The decisions come from the authorization tables (a route that takes the session
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,9 @@ from starlette.testclient import TestClient
 
 from tests.security.test_cross_account import ACCESS, needs_login
 from tests.security.test_cross_account_pages import CAPABILITY, FORM_CSRF, PAGES
-from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries, server_database_url
-from tests.support.routes import SAFE_METHODS, fill, http_routes
-from tests.support.two_accounts import World, browser, build_world, snapshot
-from timeseal.server.app import ServerSettings, create_app
-from timeseal.server.tsa.clock import LocalSource
+from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries
+from tests.support.routes import SAFE_METHODS, check_every_route_decided, fill, http_routes
+from tests.support.two_accounts import World, browser, snapshot
 
 SESSION_API = "session cookie: the X-CSRF-Token header (security.current_account)"
 SESSION_FORM = "session cookie: the form's csrf_token field (web forms)"
@@ -55,26 +52,10 @@ def csrf_decisions() -> dict[tuple[str, str], str]:
     return decisions
 
 
-@pytest.fixture
-def server(data_dir: Path, db_url: str) -> Iterator[TestClient]:
-    settings = ServerSettings(
-        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def world(server: TestClient, data_dir: Path) -> World:
-    return build_world(server, data_dir)
-
-
 def test_every_state_changing_route_has_a_csrf_decision(client: TestClient) -> None:
     unsafe = {(m, p) for m, p in http_routes(client.app) if m not in SAFE_METHODS}
-    decisions = csrf_decisions()
-    undecided = unsafe - set(decisions)
-    assert not undecided, f"say how these refuse a cross-site request: {undecided}"
-    assert not set(decisions) - unsafe, "csrf_decisions() names routes the app no longer serves"
+    todo = "say how these refuse a cross-site request"
+    check_every_route_decided(unsafe, csrf_decisions(), todo=todo, table="csrf_decisions()")
 
 
 def fields(world: World) -> dict[str, str]:

@@ -110,8 +110,10 @@ def test_a_looser_data_directory_is_tightened_at_start(
                 database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
             )
         )
-    with TestClient(app):  # its lifespan closes the database the app opened
-        pass
+        # Building the application changes no file: its lifespan's start tightens.
+        assert mode(data_dir) == 0o755
+        with TestClient(app):
+            assert mode(data_dir) == 0o700
     assert mode(data_dir) == 0o700
     loose = {str(p.relative_to(data_dir)): oct(mode(p)) for p in private_paths(data_dir)}
     assert {p: m for p, m in loose.items() if int(m, 8) & 0o077} == {}

@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from tests.support.postgres import postgres_url_or_skip, scratch_database
-from tests.support.server import LiveServer, free_port, live_server
+from tests.support.server import free_port
 from timeseal.server.accounts.service import AuthService, SessionPolicy
 from timeseal.server.accounts.sms import DevOutbox, SmsProvider
 from timeseal.server.api.auth import include_auth
@@ -211,25 +211,6 @@ def invoke_answering(
     login code does not exist until the command has asked the server for it."""
     with mock.patch.object(typer.testing, "make_input_stream", return_value=stdin):
         return runner.invoke(app, args)
-
-
-@contextmanager
-def cli_logged_in(
-    cli: typer.Typer, root: Path, env: dict[str, str | None], phone: str
-) -> Iterator[tuple[LiveServer, str]]:
-    """A server on ``root / "data"`` and ``cli`` (run with ``env``, whose XDG_CONFIG_HOME holds
-    the credentials) logged in to it by SMS code: the server and the stored API token."""
-    with live_server(root / "data") as live:
-        result = invoke_answering(
-            CliRunner(env=env),
-            cli,
-            ["login", "--server", live.url, "--phone", phone],
-            code_prompt_input(root / "data" / "sms-outbox.log", phone),
-        )
-        assert result.exit_code == 0, result.output
-        credentials = Path(str(env["XDG_CONFIG_HOME"])) / "timeseal" / "credentials.json"
-        stored = json.loads(credentials.read_text())
-        yield live, stored["servers"][live.url]["token"]
 
 
 def server_database_url() -> str | None:

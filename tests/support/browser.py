@@ -18,7 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    ViewportSize,
+    sync_playwright,
+)
 
 CHROMIUM_ENV = "TIMESEAL_CHROMIUM"
 CHROMIUM_ARGS = [
@@ -137,6 +145,33 @@ class Console:
     def on_response(self, response: Response) -> None:
         if response.status >= 400 and response.request.method == "GET":
             self.errors.append(f"{response.status} {response.url}")
+
+    def watch(self, page: Page) -> None:
+        """Collect ``page``'s console errors and failed loads from now on."""
+        page.on("console", self.on_console)
+        page.on("response", self.on_response)
+
+
+#: A phone's screen: the pages must fit 375 px without scrolling sideways.
+PHONE_VIEWPORT: ViewportSize = {"width": 375, "height": 800}
+
+
+@contextmanager
+def phone_page(browser: Browser) -> Iterator[tuple[BrowserContext, Page, Console]]:
+    """A new context in Chinese at :data:`PHONE_VIEWPORT`, a page in it, and the
+    :class:`Console` that watches the page; the context is closed afterwards."""
+    context = browser.new_context(locale="zh-CN", viewport=PHONE_VIEWPORT)
+    console = Console()
+    page = context.new_page()
+    console.watch(page)
+    try:
+        yield context, page, console
+    finally:
+        context.close()
+
+
+def no_horizontal_overflow(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def serious_accessibility_violations(page: Page) -> list[str]:

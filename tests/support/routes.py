@@ -5,7 +5,7 @@ too, which are not in /openapi.json), so that a route added later shows up by it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
 from fastapi import FastAPI
@@ -53,3 +53,13 @@ def path_names(path: str) -> list[str]:
 def fill(path: str, values: dict[str, Any]) -> str:
     """``path`` with each ``{name}`` (or ``{name:conv}``) replaced from ``values``."""
     return re.sub(r"\{([^}:]+)(?::[^}]+)?\}", lambda m: str(values[m.group(1)]), path)
+
+
+def check_every_route_decided(
+    served: Set[tuple[str, str]], decisions: Mapping[tuple[str, str], str], *, todo: str, table: str
+) -> None:
+    """A decision table (``table``, for the message) covers exactly the routes served: one
+    added later fails until someone writes its decision down (``todo`` says how)."""
+    undecided = served - set(decisions)
+    assert not undecided, f"{todo}: {undecided}"
+    assert not set(decisions) - served, f"{table} names routes the app no longer serves"

@@ -129,3 +129,14 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def wait_sequenced(server: LiveServer, number: str, timeout: float = 30) -> None:
+    """Until the log has sequenced the record ``number`` (its public facts say so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        facts = httpx.get(f"{server.url}/api/v1/public/evidence/{number}").json()
+        if facts["log"]["sequenced"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{number} was not sequenced")

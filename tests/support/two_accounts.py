@@ -2,19 +2,24 @@
 object (a sealed item, an unfinished upload, share links to the item and to a case, a case
 holding the item, a browser recording with a chunk, a session and an API token); B is a
 stranger who tries to reach them. :func:`snapshot` is what A can see of all of it, so a test
-can assert that nothing B did changed anything."""
+can assert that nothing B did changed anything. :func:`world` is the fixture (the security
+suite's ``conftest.py`` registers it): a running app with A's objects on it."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import PHONE, log_in
+from tests.support.accounts import PHONE, log_in, server_database_url
 from tests.unit.server.test_vault import TUS, create, patch
+from timeseal.server.app import ServerSettings, create_app
+from timeseal.server.tsa.clock import LocalSource
 
 DATA = b"isolation" * 100
 A_CASE_TITLE = "甲的案件 A-case-secret"
@@ -45,6 +50,17 @@ def browser(server: TestClient, ip: str) -> TestClient:
         raise_server_exceptions=False,
         follow_redirects=False,
     )
+
+
+@pytest.fixture
+def world(data_dir: Path, db_url: str) -> Iterator[World]:
+    """A's objects on a running app (the server tests' data directory and database); the
+    app's lifespan runs once, around the test."""
+    settings = ServerSettings(
+        database_url=server_database_url(), data_dir=data_dir, clock_source=LocalSource()
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as server:
+        yield build_world(server, data_dir)
 
 
 def build_world(server: TestClient, data_dir: Path) -> World:

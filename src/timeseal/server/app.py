@@ -1,41 +1,39 @@
 """The ASGI application: ``create_app`` wires the data directory to the HTTP endpoints.
 
-Constructing the application reads configuration files only; its lifespan opens what needs
-opening (the database, the journal's socket) and starts the background threads. The server's
+Constructing the application reads configuration files and keys only; its lifespan
+(:mod:`timeseal.server.lifespan`) tightens the data directory's file modes, opens what needs
+opening (the database, the journal's socket) and starts the background threads. ``/healthz``
+and ``/tsa/certs`` are :mod:`timeseal.server.api.platform`'s. The server's
 settings come from :meth:`ServerSettings.from_env`, the one place a server process reads its
 environment (see README, "Settings"); ``timeseal serve`` calls it once and hands the result to
 every worker and companion process as an argument."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio.to_thread
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from timeseal import __version__
 from timeseal.core.tlog import VerifierKey
 from timeseal.core.tsp.authority import TimeStampAuthority
+from timeseal.server.accounts.service import AuthService
 from timeseal.server.accounts.sms import OUTBOX_FILE, sms_provider
 from timeseal.server.api import cases, packages, public, recordings, shares, uploads, vault
-from timeseal.server.api.auth import include_auth
+from timeseal.server.api.auth import mount_auth
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
 from timeseal.server.api.log import log_api, log_routes
+from timeseal.server.api.platform import Health, SequencerRole, keep_platform, platform_routes
 from timeseal.server.api.public import PublicRecords
 from timeseal.server.api.state import ApiServices, keep_services
 from timeseal.server.certificate.issue import CertificateIssuer
@@ -43,25 +41,23 @@ from timeseal.server.evidence.packages import PackageService
 from timeseal.server.evidence.recordings import RecordingService
 from timeseal.server.evidence.shares import ShareService
 from timeseal.server.evidence.vault import VaultService
-from timeseal.server.journal.client import RemoteJournal
-from timeseal.server.log.sequencer import sequencer_for
-from timeseal.server.log.sequencer_process import read_failure, read_role
+from timeseal.server.lifespan import ServerLifespan, StartedTSA
+from timeseal.server.log.sequencer import Sequencer, sequencer_for
+from timeseal.server.log.sequencer_process import RoleFile
 from timeseal.server.middleware.disk_full import install_disk_full_handlers
 from timeseal.server.middleware.request_bounds import RequestBounds
-from timeseal.server.runtime import configuration, datadir, permissions, platform_keys
-from timeseal.server.runtime.database import prepare_database, unopened_database
+from timeseal.server.runtime import configuration, datadir, platform_keys
+from timeseal.server.runtime.database import unopened_database
 from timeseal.server.runtime.disk import FreeSpace, free_space
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.runtime.http import HttpConfig
 from timeseal.server.tsa.clock import ClockGuard, ClockSource, source_by_name
-from timeseal.server.tsa.fast_path import TSA_STATE_KEY
 from timeseal.server.tsa.service import TSAEndpoint, TSAService, utc_now
 from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
 from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
 from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.evidence.records import EvidenceStore
-from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 from timeseal.store.log.store import LogStore
 from timeseal.store.login_policy import LoginPolicy
 from timeseal.store.recordings import RecordingStore
@@ -147,10 +143,59 @@ class ServerSettings:
 
 
 def create_app(settings: ServerSettings) -> RouteFirst:
-    """Build the application. The data directory must already be initialised."""
+    """Build the application from a data directory that is already initialised. Building
+    reads its configuration and keys only; the lifespan opens, changes and starts the rest
+    (:class:`~timeseal.server.lifespan.ServerLifespan`)."""
     config = datadir.load_config(settings.data_dir)
     http = settings.http or config.http
-    permissions.tighten(settings.data_dir)
+    chain, authority, guard = _timestamping(settings, config)
+    # Not connected until the lifespan checks that it is the data directory's database.
+    engine = unopened_database(settings.data_dir, settings.database_url)
+    log_key = platform_keys.load_log_key(settings.data_dir, config.log)
+    log_store = LogStore(engine)
+    sequencer, log_role = _sequencer(settings, log_store)
+    tsa = StartedTSA()
+    chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
+    auth = _auth_service(settings, config, engine)
+    services = _api_services(
+        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa
+    )
+    lifespan = ServerLifespan(
+        data_dir=settings.data_dir,
+        engine=engine,
+        authority=authority,
+        guard=guard,
+        sequencer=sequencer,
+        housekeeper=_housekeeper(settings, config, services, auth),
+        journal_socket=settings.journal_socket,
+        tsa=tsa,
+    )
+    app = FastAPI(
+        title="TimeSeal",
+        version=__version__,
+        lifespan=lifespan,
+        # FastAPI's /docs and /redoc load scripts from a CDN: off (see api_docs).
+        docs_url=None,
+        redoc_url=None,
+        routes=[*platform_routes(), *log_routes(log_store, log_key)],
+    )
+    keep_platform(app.state, _health(settings, config, http, guard, log_role), chain_pem)
+    _include_api(app, log_store, auth, services, lifespan.housekeeper)
+    include_web(
+        app,
+        roots=chain[-1:],
+        log_key=log_key.verifier_key,
+        verify_limits=settings.verify_limits,
+        public_url=settings.public_url,
+    )
+    _include_front(app, settings, http)
+    return RouteFirst(app, {"/tsa": TSAEndpoint(tsa)})
+
+
+def _timestamping(
+    settings: ServerSettings, config: configuration.Config
+) -> tuple[list[x509.Certificate], TimeStampAuthority, ClockGuard]:
+    """The TSA's chain, its authority (with the signer) and the clock guard it issues by."""
     chain = platform_keys.load_chain(settings.data_dir, config.tsa.signer)
     signer = platform_keys.load_signer(settings.data_dir, config.tsa.signer, settings.secret_values)
     authority = TimeStampAuthority(
@@ -161,110 +206,55 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         accuracy=config.tsa.accuracy,
     )
     source = settings.clock_source or source_by_name(config.clock.source)
-    guard = ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
-    # Not connected until the lifespan checks that it is the data directory's database.
-    engine = unopened_database(settings.data_dir, settings.database_url)
-    log_key = platform_keys.load_log_key(settings.data_dir, config.log)
-    log_store = LogStore(engine)
+    return chain, authority, ClockGuard(source, max_offset=config.clock.max_offset_ms / 1000)
+
+
+def _sequencer(
+    settings: ServerSettings, log_store: LogStore
+) -> tuple[Sequencer | None, SequencerRole]:
+    """The log sequencer this process runs (None when it runs in a process of its own), and
+    where ``/healthz`` reads its role: the sequencer itself, or that process's role file."""
+    if settings.sequencer_role_file is not None:
+        return None, RoleFile(settings.sequencer_role_file)
     sequencer = sequencer_for(settings.data_dir, log_store)
-    role_file = settings.sequencer_role_file
+    return sequencer, sequencer
 
-    def is_sequencer() -> bool:
-        return sequencer.is_sequencer if role_file is None else read_role(role_file)
 
-    def log_failure() -> str | None:
-        return sequencer.failure if role_file is None else read_failure(role_file)
-
-    chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
-
-    state: dict[str, TSAService] = {}
-
-    def tsa_service() -> TSAService:
-        return state["tsa"]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, TSAService]]:
-        try:
-            # Refuses a database other than the data directory's before anything is written
-            # to it (and before any request or background thread could use the engine).
-            await anyio.to_thread.run_sync(prepare_database, settings.data_dir, engine)
-        except BaseException:
-            engine.dispose()
-            raise
-        allocator = SerialAllocator.start(engine, now=utc_now(), pid=os.getpid())
-        journal: Journal = (
-            IssuanceJournal(engine)
-            if settings.journal_socket is None
-            else await RemoteJournal.connect(settings.journal_socket)
-        )
-        guard.start()
-        if role_file is None:
-            sequencer.start()
-        housekeeper.start(asyncio.get_running_loop())
-        state["tsa"] = TSAService(authority, allocator, journal, guard)
-        log.info("TSA ready: serial epoch %d, policy %s", allocator.epoch, config.tsa.policy)
-        try:
-            # The lifespan state: where the HTTP fast path for /tsa finds the service.
-            yield {TSA_STATE_KEY: state["tsa"]}
-        finally:
-            guard.stop()
-            if role_file is None:
-                sequencer.stop()
-            # Off the loop: a recording close in progress needs the loop to finish.
-            await anyio.to_thread.run_sync(housekeeper.stop)
-            journal.close()
-            engine.dispose()
-
-    async def tsa_certs(_request: Request) -> Response:
-        return Response(chain_pem, media_type="application/pem-certificate-chain")
-
-    async def healthz(_request: Request) -> Response:
-        status = guard.status
-        trusted = guard.trusted()
-        free = settings.free_space(settings.data_dir)
-        disk_low = free < http.disk_low_bytes
-        failure = log_failure()
-        log_body: dict[str, object] = {"origin": config.log.origin, "sequencer": is_sequencer()}
-        if failure is not None:  # the log stopped signing; the TSA goes on journalling
-            log_body.update(failed=True, reason=failure)
-        if failure:
-            status_name = "log_failed"
-        elif not trusted:
-            status_name = "clock_untrusted"
-        elif disk_low:
-            status_name = "disk_low"
-        else:
-            status_name = "ok"
-        body = {
-            "status": status_name,
-            "version": __version__,
-            "clock": status.as_json(guard.max_offset),
-            "tsa": {"policy": config.tsa.policy, "issuing": trusted},
-            "log": log_body,
-            "disk": {"free_bytes": free, "low_bytes": http.disk_low_bytes, "low": disk_low},
-        }
-        healthy = trusted and not disk_low and not failure
-        return JSONResponse(body, status_code=200 if healthy else 503)
-
-    app = FastAPI(
-        title="TimeSeal",
-        version=__version__,
-        lifespan=lifespan,
-        # FastAPI's /docs and /redoc load scripts from a CDN: off (see api_docs).
-        docs_url=None,
-        redoc_url=None,
-        routes=[
-            Route("/tsa/certs", tsa_certs, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            *log_routes(log_store, log_key),
-        ],
+def _housekeeper(
+    settings: ServerSettings, config: configuration.Config, services: ApiServices, auth: AuthService
+) -> Housekeeper:
+    return Housekeeper(
+        services.vault,
+        auth,
+        upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
+        recordings=services.recordings,
+        recording_idle=settings.recording_idle,
     )
-    app.add_middleware(RequestBounds)  # body size, JSON depth, query length
-    app.include_router(log_api(log_store))
-    install_disk_full_handlers(app)
-    auth = include_auth(
-        app,
-        engine=engine,
+
+
+def _health(
+    settings: ServerSettings,
+    config: configuration.Config,
+    http: HttpConfig,
+    guard: ClockGuard,
+    log_role: SequencerRole,
+) -> Health:
+    return Health(
+        guard=guard,
+        log_role=log_role,
+        log_origin=config.log.origin,
+        tsa_policy=config.tsa.policy,
+        data_dir=settings.data_dir,
+        free_space=settings.free_space,
+        disk_low_bytes=http.disk_low_bytes,
+    )
+
+
+def _auth_service(
+    settings: ServerSettings, config: configuration.Config, engine: Engine
+) -> AuthService:
+    auth = AuthService(
+        engine,
         secret=platform_keys.load_auth_secret(settings.data_dir),
         sms=sms_provider(config.sms, settings.data_dir, settings.secret_values),
         login_policy=LoginPolicy(sms_budget=config.sms.budget_per_hour),
@@ -274,34 +264,36 @@ def create_app(settings: ServerSettings) -> RouteFirst:
             "development SMS provider: login codes are written to %s and not sent",
             settings.data_dir / OUTBOX_FILE,
         )
-    services = _api_services(
-        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa_service
-    )
+    return auth
+
+
+def _include_api(
+    app: FastAPI,
+    log_store: LogStore,
+    auth: AuthService,
+    services: ApiServices,
+    housekeeper: Housekeeper,
+) -> None:
+    """The request bounds, the public log's API, the disk-full answers and the JSON API."""
+    app.add_middleware(RequestBounds)  # body size, JSON depth, query length
+    app.include_router(log_api(log_store))
+    install_disk_full_handlers(app)
+    mount_auth(app, auth)
     keep_services(app, services)
-    housekeeper = Housekeeper(
-        services.vault,
-        auth,
-        upload_expiry=dt.timedelta(hours=config.vault.upload_expiry_hours),
-        recordings=services.recordings,
-        recording_idle=settings.recording_idle,
-    )
     app.state.timeseal_housekeeper = housekeeper  # for tests that work beside the API
     for module in (uploads, vault, recordings, cases, packages, shares, public):
         app.include_router(module.router)
-    include_web(
-        app,
-        roots=chain[-1:],
-        log_key=log_key.verifier_key,
-        verify_limits=settings.verify_limits,
-        public_url=settings.public_url,
-    )
+
+
+def _include_front(app: FastAPI, settings: ServerSettings, http: HttpConfig) -> None:
+    """What the HTTP front's settings add: ``/docs``, and the proxies whose forwarded headers
+    are believed."""
     if http.api_docs:
         include_api_docs(app, settings.swagger_ui or offline_swagger_ui())
     if http.forwarded_allow_ips:
         # X-Forwarded-For/-Proto are believed from these peers only (uvicorn is told to
         # believe none): see timeseal.server.runtime.http.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(http.forwarded_allow_ips))
-    return RouteFirst(app, {"/tsa": TSAEndpoint(tsa_service)})
 
 
 def _api_services(

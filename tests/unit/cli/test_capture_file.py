@@ -17,7 +17,6 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ import typer
 from cryptography import x509
 from typer.testing import CliRunner
 
-from tests.support.accounts import cli_logged_in
 from tests.support.capture_docs import web_capture_json
-from tests.support.server import LiveServer, free_port
+from tests.support.cli_session import FailingTransport, LoggedCli, logged_cli, payload, use_env
+from tests.support.server import free_port
 from timeseal.capture.environment.check import Probes
 from timeseal.capture.offline import queue as offline_queue
 from timeseal.capture.offline.items import capture_title, queue_capture_dir
@@ -47,21 +46,6 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 PHONE = "+8613812345678"
 
 
-@dataclass(frozen=True)
-class Logged:
-    live: LiveServer
-    token: str
-    env: dict[str, str | None]
-
-    @property
-    def url(self) -> str:
-        return self.live.url
-
-    @property
-    def queue(self) -> Path:
-        return Path(str(self.env["XDG_DATA_HOME"])) / "timeseal" / "queue"
-
-
 @pytest.fixture(scope="module")
 def cli() -> typer.Typer:
     app = typer.Typer()
@@ -76,58 +60,41 @@ def cli() -> typer.Typer:
 
 
 @pytest.fixture(scope="module")
-def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedCli]:
     """One server for the module, and a CLI logged in to it (private HOME and XDG dirs)."""
     root = tmp_path_factory.mktemp("capture-file")
-    (root / "home").mkdir()
-    env: dict[str, str | None] = {
-        "HOME": str(root / "home"),
-        "XDG_CONFIG_HOME": str(root / "xdg"),
-        "XDG_DATA_HOME": str(root / "data-home"),
-        "TIMESEAL_SERVER": None,
-        "LANG": "en_GB.UTF-8",
-    }
-    with cli_logged_in(cli, root, env, PHONE) as (live, token):
-        yield Logged(live, token, env)
+    with logged_cli(cli, root, PHONE, data_home=True) as logged:
+        yield logged
 
 
 @pytest.fixture
-def xdg(logged: Logged, monkeypatch: pytest.MonkeyPatch) -> None:
+def xdg(logged: LoggedCli, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same config and data directories for library calls made directly by a test."""
-    for key, value in logged.env.items():
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
+    use_env(logged.env, monkeypatch)
 
 
 def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def payload(size: int, seed: int) -> bytes:
-    block = hashlib.sha256(seed.to_bytes(8, "big")).digest()
-    return (block * (size // 32 + 1))[:size]
-
-
-def auth(logged: Logged) -> dict[str, str]:
+def auth(logged: LoggedCli) -> dict[str, str]:
     return {"Authorization": f"Bearer {logged.token}"}
 
 
-def records_with(logged: Logged, data: bytes) -> list[dict[str, Any]]:
+def records_with(logged: LoggedCli, data: bytes) -> list[dict[str, Any]]:
     reply = httpx.get(f"{logged.url}/api/v1/evidence", params={"limit": 500}, headers=auth(logged))
     sha = hashlib.sha256(data).hexdigest()
     return [r for r in reply.json()["items"] if r["sha256"] == sha]
 
 
-def record(logged: Logged, number: str) -> dict[str, Any]:
+def record(logged: LoggedCli, number: str) -> dict[str, Any]:
     reply = httpx.get(f"{logged.url}/api/v1/evidence/{number}", headers=auth(logged))
     assert reply.status_code == 200, reply.text
     found: dict[str, Any] = reply.json()
     return found
 
 
-def certificate_text(logged: Logged, number: str, tmp_path: Path) -> str:
+def certificate_text(logged: LoggedCli, number: str, tmp_path: Path) -> str:
     url = f"{logged.url}/api/v1/evidence/{number}/certificate"
     for _ in range(100):  # 503 until the log has sequenced the record
         reply = httpx.get(url, headers=auth(logged), timeout=60)
@@ -142,7 +109,7 @@ def certificate_text(logged: Logged, number: str, tmp_path: Path) -> str:
     ).stdout
 
 
-def token_gen_time(logged: Logged, path: Path) -> dt.datetime:
+def token_gen_time(logged: LoggedCli, path: Path) -> dt.datetime:
     """FILE.tsr verifies against the server's root, over FILE's SHA-256; its genTime."""
     response = parse_response(path.with_name(path.name + ".tsr").read_bytes())
     root = x509.load_pem_x509_certificate(logged.live.root_pem.read_bytes())
@@ -153,14 +120,14 @@ def token_gen_time(logged: Logged, path: Path) -> dt.datetime:
     return response.token.tst_info.gen_time
 
 
-def queued(logged: Logged) -> list[offline_queue.QueueEntry]:
+def queued(logged: LoggedCli) -> list[offline_queue.QueueEntry]:
     entries, problems = offline_queue.pending(logged.queue)
     assert problems == []
     return entries
 
 
 def test_online_capture_seals_and_uploads_with_its_metadata(
-    cli: typer.Typer, logged: Logged, tmp_path: Path
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
 ) -> None:
     runner = CliRunner(env=logged.env)
     chat = tmp_path / "客服聊天记录.txt"
@@ -202,7 +169,7 @@ def test_online_capture_seals_and_uploads_with_its_metadata(
 
 
 def test_offline_capture_is_queued_and_synced_later(
-    cli: typer.Typer, logged: Logged, tmp_path: Path
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
 ) -> None:
     runner = CliRunner(env=logged.env)
     agreement = tmp_path / "agreement.pdf"
@@ -238,7 +205,7 @@ def test_offline_capture_is_queued_and_synced_later(
 
 
 def test_a_file_changed_after_capture_is_not_stamped(
-    cli: typer.Typer, logged: Logged, tmp_path: Path
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
 ) -> None:
     runner = CliRunner(env=logged.env)
     note = tmp_path / "note.txt"
@@ -253,27 +220,8 @@ def test_a_file_changed_after_capture_is_not_stamped(
         offline_queue.remove(entry, logged.queue)
 
 
-class FailingTransport(httpx.BaseTransport):
-    """A real transport, but every PATCH past ``limit`` body bytes fails as a reset."""
-
-    def __init__(self, limit: int) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.limit = limit
-        self.sent = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "PATCH":
-            if self.sent + len(request.content) > self.limit:
-                raise httpx.WriteError("connection reset (simulated)", request=request)
-            self.sent += len(request.content)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_an_interrupted_sync_ends_in_one_record(
-    cli: typer.Typer, logged: Logged, tmp_path: Path, xdg: None
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path, xdg: None
 ) -> None:
     runner = CliRunner(env=logged.env)
     video = tmp_path / "call.mp4"
@@ -313,7 +261,7 @@ def test_an_interrupted_sync_ends_in_one_record(
     assert queued(logged) == []
 
 
-def test_uploads_wait_for_a_login(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+def test_uploads_wait_for_a_login(cli: typer.Typer, logged: LoggedCli, tmp_path: Path) -> None:
     stranger = {**logged.env, "XDG_CONFIG_HOME": str(tmp_path / "nobody")}
     runner = CliRunner(env=stranger)
     photo = tmp_path / "label.jpg"
@@ -324,14 +272,14 @@ def test_uploads_wait_for_a_login(cli: typer.Typer, logged: Logged, tmp_path: Pa
     token_gen_time(logged, photo)  # the token did not wait
     result = runner.invoke(cli, ["sync", "--server", logged.url])
     assert result.exit_code == 1
-    # Logged in (the module's account), the same queue entry is uploaded.
+    # LoggedCli in (the module's account), the same queue entry is uploaded.
     result = CliRunner(env=logged.env).invoke(cli, ["sync", "--server", logged.url])
     assert result.exit_code == 0, result.output
     assert len(records_with(logged, photo.read_bytes())) == 1
 
 
 def test_a_web_capture_directory_is_uploaded_item_by_item(
-    cli: typer.Typer, logged: Logged, tmp_path: Path
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
 ) -> None:
     capture = tmp_path / "web-capture"
     data = web_capture_json(steps=1)
@@ -358,7 +306,7 @@ def test_a_web_capture_directory_is_uploaded_item_by_item(
 
 
 def test_a_forced_recording_is_marked_forced_in_the_vault_and_on_its_certificate(
-    cli: typer.Typer, logged: Logged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The local clock a minute ahead of the TSA's (a ``clock_offset`` fail, injected as the
     env-check tests do): the camera capture goes on only with ``--force``, and once uploaded
@@ -391,7 +339,7 @@ def _web_capture_dir(directory: Path, seed: int) -> Path:
     return directory
 
 
-def _cases(logged: Logged) -> list[dict[str, Any]]:
+def _cases(logged: LoggedCli) -> list[dict[str, Any]]:
     reply = httpx.get(f"{logged.url}/api/v1/cases", headers=auth(logged))
     assert reply.status_code == 200, reply.text
     found: list[dict[str, Any]] = reply.json()
@@ -400,7 +348,7 @@ def _cases(logged: Logged) -> list[dict[str, Any]]:
 
 @pytest.mark.usefixtures("xdg")
 def test_an_uploaded_web_capture_becomes_one_case_with_its_package(
-    logged: Logged, tmp_path: Path
+    logged: LoggedCli, tmp_path: Path
 ) -> None:
     capture = _web_capture_dir(tmp_path / "web-capture", 40)
     before = {c["id"] for c in _cases(logged)}
@@ -422,7 +370,7 @@ def test_an_uploaded_web_capture_becomes_one_case_with_its_package(
 
 @pytest.mark.usefixtures("xdg")
 def test_a_capture_goes_into_the_case_named_and_a_rerun_makes_no_second(
-    logged: Logged, tmp_path: Path
+    logged: LoggedCli, tmp_path: Path
 ) -> None:
     """``--case ID``, and equally the rerun of a sync killed right after it created the case
     (the id is in the entry): the items go into that case, and no other is made."""

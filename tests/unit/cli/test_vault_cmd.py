@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.support.accounts import cli_logged_in
+from tests.support.cli_session import FailingTransport, LoggedCli, logged_cli, payload, use_env
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.case_cmd import register as register_case
 from timeseal.cli.server_client import ServerCallFailed, make_client
@@ -25,13 +24,6 @@ from timeseal.cli.vault.tus import TusUploader, uploads_path
 from timeseal.cli.vault_cmd import register
 
 PHONE = "+8613812345678"
-
-
-@dataclass(frozen=True)
-class Logged:
-    url: str
-    token: str
-    env: dict[str, str | None]
 
 
 @pytest.fixture(scope="module")
@@ -44,36 +36,19 @@ def cli() -> typer.Typer:
 
 
 @pytest.fixture(scope="module")
-def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logged]:
+def logged(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedCli]:
     """One server for the module, and a CLI logged in to it (private HOME and XDG dirs)."""
-    root = tmp_path_factory.mktemp("vault-cli")
-    (root / "home").mkdir()
-    env: dict[str, str | None] = {
-        "HOME": str(root / "home"),
-        "XDG_CONFIG_HOME": str(root / "xdg"),
-        "TIMESEAL_SERVER": None,
-        "LANG": "en_GB.UTF-8",
-    }
-    with cli_logged_in(cli, root, env, PHONE) as (live, token):
-        yield Logged(live.url, token, env)
+    with logged_cli(cli, tmp_path_factory.mktemp("vault-cli"), PHONE) as logged:
+        yield logged
 
 
 @pytest.fixture
-def xdg(logged: Logged, monkeypatch: pytest.MonkeyPatch) -> None:
+def xdg(logged: LoggedCli, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same config directory for library calls made directly by a test."""
-    for key, value in logged.env.items():
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
+    use_env(logged.env, monkeypatch)
 
 
-def payload(size: int, seed: int) -> bytes:
-    block = hashlib.sha256(seed.to_bytes(8, "big")).digest()
-    return (block * (size // 32 + 1))[:size]
-
-
-def records(logged: Logged) -> list[dict[str, Any]]:
+def records(logged: LoggedCli) -> list[dict[str, Any]]:
     reply = httpx.get(
         f"{logged.url}/api/v1/evidence",
         params={"limit": 500},
@@ -83,30 +58,9 @@ def records(logged: Logged) -> list[dict[str, Any]]:
     return items
 
 
-class FailingTransport(httpx.BaseTransport):
-    """Passes requests to a real transport until ``limit`` PATCH body bytes have gone through;
-    then every PATCH that would pass it fails ``failures`` times as a broken connection."""
-
-    def __init__(self, limit: int, failures: int = 1_000_000) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.limit = limit
-        self.failures = failures
-        self.sent = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "PATCH":
-            size = len(request.content)
-            if self.sent + size > self.limit and self.failures > 0:
-                self.failures -= 1
-                raise httpx.WriteError("connection reset (simulated)", request=request)
-            self.sent += size
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def test_upload_list_download_round_trip(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+def test_upload_list_download_round_trip(
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
+) -> None:
     runner = CliRunner(env=logged.env)
     big = tmp_path / "录屏.mp4"
     big.write_bytes(payload(9 * 1024 * 1024 + 17, 1))  # more than one 8 MiB chunk
@@ -138,12 +92,12 @@ def test_upload_list_download_round_trip(cli: typer.Typer, logged: Logged, tmp_p
     assert not out.with_name("back.mp4.part").exists()
 
 
-def uploads_path_in(logged: Logged) -> Path:
+def uploads_path_in(logged: LoggedCli) -> Path:
     return Path(str(logged.env["XDG_CONFIG_HOME"])) / "timeseal" / "uploads.json"
 
 
 def test_an_interrupted_upload_resumes_into_one_record(
-    cli: typer.Typer, logged: Logged, tmp_path: Path, xdg: None
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path, xdg: None
 ) -> None:
     path = tmp_path / "screen.webm"
     data = payload(1_000_000, 3)
@@ -181,7 +135,7 @@ def test_an_interrupted_upload_resumes_into_one_record(
 
 
 def test_a_passing_failure_is_retried_in_the_same_run(
-    logged: Logged, tmp_path: Path, xdg: None
+    logged: LoggedCli, tmp_path: Path, xdg: None
 ) -> None:
     path = tmp_path / "doc.pdf"
     data = payload(300_000, 4)
@@ -198,7 +152,7 @@ def test_a_passing_failure_is_retried_in_the_same_run(
 
 
 def test_a_resumed_download_is_verified(
-    cli: typer.Typer, logged: Logged, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner = CliRunner(env=logged.env)
     path = tmp_path / "call.m4a"
@@ -227,7 +181,7 @@ def test_a_resumed_download_is_verified(
     assert not bad.exists() and not bad_part.exists()
 
 
-def test_usage_errors_and_no_login(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+def test_usage_errors_and_no_login(cli: typer.Typer, logged: LoggedCli, tmp_path: Path) -> None:
     runner = CliRunner(env=logged.env)
     path = tmp_path / "a.txt"
     path.write_bytes(b"a")
@@ -242,7 +196,7 @@ def test_usage_errors_and_no_login(cli: typer.Typer, logged: Logged, tmp_path: P
     assert result.exit_code == 1
 
 
-def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path: Path) -> None:
+def test_a_case_from_the_command_line(cli: typer.Typer, logged: LoggedCli, tmp_path: Path) -> None:
     runner = CliRunner(env=logged.env)
 
     def run(*args: str, code: int = 0) -> str:
@@ -295,7 +249,7 @@ def test_a_case_from_the_command_line(cli: typer.Typer, logged: Logged, tmp_path
 
 
 def test_packages_download_resume_and_verify(
-    cli: typer.Typer, logged: Logged, tmp_path: Path
+    cli: typer.Typer, logged: LoggedCli, tmp_path: Path
 ) -> None:
     from timeseal.cli.main import app as timeseal
 

@@ -1,2 +1,2 @@
-"""The HTTP API: JSON under ``/api/v1`` and the public log under ``/log``; routes, request models
-and error answers, over the services."""
+"""The HTTP API: JSON under ``/api/v1``, the public log under ``/log``, ``/healthz`` and
+``/tsa/certs``; routes, request models and error answers, over the services."""

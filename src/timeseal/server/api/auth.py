@@ -324,7 +324,13 @@ def include_auth(
         login_policy=login_policy,
         session_policy=session_policy,
     )
+    mount_auth(app, service)
+    return service
+
+
+def mount_auth(app: FastAPI, service: AuthService) -> None:
+    """:func:`include_auth` with the accounts service built already (``create_app`` builds it
+    before the application, whose lifespan's housekeeper needs it)."""
     keep_auth(app, service)
     install_error_handlers(app)
     app.include_router(router)
-    return service

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from timeseal.core.files import write_durably
@@ -56,6 +57,22 @@ def read_failure(role_file: Path) -> str | None:
         return _failure_file(role_file).read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleFile:
+    """A worker's view of the sequencer process: its role and failure, read from its files
+    on every look (as :class:`~timeseal.server.log.sequencer.Sequencer` answers in-process)."""
+
+    path: Path
+
+    @property
+    def is_sequencer(self) -> bool:
+        return read_role(self.path)
+
+    @property
+    def failure(self) -> str | None:
+        return read_failure(self.path)
 
 
 def write_failure(role_file: Path, reason: str) -> None:

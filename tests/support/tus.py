@@ -1,0 +1,48 @@
+"""Uploading through the tus API (``/api/v1/uploads``) in tests: the protocol header, the
+``Upload-Metadata`` encoding, and a whole upload in one PATCH, over any httpx client (a
+``TestClient`` on the app, or an ``httpx.Client`` on a live server)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+
+import httpx
+from starlette.testclient import TestClient
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def tus_metadata(**values: str) -> str:
+    """``Upload-Metadata``: each key, a space, its value in base64; comma-separated (tus 1.0.0)."""
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def upload_whole(
+    client: TestClient | httpx.Client, headers: Mapping[str, str], data: bytes, **metadata: str
+) -> Mapping[str, str]:
+    """Create a tus upload of ``data`` with ``metadata`` and send all of it in one PATCH, with
+    ``headers`` (the caller's credentials) on both; the PATCH answer's headers. Both must
+    succeed (201, then 204: the record is sealed)."""
+    created = client.post(
+        "/api/v1/uploads",
+        headers={
+            **headers,
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": tus_metadata(**metadata),
+        },
+    )
+    assert created.status_code == 201, created.text
+    sent = client.patch(
+        created.headers["location"],
+        content=data,
+        headers={
+            **headers,
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert sent.status_code == 204, sent.text
+    return sent.headers
