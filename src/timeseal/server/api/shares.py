@@ -155,6 +155,29 @@ def _info(share: ShareLink, now: dt.datetime, *, number: str | None = None) -> d
     }
 
 
+def new_link(
+    service: ShareService,
+    body: ShareCreate,
+    request: Request,
+    principal: CurrentAccount,
+    *,
+    record: EvidenceRecord | None,
+    case: Case | None,
+) -> tuple[ShareLink, str]:
+    """Create the link ``body`` asks for (the API's and the web form's one way); its token is
+    returned once. :class:`LifetimeOutOfRange` for an expiry outside the allowed range."""
+    return service.create(
+        principal.account.id,
+        expires_at=body.expires_at,
+        label=body.label,
+        code=body.access_code,
+        ip=client_ip(request),
+        record=record,
+        case=case,
+        show_ip_location=body.show_ip_and_location,
+    )
+
+
 def create_link(
     service: ShareService,
     body: ShareCreate,
@@ -166,16 +189,7 @@ def create_link(
 ) -> dict[str, Any]:
     """A new link to ``record`` or ``case``, as the answer shows it (the token, once)."""
     try:
-        share, token = service.create(
-            principal.account.id,
-            expires_at=body.expires_at,
-            label=body.label,
-            code=body.access_code,
-            ip=client_ip(request),
-            record=record,
-            case=case,
-            show_ip_location=body.show_ip_and_location,
-        )
+        share, token = new_link(service, body, request, principal, record=record, case=case)
     except LifetimeOutOfRange:
         raise RequestValidationError(
             [{"loc": ("body", "expires_at"), "msg": "out of range", "type": "value_error"}]
@@ -379,6 +393,15 @@ async def shared_package(
     built on first request, ``Range`` resumes. Without the owner's opt-in it is the copy
     that withholds IP addresses and exact locations."""
     link = open_share(service, share, code, request)
+    return await shared_package_response(service, link, request)
+
+
+async def shared_package_response(
+    service: ShareService, link: ShareLink, request: Request
+) -> StreamingResponse:
+    """The package of what the opened ``link`` shares (the item, or the whole case), built
+    on first request, ``Range`` honoured; each shared item's custody notes the opening. The
+    one answer behind the API's and the share page's download."""
     packages = service.packages
     withhold = not link.show_ip_location
     if link.scope == "evidence":

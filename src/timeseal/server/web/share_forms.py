@@ -28,8 +28,7 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import Principal
-from timeseal.server.api.security import client_ip
-from timeseal.server.api.shares import ShareCreate
+from timeseal.server.api.shares import ShareCreate, new_link
 from timeseal.server.evidence.shares import LifetimeOutOfRange
 from timeseal.server.web.account_pages import (
     CSRF_FIELD,
@@ -117,16 +116,7 @@ async def create_share(request: Request) -> Response:
             access_code=code or None,
             show_ip_and_location=field(form, "show_ip_and_location") == "1",
         )
-        _, token = service.create(
-            principal.account.id,
-            expires_at=body.expires_at,
-            label=body.label,
-            code=body.access_code,
-            ip=client_ip(request),
-            record=record,
-            case=case,
-            show_ip_location=body.show_ip_and_location,
-        )
+        _, token = new_link(service, body, request, principal, record=record, case=case)
     except LifetimeOutOfRange:
         error = "days"
     except ValidationError as exc:

@@ -41,11 +41,10 @@ from starlette.routing import BaseRoute, Route
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
-from timeseal.core.package.layout import item_id
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.errors import http_status
-from timeseal.server.api.packages import built, package_response
 from timeseal.server.api.security import auth_service, client_ip
+from timeseal.server.api.shares import shared_package_response
 from timeseal.server.api.vault import content_response, parse_range
 from timeseal.server.refusal import Refusal
 from timeseal.server.web.account_pages import (
@@ -257,23 +256,7 @@ async def package(request: Request) -> Response:
     link = opened(request, token)
     if isinstance(link, Response):
         return link
-    service = share_service(request)
-    packages = service.packages
-    withhold = not link.show_ip_location
-    if link.scope == "evidence":
-        record = service.record(link)
-        shared = [record]
-        row = await built(packages.item_package(record, withhold_private=withhold))
-        filename = f"{item_id(record.number)}.zip"
-    else:
-        case, items = service.case(link)
-        shared = [r for r, _ in items]
-        row = await built(packages.case_package(case, withhold_private=withhold))
-        filename = f"case-{case.id}.zip"
-    response = package_response(packages, row, filename, request)
-    for record in shared:
-        service.note_open(link, record, client_ip(request))
-    return response
+    return await shared_package_response(share_service(request), link, request)
 
 
 #: The pages of ``/s/{token}``.
