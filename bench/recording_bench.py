@@ -48,7 +48,8 @@ import httpx
 from tests.support.accounts import latest_code
 
 from timeseal.capture.recording.ffmpeg import Source, camera_source, plain_argv, screen_source
-from timeseal.capture.recording.recorder import Recorder, RecordingOptions
+from timeseal.capture.recording.options import RecordingOptions
+from timeseal.capture.recording.recorder import Recorder
 
 FPS = 10
 SEGMENT_SECONDS = 2

@@ -30,7 +30,8 @@ from tests.support.certificates import (
     sample_jpeg,
 )
 from tests.support.pki import PKIFixture
-from timeseal.core.pdf_signature import PdfCheck, verify_pdf_signatures
+from timeseal.core.pdf_report import PdfCheck
+from timeseal.core.pdf_signature import verify_pdf_signatures
 from timeseal.server.certificate.media import image_preview
 from timeseal.store.db import make_engine
 from timeseal.store.issuance import iter_journal

@@ -21,11 +21,8 @@ from timeseal.core.segment_chain import (
     segment_link,
     token_name,
 )
-from timeseal.core.segment_verify import (
-    SegmentChainReport,
-    SegmentSource,
-    verify_segment_chain,
-)
+from timeseal.core.segment_report import SegmentChainReport
+from timeseal.core.segment_verify import SegmentSource, verify_segment_chain
 from timeseal.core.tsp.request import build_request
 
 RID = bytes(range(16))

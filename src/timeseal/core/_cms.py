@@ -8,6 +8,7 @@ decides trust by itself; the roots come from the caller.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 
@@ -159,6 +160,40 @@ def message_digest_check(
     if not hmac.compare_digest(want, computed):
         return False, f"messageDigest {want.hex()}, the signed bytes hash to {computed.hex()}"
     return True, ""
+
+
+def ess_cert_id_error(attrs: dict[str, cms.Asn1Value], signer: x509.Certificate) -> str | None:
+    """The signingCertificateV2 (RFC 5035, RFC 5816 §2.2.1) or signingCertificate (RFC 2634)
+    attribute names ``signer``: its first ESSCertID hashes to the certificate and, when it has
+    issuerSerial, carries its serial number."""
+    der = signer.public_bytes(Encoding.DER)
+    v2 = attrs.get("signing_certificate_v2")
+    v1 = attrs.get("signing_certificate")
+    if v2 is None and v1 is None:
+        return "no signingCertificate(V2) attribute"
+    if v2 is not None:
+        ess = v2["certs"][0]
+        alg_oid = ess["hash_algorithm"]["algorithm"].dotted
+        if alg_oid not in DIGESTS:
+            return f"ESSCertIDv2 hash {alg_oid} refused"
+        h = hashes.Hash(DIGESTS[alg_oid]())
+        h.update(der)
+        computed = h.finalize()
+    else:
+        assert v1 is not None
+        ess = v1["certs"][0]
+        # RFC 2634 ESSCertID is SHA-1 by definition; it binds, it does not authenticate.
+        computed = hashlib.sha1(der, usedforsecurity=False).digest()
+    want = bytes(ess["cert_hash"].native)
+    if not hmac.compare_digest(want, computed):
+        return f"certHash {want.hex()}, signer certificate hashes to {computed.hex()}"
+    issuer_serial = ess["issuer_serial"]
+    if (
+        issuer_serial.native is not None
+        and issuer_serial["serial_number"].native != signer.serial_number
+    ):
+        return "issuerSerial names another serial number"
+    return None
 
 
 def certificates(signed_data: cms.SignedData) -> list[x509.Certificate]:

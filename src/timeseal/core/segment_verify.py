@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from cryptography import x509
@@ -40,6 +39,7 @@ from timeseal.core.segment_chain import (
     parse_segment_chain,
     segment_link,
 )
+from timeseal.core.segment_report import SegmentChainReport, SegmentStatus, TokenStatus
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
@@ -47,55 +47,6 @@ from timeseal.core.verification import Check, CheckResult, Status, VerificationR
 #: A segment's bytes, or a function that opens them (so a long recording need not be in
 #: memory at once; the verifier closes what it opens).
 SegmentSource = bytes | Callable[[], BinaryIO]
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentStatus:
-    """What the chain says about one segment, and which token seals it (the earliest)."""
-
-    index: int
-    name: str
-    size: int
-    sha256: bytes
-    link: bytes
-    sealed_by: str | None = None
-    sealed_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TokenStatus:
-    """One head token: the link it covers (``head_index``; ``segments`` count for the end
-    link) and its time, when it verified."""
-
-    name: str
-    head_index: int | None
-    gen_time: dt.datetime | None
-    ok: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentChainReport:
-    """Everything ``verify_segment_chain`` found. ``ok`` needs every section to pass."""
-
-    sections: tuple[Section, ...]
-    segments: tuple[SegmentStatus, ...] = ()
-    tokens: tuple[TokenStatus, ...] = ()
-    finished: bool = False
-    sealed_through: int | None = None  # index of the last sealed segment
-    unsealed: tuple[str, ...] = ()  # chained after the last token: closed, not proven
-    tail: tuple[str, ...] = ()  # segment files after the chain: unfinished, not proven
-    notices: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.sections) and all(s.result.ok for s in self.sections)
-
-    @property
-    def failed(self) -> tuple[tuple[str, Check], ...]:
-        return tuple((s.subject, c) for s in self.sections for c in s.result.failed)
-
-    def section(self, subject: str) -> Section | None:
-        return next((s for s in self.sections if s.subject == subject), None)
 
 
 def _pass(check: Check, detail: str = "") -> CheckResult:
@@ -176,6 +127,36 @@ class _Run:
         if chain.torn_tail:
             self.notices.append("链文件末行写入未完成，已忽略 the chain file ends in a torn line")
         segment_checks = [self._segment(r.index) for r in chain.segments]
+        links_ok_through = self._links_ok_through(segment_checks)
+        links = {r.link: r.index for r in chain.segments}
+        end_index = len(chain.segments)
+        if chain.end is not None:
+            links[chain.end.link] = end_index
+        token_sections, statuses = self._tokens(links)
+        seal_sections, seg_status, unsealed, sealed_through = self._seal_segments(
+            segment_checks, statuses, links_ok_through
+        )
+        sections += seal_sections
+        sections.extend(token_sections)
+        if chain.end is not None:
+            end_seals = [s for s in statuses if s.ok and s.head_index == end_index]
+            sound = links_ok_through >= end_index - 1
+            sections.append(Section("end", self._end(end_seals, sound)))
+        sections.append(Section("stop", self._stop(sealed_through, unsealed, tail)))
+        return SegmentChainReport(
+            sections=tuple(sections),
+            segments=tuple(seg_status),
+            tokens=tuple(statuses),
+            finished=chain.end is not None,
+            sealed_through=sealed_through,
+            unsealed=tuple(unsealed),
+            tail=tuple(tail),
+            notices=tuple(self.notices),
+        )
+
+    def _links_ok_through(self, segment_checks: list[list[CheckResult]]) -> int:
+        """The index of the last link that recomputes with every link before it (-1: none);
+        the end link counts as index ``len(segments)``."""
         # A token over link[j] commits to segment i <= j only through links i..j, so it seals
         # i when every link up to j recomputes and segment i's own file matches its line.
         links_ok_through = -1
@@ -183,29 +164,36 @@ class _Run:
             if checks[-1].status is not Status.PASS:  # SEGMENT_LINK is last
                 break
             links_ok_through += 1
-        links = {r.link: r.index for r in chain.segments}
-        end_index = len(chain.segments)
-        if chain.end is not None:
-            links[chain.end.link] = end_index
-            if links_ok_through == end_index - 1 and self._end_link_ok():
-                links_ok_through = end_index  # the end link recomputes too
-        token_sections, statuses = self._tokens(links)
-        # (4) Seals: (head index, time, token name) of valid tokens over a sound chain prefix.
+        end_index = len(self.chain.segments)
+        if links_ok_through == end_index - 1 and self.chain.end is not None and self._end_link_ok():
+            return end_index  # the end link recomputes too
+        return links_ok_through
+
+    def _seal_segments(
+        self,
+        segment_checks: list[list[CheckResult]],
+        statuses: list[TokenStatus],
+        links_ok_through: int,
+    ) -> tuple[list[Section], list[SegmentStatus], list[str], int | None]:
+        """(4) SEGMENT_SEALED on each segment: its sections, statuses, the chained segments no
+        token covers (cut-off recordings only) and the index of the last sealed one."""
+        # Seals: (head index, time, token name) of valid tokens over a sound chain prefix.
         seals = sorted(
             (s.head_index, s.gen_time or dt.datetime.max.replace(tzinfo=dt.UTC), s.name)
             for s in statuses
             if s.ok and s.head_index is not None and s.head_index <= links_ok_through
         )
+        sections: list[Section] = []
         seg_status: list[SegmentStatus] = []
         unsealed: list[str] = []
         sealed_through: int | None = None
-        for record, checks in zip(chain.segments, segment_checks, strict=True):
+        for record, checks in zip(self.chain.segments, segment_checks, strict=True):
             own_ok = all(c.status is Status.PASS for c in checks)
             seal = next((s for s in seals if s[0] >= record.index), None) if own_ok else None
             if seal is not None:
                 checks.append(_pass(Check.SEGMENT_SEALED, f"{seal[2]} at {seal[1].isoformat()}"))
                 sealed_through = record.index
-            elif chain.end is not None:
+            elif self.chain.end is not None:
                 if own_ok and record.index <= links_ok_through:
                     checks.append(_fail(Check.SEGMENT_SEALED, "no valid token covers it"))
                 else:
@@ -224,22 +212,7 @@ class _Run:
                 )
             )
             sections.append(Section(record.name, VerificationResult(tuple(checks))))
-        sections.extend(token_sections)
-        if chain.end is not None:
-            end_seals = [s for s in statuses if s.ok and s.head_index == end_index]
-            sound = links_ok_through >= end_index - 1
-            sections.append(Section("end", self._end(end_seals, sound)))
-        sections.append(Section("stop", self._stop(sealed_through, unsealed, tail)))
-        return SegmentChainReport(
-            sections=tuple(sections),
-            segments=tuple(seg_status),
-            tokens=tuple(statuses),
-            finished=chain.end is not None,
-            sealed_through=sealed_through,
-            unsealed=tuple(unsealed),
-            tail=tuple(tail),
-            notices=tuple(self.notices),
-        )
+        return sections, seg_status, unsealed, sealed_through
 
     def _listed(self) -> tuple[CheckResult, list[str]]:
         """(1) Files not in the chain: after its last name they are the unfinished tail (only

@@ -12,11 +12,8 @@ from asn1crypto import cms
 from tests.support.certificates import CertificateKit, certificate_kit, sample_facts
 from tests.support.pki import PKIFixture
 from timeseal.core import _cms, _pdf_scan
-from timeseal.core.pdf_signature import (
-    PdfCheck,
-    SignatureKind,
-    verify_pdf_signatures,
-)
+from timeseal.core.pdf_report import PdfCheck, SignatureKind
+from timeseal.core.pdf_signature import verify_pdf_signatures
 from timeseal.core.verification import Check, Status
 
 

@@ -34,11 +34,8 @@ from timeseal.core.segment_chain import (
     start_link,
     token_name,
 )
-from timeseal.core.segment_verify import (
-    SegmentChainReport,
-    SegmentSource,
-    verify_segment_chain,
-)
+from timeseal.core.segment_report import SegmentChainReport
+from timeseal.core.segment_verify import SegmentSource, verify_segment_chain
 from timeseal.core.tsp.authority import format_rejection
 from timeseal.core.tsp.response import FailureInfo
 from timeseal.core.verification import Check, Status

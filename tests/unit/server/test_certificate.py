@@ -26,7 +26,8 @@ from tests.support.certificates import (
     sample_video,
 )
 from timeseal.core import pki
-from timeseal.core.pdf_signature import SignatureKind, verify_pdf_signatures
+from timeseal.core.pdf_report import SignatureKind
+from timeseal.core.pdf_signature import verify_pdf_signatures
 from timeseal.core.tsp.request import build_request
 from timeseal.server.certificate.media import (
     CertificateMediaError,

@@ -85,6 +85,11 @@ def clock_offset(
                 "the TSA's probe token does not verify, so its time cannot be trusted",
                 evidence,
             )
+    return _offset_finding(offset_ms, round_trip_ms, evidence)
+
+
+def _offset_finding(offset_ms: int, round_trip_ms: int, evidence: dict[str, JSONValue]) -> Finding:
+    """PASS within ``CLOCK_PASS_MS`` of the TSA's clock, WARN within ``CLOCK_WARN_MS``."""
     size = abs(offset_ms)
     ahead_zh = "快" if offset_ms > 0 else "慢"
     ahead_en = "ahead of" if offset_ms > 0 else "behind"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -45,24 +46,20 @@ def _is_editable(dist: metadata.Distribution) -> bool:
     return isinstance(info, dict) and bool(info.get("dir_info", {}).get("editable"))
 
 
-def installation_integrity(
-    dist: metadata.Distribution | None = None, package: str = "timeseal"
-) -> Finding:
-    """Hash every file RECORD lists with a hash; look for unlisted ``.py`` files in
-    ``package``. ``dist`` defaults to the installed ``timeseal`` distribution."""
-    if dist is None:
-        try:
-            dist = metadata.distribution(package)
-        except metadata.PackageNotFoundError:
-            return Finding(
-                "installation_integrity",
-                Status.WARN,
-                "未检查：找不到已安装的 TimeSeal 发行包信息",
-                "not checked: no installed TimeSeal distribution metadata was found",
-                {"package": package},
-            )
-    files = list(dist.files or [])
-    record_text = dist.read_text("RECORD") or ""
+@dataclass(frozen=True, slots=True)
+class _RecordComparison:
+    """What hashing the files RECORD lists found."""
+
+    mismatched: list[str]
+    missing: list[str]
+    checked: int  # files with a hash in RECORD
+    sources_hashed: int  # of those, ``.py`` files inside the package
+    listed: set[Path]  # every listed file, resolved
+
+
+def _compare_with_record(
+    dist: metadata.Distribution, files: list[metadata.PackagePath], package: str
+) -> _RecordComparison:
     mismatched: list[str] = []
     missing: list[str] = []
     checked = 0
@@ -84,16 +81,43 @@ def installation_integrity(
             missing.append(str(entry))
         elif got != entry.hash.value:
             mismatched.append(str(entry))
+    return _RecordComparison(mismatched, missing, checked, sources_hashed, listed)
+
+
+def _unlisted_sources(dist: metadata.Distribution, package: str, listed: set[Path]) -> list[str]:
+    """``.py`` files inside the installed package that RECORD does not list."""
     package_dir = Path(str(dist.locate_file(package)))
-    unlisted = (
-        sorted(
-            str(p.relative_to(package_dir.parent))
-            for p in package_dir.rglob("*.py")
-            if p.resolve() not in listed
-        )
-        if package_dir.is_dir() and sources_hashed
-        else []
+    if not package_dir.is_dir():
+        return []
+    return sorted(
+        str(p.relative_to(package_dir.parent))
+        for p in package_dir.rglob("*.py")
+        if p.resolve() not in listed
     )
+
+
+def installation_integrity(
+    dist: metadata.Distribution | None = None, package: str = "timeseal"
+) -> Finding:
+    """Hash every file RECORD lists with a hash; look for unlisted ``.py`` files in
+    ``package``. ``dist`` defaults to the installed ``timeseal`` distribution."""
+    if dist is None:
+        try:
+            dist = metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            return Finding(
+                "installation_integrity",
+                Status.WARN,
+                "未检查：找不到已安装的 TimeSeal 发行包信息",
+                "not checked: no installed TimeSeal distribution metadata was found",
+                {"package": package},
+            )
+    files = list(dist.files or [])
+    record_text = dist.read_text("RECORD") or ""
+    found = _compare_with_record(dist, files, package)
+    mismatched, missing = found.mismatched, found.missing
+    checked, sources_hashed = found.checked, found.sources_hashed
+    unlisted = _unlisted_sources(dist, package, found.listed) if sources_hashed else []
     editable = _is_editable(dist)
     evidence: dict[str, JSONValue] = {
         "distribution": dist.metadata["Name"],

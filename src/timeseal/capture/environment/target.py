@@ -211,22 +211,10 @@ def verify_desktop_target(
     problems: list[Reason] = []
     window: WindowInfo | None = None
     if window_id is not None:
-        try:
-            window = window_info(window_id, display=display, run=run)
-        except TargetIdentityError as exc:
-            problems.append(
-                Reason(f"无法读取窗口信息（{exc}）", f"the window cannot be read ({exc})")
-            )
-            return _verdict("desktop", problems, problems[0], identity, None, known)
-        identity["window"] = window.to_json()
-        pid = window.pid
-        if pid is None:
-            problems.append(
-                Reason(
-                    "窗口未声明其进程（_NET_WM_PID）", "the window names no process (_NET_WM_PID)"
-                )
-            )
-            return _verdict("desktop", problems, problems[0], identity, None, known)
+        found = _window_process(window_id, display=display, run=run, identity=identity)
+        if isinstance(found, Reason):
+            return _verdict("desktop", [found], found, identity, None, known)
+        window, pid = found
     if pid is None:
         raise AssertionError("no pid after window lookup")
     try:
@@ -249,6 +237,37 @@ def verify_desktop_target(
         exe.sha256,
     )
     label = exe.exe_path + (f" ({package.name} {package.version})" if package else "")
+    problems += _executable_problems(exe, matched, label)
+    ok = Reason(
+        f"录制的应用是已知目标“{matched.name if matched else ''}”：{label}",
+        f"the recorded application is the known target “{matched.name if matched else ''}”: "
+        f"{label}",
+    )
+    return _verdict("desktop", problems, ok, identity, matched, known)
+
+
+def _window_process(
+    window_id: int, *, display: str | None, run: Runner, identity: dict[str, JSONValue]
+) -> tuple[WindowInfo, int] | Reason:
+    """The X11 window and the process it claims (recorded in ``identity``), or why not."""
+    try:
+        window = window_info(window_id, display=display, run=run)
+    except TargetIdentityError as exc:
+        return Reason(f"无法读取窗口信息（{exc}）", f"the window cannot be read ({exc})")
+    identity["window"] = window.to_json()
+    if window.pid is None:
+        return Reason(
+            "窗口未声明其进程（_NET_WM_PID）", "the window names no process (_NET_WM_PID)"
+        )
+    return window, window.pid
+
+
+def _executable_problems(
+    exe: ExecutableIdentity, matched: KnownTarget | None, label: str
+) -> list[Reason]:
+    """Why the process's executable is not a known target as installed."""
+    problems: list[Reason] = []
+    package = exe.package
     if exe.deleted:
         problems.append(
             Reason(
@@ -267,9 +286,4 @@ def verify_desktop_target(
                 f"package {matched.package} installed",
             )
         )
-    ok = Reason(
-        f"录制的应用是已知目标“{matched.name if matched else ''}”：{label}",
-        f"the recorded application is the known target “{matched.name if matched else ''}”: "
-        f"{label}",
-    )
-    return _verdict("desktop", problems, ok, identity, matched, known)
+    return problems

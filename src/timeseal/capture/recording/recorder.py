@@ -38,7 +38,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -52,23 +51,25 @@ from timeseal.capture.recording import state as recording_state
 from timeseal.capture.recording.chain_journal import ChainJournal
 from timeseal.capture.recording.ffmpeg import (
     SEGMENT_LIST,
-    Source,
-    concat_argv,
     segment_argv,
     version_from_log,
 )
 from timeseal.capture.recording.head_sealer import HeadSealer, StampFn
 from timeseal.capture.recording.live_upload import LiveUpload, LiveUploader
-from timeseal.capture.recording.mp4_boxes import is_finished_mp4
+from timeseal.capture.recording.options import RecordingOptions, RecordingResult
 from timeseal.capture.recording.segment_list import SegmentListReader
+from timeseal.capture.recording.whole_file import (
+    RECORDING_NAME,
+    RECORDING_PART,
+    join_chained_segments,
+    take_finished_part,
+)
 from timeseal.core.digest import digest_stream
 from timeseal.core.files import write_durably
 from timeseal.core.package.canonical import JSONValue
 
 POLL_SECONDS = 0.5  # segments are seconds long; polling faster only costs CPU
 STOP_GRACE_SECONDS = 30.0
-RECORDING_NAME = "recording.mp4"
-RECORDING_PART = RECORDING_NAME + ".part"
 CHAIN_NAME = "chain.jsonl"
 CAPTURE_NAME = "capture.json"
 #: capture.json as it was at the start, sealed at once: a recording cut off before the stop
@@ -78,54 +79,6 @@ START_NAME = "capture-start.json"
 
 class RecordingError(CaptureError):
     """The recording could not be made (ffmpeg failed, the output directory is in use)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingOptions:
-    source: Source
-    output_dir: Path
-    server: str
-    kind: str = "screen_recording"  # or camera_recording
-    segment_seconds: int = 2
-    seal_every: int = 30
-    fps: int = 10
-    duration: int | None = None
-    location: dict[str, JSONValue] | None = None
-    #: The environment check's report (``timeseal.cli.capture.environment``), run before the
-    #: recorder and recorded as it is, so that it is sealed with capture-start.json before
-    #: ffmpeg starts.
-    environment_check: dict[str, JSONValue] | None = None
-    tsa_timeout: float = 5.0
-    final_seal_wait: float = 10.0  # at stop: how long to keep trying the TSA for the end link
-    #: Where the recording is registered for ``timeseal sync`` (default: the offline queue's
-    #: directory; see :mod:`.recording_state`).
-    state_base: Path | None = None
-    #: ``--upload``: stream each chained segment to this server's live recording API
-    #: (:mod:`.live_upload`), with ``upload_token`` (None: not logged in, ``timeseal sync``
-    #: sends it all after ``timeseal login``).
-    upload_server: str | None = None
-    upload_token: str | None = None
-    upload_title: str | None = None
-    upload_wait: float = 30.0  # at stop: how long to wait for the last segments and finish
-
-    def __post_init__(self) -> None:
-        if self.segment_seconds < 1 or self.seal_every < 1 or self.fps < 1:
-            raise ValueError("segment_seconds, seal_every and fps must be at least 1")
-        if self.duration is not None and self.duration < 1:
-            raise ValueError("duration must be at least 1 second")
-
-
-@dataclass(slots=True)
-class RecordingResult:
-    output_dir: Path
-    segments: int = 0
-    tokens: list[Path] = field(default_factory=list)
-    recording: Path | None = None
-    unsealed_head: int | None = None  # a head still without a token (offline at the stop)
-    tsa_errors: list[str] = field(default_factory=list)
-    evidence: str | None = None  # --upload: the vault's evidence number of the recording
-    upload_sent: int = 0  # --upload: segments the server has
-    upload_problem: str | None = None  # --upload: why the rest waits for `timeseal sync`
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -177,22 +130,7 @@ class Recorder:
             duration=o.duration,
             whole=out / RECORDING_PART,
         )
-        meta: dict[str, JSONValue] = {
-            "kind": o.kind,
-            "recording_id": recording_id.hex(),
-            "started_at": capture_meta.rfc3339(started),
-            "ended_at": None,
-            "source": {"kind": o.source.kind, "description": o.source.description},
-            "device": capture_meta.device_info(),
-            "software": capture_meta.software_info("unknown"),  # from ffmpeg's banner, below
-            "ffmpeg_argv": list(argv),
-            "segment_seconds": o.segment_seconds,
-            "seal_every": o.seal_every,
-            "fps": o.fps,
-            "location": o.location,
-            "tsa": f"{o.server.rstrip('/')}/tsa",
-            "environment_check": o.environment_check,
-        }
+        meta = self._start_metadata(recording_id, started, argv)
         self._meta = meta
         write_durably(out / CAPTURE_NAME, capture_meta.format_capture(meta))
         write_durably(out / START_NAME, capture_meta.format_capture(meta))
@@ -203,6 +141,65 @@ class Recorder:
         journal = ChainJournal(out / CHAIN_NAME, recording_id)
         sealer = HeadSealer(self._stamp or client.stamp_digest, tokens_dir)
         result = RecordingResult(out)
+        returncode = self._run_ffmpeg(argv, stop, journal, sealer, segments_dir)
+        sealer.stop()
+        ended = dt.datetime.now(dt.UTC)
+        result.segments = journal.count
+        if journal.count == 0:
+            journal.close()
+            if o.upload_server is not None:  # nothing recorded: nothing to upload
+                live_upload.drop(self._uploader, recording_id.hex(), o.state_base)
+            tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
+            raise RecordingError(f"ffmpeg recorded no segment (exit {returncode}): {tail}")
+        recording = self._finished_recording(segments_dir, out)
+        journal.end(recording)
+        journal.close()
+        result.recording = recording
+        meta["ended_at"] = capture_meta.rfc3339(ended)
+        meta["segments"] = journal.count
+        write_durably(out / CAPTURE_NAME, capture_meta.format_capture(meta))
+        self._seal_end_link(sealer, journal)
+        result.unsealed_head = sealer.pending
+        if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
+            recording_state.unregister(recording_id.hex(), o.state_base)
+        self._stamp_file(client, out / CAPTURE_NAME)
+        self._finish_upload(recording_id, journal.count, result)
+        result.tokens = sorted(tokens_dir.glob("*.tsr"))
+        result.tsa_errors = list(sealer.errors)
+        return result
+
+    def _start_metadata(
+        self, recording_id: bytes, started: dt.datetime, argv: list[str]
+    ) -> dict[str, JSONValue]:
+        """capture.json as the recording starts (also kept as capture-start.json)."""
+        o = self.options
+        return {
+            "kind": o.kind,
+            "recording_id": recording_id.hex(),
+            "started_at": capture_meta.rfc3339(started),
+            "ended_at": None,
+            "source": {"kind": o.source.kind, "description": o.source.description},
+            "device": capture_meta.device_info(),
+            "software": capture_meta.software_info("unknown"),  # from ffmpeg's banner, later
+            "ffmpeg_argv": list(argv),
+            "segment_seconds": o.segment_seconds,
+            "seal_every": o.seal_every,
+            "fps": o.fps,
+            "location": o.location,
+            "tsa": f"{o.server.rstrip('/')}/tsa",
+            "environment_check": o.environment_check,
+        }
+
+    def _run_ffmpeg(
+        self,
+        argv: list[str],
+        stop: threading.Event,
+        journal: ChainJournal,
+        sealer: HeadSealer,
+        segments_dir: Path,
+    ) -> int | None:
+        """Run the recording ffmpeg, chaining its segments, until it ends; its exit code."""
+        out = self.options.output_dir
         with (out / "ffmpeg.log").open("wb") as log:
             process = subprocess.Popen(
                 argv,
@@ -218,37 +215,17 @@ class Recorder:
                 if process.poll() is None:
                     process.kill()
                     process.wait()
-        sealer.stop()
-        ended = dt.datetime.now(dt.UTC)
-        result.segments = journal.count
-        if journal.count == 0:
-            journal.close()
-            if o.upload_server is not None:  # nothing recorded: nothing to upload
-                live_upload.drop(self._uploader, recording_id.hex(), o.state_base)
-            tail = (out / "ffmpeg.log").read_text(errors="replace")[-2000:]
-            raise RecordingError(f"ffmpeg recorded no segment (exit {process.returncode}): {tail}")
-        recording = self._finished_recording(segments_dir, out)
-        journal.end(recording)
-        journal.close()
-        result.recording = recording
-        meta["ended_at"] = capture_meta.rfc3339(ended)
-        meta["segments"] = journal.count
-        write_durably(out / CAPTURE_NAME, capture_meta.format_capture(meta))
-        # The end link, then capture.json: both at once when the TSA is back.
+        return process.returncode
+
+    def _seal_end_link(self, sealer: HeadSealer, journal: ChainJournal) -> None:
+        """The end link, then capture.json: both at once when the TSA is back; give up after
+        ``final_seal_wait`` seconds (``timeseal sync`` seals it later)."""
         sealer.offer(journal.count, journal.head)
-        deadline = time.monotonic() + o.final_seal_wait
+        deadline = time.monotonic() + self.options.final_seal_wait
         while sealer.flush() is None and sealer.pending is not None:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        result.unsealed_head = sealer.pending
-        if result.unsealed_head is None:  # else `timeseal sync` seals the end link later
-            recording_state.unregister(recording_id.hex(), o.state_base)
-        self._stamp_file(client, out / CAPTURE_NAME)
-        self._finish_upload(recording_id, journal.count, result)
-        result.tokens = sorted(tokens_dir.glob("*.tsr"))
-        result.tsa_errors = list(sealer.errors)
-        return result
 
     def _register(self, recording_id: bytes) -> None:
         """Until its end link is sealed, the recording is on ``timeseal sync``'s list (a
@@ -344,41 +321,16 @@ class Recorder:
             write_durably(out / CAPTURE_NAME, capture_meta.format_capture(self._meta))
 
     def _finished_recording(self, segments_dir: Path, out: Path) -> Path:
-        """``recording.mp4``: the file ffmpeg wrote alongside the segments when it closed it
-        (renamed, fsync'd), else the chained segments joined."""
-        part, output = out / RECORDING_PART, out / RECORDING_NAME
-        if not is_finished_mp4(part):
-            self.on_event("recording.mp4.part unfinished: joining the segments")
-            return self._concatenate(segments_dir, out)
-        with part.open("rb") as f:
-            os.fsync(f.fileno())
-        part.replace(output)
-        return output
-
-    def _concatenate(self, segments_dir: Path, out: Path) -> Path:
-        """Join the chained segments, in chain order, into one playable file."""
-        names = [f"file '{(segments_dir / n).resolve()}'" for n in self._chained_names(out)]
-        listing = out / "concat.txt"
-        listing.write_text("\n".join(names) + "\n")
-        output = out / RECORDING_NAME
-        try:
-            done = subprocess.run(
-                concat_argv(listing, output), capture_output=True, text=True, check=False
-            )
-        finally:
-            listing.unlink()
-        if done.returncode != 0:
-            raise RecordingError(f"ffmpeg concat failed: {done.stderr[-2000:]}")
-        with output.open("rb") as f:
-            os.fsync(f.fileno())
-        return output
-
-    @staticmethod
-    def _chained_names(out: Path) -> list[str]:
-        from timeseal.core.segment_chain import parse_segment_chain
-
-        chain = parse_segment_chain((out / CHAIN_NAME).read_bytes())
-        return [r.name for r in chain.segments]
+        """``recording.mp4``: the file ffmpeg wrote alongside the segments when it closed it,
+        else the chained segments joined."""
+        recording = take_finished_part(out)
+        if recording is not None:
+            return recording
+        self.on_event("recording.mp4.part unfinished: joining the segments")
+        failure = join_chained_segments(out, segments_dir)
+        if failure is not None:
+            raise RecordingError(f"ffmpeg concat failed: {failure}")
+        return out / RECORDING_NAME
 
     @staticmethod
     def _save_tsa_chain(client: TSAClient, out: Path) -> bool:

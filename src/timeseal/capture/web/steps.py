@@ -132,36 +132,11 @@ def _parse_step(node: yaml.Node, index: int) -> Step:
     if kind == "click":
         return Click(_selector(_scalar(value), fail, value))
     if kind == "type":
-        fields = _mapping(value, {"selector", "text", "safe"}, fail)
-        text = fields.get("text")
-        if not isinstance(text, str):
-            raise fail("type 需要 text 字符串 type needs text: a string", value)
-        safe = fields.get("safe", False)
-        if not isinstance(safe, bool):
-            raise fail("safe 应为 true 或 false safe must be true or false", value)
-        return Type(_selector(fields.get("selector"), fail, value), text, safe)
+        return _parse_type(value, fail)
     if kind == "scroll":
-        fields = _mapping(value, {"to", "px"}, fail)
-        if len(fields) != 1:
-            raise fail("scroll 需要 to: bottom 或 px scroll needs one of to: bottom, px", value)
-        if "to" in fields:
-            if fields["to"] != "bottom":
-                raise fail("scroll 的 to 只能是 bottom scroll to: must be bottom", value)
-            return Scroll(to_bottom=True)
-        px = fields["px"]
-        if not isinstance(px, int) or isinstance(px, bool) or px < 0:
-            raise fail("px 应为非负整数 px must be a non-negative integer", value)
-        return Scroll(to_bottom=False, px=px)
+        return _parse_scroll(value, fail)
     if kind == "wait":
-        fields = _mapping(value, {"ms", "selector"}, fail)
-        if len(fields) != 1:
-            raise fail("wait 需要 ms 或 selector 之一 wait needs one of ms, selector", value)
-        if "ms" in fields:
-            ms = fields["ms"]
-            if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_WAIT_MS:
-                raise fail(f"ms 应为 0..{MAX_WAIT_MS} 的整数 ms must be 0..{MAX_WAIT_MS}", value)
-            return Wait(ms=ms)
-        return Wait(selector=_selector(fields["selector"], fail, value))
+        return _parse_wait(value, fail)
     if kind == "screenshot":
         name = _scalar(value)
         if name is None or not SCREENSHOT_NAME.match(name):
@@ -175,6 +150,43 @@ def _parse_step(node: yaml.Node, index: int) -> Step:
         f"未知步骤 unknown step {kind!r}: use goto, click, type, scroll, wait or screenshot",
         key_node,
     )
+
+
+def _parse_type(value: yaml.Node, fail: _Fail) -> Type:
+    fields = _mapping(value, {"selector", "text", "safe"}, fail)
+    text = fields.get("text")
+    if not isinstance(text, str):
+        raise fail("type 需要 text 字符串 type needs text: a string", value)
+    safe = fields.get("safe", False)
+    if not isinstance(safe, bool):
+        raise fail("safe 应为 true 或 false safe must be true or false", value)
+    return Type(_selector(fields.get("selector"), fail, value), text, safe)
+
+
+def _parse_scroll(value: yaml.Node, fail: _Fail) -> Scroll:
+    fields = _mapping(value, {"to", "px"}, fail)
+    if len(fields) != 1:
+        raise fail("scroll 需要 to: bottom 或 px scroll needs one of to: bottom, px", value)
+    if "to" in fields:
+        if fields["to"] != "bottom":
+            raise fail("scroll 的 to 只能是 bottom scroll to: must be bottom", value)
+        return Scroll(to_bottom=True)
+    px = fields["px"]
+    if not isinstance(px, int) or isinstance(px, bool) or px < 0:
+        raise fail("px 应为非负整数 px must be a non-negative integer", value)
+    return Scroll(to_bottom=False, px=px)
+
+
+def _parse_wait(value: yaml.Node, fail: _Fail) -> Wait:
+    fields = _mapping(value, {"ms", "selector"}, fail)
+    if len(fields) != 1:
+        raise fail("wait 需要 ms 或 selector 之一 wait needs one of ms, selector", value)
+    if "ms" in fields:
+        ms = fields["ms"]
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_WAIT_MS:
+            raise fail(f"ms 应为 0..{MAX_WAIT_MS} 的整数 ms must be 0..{MAX_WAIT_MS}", value)
+        return Wait(ms=ms)
+    return Wait(selector=_selector(fields["selector"], fail, value))
 
 
 def _scalar(node: yaml.Node) -> str | None:

@@ -21,12 +21,8 @@ import typer
 
 from timeseal.capture.recording.capture_json import parse_location
 from timeseal.capture.recording.ffmpeg import Source, camera_source, screen_source
-from timeseal.capture.recording.recorder import (
-    Recorder,
-    RecordingError,
-    RecordingOptions,
-    RecordingResult,
-)
+from timeseal.capture.recording.options import RecordingOptions, RecordingResult
+from timeseal.capture.recording.recorder import Recorder, RecordingError
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.capture.environment import check_environment
 from timeseal.core.package.canonical import JSONValue

@@ -24,7 +24,8 @@ from timeseal.core.digest import digest_stream
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.report import Section
 from timeseal.core.segment_chain import parse_segment_chain
-from timeseal.core.segment_verify import SegmentChainReport, verify_segment_chain
+from timeseal.core.segment_report import SegmentChainReport
+from timeseal.core.segment_verify import verify_segment_chain
 from timeseal.core.tsp.response import parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult

@@ -103,15 +103,7 @@ def build_package(
     is_case = case is not None
     tokens = {i.number: _response_der(i.token, i.sha256, i.number) for i in items}
     entries = [_manifest_item(i, is_case) for i in items]
-    small: dict[str, bytes] = {
-        layout.TSA_CHAIN: b"".join(c.public_bytes(Encoding.PEM) for c in tsa_chain),
-        layout.LOG_VKEY: (format_verifier_key(log_key) + "\n").encode("ascii"),
-    }
-    for item, entry in zip(items, entries, strict=True):
-        small[entry.token] = tokens[item.number]
-        small[entry.log_proof] = _checked_proof(item)
-        if entry.certificate is not None and item.certificate_pdf is not None:
-            small[entry.certificate] = item.certificate_pdf
+    small = _small_files(items, entries, tokens, tsa_chain=tsa_chain, log_key=log_key)
     listed = [FileEntry(e.path, e.size, e.sha256) for e in entries]
     listed += [FileEntry(p, len(d), hashlib.sha256(d).digest()) for p, d in small.items()]
     small[layout.VERIFY_MD] = render_verify_md(
@@ -127,6 +119,41 @@ def build_package(
         log_origin=log_key.name,
         case=case,
     )
+    manifest_bytes = _verifiable_manifest_bytes(manifest)
+    with DeterministicZipWriter(out) as zf:
+        for item, entry in zip(items, entries, strict=True):
+            _copy_item(zf, item, entry.path)
+        for path in sorted(small):
+            zf.write(path, small[path])
+        zf.write(layout.MANIFEST, manifest_bytes)
+        digest = hashlib.sha256(manifest_bytes).digest()
+        zf.write(layout.MANIFEST_TOKEN, _response_der(stamp(digest), digest, layout.MANIFEST))
+    return manifest
+
+
+def _small_files(
+    items: Sequence[PackageItem],
+    entries: Sequence[ManifestItem],
+    tokens: dict[str, bytes],
+    *,
+    tsa_chain: Sequence[x509.Certificate],
+    log_key: VerifierKey,
+) -> dict[str, bytes]:
+    """Every member but the items, VERIFY.md and the manifest's own two: path -> bytes."""
+    small: dict[str, bytes] = {
+        layout.TSA_CHAIN: b"".join(c.public_bytes(Encoding.PEM) for c in tsa_chain),
+        layout.LOG_VKEY: (format_verifier_key(log_key) + "\n").encode("ascii"),
+    }
+    for item, entry in zip(items, entries, strict=True):
+        small[entry.token] = tokens[item.number]
+        small[entry.log_proof] = _checked_proof(item)
+        if entry.certificate is not None and item.certificate_pdf is not None:
+            small[entry.certificate] = item.certificate_pdf
+    return small
+
+
+def _verifiable_manifest_bytes(manifest: Manifest) -> bytes:
+    """manifest.json, refused (``ValueError``) when too large or too deep for a verifier."""
     manifest_bytes = format_manifest(manifest)
     if len(manifest_bytes) > MAX_MANIFEST_SIZE:
         raise ValueError(
@@ -137,15 +164,7 @@ def build_package(
         check_json_bounds(manifest_bytes)
     except MalformedError as exc:
         raise ValueError(f"manifest.json would not verify: {exc}") from exc
-    with DeterministicZipWriter(out) as zf:
-        for item, entry in zip(items, entries, strict=True):
-            _copy_item(zf, item, entry.path)
-        for path in sorted(small):
-            zf.write(path, small[path])
-        zf.write(layout.MANIFEST, manifest_bytes)
-        digest = hashlib.sha256(manifest_bytes).digest()
-        zf.write(layout.MANIFEST_TOKEN, _response_der(stamp(digest), digest, layout.MANIFEST))
-    return manifest
+    return manifest_bytes
 
 
 def _manifest_item(item: PackageItem, is_case: bool) -> ManifestItem:

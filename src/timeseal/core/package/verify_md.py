@@ -87,98 +87,130 @@ def render_verify_md(
 ) -> bytes:
     """The VERIFY.md for a package holding ``items`` and listing ``files`` (VERIFY.md's own
     entry cannot be among them; manifest.json is checked by its token instead)."""
-    lines: list[str] = []
-    add = lines.append
-    add("# 验证说明 / How to verify this evidence package")
-    add("")
-    add("本证据包无需任何 TimeSeal 软件即可验证：只需 bash、sha256sum（coreutils）和 OpenSSL。")
-    add("先解压本包，在解压出的目录中打开终端，依次把下面每个代码块粘贴到 bash 中运行。")
-    add("任何一步失败都会打印“✗ 失败 FAILED”。")
-    add("")
-    add("This package can be verified without any TimeSeal software: bash, sha256sum")
-    add("(coreutils) and OpenSSL are enough. Unzip it, open a terminal in the unzipped folder,")
-    add("and paste each code block below into bash. Any failing step prints “✗ 失败 FAILED”.")
-    add("")
-    add("## 0. 信任锚 / Trust anchor")
-    add("")
-    add(f"`{layout.TSA_CHAIN}` 含时间戳机构证书及其根证书。下面的命令以包内根证书为信任锚；")
-    add("请把根证书的 SHA-256 指纹与时间戳机构公布的指纹核对，或把 `-CAfile` 换成您")
-    add("从官方渠道取得的根证书文件。")
-    add("")
-    add(f"`{layout.TSA_CHAIN}` holds the TSA certificate and its root. The commands below trust")
-    add("the root inside the package: compare its SHA-256 fingerprint with the one the TSA")
-    add("publishes, or replace `-CAfile` with a root certificate obtained independently.")
-    add("")
-    for subject, fingerprint in _fingerprints(tsa_chain):
-        add(f"- {subject}: `SHA256 {fingerprint}`")
-    add(f"- 日志公钥 Log key (`{layout.LOG_VKEY}`): `{format_verifier_key(log_key)}`")
-    add("")
-    add("## 1. 文件完整性 / Every file's SHA-256")
-    add("")
-    add("`manifest.json` 列出包内每个文件的大小和 SHA-256（`manifest.json` 与")
-    add("`proofs/manifest.tsr` 本身除外，二者由第 2 步的时间戳保护）。")
-    add("`manifest.json` lists every file with its size and SHA-256, except itself and")
-    add("`proofs/manifest.tsr`, which step 2 checks with a timestamp.")
-    add("")
-    add("第二条命令直接从 `manifest.json` 读取清单（含 VERIFY.md 本身），不依赖本文件；")
-    add("`manifest.json` 是否为封存时的原件由第 2 步验证。")
-    add("The second command reads the list from `manifest.json` itself (VERIFY.md included), so")
-    add("it does not depend on this file; step 2 proves `manifest.json` is the sealed one.")
-    add("")
-    add("```sh")
-    add("sha256sum --strict -c <<'EOF'")
-    for f in files:
-        add(f"{f.sha256.hex()}  {f.path}")
-    add("EOF")
-    add(_FROM_MANIFEST)
-    add("```")
-    add("")
-    add("## 2. 时间戳 / RFC 3161 timestamps")
-    add("")
-    add("每个证据文件的时间戳（`proofs/<编号>.tsr`）针对该文件的 SHA-256；")
-    add(
-        "`proofs/manifest.tsr` 针对 `manifest.json` 的 SHA-256。每条命令应输出 `Verification: OK`。"
-    )
-    add("Each item's token (`proofs/<number>.tsr`) covers that file's SHA-256;")
-    add("`proofs/manifest.tsr` covers the SHA-256 of `manifest.json`. Each command prints")
-    add("`Verification: OK`. To see the time: `openssl ts -reply -in proofs/FILE.tsr -text`.")
-    add("OpenSSL 提示 TSA 证书 “is not a CA cert” 属正常（链文件也含 TSA 证书本身）。")
-    add("OpenSSL's warning that the TSA certificate “is not a CA cert” is expected: the chain")
-    add("file holds the TSA certificate too.")
-    add("")
-    add("```sh")
-    for item in items:
-        add(_OPENSSL_TS.format(token=item.token, data=item.path))
-    add(_OPENSSL_TS.format(token=layout.MANIFEST_TOKEN, data=layout.MANIFEST))
-    add("```")
-    add("")
-    add("## 3. 公开日志 / The public log")
-    add("")
-    add("`log/<编号>.proof` 是 C2SP tlog-proof：第一行 `c2sp.org/tlog-proof@v1`，可选的 `extra`")
-    add("行（未经认证的附加数据），`index <叶子序号>`，包含路径（每行一个 base64 哈希），一个")
-    add("空行，然后是日志签名的检查点（origin、树大小、base64 根哈希、空行、签名行）。")
-    add(f"日志叶子是下面用 printf 重建的 `{EVIDENCE_HEADER}` 文本，其中 token-sha256 是")
-    add("时间戳令牌（.tsr 中去掉状态后的 DER）的 SHA-256。叶子哈希为 SHA-256(0x00 ‖ 叶子)，")
-    add("沿包含路径逐层计算 SHA-256(0x01 ‖ 左 ‖ 右)，结果必须等于检查点中的根哈希；")
-    add("检查点本身须有 `certs/log.vkey` 的 Ed25519 签名。")
-    add("")
-    add("`log/<number>.proof` is a C2SP tlog-proof: the line `c2sp.org/tlog-proof@v1`, an")
-    add("optional `extra` line (unauthenticated data), `index <leaf index>`, the inclusion path")
-    add("(one base64 hash a line), an empty line, then the log's signed checkpoint (origin, tree")
-    add("size, base64 root hash, an empty line, signature lines). The leaf is the")
-    add(f"`{EVIDENCE_HEADER}` text rebuilt below with printf; its token-sha256 is the SHA-256 of")
-    add("the TimeStampToken (the .tsr without its status). The leaf hash is SHA-256(0x00 ‖ leaf);")
-    add("hashing up the path with SHA-256(0x01 ‖ left ‖ right) must give the checkpoint's root")
-    add("hash, and the checkpoint must carry an Ed25519 signature by `certs/log.vkey`.")
-    add("")
-    add("```sh")
-    add(_FAIL)
-    add(_LOG_FUNCTIONS)
-    for item in items:
-        add(_log_commands(item))
-    add("```")
-    add("")
+    lines = [
+        *_introduction(),
+        *_trust_anchor_section(tsa_chain, log_key),
+        *_file_digests_section(files),
+        *_timestamps_section(items),
+        *_log_section(items),
+    ]
     return ("\n".join(lines)).encode("utf-8")
+
+
+def _introduction() -> list[str]:
+    return [
+        "# 验证说明 / How to verify this evidence package",
+        "",
+        "本证据包无需任何 TimeSeal 软件即可验证：只需 bash、sha256sum（coreutils）和 OpenSSL。",
+        "先解压本包，在解压出的目录中打开终端，依次把下面每个代码块粘贴到 bash 中运行。",
+        "任何一步失败都会打印“✗ 失败 FAILED”。",
+        "",
+        "This package can be verified without any TimeSeal software: bash, sha256sum",
+        "(coreutils) and OpenSSL are enough. Unzip it, open a terminal in the unzipped folder,",
+        "and paste each code block below into bash. Any failing step prints “✗ 失败 FAILED”.",
+        "",
+    ]
+
+
+def _trust_anchor_section(tsa_chain: Sequence[x509.Certificate], log_key: VerifierKey) -> list[str]:
+    """Step 0: the roots' fingerprints and the log key, to compare with published ones."""
+    return [
+        "## 0. 信任锚 / Trust anchor",
+        "",
+        f"`{layout.TSA_CHAIN}` 含时间戳机构证书及其根证书。下面的命令以包内根证书为信任锚；",
+        "请把根证书的 SHA-256 指纹与时间戳机构公布的指纹核对，或把 `-CAfile` 换成您",
+        "从官方渠道取得的根证书文件。",
+        "",
+        f"`{layout.TSA_CHAIN}` holds the TSA certificate and its root. The commands below trust",
+        "the root inside the package: compare its SHA-256 fingerprint with the one the TSA",
+        "publishes, or replace `-CAfile` with a root certificate obtained independently.",
+        "",
+        *(
+            f"- {subject}: `SHA256 {fingerprint}`"
+            for subject, fingerprint in _fingerprints(tsa_chain)
+        ),
+        f"- 日志公钥 Log key (`{layout.LOG_VKEY}`): `{format_verifier_key(log_key)}`",
+        "",
+    ]
+
+
+def _file_digests_section(files: Sequence[FileEntry]) -> list[str]:
+    """Step 1: sha256sum over the listed files, then over the list read from manifest.json."""
+    return [
+        "## 1. 文件完整性 / Every file's SHA-256",
+        "",
+        "`manifest.json` 列出包内每个文件的大小和 SHA-256（`manifest.json` 与",
+        "`proofs/manifest.tsr` 本身除外，二者由第 2 步的时间戳保护）。",
+        "`manifest.json` lists every file with its size and SHA-256, except itself and",
+        "`proofs/manifest.tsr`, which step 2 checks with a timestamp.",
+        "",
+        "第二条命令直接从 `manifest.json` 读取清单（含 VERIFY.md 本身），不依赖本文件；",
+        "`manifest.json` 是否为封存时的原件由第 2 步验证。",
+        "The second command reads the list from `manifest.json` itself (VERIFY.md included), so",
+        "it does not depend on this file; step 2 proves `manifest.json` is the sealed one.",
+        "",
+        "```sh",
+        "sha256sum --strict -c <<'EOF'",
+        *(f"{f.sha256.hex()}  {f.path}" for f in files),
+        "EOF",
+        _FROM_MANIFEST,
+        "```",
+        "",
+    ]
+
+
+def _timestamps_section(items: Sequence[ManifestItem]) -> list[str]:
+    """Step 2: ``openssl ts -verify`` for each item's token and the manifest's."""
+    return [
+        "## 2. 时间戳 / RFC 3161 timestamps",
+        "",
+        "每个证据文件的时间戳（`proofs/<编号>.tsr`）针对该文件的 SHA-256；",
+        "`proofs/manifest.tsr` 针对 `manifest.json` 的 SHA-256。"
+        "每条命令应输出 `Verification: OK`。",
+        "Each item's token (`proofs/<number>.tsr`) covers that file's SHA-256;",
+        "`proofs/manifest.tsr` covers the SHA-256 of `manifest.json`. Each command prints",
+        "`Verification: OK`. To see the time: `openssl ts -reply -in proofs/FILE.tsr -text`.",
+        "OpenSSL 提示 TSA 证书 “is not a CA cert” 属正常（链文件也含 TSA 证书本身）。",
+        "OpenSSL's warning that the TSA certificate “is not a CA cert” is expected: the chain",
+        "file holds the TSA certificate too.",
+        "",
+        "```sh",
+        *(_OPENSSL_TS.format(token=item.token, data=item.path) for item in items),
+        _OPENSSL_TS.format(token=layout.MANIFEST_TOKEN, data=layout.MANIFEST),
+        "```",
+        "",
+    ]
+
+
+def _log_section(items: Sequence[ManifestItem]) -> list[str]:
+    """Step 3: each item's leaf rebuilt, hashed up its inclusion path to a signed checkpoint."""
+    return [
+        "## 3. 公开日志 / The public log",
+        "",
+        "`log/<编号>.proof` 是 C2SP tlog-proof：第一行 `c2sp.org/tlog-proof@v1`，可选的 `extra`",
+        "行（未经认证的附加数据），`index <叶子序号>`，包含路径（每行一个 base64 哈希），一个",
+        "空行，然后是日志签名的检查点（origin、树大小、base64 根哈希、空行、签名行）。",
+        f"日志叶子是下面用 printf 重建的 `{EVIDENCE_HEADER}` 文本，其中 token-sha256 是",
+        "时间戳令牌（.tsr 中去掉状态后的 DER）的 SHA-256。叶子哈希为 SHA-256(0x00 ‖ 叶子)，",
+        "沿包含路径逐层计算 SHA-256(0x01 ‖ 左 ‖ 右)，结果必须等于检查点中的根哈希；",
+        "检查点本身须有 `certs/log.vkey` 的 Ed25519 签名。",
+        "",
+        "`log/<number>.proof` is a C2SP tlog-proof: the line `c2sp.org/tlog-proof@v1`, an",
+        "optional `extra` line (unauthenticated data), `index <leaf index>`, the inclusion path",
+        "(one base64 hash a line), an empty line, then the log's signed checkpoint (origin, tree",
+        "size, base64 root hash, an empty line, signature lines). The leaf is the",
+        f"`{EVIDENCE_HEADER}` text rebuilt below with printf; its token-sha256 is the SHA-256 of",
+        "the TimeStampToken (the .tsr without its status). The leaf hash is SHA-256(0x00 ‖ leaf);",
+        "hashing up the path with SHA-256(0x01 ‖ left ‖ right) must give the checkpoint's root",
+        "hash, and the checkpoint must carry an Ed25519 signature by `certs/log.vkey`.",
+        "",
+        "```sh",
+        _FAIL,
+        _LOG_FUNCTIONS,
+        *(_log_commands(item) for item in items),
+        "```",
+        "",
+    ]
 
 
 def _log_commands(item: ManifestItem) -> str:

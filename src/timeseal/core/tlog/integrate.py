@@ -66,15 +66,8 @@ def integrate(
     store must not be extended), or for an entry over 65,535 bytes; ``MalformedError`` if an
     edge tile does not parse.
     """
-    if not isinstance(state, TreeState):
-        raise TypeError("state must be a TreeState")
-    for i, entry in enumerate(entries):
-        require_bytes(entry, f"entries[{i}]")
-        if len(entry) > MAX_ENTRY_SIZE:
-            raise ValueError(f"entries[{i}] is {len(entry)} bytes, at most {MAX_ENTRY_SIZE}")
+    _require_batch(state, entries)
     old_size = state.size
-    if old_size + len(entries) > MAX_TREE_SIZE:
-        raise ValueError("the tree would exceed 2**63 - 1 leaves")
     levels, bundle = _load_edge(state, edge)
 
     out: dict[AnyTile, bytes] = {}
@@ -112,16 +105,33 @@ def integrate(
         stack.append(h)
         size += 1
 
+    out.update(_partial_tiles(levels, bundle))
+    order = new_tiles(old_size, size)
+    if set(order) != set(out):  # pragma: no cover - the tests check every case
+        raise AssertionError("bad math in integrate: tiles differ from new_tiles")
+    return Integration(TreeState(size, tuple(stack)), tuple((t, out[t]) for t in order))
+
+
+def _require_batch(state: TreeState, entries: Sequence[bytes]) -> None:
+    if not isinstance(state, TreeState):
+        raise TypeError("state must be a TreeState")
+    for i, entry in enumerate(entries):
+        require_bytes(entry, f"entries[{i}]")
+        if len(entry) > MAX_ENTRY_SIZE:
+            raise ValueError(f"entries[{i}] is {len(entry)} bytes, at most {MAX_ENTRY_SIZE}")
+    if state.size + len(entries) > MAX_TREE_SIZE:
+        raise ValueError("the tree would exceed 2**63 - 1 leaves")
+
+
+def _partial_tiles(levels: list[_Level], bundle: _Level) -> dict[AnyTile, bytes]:
+    """The partial tile of each level, and the partial bundle, that this batch appended to."""
+    out: dict[AnyTile, bytes] = {}
     for level, tile in enumerate(levels):
         if tile.touched and tile.items:
             out[Tile(level, tile.index, len(tile.items))] = b"".join(tile.items)
     if bundle.touched and bundle.items:
         out[EntriesTile(bundle.index, len(bundle.items))] = format_entry_bundle(bundle.items)
-
-    order = new_tiles(old_size, size)
-    if set(order) != set(out):  # pragma: no cover - the tests check every case
-        raise AssertionError("bad math in integrate: tiles differ from new_tiles")
-    return Integration(TreeState(size, tuple(stack)), tuple((t, out[t]) for t in order))
+    return out
 
 
 def _load_edge(state: TreeState, edge: Mapping[AnyTile, bytes]) -> tuple[list[_Level], _Level]:

@@ -128,21 +128,8 @@ def _check_consistency(
     first: int, second: int, first_hash: bytes, second_hash: bytes, path: tuple[bytes, ...]
 ) -> CheckResult:
     check = Check.CONSISTENCY_PROOF
-    if second > MAX_TREE_SIZE:
-        return _fail(check, f"second {second} exceeds 2**63 - 1")
-    if first > second:
-        return _fail(check, f"first {first} is larger than second {second}")
-    if first == 0:
-        return _fail(check, "first is 0: every tree extends the empty tree, nothing to prove")
-    if first == second:
-        if path:
-            return _fail(check, f"first == second needs an empty proof, got {len(path)} hashes")
-        if not hmac.compare_digest(first_hash, second_hash):
-            return _fail(
-                check,
-                f"same size {first}, different roots {first_hash.hex()} and {second_hash.hex()}",
-            )
-        return CheckResult(check, Status.PASS, f"same tree of size {first}")
+    if (outside := _outside_consistency(first, second, first_hash, second_hash, path)) is not None:
+        return outside
     # 1. An empty consistency_path fails.
     if not path:
         return _fail(check, "empty proof")
@@ -190,3 +177,27 @@ def _check_consistency(
             check, f"second root mismatch: expected {second_hash.hex()}, computed {sr.hex()}"
         )
     return CheckResult(check, Status.PASS, f"tree of {second} extends tree of {first}")
+
+
+def _outside_consistency(
+    first: int, second: int, first_hash: bytes, second_hash: bytes, path: tuple[bytes, ...]
+) -> CheckResult | None:
+    """The sizes RFC 9162 §2.1.4.2's steps do not cover: out of range, out of order, an empty
+    first tree, and the same tree twice. None when ``0 < first < second <= 2**63 - 1``."""
+    check = Check.CONSISTENCY_PROOF
+    if second > MAX_TREE_SIZE:
+        return _fail(check, f"second {second} exceeds 2**63 - 1")
+    if first > second:
+        return _fail(check, f"first {first} is larger than second {second}")
+    if first == 0:
+        return _fail(check, "first is 0: every tree extends the empty tree, nothing to prove")
+    if first != second:
+        return None
+    if path:
+        return _fail(check, f"first == second needs an empty proof, got {len(path)} hashes")
+    if not hmac.compare_digest(first_hash, second_hash):
+        return _fail(
+            check,
+            f"same size {first}, different roots {first_hash.hex()} and {second_hash.hex()}",
+        )
+    return CheckResult(check, Status.PASS, f"same tree of size {first}")

@@ -249,30 +249,13 @@ def decide_add_checkpoint(
         raise TypeError("request must be an AddCheckpointRequest")
     if not isinstance(latest, Checkpoint):
         raise TypeError("latest must be a Checkpoint")
-    keys = tuple(log_keys)
-    if not keys:
-        raise ValueError("no log keys: an unknown origin is a 404")
-    for key in keys:
-        if not isinstance(key, VerifierKey):
-            raise TypeError("log_keys must be VerifierKey objects")
-        if key.signature_type is not SignatureType.ED25519:
-            raise ValueError(f"log key {key.label} is not an Ed25519 (0x01) note key")
+    keys = _require_log_keys(log_keys)
     checkpoint = request.checkpoint.checkpoint
     if latest.origin != checkpoint.origin:
         raise ValueError(f"latest is for {latest.origin!r}, not {checkpoint.origin!r}")
-
-    signed_by: list[str] = []  # (1)
-    for key in keys:
-        signature = find_signature(request.checkpoint.note, key)
-        if signature is None:
-            continue
-        if not signature_is_valid(request.checkpoint.note, signature, key):
-            return Decision(WitnessStatus.FORBIDDEN, f"the signature by {key.label} is invalid")
-        signed_by.append(key.label)
-    if not signed_by:
-        labels = ", ".join(k.label for k in keys)
-        return Decision(WitnessStatus.FORBIDDEN, f"no signature by a trusted key ({labels})")
-
+    signer = _trusted_signer(request.checkpoint, keys)  # (1)
+    if isinstance(signer, Decision):
+        return signer
     old, size = request.old_size, checkpoint.size
     if old > size:  # (2)
         return Decision(
@@ -282,7 +265,47 @@ def decide_add_checkpoint(
         return Decision(
             WitnessStatus.CONFLICT, f"old size {old}, but the witness has {latest.size}"
         )
-    proof = request.consistency_proof
+    refusal = _refuse_inconsistent(old, checkpoint, latest, request.consistency_proof)
+    if refusal is not None:  # (4)-(7)
+        return refusal
+    return Decision(WitnessStatus.OK, f"{checkpoint.origin} at {size}, signed by {signer}")
+
+
+def _require_log_keys(log_keys: Sequence[VerifierKey]) -> tuple[VerifierKey, ...]:
+    keys = tuple(log_keys)
+    if not keys:
+        raise ValueError("no log keys: an unknown origin is a 404")
+    for key in keys:
+        if not isinstance(key, VerifierKey):
+            raise TypeError("log_keys must be VerifierKey objects")
+        if key.signature_type is not SignatureType.ED25519:
+            raise ValueError(f"log key {key.label} is not an Ed25519 (0x01) note key")
+    return keys
+
+
+def _trusted_signer(signed: SignedCheckpoint, keys: Sequence[VerifierKey]) -> Decision | str:
+    """Step (1): the label of the first trusted key that signed, or the 403 when none did or
+    a trusted key's signature fails."""
+    signed_by: list[str] = []
+    for key in keys:
+        signature = find_signature(signed.note, key)
+        if signature is None:
+            continue
+        if not signature_is_valid(signed.note, signature, key):
+            return Decision(WitnessStatus.FORBIDDEN, f"the signature by {key.label} is invalid")
+        signed_by.append(key.label)
+    if not signed_by:
+        labels = ", ".join(k.label for k in keys)
+        return Decision(WitnessStatus.FORBIDDEN, f"no signature by a trusted key ({labels})")
+    return signed_by[0]
+
+
+def _refuse_inconsistent(
+    old: int, checkpoint: Checkpoint, latest: Checkpoint, proof: Sequence[bytes]
+) -> Decision | None:
+    """Steps (4)-(7): the 422 when ``checkpoint`` does not extend ``latest`` (of size ``old``)
+    by ``proof``; None when it does."""
+    size = checkpoint.size
     if size == 0 and checkpoint.root_hash != EMPTY_ROOT:  # (4)
         return Decision(
             WitnessStatus.UNPROCESSABLE,
@@ -311,4 +334,4 @@ def decide_add_checkpoint(
         if not result.ok:
             reason = result.checks[0].detail
             return Decision(WitnessStatus.UNPROCESSABLE, f"consistency {old} -> {size}: {reason}")
-    return Decision(WitnessStatus.OK, f"{checkpoint.origin} at {size}, signed by {signed_by[0]}")
+    return None

@@ -29,7 +29,6 @@ given to the builder alone. Revocation is *not* checked (no network in the core)
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -39,7 +38,6 @@ from asn1crypto import cms
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupported
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.core import _asn1, _cms
 from timeseal.core.tsp.response import (
@@ -166,8 +164,17 @@ class _Run:
         self.results.append(CheckResult(check, Status.SKIPPED, f"needs {because.value}"))
 
     def verify(self, response: TimeStampResponse, hashed: bytes) -> VerificationResult:
+        token = self._check_status(response)  # (1)
+        signed = None if token is None else self._check_content_type(token)  # (2)
+        if token is not None and signed is not None:
+            signer_info, attrs = signed
+            self._check_signer(signer_info, attrs, token)  # (3)-(8)
+            self._check_tst_info(token, hashed)  # (9)-(11)
+        return VerificationResult(tuple(self.results))
+
+    def _check_status(self, response: TimeStampResponse) -> TimeStampToken | None:
+        """(1) The token of a granted response, or None with every later check skipped."""
         token = response.token
-        # (1)
         granted = response.status is PKIStatus.GRANTED and token is not None
         self.record(
             Check.PKI_STATUS_GRANTED,
@@ -180,7 +187,14 @@ class _Run:
         if not granted or token is None:
             for check in _ALL_AFTER_STATUS:
                 self.skip(check, Check.PKI_STATUS_GRANTED)
-            return VerificationResult(tuple(self.results))
+            return None
+        return token
+
+    def _check_content_type(
+        self, token: TimeStampToken
+    ) -> tuple[cms.SignerInfo, dict[str, cms.Asn1Value]] | None:
+        """(2) The one SignerInfo and its signed attributes, or None with every later check
+        skipped."""
         content_info = _asn1.load(cms.ContentInfo, token.der, "TimeStampToken", values=False)
         try:
             signer_infos = content_info["content"]["signer_infos"]
@@ -190,8 +204,7 @@ class _Run:
             self.record(Check.CONTENT_TYPE, False, f"malformed SignerInfo: {exc}")
             for check in _ALL_AFTER_STATUS[1:]:
                 self.skip(check, Check.CONTENT_TYPE)
-            return VerificationResult(tuple(self.results))
-        # (2)
+            return None
         content_type = attrs.get("content_type")
         ok = signer_info is not None and content_type is not None
         detail = ""
@@ -205,7 +218,13 @@ class _Run:
         if not ok or signer_info is None:
             for check in _ALL_AFTER_STATUS[1:]:
                 self.skip(check, Check.CONTENT_TYPE)
-            return VerificationResult(tuple(self.results))
+            return None
+        return signer_info, attrs
+
+    def _check_signer(
+        self, signer_info: cms.SignerInfo, attrs: dict[str, cms.Asn1Value], token: TimeStampToken
+    ) -> None:
+        """(3)-(8) The signer's certificate, the signature over the TSTInfo, and the chain."""
         # (3)
         signer = self._guard(Check.SIGNER_CERTIFICATE, self._find_signer, signer_info, token)
         # (4)
@@ -214,12 +233,15 @@ class _Run:
             for check in (Check.SIGNATURE, Check.ESS_CERT_ID, Check.CHAIN_TRUSTED):
                 self.skip(check, Check.SIGNER_CERTIFICATE)
             self.skip(Check.TSA_EKU_CRITICAL, Check.SIGNER_CERTIFICATE)
-        else:
-            # (5) (6) (7) (8)
-            self._guard(Check.SIGNATURE, self._check_signature, signer_info, signer)
-            self._guard(Check.ESS_CERT_ID, self._check_ess_cert_id, attrs, signer)
-            self._guard(Check.CHAIN_TRUSTED, self._check_chain, signer, token)
-            self._guard(Check.TSA_EKU_CRITICAL, self._check_eku, signer)
+            return
+        # (5) (6) (7) (8)
+        self._guard(Check.SIGNATURE, self._check_signature, signer_info, signer)
+        self._guard(Check.ESS_CERT_ID, self._check_ess_cert_id, attrs, signer)
+        self._guard(Check.CHAIN_TRUSTED, self._check_chain, signer, token)
+        self._guard(Check.TSA_EKU_CRITICAL, self._check_eku, signer)
+
+    def _check_tst_info(self, token: TimeStampToken, hashed: bytes) -> None:
+        """(9)-(11) What the TSTInfo says against what the caller asked for."""
         tst = token.tst_info
         # (9)
         ok = hmac.compare_digest(tst.message_imprint, hashed)
@@ -245,7 +267,6 @@ class _Run:
                 ok,
                 "" if ok else f"expected {self.s.policy}, got {tst.policy}",
             )
-        return VerificationResult(tuple(self.results))
 
     def _guard(self, check: Check, step: Callable[..., _R], *args: object) -> _R | None:
         """Run one check; a field that does not decode fails that check, by name."""
@@ -312,42 +333,8 @@ class _Run:
         self.record(Check.SIGNATURE, error is None, error or "")
 
     def _check_ess_cert_id(self, attrs: dict[str, cms.Asn1Value], signer: x509.Certificate) -> None:
-        der = signer.public_bytes(Encoding.DER)
-        v2 = attrs.get("signing_certificate_v2")
-        v1 = attrs.get("signing_certificate")
-        if v2 is None and v1 is None:
-            self.record(Check.ESS_CERT_ID, False, "no signingCertificate(V2) attribute")
-            return
-        if v2 is not None:
-            ess = v2["certs"][0]
-            alg_oid = ess["hash_algorithm"]["algorithm"].dotted
-            if alg_oid not in _DIGESTS:
-                self.record(Check.ESS_CERT_ID, False, f"ESSCertIDv2 hash {alg_oid} refused")
-                return
-            h = hashes.Hash(_DIGESTS[alg_oid]())
-            h.update(der)
-            computed = h.finalize()
-        else:
-            assert v1 is not None
-            ess = v1["certs"][0]
-            # RFC 2634 ESSCertID is SHA-1 by definition; it binds, it does not authenticate.
-            computed = hashlib.sha1(der, usedforsecurity=False).digest()
-        want = bytes(ess["cert_hash"].native)
-        if not hmac.compare_digest(want, computed):
-            self.record(
-                Check.ESS_CERT_ID,
-                False,
-                f"certHash {want.hex()}, signer certificate hashes to {computed.hex()}",
-            )
-            return
-        issuer_serial = ess["issuer_serial"]
-        if (
-            issuer_serial.native is not None
-            and issuer_serial["serial_number"].native != signer.serial_number
-        ):
-            self.record(Check.ESS_CERT_ID, False, "issuerSerial names another serial number")
-            return
-        self.record(Check.ESS_CERT_ID, True)
+        error = _cms.ess_cert_id_error(attrs, signer)
+        self.record(Check.ESS_CERT_ID, error is None, error or "")
 
     def _check_chain(self, signer: x509.Certificate, token: TimeStampToken) -> None:
         intermediates = [*token.certificates, *self.s.intermediates]
