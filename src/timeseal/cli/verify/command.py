@@ -21,11 +21,9 @@ from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import ReceiptCheck, check_receipt, load_verifier_key, receipt_path
 from timeseal.cli.verify import report
 from timeseal.cli.verify.package import is_package, verify_package_file
-from timeseal.cli.verify.trust import trust_roots
-from timeseal.core.digest import digest_stream
+from timeseal.cli.verify.trust import check_token_over, trust_roots
 from timeseal.core.errors import TimeSealError
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
-from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import VerificationResult
 
 if TYPE_CHECKING:
@@ -156,14 +154,7 @@ def _verify_file(
     except TimeSealError as exc:
         _print_malformed(path, token, str(exc), as_json)
         raise typer.Exit(1) from None
-    builder = TimestampVerifierBuilder()
-    for root in roots:
-        builder = builder.add_root(root)
-    hashed = b""
-    if response.token is not None:
-        with path.open("rb") as f:
-            hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
-    result = builder.build().verify(response, hashed)
+    result = check_token_over(response, path, roots)
     log = None
     if found is not None:
         log = check_receipt(found.path, found.data, response, found.log_key)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import typer
 
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import load_verifier_key
@@ -50,12 +47,6 @@ def verify_package_file(
         raise usage_error(f"cannot read {path}: {exc}") from None
     except ValueError as exc:
         raise usage_error(str(exc)) from None
-    if as_json:
-        body = {"file": str(path), **report.package_json(result)}
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"证据包 Package: {path}")
-        for line in report.package_lines(result):
-            typer.echo(line)
-        typer.echo(report.verdict_line(result.ok))
-    raise typer.Exit(0 if result.ok else 1)
+    body = {"file": str(path), **report.package_json(result)}
+    lines = report.package_lines(result) if not as_json else []
+    report.emit(result.ok, as_json, body, f"证据包 Package: {path}", lines)

@@ -8,7 +8,6 @@ and prints the bilingual report: each segment, each head token, where the chain 
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import zipfile
@@ -16,18 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import typer
 from cryptography import x509
 
 from timeseal.cli.verify import report
-from timeseal.core.digest import digest_stream
+from timeseal.cli.verify.trust import check_token_over
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.report import Section
 from timeseal.core.segment_chain import parse_segment_chain
 from timeseal.core.segment_report import SegmentChainReport
 from timeseal.core.segment_verify import verify_segment_chain
 from timeseal.core.tsp.response import parse_response
-from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -50,14 +47,7 @@ def _capture_section(
             name,
             VerificationResult((CheckResult(Check.TOKEN_PARSES, Status.FAIL, str(exc)),)),
         )
-    builder = TimestampVerifierBuilder()
-    for root in roots:
-        builder = builder.add_root(root)
-    hashed = b""
-    if response.token is not None:
-        with meta.open("rb") as f:
-            hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
-    checked = builder.build().verify(response, hashed)
+    checked = check_token_over(response, meta, roots)
     passed = CheckResult(Check.TOKEN_PARSES, Status.PASS)
     return Section(name, VerificationResult((passed, *checked.checks)))
 
@@ -215,12 +205,6 @@ def verify_recording(
     """Print the report and exit: 0 valid, 1 invalid."""
     result = check_recording(directory, roots)
     directory = shown_as or directory
-    if as_json:
-        body = {"directory": str(directory), **recording_json(result)}
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"录像 Recording: {directory}")
-        for line in recording_lines(result):
-            typer.echo(line)
-        typer.echo(report.verdict_line(result.ok))
-    raise typer.Exit(0 if result.ok else 1)
+    body = {"directory": str(directory), **recording_json(result)}
+    lines = recording_lines(result) if not as_json else []
+    report.emit(result.ok, as_json, body, f"录像 Recording: {directory}", lines)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import json
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import typer
 
 from timeseal.core.package import PackageReport
 from timeseal.core.tsp.response import TSTInfo
@@ -69,6 +73,22 @@ def result_lines(result: VerificationResult) -> list[str]:
 
 def verdict_line(ok: bool) -> str:
     return "结论 Result: 有效 VALID" if ok else "结论 Result: 无效 INVALID"
+
+
+def emit(
+    ok: bool, as_json: bool, body: dict[str, Any], heading: str, lines: Iterable[str]
+) -> NoReturn:
+    """Print one verifier's report — ``body`` as JSON, or ``heading``, the ``lines`` and the
+    verdict — and exit 0 (valid) or 1 (invalid): the one way every ``timeseal verify``
+    input ends."""
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(heading)
+        for line in lines:
+            typer.echo(line)
+        typer.echo(verdict_line(ok))
+    raise typer.Exit(0 if ok else 1)
 
 
 def package_json(report: PackageReport) -> dict[str, Any]:

@@ -9,6 +9,10 @@ from cryptography import x509
 
 from timeseal.cli.data_dir import default_root
 from timeseal.cli.exits import usage_error
+from timeseal.core.digest import digest_stream
+from timeseal.core.tsp.response import TimeStampResponse
+from timeseal.core.tsp.verify import TimestampVerifierBuilder
+from timeseal.core.verification import VerificationResult
 
 
 def load_roots(path: Path) -> list[x509.Certificate]:
@@ -20,6 +24,21 @@ def load_roots(path: Path) -> list[x509.Certificate]:
     if not roots:
         raise usage_error(f"{path} holds no certificate")
     return roots
+
+
+def check_token_over(
+    response: TimeStampResponse, path: Path, roots: list[x509.Certificate]
+) -> VerificationResult:
+    """The checks of ``response``'s token against ``roots``, over the bytes of ``path``
+    (hashed with the token's own algorithm): the one way a token is checked over a file."""
+    builder = TimestampVerifierBuilder()
+    for root in roots:
+        builder = builder.add_root(root)
+    hashed = b""
+    if response.token is not None:
+        with path.open("rb") as f:
+            hashed = digest_stream(f, response.token.tst_info.hash_algorithm)
+    return builder.build().verify(response, hashed)
 
 
 def trust_roots(ca: Path | None) -> list[x509.Certificate]:

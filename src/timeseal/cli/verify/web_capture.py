@@ -10,7 +10,6 @@ sections join the report under ``package.zip ›``. Exit 0 valid, 1 invalid.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Final
 
@@ -116,13 +115,6 @@ def verify_web_capture(
     except OSError as exc:
         typer.echo(f"错误 error: cannot read {directory}: {exc}", err=True)
         raise typer.Exit(2) from None
-    if as_json:
-        body = {"directory": str(directory), **report.package_json(result)}
-        body["kind"] = "web-capture"
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"网页取证 Web capture: {directory}")
-        for line in capture_lines(result):
-            typer.echo(line)
-        typer.echo(report.verdict_line(result.ok))
-    raise typer.Exit(0 if result.ok else 1)
+    body = {"directory": str(directory), **report.package_json(result), "kind": "web-capture"}
+    lines = capture_lines(result) if not as_json else []
+    report.emit(result.ok, as_json, body, f"网页取证 Web capture: {directory}", lines)
