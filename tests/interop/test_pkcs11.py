@@ -455,8 +455,7 @@ def test_use_pkcs11_asks_for_the_pin(
     assert config.tsa.signer.pkcs11_key_label == keys.rsa
     chain = datadir.load_chain(tmp_path, config.tsa.signer)
     assert chain[1] == x509.load_pem_x509_certificate((tmp_path / "pki/root.pem").read_bytes())
-    monkeypatch.setenv("TIMESEAL_PKCS11_PIN", hsm.pin)
-    signer = datadir.load_signer(tmp_path, config.tsa.signer)
+    signer = datadir.load_signer(tmp_path, config.tsa.signer, {"TIMESEAL_PKCS11_PIN": hsm.pin})
     assert isinstance(signer, Pkcs11Signer)
     try:
         assert signer.public_key() == chain[0].public_key()
