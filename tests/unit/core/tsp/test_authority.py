@@ -9,11 +9,11 @@ import pytest
 from asn1crypto import tsp
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from tests.support.pki import make_pki
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import UnsupportedAlgorithm
 from timeseal.core.pki import (
     create_document_signing_key_and_certificate,
-    create_root_ca,
     create_tsa_certificate,
     create_tsa_key_and_certificate,
 )
@@ -26,8 +26,8 @@ from timeseal.core.tsp.verify import TimestampVerifierBuilder
 NOW = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)
 POLICY = "1.2.3.4.1"
 IMPRINT = bytes(range(32))
-ROOT = create_root_ca(now=NOW)
-TSA = create_tsa_key_and_certificate(ROOT, now=NOW)
+PKI = make_pki(NOW)
+ROOT, TSA = PKI.root, PKI.tsa
 
 
 def _authority(**options: object) -> TimeStampAuthority:

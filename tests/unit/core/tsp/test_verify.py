@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.support.pki import make_pki
 from timeseal.core.pki import (
     create_document_signing_key_and_certificate,
-    create_root_ca,
     create_tsa_key_and_certificate,
 )
 from timeseal.core.signers import KeySigner, SignatureAlgorithm
@@ -29,8 +29,8 @@ from timeseal.core.verification import Check, Status, VerificationResult
 NOW = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)
 POLICY = "1.2.3.4.1"
 IMPRINT = bytes(range(32))
-ROOT = create_root_ca(now=NOW)
-TSA = create_tsa_key_and_certificate(ROOT, now=NOW)
+PKI = make_pki(NOW)
+ROOT, TSA = PKI.root, PKI.tsa
 assert isinstance(TSA.key, ec.EllipticCurvePrivateKey)
 TSA_KEY: ec.EllipticCurvePrivateKey = TSA.key
 AUTHORITY = TimeStampAuthority(KeySigner(TSA_KEY), [TSA.certificate], policy=POLICY)
