@@ -4,6 +4,7 @@ failInfo each bad request gets, and the tokens it issues verified by our own ver
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 from asn1crypto import tsp
@@ -30,12 +31,15 @@ PKI = make_pki(NOW)
 ROOT, TSA = PKI.root, PKI.tsa
 
 
-def _authority(**options: object) -> TimeStampAuthority:
+def _authority(
+    *, accepted_policies: Sequence[str] = (), accuracy: Accuracy | None = None
+) -> TimeStampAuthority:
     return TimeStampAuthority(
-        KeySigner(TSA.key),  # type: ignore[arg-type]
+        KeySigner(TSA.key),
         [TSA.certificate, ROOT.certificate],
         policy=POLICY,
-        **options,  # type: ignore[arg-type]
+        accepted_policies=accepted_policies,
+        accuracy=accuracy,
     )
 
 
@@ -79,24 +83,24 @@ def test_issued_token_verifies_and_names_its_fields() -> None:
 
 def test_a_chain_is_required() -> None:
     with pytest.raises(ValueError, match="at least the TSA certificate"):
-        TimeStampAuthority(KeySigner(TSA.key), [], policy=POLICY)  # type: ignore[arg-type]
+        TimeStampAuthority(KeySigner(TSA.key), [], policy=POLICY)
 
 
 def test_the_signer_must_own_the_certificate() -> None:
     other = create_tsa_key_and_certificate(ROOT, now=NOW)
     with pytest.raises(ValueError, match="does not match"):
-        TimeStampAuthority(KeySigner(other.key), [TSA.certificate], policy=POLICY)  # type: ignore[arg-type]
+        TimeStampAuthority(KeySigner(other.key), [TSA.certificate], policy=POLICY)
 
 
 def test_a_certificate_without_the_timestamping_eku_is_refused() -> None:
     signing = create_document_signing_key_and_certificate(ROOT, now=NOW)
     with pytest.raises(ValueError, match="exactly id-kp-timeStamping"):
-        TimeStampAuthority(KeySigner(signing.key), [signing.certificate], policy=POLICY)  # type: ignore[arg-type]
+        TimeStampAuthority(KeySigner(signing.key), [signing.certificate], policy=POLICY)
 
 
 def test_a_certificate_without_any_eku_is_refused() -> None:
     with pytest.raises(ValueError, match="no extendedKeyUsage"):
-        TimeStampAuthority(KeySigner(ROOT.key), [ROOT.certificate], policy=POLICY)  # type: ignore[arg-type]
+        TimeStampAuthority(KeySigner(ROOT.key), [ROOT.certificate], policy=POLICY)
 
 
 @pytest.mark.parametrize(
