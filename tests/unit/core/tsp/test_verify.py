@@ -217,3 +217,27 @@ def test_signer_with_another_extended_key_usage() -> None:
     result = _verify(parse_response(_token_signed_by(signing.certificate, signing.key)))
     assert result.failed == (Check.TSA_EKU_CRITICAL,)
     assert "exactly id-kp-timeStamping" in _detail(result, Check.TSA_EKU_CRITICAL)
+
+
+def _without(name: str) -> Callable[[cms.SignerInfo], None]:
+    def edit(signer_info: cms.SignerInfo) -> None:
+        kept = [a for a in signer_info["signed_attrs"] if a["type"].native != name]
+        signer_info["signed_attrs"] = kept
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("attribute", "check", "detail"),
+    [
+        ("content_type", Check.CONTENT_TYPE, "no contentType signed attribute"),
+        ("message_digest", Check.MESSAGE_DIGEST, "no messageDigest signed attribute"),
+        ("signing_certificate_v2", Check.ESS_CERT_ID, "no signingCertificate(V2) attribute"),
+    ],
+)
+def test_a_missing_signed_attribute_fails_its_check(
+    attribute: str, check: Check, detail: str
+) -> None:
+    result = _verify(_resigned(_without(attribute)))
+    assert result.failed == (check,)
+    assert _detail(result, check) == detail
