@@ -67,7 +67,7 @@ def _signer_info(attributes: list[dict[str, object]] | None) -> cms.SignerInfo:
 
 
 def test_signed_attributes_absent_or_repeated_give_none() -> None:
-    content_type = {"type": "content_type", "values": ["data"]}
+    content_type: dict[str, object] = {"type": "content_type", "values": ["data"]}
     assert _cms.signed_attributes(_signer_info(None)) == {}
     assert _cms.signed_attributes(_signer_info([content_type, content_type])) == {}
     assert list(_cms.signed_attributes(_signer_info([content_type]))) == ["content_type"]
