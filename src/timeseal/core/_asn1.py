@@ -6,7 +6,7 @@ strings, enums and ``cryptography`` certificates.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from asn1crypto import cms, tsp
 from asn1crypto import core as asn1_core
@@ -58,10 +58,6 @@ def load(
         if canonical != data:
             raise MalformedError(f"{what}: not DER-canonical")
     return cast(T, value)
-
-
-def native(value: asn1_core.Asn1Value) -> Any:
-    return value.native
 
 
 class TimeStampResp(asn1_core.Sequence):  # type: ignore[misc]

@@ -180,9 +180,7 @@ def parse_entry(data: bytes) -> LogEntry:
             entry = _parse_tsa_token(data)
         else:
             raise MalformedError("not a TimeSeal log entry")
-    except (KeyError, ValueError) as exc:
-        if isinstance(exc, MalformedError):
-            raise
+    except (KeyError, ValueError) as exc:  # MalformedError is neither
         raise MalformedError(f"log entry: {exc}") from exc
     if format_entry(entry) != data:
         raise MalformedError("log entry is not in canonical form")

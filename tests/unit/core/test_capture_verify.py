@@ -29,9 +29,14 @@ OUTPUTS = {
 }
 
 
-def _stamp(data: bytes, serial: int, gen_time: dt.datetime = SEALED) -> bytes:
-    digest = hashlib.sha256(data).digest()
-    request = build_request(digest, HashAlgorithm.SHA256, nonce=serial, cert_req=True)
+def _stamp(
+    data: bytes,
+    serial: int,
+    gen_time: dt.datetime = SEALED,
+    algorithm: HashAlgorithm = HashAlgorithm.SHA256,
+) -> bytes:
+    digest = algorithm.digest(data)
+    request = build_request(digest, algorithm, nonce=serial, cert_req=True)
     return PKI.authority().issue(request, gen_time=gen_time, serial_number=serial).response_der
 
 
@@ -167,6 +172,13 @@ def test_capture_json_edited_by_hand_is_not_canonical() -> None:
         {"started_at": "yesterday"},
         {"files": [{"path": "../etc/passwd", "size": 1, "sha256": "00" * 32}]},
         {"files": []},
+        {"files": ["video.webm"]},
+        {"files": [{"path": "a", "size": 1, "sha256": "00" * 32}] * 2},
+        {"files": [{"path": "a", "size": -1, "sha256": "00" * 32}]},
+        {"files": [{"path": "a", "size": 1, "sha256": "00"}]},
+        {"files": [{"path": "a", "size": 1, "sha256": "zz" * 32}]},
+        {"started_at": 5},
+        {"started_at": "2026-11-29T10:00:00"},
     ],
 )
 def test_a_capture_json_of_the_wrong_shape_fails_schema(changes: dict[str, JSONValue]) -> None:
@@ -195,3 +207,20 @@ def test_missing_capture_json_fails_and_every_file_is_unlisted() -> None:
     failed = _verify(files).failed
     assert failed[0] == ("capture.json", Check.MANIFEST_CANONICAL)
     assert ("video.webm", Check.FILE_LISTED) in failed
+
+
+def test_capture_json_that_is_not_json_fails_and_the_schema_is_skipped() -> None:
+    files = _capture()
+    files["capture.json"] = b"{"
+    result = _verify(files)
+    assert result.failed[0] == ("capture.json", Check.MANIFEST_CANONICAL)
+    section = result.section("capture.json")
+    assert section is not None
+    schema = section.result.get(Check.MANIFEST_SCHEMA)
+    assert schema is not None and schema.status is Status.SKIPPED
+
+
+def test_a_foreign_sha512_token_is_checked_with_its_own_algorithm() -> None:
+    files = _capture()
+    files["video.webm.tsr"] = _stamp(OUTPUTS["video.webm"], 98, algorithm=HashAlgorithm.SHA512)
+    assert list(_verify(files).failed) == []

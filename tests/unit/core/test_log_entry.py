@@ -128,3 +128,52 @@ def test_evidence_entry_known_answer() -> None:
 def test_non_canonical_evidence_entries_are_rejected(bad: bytes) -> None:
     with pytest.raises(MalformedError):
         parse_entry(bad)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"serial_number": 0}, "serial_number must be positive"),
+        ({"gen_time": ENTRY.gen_time.replace(tzinfo=None)}, "whole milliseconds"),
+        ({"gen_time": ENTRY.gen_time.replace(microsecond=1)}, "whole milliseconds"),
+        ({"message_imprint": bytes(20)}, "wrong length for hash_algorithm"),
+        ({"policy": "not an oid"}, "is not a dotted OID"),
+        ({"token_sha256": bytes(20)}, "token_sha256 must be 32 bytes"),
+    ],
+)
+def test_a_malformed_token_entry_cannot_be_made(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(ENTRY, **change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"content_sha256": bytes(20)}, "hashes must be 32 bytes"),
+        ({"size": -1}, "size must not be negative"),
+    ],
+)
+def test_a_malformed_evidence_entry_cannot_be_made(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(EVIDENCE, **change)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"x" * 65_536, "larger than 65,535 bytes"),
+        (format_entry(ENTRY).replace(b"policy", b"policies"), "expected 'policy' line"),
+        (format_entry(ENTRY).replace(b"policy ", b"policy"), "expected 'policy' line"),
+        (format_entry(EVIDENCE).replace(b"content-sha256 00", b"content-sha256 0g"), "bad hash"),
+        (format_entry(EVIDENCE)[:-14], "expected 7 lines"),
+    ],
+    ids=["too-large", "wrong-key", "no-space", "bad-hash", "missing-line"],
+)
+def test_malformed_entries_say_why(data: bytes, message: str) -> None:
+    with pytest.raises(MalformedError, match=message):
+        parse_entry(data)
+
+
+def test_only_bytes_are_parsed() -> None:
+    with pytest.raises(TypeError, match="entry must be bytes"):
+        parse_entry(format_entry(ENTRY).decode())  # type: ignore[arg-type]

@@ -239,9 +239,7 @@ def manifest_from_json(value: JSONValue) -> Manifest:
     ``MalformedError`` naming the field, ``UnsupportedVersion`` as :func:`parse_manifest`."""
     try:
         return _manifest_from_json(value)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, MalformedError):
-            raise
+    except (KeyError, TypeError, ValueError) as exc:  # MalformedError is none of these
         raise MalformedError(f"manifest.json: {exc}") from exc
 
 
@@ -261,18 +259,14 @@ class _Fields:
         self.seen.add(key)
         return self.value[key]
 
-    def opt_text(self, key: str, *, optional: bool = False) -> str | None:
-        v = self.get(key)
-        if v is None and optional:
-            return None
-        if not isinstance(v, str):
-            raise TypeError(f"{self.where}.{key} must be a string")
-        return v
+    def opt_text(self, key: str) -> str | None:
+        """The string at ``key``, or None for JSON null."""
+        return None if self.get(key) is None else self.text(key)
 
     def text(self, key: str) -> str:
-        v = self.opt_text(key)
-        if v is None:
-            raise AssertionError("opt_text returned None without optional=True")
+        v = self.get(key)
+        if not isinstance(v, str):
+            raise TypeError(f"{self.where}.{key} must be a string")
         return v
 
     def integer(self, key: str) -> int:
@@ -363,8 +357,8 @@ def _item_from_json(value: JSONValue, where: str) -> ManifestItem:
         sha256=f.hex32("sha256"),
         token=f.text("token"),
         log_proof=f.text("log_proof"),
-        certificate=f.opt_text("certificate", optional=True),
-        supersedes=f.opt_text("supersedes", optional=True),
+        certificate=f.opt_text("certificate"),
+        supersedes=f.opt_text("supersedes"),
         capture_window=window,
         capture=capture,
         custody=tuple(custody),

@@ -66,10 +66,6 @@ class KeySigner:
         signature_algorithm_for(private_key.public_key())
         self._key = private_key
 
-    @staticmethod
-    def supported_keys() -> tuple[type, ...]:
-        return (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
-
     def public_key(self) -> PublicKey:
         return self._key.public_key()
 

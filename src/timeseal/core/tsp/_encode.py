@@ -174,8 +174,7 @@ def _signature_algorithm_id(algorithm: SignatureAlgorithm) -> dict[str, object]:
 
 
 def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
+    """The long form of a length of 0x10000 or more (``_tlv`` writes the shorter ones)."""
     body = n.to_bytes((n.bit_length() + 7) // 8, "big")
     return bytes((0x80 | len(body),)) + body
 

@@ -178,12 +178,8 @@ def parse_response(data: bytes) -> TimeStampResponse:
 
 
 def _status_from_native(value: tsp.PKIStatus) -> PKIStatus:
+    # asn1crypto names the six values RFC 3161 defines and gives any other as an int.
     native = value.native
-    if isinstance(native, int):
-        try:
-            return PKIStatus(native)
-        except ValueError:
-            raise MalformedError(f"PKIStatus: unknown value {native}") from None
     by_name = {
         "granted": PKIStatus.GRANTED,
         "granted_with_mods": PKIStatus.GRANTED_WITH_MODS,

@@ -73,3 +73,21 @@ def test_arbitrary_text_only_raises_malformed(text: str) -> None:
     except MalformedError:
         return
     assert parse_evidence_number(number) == number
+
+
+def test_random_symbols_must_be_seven_crockford_symbols() -> None:
+    for bad in ("0Q4K1M", "0Q4K1MU"):
+        with pytest.raises(ValueError, match="7 Crockford Base32 symbols"):
+            new_evidence_number(DAY, bad)
+
+
+def test_only_short_strings_are_parsed() -> None:
+    with pytest.raises(TypeError, match="must be a str"):
+        parse_evidence_number(b"TS-20261129-7Q4K-M2XD")  # type: ignore[arg-type]
+    with pytest.raises(MalformedError, match="too long"):
+        parse_evidence_number("TS-20261129-7Q4K-M2XD" + " " * 60)
+
+
+def test_u_is_not_a_crockford_symbol() -> None:
+    with pytest.raises(MalformedError, match="not Crockford Base32"):
+        parse_evidence_number("TS-20261129-7Q4U-M2XD")

@@ -29,6 +29,8 @@ from timeseal.core.package import (
     parse_manifest,
     verify_package,
 )
+from timeseal.core.tsp.authority import format_rejection
+from timeseal.core.tsp.response import FailureInfo
 
 
 def test_same_inputs_give_identical_bytes(sealer: Sealer, case_items: list[PackageItem]) -> None:
@@ -244,3 +246,50 @@ def test_a_200_mib_item_is_streamed(test_pki: PKIFixture) -> None:
         tracemalloc.stop()
     assert sink.tell() > size
     assert peak < 24 << 20, f"peak {peak / 2**20:.1f} MiB while sealing a 200 MiB item"
+
+
+def test_a_tsa_chain_is_required(sealer: Sealer, case_items: list[PackageItem]) -> None:
+    with pytest.raises(ValueError, match="tsa_chain must hold the TSA certificate"):
+        build_package(
+            io.BytesIO(),
+            case_items,
+            tsa_chain=[],
+            log_key=sealer.key.verifier_key,
+            sealed_at=GEN_TIME,
+            stamp=sealer.stamp,
+        )
+
+
+def test_a_token_that_is_not_rfc_3161_is_refused(
+    sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    broken = dataclasses.replace(case_items[0], token=b"\x30\x00")
+    with pytest.raises(ValueError, match="neither a TimeStampResp nor a token"):
+        sealer.build([broken])
+
+
+def test_a_rejection_is_not_a_token(sealer: Sealer, case_items: list[PackageItem]) -> None:
+    rejected = dataclasses.replace(
+        case_items[0], token=format_rejection(FailureInfo.SYSTEM_FAILURE, "down")
+    )
+    with pytest.raises(ValueError, match=r"the timestamp was not granted \(REJECTION\)"):
+        sealer.build([rejected])
+
+
+def test_a_log_proof_that_does_not_parse_is_refused(
+    sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    broken = dataclasses.replace(case_items[0], log_proof=b"not a proof")
+    with pytest.raises(ValueError, match="log proof does not parse"):
+        sealer.build([broken])
+
+
+def test_capture_metadata_too_large_for_a_verifier_is_refused(
+    sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    huge = dataclasses.replace(case_items[0], capture={"notes": "x" * (4 << 20)})
+    with pytest.raises(ValueError, match=r"manifest\.json would be"):
+        sealer.build([huge])
+    many = dataclasses.replace(case_items[0], capture={"frames": [0] * 300_000})
+    with pytest.raises(ValueError, match=r"manifest\.json would not verify"):
+        sealer.build([many])

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.package.canonical import (
+    MAX_DEPTH,
     MAX_SAFE_INTEGER,
     JSONValue,
+    check_json_bounds,
     format_canonical_json,
     parse_canonical_json,
 )
@@ -89,3 +91,34 @@ def test_format_refuses_non_canonical_values(value: object) -> None:
 def test_escaped_but_equal_string_is_not_canonical() -> None:
     parsed, canonical = parse_canonical_json(b'"\\u65f6"')
     assert parsed == "时" and not canonical
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "message"),
+    [
+        (b'["a","b","c"]', {"max_tokens": 1}, "more than 2 strings"),
+        (b'{"a":"b}', {}, "a JSON string does not end"),
+        (b"[[],[],[]]", {"max_tokens": 3}, "more than 3 arrays"),
+        (b"[[]]]", {}, "brackets do not balance"),
+        (b"[[[]]]", {"max_depth": 2}, "nested deeper than 2 levels"),
+    ],
+    ids=["strings", "open-string", "tokens", "unbalanced", "depth"],
+)
+def test_bounds_are_checked_before_parsing(
+    data: bytes, limits: dict[str, int], message: str
+) -> None:
+    with pytest.raises(MalformedError, match=message):
+        check_json_bounds(data, **limits)
+
+
+def test_parse_takes_bytes_only() -> None:
+    with pytest.raises(TypeError, match="data must be bytes"):
+        parse_canonical_json("{}")  # type: ignore[arg-type]
+
+
+def test_format_refuses_values_nested_too_deep() -> None:
+    value: JSONValue = []
+    for _ in range(MAX_DEPTH + 1):
+        value = [value]
+    with pytest.raises(ValueError, match=f"nested deeper than {MAX_DEPTH}"):
+        format_canonical_json(value)

@@ -36,6 +36,8 @@ def test_non_canonical_numbers_are_refused() -> None:
         ("", "file"),
         ("...", "file"),
         ("x" * 200 + ".mp4", "x" * 76 + ".mp4"),
+        ("x" * 200, "x" * 80),  # no extension to keep
+        ("x" * 100 + "." + "y" * 20, "x" * 80),  # an "extension" too long to be one
     ],
 )
 def test_safe_name(original: str, safe: str) -> None:
@@ -60,3 +62,12 @@ def test_certificate_paths() -> None:
     number = number_with_check("Z")
     assert layout.certificate_path(number, case=False) == "certificate.pdf"
     assert layout.certificate_path(number, case=True) == f"certificates/{number}.pdf"
+
+
+def test_safe_name_takes_a_str() -> None:
+    with pytest.raises(TypeError, match="original name must be a str"):
+        layout.safe_name(b"IMG.jpg")  # type: ignore[arg-type]
+
+
+def test_overlong_paths_are_unsafe() -> None:
+    assert layout.unsafe_reason("items/" + "x" * 400) == "longer than 400 bytes"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -141,3 +142,30 @@ def test_times_are_utc_with_optional_milliseconds() -> None:
     t = dt.datetime(2026, 11, 29, 19, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     assert format_time(t) == "2026-11-29T11:00:00.123Z"
     assert format_time(t.replace(microsecond=0)) == "2026-11-29T11:00:00Z"
+
+
+def test_too_many_files_are_refused_before_they_are_read(manifest_value: dict[str, Any]) -> None:
+    manifest_value["files"] *= 4095 // len(manifest_value["files"]) + 1
+    with pytest.raises(MalformedError, match="at most 4094"):
+        parse_manifest(format_canonical_json(manifest_value))
+
+
+def test_an_item_without_a_capture_window(manifest_value: dict[str, Any]) -> None:
+    manifest_value["items"][0]["capture_window"] = None
+    manifest, canonical = parse_manifest(format_canonical_json(manifest_value))
+    assert canonical and manifest.items[0].capture_window is None
+
+
+def test_manifest_objects_refuse_what_a_manifest_cannot_hold(case_package: bytes) -> None:
+    manifest, _ = parse_manifest(members(case_package)["manifest.json"])
+    item = manifest.items[0]
+    with pytest.raises(TypeError, match="title must be a str"):
+        dataclasses.replace(item, title=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="capture must be a JSON object"):
+        dataclasses.replace(item, capture=[])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exactly for case packages"):
+        dataclasses.replace(manifest, case=None)
+    with pytest.raises(ValueError, match="sealed_at must be timezone-aware"):
+        dataclasses.replace(manifest, sealed_at=manifest.sealed_at.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="at most 4094 files"):
+        dataclasses.replace(manifest, files=manifest.files * 4095)

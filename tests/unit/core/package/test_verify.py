@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import zipfile
 from collections.abc import Sequence
 
 import pytest
@@ -12,8 +13,19 @@ from cryptography import x509
 
 from tests.support.pki import PKIFixture
 from tests.unit.core.package.helpers import CAPTURE, Sealer, members, rezip, three_specs
-from timeseal.core.package import CaptureWindow, PackageItem, PackageReport, verify_package
-from timeseal.core.tlog import SignatureType, VerifierKey, generate_signer_key
+from timeseal.core.package import (
+    CaptureWindow,
+    PackageItem,
+    PackageReport,
+    parse_manifest,
+    verify_package,
+)
+from timeseal.core.tlog import (
+    SignatureType,
+    VerifierKey,
+    format_verifier_key,
+    generate_signer_key,
+)
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -252,3 +264,43 @@ def test_bad_arguments_raise(sealer: Sealer, case_package: bytes) -> None:
         verify_package(io.BytesIO(case_package), cosigners=[witness], quorum=2)
     with pytest.raises(TypeError):
         verify_package(io.BytesIO(case_package), log_key="key")  # type: ignore[arg-type]
+
+
+def test_members_deflated_one_by_one_fail_where_they_are_needed(
+    sealer: Sealer, case_package: bytes
+) -> None:
+    files = members(case_package)
+    item = parse_manifest(files["manifest.json"])[0].items[0]
+    assert item.certificate is not None
+    deflated = {item.path, item.log_proof, item.certificate}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in files.items():
+            method = zipfile.ZIP_DEFLATED if name in deflated else zipfile.ZIP_STORED
+            zf.writestr(name, data, compress_type=method)
+    counted: list[int] = []
+    report = verify_package(
+        io.BytesIO(out.getvalue()),
+        roots=[sealer.pki.root.certificate],
+        log_key=sealer.key.verifier_key,
+        certificate_check=lambda data, anchors: VerificationResult(
+            (CheckResult(Check.CERTIFICATE_SIGNATURE, Status.PASS),)
+        ),
+        progress=counted.append,
+    )
+    failed = set(report.failed)
+    assert (item.path, Check.FILE_PRESENT) in failed
+    assert (item.number, Check.LOG_PROOF_PARSES) in failed
+    assert (item.number, Check.CERTIFICATE_SIGNATURE) in failed
+    assert counted.count(0) == 3  # once before each item
+
+
+def test_a_cosigner_key_as_the_packaged_log_key_fails(case_package: bytes) -> None:
+    files = members(case_package)
+    witness = generate_signer_key("w", SignatureType.COSIGNATURE_V1).verifier_key
+    files["certs/log.vkey"] = (format_verifier_key(witness) + "\n").encode()
+    report = verify_package(io.BytesIO(rezip(files)))
+    package = report.section("package")
+    assert package is not None
+    log_key = package.result.get(Check.LOG_KEY)
+    assert log_key is not None and "is not an Ed25519 log key" in log_key.detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from asn1crypto import tsp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -117,3 +118,28 @@ def test_non_null_hash_parameters_are_left_to_the_reference() -> None:
     data = b"\x30" + bytes([len(body)]) + body
     assert parse_simple_request(data) is None
     assert _reference(data) is None
+
+
+_SHA256_ALG = b"\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00"
+_IMPRINT = b"\x30\x31" + _SHA256_ALG + b"\x04\x20" + bytes(32)
+
+
+def _request(body: bytes) -> bytes:
+    return b"\x30" + bytes([len(body)]) + body
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x30\x81" + bytes([0x33]) + b"\x02\x01\x01" + _IMPRINT,  # long form for a short length
+        b"\x30\x82\x00\x33" + b"\x02\x01\x01" + _IMPRINT,
+        b"\x30\x81",
+        _request(b"\x02\x01\x01" + _IMPRINT + b"\x02\x00"),  # empty nonce
+        _request(b"\x02\x01\x01" + _IMPRINT + b"\x02\x02\x00\x05"),  # nonce not minimal
+    ],
+    ids=["0x81-short", "0x82-short", "truncated-length", "empty-nonce", "padded-nonce"],
+)
+def test_non_der_shapes_are_refused_by_both_parsers(data: bytes) -> None:
+    assert parse_simple_request(data) is None
+    assert _reference(data) is None
+    assert parse_simple_request(_request(b"\x02\x01\x01" + _IMPRINT)) is not None
