@@ -31,6 +31,7 @@ from timeseal.capture.environment.target import (
     verify_desktop_target,
     verify_web_target,
 )
+from timeseal.cli.exits import usage_error
 from timeseal.cli.verify.report import format_time
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗"}
@@ -48,16 +49,11 @@ TITLES = {
 }
 
 
-def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(2)
-
-
 def _window_id(text: str) -> int:
     try:
         return int(text, 0)
     except ValueError:
-        raise _usage_error(f"--window {text!r} is not a window id (e.g. 0x3a00007)") from None
+        raise usage_error(f"--window {text!r} is not a window id (e.g. 0x3a00007)") from None
 
 
 TargetOption = Annotated[
@@ -99,7 +95,7 @@ def env_check(
     """环境检查 Check this machine and the network before a capture. Exit 0 when nothing
     fails, 1 when a check fails, 2 on a usage error."""
     if window is not None and pid is not None:
-        raise _usage_error("give --window or --pid, not both")
+        raise usage_error("give --window or --pid, not both")
     window_id = _window_id(window) if window is not None else None
     if ca_file is not None:
         _check_ca_file(ca_file)
@@ -113,7 +109,7 @@ def env_check(
             probes=Probes(hosts_file=hosts_file),
         )
     except ValueError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
     verification = _verify_target(report, known, target, window_id, pid)
     _print_report(report, verification, as_json)
     raise typer.Exit(1 if report.overall is Status.FAIL else 0)
@@ -123,14 +119,14 @@ def _check_ca_file(ca_file: Path) -> None:
     try:
         ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:
-        raise _usage_error(f"cannot load --ca-file {ca_file}: {exc}") from None
+        raise usage_error(f"cannot load --ca-file {ca_file}: {exc}") from None
 
 
 def _known_targets(targets: Path | None) -> KnownTargets:
     try:
         return KnownTargets.load(targets) if targets is not None else KnownTargets.load_default()
     except KnownTargetsError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
 
 
 def _verify_target(

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from timeseal.cli.exits import fail, usage_error
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -114,13 +116,7 @@ def web(
 
         upload_capture_dir(out, server, case)
     if result.error is not None:
-        typer.echo(f"✗ 取证未完成 capture stopped part-way: {result.error}", err=True)
-        raise typer.Exit(1)
-
-
-def _usage(message: str) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(2)
+        raise fail(f"取证未完成 capture stopped part-way: {result.error}")
 
 
 def _check_url(url: str) -> None:
@@ -128,7 +124,7 @@ def _check_url(url: str) -> None:
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _usage(f"需要 http(s) 地址 an http(s) URL is needed: {url}")
+        raise usage_error(f"需要 http(s) 地址 an http(s) URL is needed: {url}")
 
 
 def _load_steps(steps: Path | None, interactive: bool) -> tuple[PlacedStep, ...] | None:
@@ -136,23 +132,23 @@ def _load_steps(steps: Path | None, interactive: bool) -> tuple[PlacedStep, ...]
     from timeseal.capture.web import StepsError, load_steps
 
     if steps is not None and interactive:
-        raise _usage("--steps 与 --interactive 只能选一个 choose --steps or --interactive")
+        raise usage_error("--steps 与 --interactive 只能选一个 choose --steps or --interactive")
     try:
         return load_steps(steps) if steps is not None else None
     except StepsError as exc:
-        raise _usage(f"{steps}: {exc}") from None
+        raise usage_error(f"{steps}: {exc}") from None
 
 
 def _check_case(server: str | None, case: int | None, upload: bool) -> None:
     """``--case`` needs ``--upload`` and a case the server knows, before anything is captured."""
     if case is not None and not upload:
-        raise _usage("--case 需要 --upload --case needs --upload")
+        raise usage_error("--case 需要 --upload --case needs --upload")
     if case is not None:
         from timeseal.cli.capture.case import unknown_case
 
         problem = unknown_case(server, case)
         if problem is not None:
-            raise _usage(f"--case {case}: {problem}")
+            raise usage_error(f"--case {case}: {problem}")
 
 
 def _tsa_roots(tsa_ca: Path | None) -> tuple[x509.Certificate, ...]:
@@ -163,7 +159,7 @@ def _tsa_roots(tsa_ca: Path | None) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_pem_x509_certificates(tsa_ca.read_bytes()))
     except (OSError, ValueError) as exc:
-        raise _usage(f"cannot read {tsa_ca}: {exc}") from None
+        raise usage_error(f"cannot read {tsa_ca}: {exc}") from None
 
 
 def _capture(options: WebCaptureOptions) -> WebCaptureResult:
@@ -179,8 +175,7 @@ def _capture(options: WebCaptureOptions) -> WebCaptureResult:
     except EnvironmentRefused as exc:
         raise stopped(exc.report, str(exc)) from None
     except WebCaptureError as exc:
-        typer.echo(f"✗ {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
 
 
 def _print_result(result: WebCaptureResult) -> None:
