@@ -455,8 +455,8 @@ def test_use_pkcs11_asks_for_the_pin(
     assert config.tsa.signer.pkcs11_key_label == keys.rsa
     chain = platform_keys.load_chain(tmp_path, config.tsa.signer)
     assert chain[1] == x509.load_pem_x509_certificate((tmp_path / "pki/root.pem").read_bytes())
-    monkeypatch.setenv("TIMESEAL_PKCS11_PIN", hsm.pin)
-    signer = platform_keys.load_signer(tmp_path, config.tsa.signer)
+    secret_values = {config.tsa.signer.pkcs11_pin_env: hsm.pin}
+    signer = platform_keys.load_signer(tmp_path, config.tsa.signer, secret_values)
     assert isinstance(signer, Pkcs11Signer)
     try:
         assert signer.public_key() == chain[0].public_key()
