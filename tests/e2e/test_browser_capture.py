@@ -42,6 +42,7 @@ from tests.e2e.test_web_app_browser import log_in_on_the_page, session_headers
 from tests.support.accounts import PHONE
 from tests.support.browser import (
     FAKE_MEDIA_ARGS,
+    PHONE_VIEWPORT,
     Console,
     chromium,
     no_horizontal_overflow,
@@ -97,7 +98,7 @@ def capture_context(browser: Browser, state: Path, **options: Any) -> BrowserCon
     context = browser.new_context(
         storage_state=str(state),
         locale="zh-CN",
-        viewport={"width": 375, "height": 800},
+        viewport=PHONE_VIEWPORT,
         permissions=DEVICES,
         geolocation=GEOLOCATION,
         **options,
@@ -193,8 +194,7 @@ def test_ten_seconds_of_camera_video_sealed_and_verified(
     context = capture_context(browser, logged_in)
     console = Console()
     page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("response", console.on_response)
+    console.watch(page)
     case_id = new_case(server, session_headers(context), "客服删除聊天记录")
     try:
         open_capture(page, server)
@@ -421,8 +421,7 @@ def test_photo_from_the_file_picker_and_from_the_camera(
     context = capture_context(browser, logged_in)
     console = Console()
     page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("response", console.on_response)
+    console.watch(page)
     try:
         headers = session_headers(context)
         case_id = new_case(server, headers, "快递面单泄露地址")

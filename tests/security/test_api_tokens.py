@@ -27,7 +27,7 @@ from tests.support.accounts import (
     log_in,
     send_code,
 )
-from tests.unit.server.test_vault import TUS, _meta
+from tests.support.tus import TUS, tus_metadata
 from timeseal.store.accounts.records import to_ms
 from timeseal.store.accounts.tables import accounts, api_tokens
 from timeseal.store.db import make_engine, migrate
@@ -121,7 +121,9 @@ def test_a_read_only_token_cannot_upload(client: TestClient, data_dir: Path) -> 
             **reader,
             **TUS,
             "Upload-Length": str(len(data)),
-            "Upload-Metadata": _meta(filename="x.pdf", sha256=hashlib.sha256(data).hexdigest()),
+            "Upload-Metadata": tus_metadata(
+                filename="x.pdf", sha256=hashlib.sha256(data).hexdigest()
+            ),
         },
     )
     assert code(created) == (403, "token_read_only")

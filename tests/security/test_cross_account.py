@@ -32,8 +32,9 @@ from tests.support.routes import (
     http_routes,
     path_names,
 )
+from tests.support.tus import TUS
 from tests.support.two_accounts import DATA, World, browser, snapshot
-from tests.unit.server.test_vault import TUS, bearer
+from tests.unit.server.test_vault import bearer
 from tests.unit.server.web.test_public_api import FACT_FIELDS
 
 OWNER = "owner"

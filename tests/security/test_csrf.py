@@ -19,6 +19,7 @@ from tests.security.test_cross_account import ACCESS, needs_login
 from tests.security.test_cross_account_pages import CAPABILITY, FORM_CSRF, PAGES
 from tests.support.accounts import OTHER_PHONE, log_in, outbox_entries
 from tests.support.routes import SAFE_METHODS, check_every_route_decided, fill, http_routes
+from tests.support.tus import TUS
 from tests.support.two_accounts import World, browser, snapshot
 
 SESSION_API = "session cookie: the X-CSRF-Token header (security.current_account)"
@@ -96,7 +97,7 @@ def test_a_forged_request_with_the_session_cookie_is_refused_everywhere(
     for (method, path), decision in csrf_decisions().items():
         url = fill(path, {**world.ids, "token": world.share_token} if "/s/" in path else world.ids)
         if decision == SESSION_API:
-            headers = {"Tus-Resumable": "1.0.0"}
+            headers = dict(TUS)
             if token is not None:
                 headers["X-CSRF-Token"] = token
             reply = victim.request(method, url, json=api_body(path, world), headers=headers)

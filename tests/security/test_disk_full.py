@@ -7,7 +7,6 @@ injected ``OSError(ENOSPC)`` (or a database's disk-full error) where they would 
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import sqlite3
@@ -21,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in, server_database_url
+from tests.support.tus import TUS, tus_metadata
 from timeseal.server.app import RouteFirst, ServerSettings, create_app
 from timeseal.server.evidence.vault import VaultService
 from timeseal.server.runtime.disk import is_disk_full
@@ -30,7 +30,6 @@ from timeseal.store import uploads
 from timeseal.store.blobs import BlobRef, BlobStore, ByteSource
 
 DATA = b"a receipt the shop deleted " * 1000
-TUS = {"Tus-Resumable": "1.0.0"}
 MiB = 1 << 20
 
 
@@ -97,10 +96,7 @@ def bearer(client: TestClient, data_dir: Path) -> dict[str, str]:
 
 
 def create_upload(client: TestClient, auth: dict[str, str]) -> str:
-    meta = ",".join(
-        f"{k} {base64.b64encode(v.encode()).decode()}"
-        for k, v in {"filename": "r.txt", "sha256": hashlib.sha256(DATA).hexdigest()}.items()
-    )
+    meta = tus_metadata(filename="r.txt", sha256=hashlib.sha256(DATA).hexdigest())
     reply = client.post(
         "/api/v1/uploads",
         headers={**auth, **TUS, "Upload-Length": str(len(DATA)), "Upload-Metadata": meta},

@@ -10,7 +10,6 @@ on a real ``timeseal serve`` with two workers, where uvicorn's configuration dec
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, latest_code, server_database_url
 from tests.support.live_args import live_server_with
+from tests.support.tus import TUS, tus_metadata
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import configuration, datadir
 from timeseal.server.runtime.http import HttpConfig, parse_forwarded_allow_ips, resolve
@@ -33,7 +33,6 @@ from timeseal.store.login_policy import LoginPolicy
 PEER = ("127.0.0.1", 50000)
 FORGED = "6.6.6.6"
 DATA = b"evidence bytes " * 100
-TUS = {"Tus-Resumable": "1.0.0"}
 
 
 @contextmanager
@@ -67,14 +66,7 @@ def session_ips(client: TestClient | httpx.Client) -> list[str]:
 
 def custody_ips(client: TestClient, headers: dict[str, str]) -> list[str]:
     """Upload and seal one file with ``headers``, view it; the IPs of its custody trail."""
-    meta = ",".join(
-        f"{k} {base64.b64encode(v.encode()).decode()}"
-        for k, v in {
-            "filename": "chat.png",
-            "kind": "photo",
-            "sha256": hashlib.sha256(DATA).hexdigest(),
-        }.items()
-    )
+    meta = tus_metadata(filename="chat.png", kind="photo", sha256=hashlib.sha256(DATA).hexdigest())
     csrf = {"X-CSRF-Token": client.cookies["ts_csrf"]}
     created = client.post(
         "/api/v1/uploads",

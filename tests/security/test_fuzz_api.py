@@ -36,8 +36,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.security.test_cross_account import ACCESS
 from tests.support.accounts import log_in, server_database_url
+from tests.support.tus import TUS
 from tests.support.two_accounts import World, build_world
-from tests.unit.server.test_vault import TUS
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import LocalSource

@@ -9,7 +9,6 @@ public URL (``timeseal serve --public-url``), and redirects are relative paths."
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in, server_database_url
+from tests.support.tus import TUS, tus_metadata
 from tests.support.two_accounts import DATA
 from tests.unit.server.test_vault import create, patch
 from timeseal.server.app import ServerSettings, create_app
@@ -37,10 +37,6 @@ SPOOFED = {
     "Forwarded": f"host={EVIL};proto=http",
     "X-Original-URL": f"https://{EVIL}/",
 }
-
-
-def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
 
 
 @pytest.fixture
@@ -131,9 +127,9 @@ def test_api_answers_carry_no_url_built_from_the_host_header(
         headers={
             **auth,
             **SPOOFED,
-            "Tus-Resumable": "1.0.0",
+            **TUS,
             "Upload-Length": "10",
-            "Upload-Metadata": f"filename {b64(b'a.txt')},sha256 {b64(b'0' * 64)}",
+            "Upload-Metadata": tus_metadata(filename="a.txt", sha256="0" * 64),
         },
     )
     assert upload.status_code == 201, upload.text

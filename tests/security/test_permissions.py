@@ -8,7 +8,6 @@ made it so: on creation, and by tightening a data directory found looser at star
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import logging
@@ -21,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in, server_database_url
+from tests.support.tus import TUS, tus_metadata
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.runtime import datadir
 from timeseal.server.tsa.clock import LocalSource
@@ -51,11 +51,8 @@ def start_and_stage_an_upload(data_dir: Path) -> None:
     )
     with TestClient(app, raise_server_exceptions=False) as client:
         token = log_in(client, data_dir / "sms-outbox.log", kind="token", token_name="t")
-        auth = {"Authorization": f"Bearer {token['token']['token']}", "Tus-Resumable": "1.0.0"}
-        meta = ",".join(
-            f"{k} {base64.b64encode(v.encode()).decode()}"
-            for k, v in {"filename": "a.webm", "sha256": hashlib.sha256(DATA).hexdigest()}.items()
-        )
+        auth = {"Authorization": f"Bearer {token['token']['token']}", **TUS}
+        meta = tus_metadata(filename="a.webm", sha256=hashlib.sha256(DATA).hexdigest())
         created = client.post(
             "/api/v1/uploads",
             headers={**auth, "Upload-Length": str(len(DATA)), "Upload-Metadata": meta},

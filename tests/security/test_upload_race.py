@@ -9,7 +9,6 @@ existing blob with that hash into B's account, and B downloaded A's file.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import threading
@@ -20,8 +19,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import OTHER_PHONE
+from tests.support.tus import PATCH, TUS, tus_metadata
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import PATCH, TUS, bearer, create, patch
+from tests.unit.server.test_vault import bearer, create, patch
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
@@ -43,10 +43,6 @@ def victim_sealed(vault: TestClient, data_dir: Path) -> str:
     status, headers = patch(vault, a, create(vault, a, SECRET), 0, SECRET)
     assert status == 204, headers
     return headers["timeseal-evidence-number"]
-
-
-def _meta(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
 def _declare_victims_file(vault: TestClient, b: dict[str, str]) -> str:
@@ -162,7 +158,7 @@ def test_numeric_tus_headers_take_ascii_digits_only(
 ) -> None:
     """``str.isdigit`` took "²" and "١٢", which ``int`` then refused: a 500."""
     auth = bearer(vault, data_dir)
-    meta = _meta(filename="a.txt", sha256=hashlib.sha256(b"abc").hexdigest())
+    meta = tus_metadata(filename="a.txt", sha256=hashlib.sha256(b"abc").hexdigest())
 
     def raw(headers: dict[str, str]) -> dict[bytes, bytes]:
         """As a client sends them: the value's UTF-8 bytes, not refused on the way out."""
@@ -195,7 +191,7 @@ def test_names_and_types_that_would_break_downloads_are_refused(
     values = {"filename": "ok.txt", "sha256": hashlib.sha256(b"abc").hexdigest(), field: value}
     reply = vault.post(
         "/api/v1/uploads",
-        headers={**auth, **TUS, "Upload-Length": "3", "Upload-Metadata": _meta(**values)},
+        headers={**auth, **TUS, "Upload-Length": "3", "Upload-Metadata": tus_metadata(**values)},
     )
     assert reply.status_code == 400, reply.text
     assert _evidence_of(vault, auth) == []
@@ -218,7 +214,7 @@ def test_chinese_names_and_browser_media_types_are_accepted(
             **auth,
             **TUS,
             "Upload-Length": str(len(data)),
-            "Upload-Metadata": _meta(**values),
+            "Upload-Metadata": tus_metadata(**values),
         },
     )
     assert reply.status_code == 201, reply.text

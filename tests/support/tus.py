@@ -11,6 +11,8 @@ import httpx
 from starlette.testclient import TestClient
 
 TUS = {"Tus-Resumable": "1.0.0"}
+#: The headers of every tus ``PATCH`` besides ``Upload-Offset``.
+PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def tus_metadata(**values: str) -> str:
@@ -39,9 +41,8 @@ def upload_whole(
         content=data,
         headers={
             **headers,
-            **TUS,
+            **PATCH,
             "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
         },
     )
     assert sent.status_code == 204, sent.text

@@ -17,7 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, log_in, server_database_url
-from tests.unit.server.test_vault import TUS, create, patch
+from tests.support.tus import TUS
+from tests.unit.server.test_vault import create, patch
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.tsa.clock import LocalSource
 

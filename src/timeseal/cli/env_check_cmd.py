@@ -31,6 +31,7 @@ from timeseal.capture.environment.target import (
     verify_desktop_target,
     verify_web_target,
 )
+from timeseal.cli.exits import usage_error
 from timeseal.cli.verify.report import format_time
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗"}
@@ -48,61 +49,57 @@ TITLES = {
 }
 
 
-def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(2)
-
-
 def _window_id(text: str) -> int:
     try:
         return int(text, 0)
     except ValueError:
-        raise _usage_error(f"--window {text!r} is not a window id (e.g. 0x3a00007)") from None
+        raise usage_error(f"--window {text!r} is not a window id (e.g. 0x3a00007)") from None
+
+
+TargetOption = Annotated[
+    str | None, typer.Option(help="The site to capture (https://…): hosts, DNS, TLS chain.")
+]
+ServerOption = Annotated[
+    str | None, typer.Option(help="TimeSeal server URL: the clock is checked against its TSA.")
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="Extra CA (PEM) trusted for the target, besides the system."),
+]
+HostsFileOption = Annotated[Path, typer.Option("--hosts-file", help="The hosts file to inspect.")]
+ProfileOption = Annotated[
+    Path | None, typer.Option(help="Browser profile directory the capture will use.")
+]
+WindowOption = Annotated[
+    str | None, typer.Option(help="X11 window id to identify (应用验真), e.g. 0x3a00007.")
+]
+PidOption = Annotated[int | None, typer.Option(help="Process id to identify (应用验真).")]
+TargetsOption = Annotated[
+    Path | None,
+    typer.Option(help="Known targets (JSON). Default: $XDG_CONFIG_HOME/timeseal/targets.json."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
 def env_check(
-    target: Annotated[
-        str | None, typer.Option(help="The site to capture (https://…): hosts, DNS, TLS chain.")
-    ] = None,
-    server: Annotated[
-        str | None, typer.Option(help="TimeSeal server URL: the clock is checked against its TSA.")
-    ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file", help="Extra CA (PEM) trusted for the target, besides the system."
-        ),
-    ] = None,
-    hosts_file: Annotated[
-        Path, typer.Option("--hosts-file", help="The hosts file to inspect.")
-    ] = Path("/etc/hosts"),
-    profile: Annotated[
-        Path | None, typer.Option(help="Browser profile directory the capture will use.")
-    ] = None,
-    window: Annotated[
-        str | None, typer.Option(help="X11 window id to identify (应用验真), e.g. 0x3a00007.")
-    ] = None,
-    pid: Annotated[int | None, typer.Option(help="Process id to identify (应用验真).")] = None,
-    targets: Annotated[
-        Path | None,
-        typer.Option(help="Known targets (JSON). Default: $XDG_CONFIG_HOME/timeseal/targets.json."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    target: TargetOption = None,
+    server: ServerOption = None,
+    ca_file: CaFileOption = None,
+    hosts_file: HostsFileOption = Path("/etc/hosts"),
+    profile: ProfileOption = None,
+    window: WindowOption = None,
+    pid: PidOption = None,
+    targets: TargetsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """环境检查 Check this machine and the network before a capture. Exit 0 when nothing
     fails, 1 when a check fails, 2 on a usage error."""
     if window is not None and pid is not None:
-        raise _usage_error("give --window or --pid, not both")
+        raise usage_error("give --window or --pid, not both")
     window_id = _window_id(window) if window is not None else None
     if ca_file is not None:
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise _usage_error(f"cannot load --ca-file {ca_file}: {exc}") from None
-    try:
-        known = KnownTargets.load(targets) if targets is not None else KnownTargets.load_default()
-    except KnownTargetsError as exc:
-        raise _usage_error(str(exc)) from None
+        _check_ca_file(ca_file)
+    known = _known_targets(targets)
     try:
         report = run_environment_check(
             target,
@@ -112,16 +109,44 @@ def env_check(
             probes=Probes(hosts_file=hosts_file),
         )
     except ValueError as exc:
-        raise _usage_error(str(exc)) from None
+        raise usage_error(str(exc)) from None
+    verification = _verify_target(report, known, target, window_id, pid)
+    _print_report(report, verification, as_json)
+    raise typer.Exit(1 if report.overall is Status.FAIL else 0)
 
-    verification: TargetVerification | None = None
+
+def _check_ca_file(ca_file: Path) -> None:
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise usage_error(f"cannot load --ca-file {ca_file}: {exc}") from None
+
+
+def _known_targets(targets: Path | None) -> KnownTargets:
+    try:
+        return KnownTargets.load(targets) if targets is not None else KnownTargets.load_default()
+    except KnownTargetsError as exc:
+        raise usage_error(str(exc)) from None
+
+
+def _verify_target(
+    report: EnvironmentReport,
+    known: KnownTargets,
+    target: str | None,
+    window_id: int | None,
+    pid: int | None,
+) -> TargetVerification | None:
+    """应用验真: the window or process when one was named, else the https site (None: neither)."""
     if window_id is not None or pid is not None:
-        verification = verify_desktop_target(known, window_id=window_id, pid=pid)
-    elif target is not None and target.lower().startswith("https://"):
-        verification = verify_web_target(
-            target, report_tls_chain(report), report_addresses(report), known
-        )
+        return verify_desktop_target(known, window_id=window_id, pid=pid)
+    if target is not None and target.lower().startswith("https://"):
+        return verify_web_target(target, report_tls_chain(report), report_addresses(report), known)
+    return None
 
+
+def _print_report(
+    report: EnvironmentReport, verification: TargetVerification | None, as_json: bool
+) -> None:
     if as_json:
         body: dict[str, JSONValue] = report.to_json()
         if verification is not None:
@@ -130,7 +155,6 @@ def env_check(
     else:
         for line in report_lines(report, verification):
             typer.echo(line)
-    raise typer.Exit(1 if report.overall is Status.FAIL else 0)
 
 
 def finding_lines(finding: Finding) -> list[str]:

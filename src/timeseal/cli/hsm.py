@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from timeseal.cli import settings as cli_settings
+from timeseal.cli.data_dir import DataDirOption
 from timeseal.core import pki
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
@@ -43,36 +44,32 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+ModuleOption = Annotated[
+    str,
+    typer.Option(
+        "--module",
+        help="PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.",
+    ),
+]
+TokenLabelOption = Annotated[str, typer.Option("--token-label", help="Label of the token.")]
+KeyLabelOption = Annotated[
+    str, typer.Option("--key-label", help="CKA_LABEL of the key pair (EC or RSA).")
+]
+
+
 def use_pkcs11(
-    module: Annotated[
-        str,
-        typer.Option(
-            "--module",
-            help="PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.",
-        ),
-    ],
-    token_label: Annotated[str, typer.Option("--token-label", help="Label of the token.")],
-    key_label: Annotated[
-        str, typer.Option("--key-label", help="CKA_LABEL of the key pair (EC or RSA).")
-    ],
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            "--data-dir",
-            envvar=cli_settings.DATA_DIR_ENV,
-            help="Data directory (PKI, database, blobs).",
-        ),
-    ] = cli_settings.DEFAULT_DATA_DIR,
+    module: ModuleOption,
+    token_label: TokenLabelOption,
+    key_label: KeyLabelOption,
+    data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR,
 ) -> None:
     """Sign timestamps with a key inside an HSM (PKCS#11) from the next `timeseal serve`.
 
     The user PIN comes from TIMESEAL_PKCS11_PIN, or is asked for. The server needs the same
     variable set when it starts.
     """
-    from timeseal.core.signers.pkcs11 import Pkcs11Error, Pkcs11Failure, Pkcs11Signer
     from timeseal.server.runtime import configuration, datadir
 
-    now = dt.datetime.now(dt.UTC)
     try:
         config = datadir.load_config(data_dir)
     except configuration.DataDirError as exc:
@@ -82,18 +79,14 @@ def use_pkcs11(
     pin = cli_settings.secret_from_env(pin_env)
     if pin is None:
         pin = typer.prompt(f"User PIN of token {token_label!r}", hide_input=True)
-
-    try:
-        with Pkcs11Signer.open(
-            module=module, token_label=token_label, key_label=key_label, pin=pin
-        ) as signer:
-            certificate = pki.create_tsa_certificate(root, signer.public_key(), now=now)
-            chain = [certificate, root.certificate]
-            _trial_issue(TimeStampAuthority(signer, chain, policy=config.tsa.policy), root, now=now)
-    except Pkcs11Error as exc:
-        raise _fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
-
-    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    certificate = _certify_on_token(
+        module=module,
+        token_label=token_label,
+        key_label=key_label,
+        pin=pin,
+        root=root,
+        policy=config.tsa.policy,
+    )
     signer_config = configuration.SignerConfig(
         kind="pkcs11",
         chain=CHAIN_FILE,
@@ -102,19 +95,40 @@ def use_pkcs11(
         pkcs11_key_label=key_label,
         pkcs11_pin_env=pin_env,
     )
-    datadir.switch_signer(
-        data_dir,
-        signer_config,
-        {
-            CERTIFICATE_FILE: pem,
-            CHAIN_FILE: pem + root.certificate.public_bytes(serialization.Encoding.PEM),
-        },
-    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    chain_pem = pem + root.certificate.public_bytes(serialization.Encoding.PEM)
+    datadir.switch_signer(data_dir, signer_config, {CERTIFICATE_FILE: pem, CHAIN_FILE: chain_pem})
     fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
     typer.echo(f"TSA signer: key {key_label!r} on token {token_label!r} ({module})")
     typer.echo(f"certificate {(data_dir / CERTIFICATE_FILE).resolve()}  SHA-256 {fingerprint}")
     typer.echo(f"chain {(data_dir / CHAIN_FILE).resolve()}")
     typer.echo(f"restart `timeseal serve` with {pin_env} set to the PIN to sign with the HSM")
+
+
+def _certify_on_token(
+    *,
+    module: str,
+    token_label: str,
+    key_label: str,
+    pin: str,
+    root: pki.IssuedCertificate,
+    policy: str,
+) -> x509.Certificate:
+    """Open the key on the token, certify it under ``root`` and prove the pair with one trial
+    token; a device failure exits 1, any other PKCS#11 refusal 2."""
+    from timeseal.core.signers.pkcs11 import Pkcs11Error, Pkcs11Failure, Pkcs11Signer
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with Pkcs11Signer.open(
+            module=module, token_label=token_label, key_label=key_label, pin=pin
+        ) as signer:
+            certificate = pki.create_tsa_certificate(root, signer.public_key(), now=now)
+            chain = [certificate, root.certificate]
+            _trial_issue(TimeStampAuthority(signer, chain, policy=policy), root, now=now)
+    except Pkcs11Error as exc:
+        raise _fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
+    return certificate
 
 
 def _load_root(data_dir: Path) -> pki.IssuedCertificate:

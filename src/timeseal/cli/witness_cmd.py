@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from timeseal.cli.exits import usage_error
 from timeseal.core.errors import TimeSealError
 
 DataDir = Annotated[
@@ -35,9 +36,13 @@ Name = Annotated[
 DEFAULT_DATA_DIR = Path("./timeseal-witness")
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(2)
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(help="TCP port.")]
+VkeyOption = Annotated[str, typer.Option("--vkey", help="The log's note verifier key.")]
+OriginOption = Annotated[
+    str | None,
+    typer.Option("--origin", help="The log's checkpoint origin (default: key name)."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -45,85 +50,83 @@ def register(app: typer.Typer) -> None:
     witness_app = typer.Typer(
         help="Run a C2SP tlog-witness that cosigns logs' checkpoints.", no_args_is_help=True
     )
+    witness_app.command("vkey")(witness_vkey)
+    witness_app.command("add-log")(witness_add_log)
+    witness_app.command("serve")(witness_serve)
     app.add_typer(witness_app, name="witness")
 
-    def _initialise(data_dir: Path, name: str | None) -> str:
-        from timeseal.core.tlog import format_verifier_key
-        from timeseal.witness.server import initialise
-        from timeseal.witness.store import WitnessError
 
-        try:
-            key = initialise(data_dir, name=name)
-        except (WitnessError, OSError, ValueError) as exc:
-            raise _fail(str(exc)) from None
-        return format_verifier_key(key.verifier_key)
+def _initialise(data_dir: Path, name: str | None) -> str:
+    """Create the data directory and the witness key on first use; the key's vkey."""
+    from timeseal.core.tlog import format_verifier_key
+    from timeseal.witness.server import initialise
+    from timeseal.witness.store import WitnessError
 
-    @witness_app.command("vkey")
-    def vkey(data_dir: DataDir = DEFAULT_DATA_DIR, name: Name = None) -> None:
-        """Print the witness's verifier key (name+hex+base64), for log operators."""
-        typer.echo(_initialise(data_dir, name))
+    try:
+        key = initialise(data_dir, name=name)
+    except (WitnessError, OSError, ValueError) as exc:
+        raise usage_error(str(exc)) from None
+    return format_verifier_key(key.verifier_key)
 
-    @witness_app.command("add-log")
-    def add_log(
-        vkey: Annotated[str, typer.Option("--vkey", help="The log's note verifier key.")],
-        origin: Annotated[
-            str | None,
-            typer.Option("--origin", help="The log's checkpoint origin (default: key name)."),
-        ] = None,
-        data_dir: DataDir = DEFAULT_DATA_DIR,
-    ) -> None:
-        """Follow a log: cosign its checkpoints from now on (a running witness sees it at once)."""
-        from timeseal.core.tlog import parse_verifier_key
-        from timeseal.witness.server import DB_FILE
-        from timeseal.witness.store import WitnessError, WitnessStore
 
-        _initialise(data_dir, None)
-        try:
-            key = parse_verifier_key(vkey.strip())
-        except TimeSealError as exc:
-            raise _fail(f"--vkey: {exc}") from None
-        origin = key.name if origin is None else origin
-        try:
-            added = WitnessStore(data_dir / DB_FILE).add_log(
-                key, origin, now=dt.datetime.now(dt.UTC)
-            )
-        except WitnessError as exc:
-            raise _fail(str(exc)) from None
-        state = "following" if added else "already following"
-        typer.echo(f"{state} {origin} ({key.label})")
+def witness_vkey(data_dir: DataDir = DEFAULT_DATA_DIR, name: Name = None) -> None:
+    """Print the witness's verifier key (name+hex+base64), for log operators."""
+    typer.echo(_initialise(data_dir, name))
 
-    @witness_app.command("serve")
-    def serve(
-        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="TCP port.")] = 8100,
-        data_dir: DataDir = DEFAULT_DATA_DIR,
-        name: Name = None,
-    ) -> None:
-        """Run the witness: POST /add-checkpoint, GET /<origin hash>/checkpoint, /healthz."""
-        import logging
 
-        import uvicorn
+def witness_add_log(
+    vkey: VkeyOption, origin: OriginOption = None, data_dir: DataDir = DEFAULT_DATA_DIR
+) -> None:
+    """Follow a log: cosign its checkpoints from now on (a running witness sees it at once)."""
+    from timeseal.core.tlog import parse_verifier_key
+    from timeseal.witness.server import DB_FILE
+    from timeseal.witness.store import WitnessError, WitnessStore
 
-        from timeseal.witness.server import DB_FILE, create_witness_app
-        from timeseal.witness.store import WitnessStore
+    _initialise(data_dir, None)
+    try:
+        key = parse_verifier_key(vkey.strip())
+    except TimeSealError as exc:
+        raise usage_error(f"--vkey: {exc}") from None
+    origin = key.name if origin is None else origin
+    try:
+        added = WitnessStore(data_dir / DB_FILE).add_log(key, origin, now=dt.datetime.now(dt.UTC))
+    except WitnessError as exc:
+        raise usage_error(str(exc)) from None
+    state = "following" if added else "already following"
+    typer.echo(f"{state} {origin} ({key.label})")
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
 
-        vkey = _initialise(data_dir, name)
-        app = create_witness_app(data_dir.resolve())
-        logs = WitnessStore(data_dir / DB_FILE).logs()
-        typer.echo(f"TimeSeal witness on http://{host}:{port}  data {data_dir.resolve()}")
-        typer.echo(f"vkey {vkey}")
-        for origin, size in logs:
-            typer.echo(f"log {origin} at {size}")
-        if not logs:
-            typer.echo("no logs yet: add one with `timeseal witness add-log --vkey …`")
-        # No proxy header is believed (uvicorn would trust 127.0.0.1, or FORWARDED_ALLOW_IPS).
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="info",
-            proxy_headers=False,
-            forwarded_allow_ips=[],
-        )
+def witness_serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8100,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    name: Name = None,
+) -> None:
+    """Run the witness: POST /add-checkpoint, GET /<origin hash>/checkpoint, /healthz."""
+    import logging
+
+    import uvicorn
+
+    from timeseal.witness.server import DB_FILE, create_witness_app
+    from timeseal.witness.store import WitnessStore
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+
+    vkey = _initialise(data_dir, name)
+    witness_app = create_witness_app(data_dir.resolve())
+    logs = WitnessStore(data_dir / DB_FILE).logs()
+    typer.echo(f"TimeSeal witness on http://{host}:{port}  data {data_dir.resolve()}")
+    typer.echo(f"vkey {vkey}")
+    for origin, size in logs:
+        typer.echo(f"log {origin} at {size}")
+    if not logs:
+        typer.echo("no logs yet: add one with `timeseal witness add-log --vkey …`")
+    # No proxy header is believed (uvicorn would trust 127.0.0.1, or FORWARDED_ALLOW_IPS).
+    uvicorn.run(
+        witness_app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+        forwarded_allow_ips=[],
+    )

@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from tests.support.cli_session import FailingTransport, LoggedCli, logged_cli, payload, use_env
+from tests.support.tus import TUS
 from timeseal.cli.account_cmd import register as register_account
 from timeseal.cli.case_cmd import register as register_case
 from timeseal.cli.server_client import ServerCallFailed, make_client
@@ -115,9 +116,7 @@ def test_an_interrupted_upload_resumes_into_one_record(
         with pytest.raises(ServerCallFailed, match="simulated"):
             uploader.upload(path, kind="screen-recording")
     (entry,) = json.loads(uploads_path().read_text())["uploads"].values()
-    head = httpx.head(
-        entry["url"], headers={"Authorization": f"Bearer {logged.token}", "Tus-Resumable": "1.0.0"}
-    )
+    head = httpx.head(entry["url"], headers={"Authorization": f"Bearer {logged.token}", **TUS})
     stopped = int(head.headers["upload-offset"])
     assert 0 < stopped < len(data) and stopped % chunk == 0
 
@@ -125,9 +124,7 @@ def test_an_interrupted_upload_resumes_into_one_record(
     result = CliRunner(env=logged.env).invoke(cli, ["upload", str(path), "--server", logged.url])
     assert result.exit_code == 0, result.output
     number = result.output.strip().rsplit(" -> ", 1)[1]
-    head = httpx.head(
-        entry["url"], headers={"Authorization": f"Bearer {logged.token}", "Tus-Resumable": "1.0.0"}
-    )
+    head = httpx.head(entry["url"], headers={"Authorization": f"Bearer {logged.token}", **TUS})
     assert head.headers["timeseal-evidence-number"] == number  # the same upload finished
     sha = hashlib.sha256(data).hexdigest()
     assert [r["number"] for r in records(logged) if r["sha256"] == sha] == [number]

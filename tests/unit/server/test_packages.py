@@ -5,7 +5,6 @@ metadata the client sent; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -20,9 +19,10 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.support.accounts import FakeClock, server_database_url
+from tests.support.tus import PATCH, TUS, tus_metadata
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error
-from tests.unit.server.test_vault import PATCH, TUS, bearer
+from tests.unit.server.test_vault import bearer
 from timeseal.cli.main import app as cli
 from timeseal.core.package import parse_manifest, verify_package
 from timeseal.core.package.layout import item_id
@@ -54,7 +54,7 @@ def seal(
     }
     if capture is not None:
         meta["capture"] = json.dumps(capture, ensure_ascii=False)
-    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+    encoded = tus_metadata(**meta)
     created = client.post(
         "/api/v1/uploads",
         headers={**auth, **TUS, "Upload-Length": str(len(data)), "Upload-Metadata": encoded},
@@ -173,13 +173,8 @@ def test_an_item_package_verifies_and_comes_back_the_same(
 def test_capture_metadata_must_fit_a_package(server: TestClient, data_dir: Path) -> None:
     auth = bearer(server, data_dir)
     for bad in ('{"latitude": 31.23}', "[1, 2]", "{not json", '{"a": 1, "a": 2}'):
-        encoded = ",".join(
-            f"{k} {base64.b64encode(v.encode()).decode()}"
-            for k, v in {
-                "filename": "x.jpg",
-                "sha256": hashlib.sha256(b"x").hexdigest(),
-                "capture": bad,
-            }.items()
+        encoded = tus_metadata(
+            filename="x.jpg", sha256=hashlib.sha256(b"x").hexdigest(), capture=bad
         )
         reply = server.post(
             "/api/v1/uploads",

@@ -4,7 +4,6 @@ arrive, finish into a sealed evidence item, cut-off by the housekeeper, the chai
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -22,6 +21,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.support.accounts import log_in, server_database_url
+from tests.support.tus import TUS, tus_metadata
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_packages import fetch, verified
 from tests.unit.server.test_vault import bearer
@@ -665,8 +665,7 @@ def test_an_open_recording_counts_against_uploads_too(data_dir: Path, db_url: st
         auth = bearer(client, data_dir)
         rid = start(client, auth)["id"]
         assert put(client, auth, rid, 0, CHUNKS[0]).status_code == 200
-        meta = "filename Yi5qcGc=,sha256 " + base64.b64encode(b"0" * 64).decode()
-        tus = {"Tus-Resumable": "1.0.0", "Upload-Metadata": meta}
+        tus = {**TUS, "Upload-Metadata": tus_metadata(filename="b.jpg", sha256="0" * 64)}
         over = client.post("/api/v1/uploads", headers={**auth, **tus, "Upload-Length": "101"})
         assert error(over) == (413, "quota_exceeded")
         fits = client.post("/api/v1/uploads", headers={**auth, **tus, "Upload-Length": "100"})

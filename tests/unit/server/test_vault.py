@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, log_in
+from tests.support.tus import PATCH, TUS, tus_metadata
 from tests.unit.server.conftest import running_app
 from timeseal.cli.log_receipts import check_receipt
 from timeseal.core.tlog import parse_verifier_key
@@ -36,14 +37,8 @@ from timeseal.store.evidence.tables import evidence_records
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
 OTHER_PHONE = "+8613900001111"
-TUS = {"Tus-Resumable": "1.0.0"}
-PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 DATA = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
 SHA = hashlib.sha256(DATA).hexdigest()
-
-
-def _meta(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
 
 
 @pytest.fixture
@@ -66,7 +61,7 @@ def create(
             **auth,
             **TUS,
             "Upload-Length": str(len(data)),
-            "Upload-Metadata": _meta(
+            "Upload-Metadata": tus_metadata(
                 filename="clip.mp4",
                 kind="video",
                 title="证据",
@@ -278,7 +273,7 @@ def test_tus_protocol_details(vault: TestClient, data_dir: Path) -> None:
             **auth,
             **TUS,
             "Upload-Length": "1",
-            "Upload-Metadata": _meta(filename="a", kind="nope", sha256=SHA),
+            "Upload-Metadata": tus_metadata(filename="a", kind="nope", sha256=SHA),
         },
     )
     assert bad_kind.status_code == 400
@@ -300,7 +295,7 @@ def test_quota_exceeded(data_dir: Path, db_url: str) -> None:
                 **auth,
                 **TUS,
                 "Upload-Length": "11",
-                "Upload-Metadata": _meta(filename="b", sha256=SHA),
+                "Upload-Metadata": tus_metadata(filename="b", sha256=SHA),
                 "Accept-Language": "en",
             },
         )

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.tus import TUS, tus_metadata
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import _meta, bearer, patch
+from tests.unit.server.test_vault import bearer, patch
 
 DATA = b"TimeSeal verify page \x00\x01\x02 " * 3000
-TUS = {"Tus-Resumable": "1.0.0"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,12 @@ def seal(
     }
     reply = client.post(
         "/api/v1/uploads",
-        headers={**auth, **TUS, "Upload-Length": str(len(data)), "Upload-Metadata": _meta(**meta)},
+        headers={
+            **auth,
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": tus_metadata(**meta),
+        },
     )
     assert reply.status_code == 201, reply.text
     status, headers = patch(client, auth, reply.headers["location"], 0, data)
