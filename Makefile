@@ -38,17 +38,27 @@ jstest: $(NODE_MODULES)
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed
-	$(BIN)/pytest --durations=15 $(PYTEST_ARGS)
+# The suite in two runs. First the trust core's own tests and the interop tests (real openssl,
+# rfc3161-client, pyHanko, SoftHSM2) under coverage, and the core's floor enforced on what they
+# reach (99.5% measured on 2026-12-07; the floor is the issue's 98). Then everything else, in
+# TEST_JOBS parallel processes (pytest-xdist; each test's databases, ports, data directories
+# and X displays are its own), without the tracer, which made the end-to-end tests about three
+# times slower. The 15 slowest tests of each run are printed, so the suite's time stays visible.
+TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+CORE_TESTS := tests/unit/core tests/interop
 
-# Coverage, measured in one pytest run (the `timeseal serve` processes and workers the tests start
-# included: [tool.coverage.run] in pyproject.toml), then two floors checked on its data: the
-# whole project, and the trust core, whose share counts the interop tests (PKCS#11 on SoftHSM2).
-# Not part of `make test` yet: on Python 3.11 the tracer made the suite about three times slower
-# (the e2e tests alone took 28 minutes), past what CI can afford. The core's floor is its
-# measured figure (95.5% from tests/unit/core and tests/interop, 2026-12-07); the target is 98.
+unit: $(BIN)/.installed
+	$(BIN)/pytest --cov=timeseal.core --cov-report= --durations=15 $(CORE_TESTS)
+	$(BIN)/coverage report --include='*/timeseal/core/*' --fail-under=$(CORE_COVERAGE_MIN)
+	$(BIN)/pytest -n $(TEST_JOBS) --durations=15 $(addprefix --ignore=,$(CORE_TESTS)) $(PYTEST_ARGS)
+
+# The whole project's coverage, measured in one pytest run over the whole suite (the `timeseal
+# serve` processes and workers the tests start included: [tool.coverage.run] in pyproject.toml),
+# then both floors checked on its data. `make test` enforces the core's floor on every run; this
+# one takes about three times as long as the suite (the tracer, on Python 3.11), so it is run
+# on demand rather than in CI.
 COVERAGE_MIN ?= 90
-CORE_COVERAGE_MIN ?= 95
+CORE_COVERAGE_MIN ?= 98
 
 coverage: system-packages $(BIN)/.installed
 	$(BIN)/pytest --cov --cov-report= $(PYTEST_ARGS)

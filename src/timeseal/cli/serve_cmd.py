@@ -120,6 +120,7 @@ def serve(
 ) -> None:
     """Run the whole platform (TSA, API, log, web UI)."""
     from timeseal.server.runtime import http as runtime
+    from timeseal.server.runtime import serving
     from timeseal.server.runtime import workers as workers_module
 
     if not 0 < recording_idle_minutes <= 24 * 60:
@@ -146,7 +147,7 @@ def serve(
     settings = dataclasses.replace(settings, http=http)
     _announce(host, port, data_dir, n, config, http)
     if n == 1:
-        workers_module.run_single(runtime.server_options(host, port, settings))
+        workers_module.run_single(serving.server_options(host, port, settings))
         return
     raise typer.Exit(_run_workers(settings, n, host, port, data_dir))
 
@@ -229,7 +230,7 @@ def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_di
     one journal process commits every worker's tokens together. The supervisor's exit code."""
     from timeseal.server.journal import process as journal_process
     from timeseal.server.log import sequencer_process
-    from timeseal.server.runtime import http as runtime
+    from timeseal.server.runtime import serving
     from timeseal.server.runtime import workers as workers_module
 
     try:
@@ -249,6 +250,6 @@ def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_di
         journal = workers_module.ProcessSpec(
             journal_process.run, (data_dir, database, journal_socket), reload=False
         )
-        server_config = runtime.server_options(host, port, settings)
+        server_config = serving.server_options(host, port, settings)
         supervisor = workers_module.Supervisor(server_config, n, companions=[journal, sequencer])
         return supervisor.run()

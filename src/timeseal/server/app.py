@@ -362,5 +362,5 @@ class RouteFirst:
 def app_from_env() -> RouteFirst:
     """Factory for uvicorn run by hand (``uvicorn --factory``): settings from the environment.
     ``timeseal serve``'s workers get theirs as an argument instead
-    (:func:`timeseal.server.runtime.http.app_factory`)."""
+    (:func:`timeseal.server.runtime.serving.app_factory`)."""
     return create_app(ServerSettings.from_env())

@@ -1,11 +1,11 @@
 """How the HTTP front behaves, as the operator chose it: which proxies are trusted, how long a
 client may take to send a request, when the disk counts as low, whether ``/docs`` is served.
 
-``timeseal serve`` reads these once — ``config.json``'s ``"http"`` section, then its own flags
-over it (:func:`resolve`) — and hands the result explicitly to every worker, inside the
-server's settings: to uvicorn's config (:func:`server_options`) and to the application factory
-(:func:`app_factory`). Nothing here is read from the environment, so uvicorn's own
-``FORWARDED_ALLOW_IPS`` variable (which uvicorn reads whenever it is not told otherwise) can
+``timeseal serve`` reads these once — ``config.json``'s ``"http"`` section, then its own flags over
+it (:func:`resolve`) — and hands the result explicitly to every worker, inside the server's
+settings: to uvicorn's config and to the application factory
+(:mod:`timeseal.server.runtime.serving`). Nothing here is read from the environment, so uvicorn's
+own ``FORWARDED_ALLOW_IPS`` variable (which uvicorn reads whenever it is not told otherwise) can
 never widen the trust the operator set.
 
 Forwarded headers (``X-Forwarded-For``, ``X-Forwarded-Proto``) are trusted only from the
@@ -17,14 +17,10 @@ session cookies are ``Secure``.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from timeseal.server.app import ServerSettings
+from typing import Any
 
 #: A request's head (request line and headers) must be complete this long after it began.
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -118,38 +114,3 @@ def resolve(
     if api_docs is not None:
         changes["api_docs"] = api_docs
     return replace(config, **changes)
-
-
-def app_factory(settings: ServerSettings) -> Callable[[], Any]:
-    """The factory a worker calls to build its application, with ``settings`` bound to it (a
-    ``functools.partial``, so they travel to spawned workers by pickling, not by
-    environment)."""
-    from timeseal.server.app import create_app
-
-    return functools.partial(create_app, settings)
-
-
-def server_options(host: str, port: int, settings: ServerSettings) -> dict[str, Any]:
-    """Keyword arguments for :class:`timeseal.server.tsa.fast_path.TimeSealConfig` (uvicorn's
-    ``Config`` plus our timeouts), for the single process and for every worker alike.
-    ``settings.http`` must be set (:func:`resolve`'s result)."""
-    http = settings.http
-    if http is None:
-        raise ValueError("server_options needs the resolved HTTP settings (settings.http)")
-    return {
-        "app": app_factory(settings),
-        "factory": True,
-        "host": host,
-        "port": port,
-        "log_level": "info",
-        "access_log": False,
-        "loop": "uvloop",
-        # httptools, with /tsa answered in place
-        "http": "timeseal.server.tsa.fast_path:TSAHttpProtocol",
-        # uvicorn trusts no proxy header: the application does, from the listed peers only.
-        # Both given explicitly, so that FORWARDED_ALLOW_IPS in the environment is never read.
-        "proxy_headers": False,
-        "forwarded_allow_ips": [],
-        "header_timeout": http.header_timeout_s,
-        "body_timeout": http.body_timeout_s,
-    }

@@ -22,8 +22,8 @@ it down gracefully.
 
 Every process gets its whole configuration as an argument (a
 :class:`~timeseal.server.tsa.fast_path.TimeSealConfig`'s keyword arguments, built once by
-:func:`timeseal.server.runtime.http.server_options`), so what the operator set reaches each worker
-the same way and nothing in a worker's environment can change it.
+:func:`timeseal.server.runtime.serving.server_options`), so what the operator set reaches each
+worker the same way and nothing in a worker's environment can change it.
 """
 
 from __future__ import annotations
