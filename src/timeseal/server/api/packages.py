@@ -27,10 +27,12 @@ from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.state import Certificates, Packages, Vault
 from timeseal.server.api.vault import blob_response, owned_record, parse_range
 from timeseal.server.evidence.packages import EmptyCase, PackageError, PackageService
+from timeseal.server.evidence.shares import ShareService
 from timeseal.server.evidence.vault import NotSequenced, VaultService
 from timeseal.server.tsa.service import utc_now
 from timeseal.store.blobs import BlobRef
 from timeseal.store.packages import PackageRow
+from timeseal.store.shares import ShareLink
 
 ZIP_MEDIA_TYPE = "application/zip"
 PDF_MEDIA_TYPE = "application/pdf"
@@ -157,4 +159,28 @@ async def case_package(
     note_downloads(
         vault, (item.record_id for item in vault.cases.items(case.id)), principal, request
     )
+    return response
+
+
+async def shared_package_response(
+    service: ShareService, link: ShareLink, request: Request
+) -> StreamingResponse:
+    """The package of what the opened ``link`` shares (the item, or the whole case), built
+    on first request, ``Range`` honoured; each shared item's custody notes the opening. The
+    one answer behind the API's and the share page's download."""
+    packages = service.packages
+    withhold = not link.show_ip_location
+    if link.scope == "evidence":
+        record = service.record(link)
+        records = [record]
+        row = await built(packages.item_package(record, withhold_private=withhold))
+        filename = f"{item_id(record.number)}.zip"
+    else:
+        case, items = service.case(link)
+        records = [r for r, _ in items]
+        row = await built(packages.case_package(case, withhold_private=withhold))
+        filename = f"case-{case.id}.zip"
+    response = package_response(packages, row, filename, request)
+    for record in records:
+        service.note_open(link, record, client_ip(request))
     return response

@@ -44,11 +44,10 @@ from starlette.responses import Response, StreamingResponse
 
 from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
-from timeseal.core.package.layout import item_id
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.cases import CaseId, case_info
 from timeseal.server.api.errors import ApiError, error_responses
-from timeseal.server.api.packages import PACKAGE_RESPONSES, built, package_response
+from timeseal.server.api.packages import PACKAGE_RESPONSES, shared_package_response
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.state import Shares
 from timeseal.server.api.vault import (
@@ -394,27 +393,3 @@ async def shared_package(
     that withholds IP addresses and exact locations."""
     link = open_share(service, share, code, request)
     return await shared_package_response(service, link, request)
-
-
-async def shared_package_response(
-    service: ShareService, link: ShareLink, request: Request
-) -> StreamingResponse:
-    """The package of what the opened ``link`` shares (the item, or the whole case), built
-    on first request, ``Range`` honoured; each shared item's custody notes the opening. The
-    one answer behind the API's and the share page's download."""
-    packages = service.packages
-    withhold = not link.show_ip_location
-    if link.scope == "evidence":
-        record = service.record(link)
-        records = [record]
-        row = await built(packages.item_package(record, withhold_private=withhold))
-        filename = f"{item_id(record.number)}.zip"
-    else:
-        case, items = service.case(link)
-        records = [r for r, _ in items]
-        row = await built(packages.case_package(case, withhold_private=withhold))
-        filename = f"case-{case.id}.zip"
-    response = package_response(packages, row, filename, request)
-    for record in records:
-        service.note_open(link, record, client_ip(request))
-    return response

@@ -43,8 +43,8 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.api.errors import http_status
+from timeseal.server.api.packages import shared_package_response
 from timeseal.server.api.security import auth_service, client_ip
-from timeseal.server.api.shares import shared_package_response
 from timeseal.server.api.vault import content_response, parse_range
 from timeseal.server.refusal import Refusal
 from timeseal.server.web.account_pages import (
