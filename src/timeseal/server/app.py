@@ -34,7 +34,7 @@ from timeseal.server.api.auth import mount_auth
 from timeseal.server.api.docs import include_api_docs, offline_swagger_ui
 from timeseal.server.api.log import log_api, log_routes
 from timeseal.server.api.platform import Health, SequencerRole, keep_platform, platform_routes
-from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.public_records import PublicRecords
 from timeseal.server.api.state import ApiServices, keep_services
 from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.packages import PackageService

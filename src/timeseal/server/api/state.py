@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 if TYPE_CHECKING:
     from timeseal.server.accounts.service import AuthService
-    from timeseal.server.api.public import PublicRecords
+    from timeseal.server.api.public_records import PublicRecords
     from timeseal.server.certificate.issue import CertificateIssuer
     from timeseal.server.evidence.packages import PackageService
     from timeseal.server.evidence.recordings import RecordingService

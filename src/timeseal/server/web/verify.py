@@ -43,7 +43,7 @@ from timeseal.core.tsp.response import TSTInfo, parse_response
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 from timeseal.server.api.models import PublicEvidence
-from timeseal.server.api.public import PublicRecords
+from timeseal.server.api.public_records import PublicRecords
 from timeseal.server.web.account_pages import visitor_context
 from timeseal.server.web.i18n import N_
 from timeseal.server.web.state import public_records, web_pages, web_settings
