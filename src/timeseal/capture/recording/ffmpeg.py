@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FFMPEG = "ffmpeg"
+#: ffmpeg without its banner, its prompts or anything below an error: the one-shot commands.
+QUIET_FFMPEG = (FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error")
 SEGMENT_PATTERN = "seg_%06d.ts"
 SEGMENT_LIST = "segments.csv"
 
@@ -151,11 +153,7 @@ def plain_argv(
     """The same recording as :func:`segment_argv` into one file, with no live sealing (the
     benchmark's baseline)."""
     return [
-        FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
+        *QUIET_FFMPEG,
         *source.args,
         "-t",
         str(duration),
@@ -170,11 +168,7 @@ def plain_argv(
 def concat_argv(list_file: Path, output: Path) -> list[str]:
     """Join the segments without re-encoding (concat demuxer, ``-c copy``)."""
     return [
-        FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
+        *QUIET_FFMPEG,
         "-f",
         "concat",
         "-safe",
@@ -193,11 +187,7 @@ def concat_argv(list_file: Path, output: Path) -> list[str]:
 def photo_argv(source: Source, output: Path) -> list[str]:
     """One still frame as JPEG (after a short warm-up, so a camera's exposure settles)."""
     return [
-        FFMPEG,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
+        *QUIET_FFMPEG,
         *source.args,
         "-frames:v",
         "1",
