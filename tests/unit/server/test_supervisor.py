@@ -26,6 +26,9 @@ def _note(directory: Path, what: str) -> None:
     (directory / f"{what}-{os.getpid()}").write_text(repr(time.time()))
 
 
+#: How long a stopping supervisor may take: its workers drain, nothing waits for a timeout.
+STOP_WAIT = 15.0
+
 #: How long a worker takes from its start to answering (a real one imports and runs its lifespan).
 WORKER_WARM_UP = 1.0
 
@@ -151,3 +154,57 @@ def test_a_replacement_that_cannot_start_leaves_its_worker_serving(tmp_path: Pat
         _end(supervisor)
     assert supervisor.exitcode == 0
     assert len(times(tmp_path, "worker-stopped")) == 2
+
+
+def _pids(directory: Path, what: str) -> set[int]:
+    return {int(p.name.rsplit("-", 1)[1]) for p in directory.glob(f"{what}-*")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_replacement_killed_while_starting_leaves_its_worker_serving(tmp_path: Path) -> None:
+    supervisor = _start_supervisor(tmp_path)
+    originals = _pids(tmp_path, "worker-started")
+    try:
+        assert supervisor.pid is not None
+        os.kill(supervisor.pid, signal.SIGHUP)
+        wait_for(lambda: len(_pids(tmp_path, "worker-started")) == 3, "a replacement to start")
+        (replacement,) = _pids(tmp_path, "worker-started") - originals
+        os.kill(replacement, signal.SIGKILL)  # dies during its warm-up, before it answers
+        # The reload goes on with the second slot, whose replacement answers.
+        wait_for(lambda: len(_pids(tmp_path, "worker-stopped")) == 1, "one old worker to stop")
+        time.sleep(WORKER_WARM_UP + WORKER_DRAIN)
+        assert len(_pids(tmp_path, "worker-stopped")) == 1  # the first slot's worker serves on
+        serving = (originals | _pids(tmp_path, "worker-ready")) - _pids(tmp_path, "worker-stopped")
+        assert {pid for pid in serving if _alive(pid)} == serving - {replacement}
+        assert len(serving - {replacement}) == 2
+        assert supervisor.is_alive()
+    finally:
+        _end(supervisor)
+    assert supervisor.exitcode == 0
+
+
+def test_sigterm_while_a_reload_waits_stops_every_process(tmp_path: Path) -> None:
+    supervisor = _start_supervisor(tmp_path)
+    try:
+        assert supervisor.pid is not None
+        os.kill(supervisor.pid, signal.SIGHUP)
+        wait_for(lambda: len(_pids(tmp_path, "worker-started")) == 3, "a replacement to start")
+        assert len(_pids(tmp_path, "worker-ready")) == 2  # it is still warming up
+        os.kill(supervisor.pid, signal.SIGTERM)
+        supervisor.join(STOP_WAIT)
+        assert not supervisor.is_alive(), "the supervisor did not stop during a reload"
+    finally:
+        if supervisor.is_alive():
+            supervisor.kill()
+    assert supervisor.exitcode == 0
+    started = _pids(tmp_path, "worker-started")
+    assert len(started) == 3  # no further replacement was started after SIGTERM
+    assert not [pid for pid in started if _alive(pid)]
+    assert not [pid for pid in _pids(tmp_path, "companion-started") if _alive(pid)]

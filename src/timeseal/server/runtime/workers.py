@@ -228,12 +228,14 @@ class Supervisor:
             if slot < self._workers:
                 new, ready = self._start_worker(slot)
                 if not self._wait_ready(new, ready):
+                    self._retire(new)
+                    if self._stop.is_set():  # told to stop meanwhile: _stop_all ends the rest
+                        return
                     log.error(
                         "replacement worker %s did not start; worker %s keeps serving",
                         new.pid,
                         old.pid,
                     )
-                    self._retire(new)
                     continue
             elif self._companions[slot - self._workers].reload:
                 new = self._start(slot)
