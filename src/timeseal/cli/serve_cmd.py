@@ -161,6 +161,8 @@ def _checked_data_dir(
     from timeseal.server.accounts.sms import check_listen_address
     from timeseal.server.app import ServerSettings
     from timeseal.server.runtime import configuration, datadir
+    from timeseal.server.runtime.blob_store import check_blob_store
+    from timeseal.store.blobs import blob_store_for
 
     datadir.initialise(data_dir, now=utc_now())
     try:
@@ -174,8 +176,17 @@ def _checked_data_dir(
         check_listen_address(config.sms, host, allow_dev=allow_dev_sms)
     except configuration.DataDirError as exc:
         raise usage_error(str(exc)) from None
-    # Before any worker starts: refuse a database that is not this data directory's.
-    open_database(data_dir, settings.database_url).dispose()
+    # Before any worker starts: refuse a database, or a blob store, not this data directory's.
+    engine = open_database(data_dir, settings.database_url)
+    try:
+        blobs = blob_store_for(
+            data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
+        )
+        check_blob_store(data_dir, blobs, settings.blob_url, engine)
+    except (ValueError, configuration.DataDirError) as exc:
+        raise usage_error(str(exc)) from None
+    finally:
+        engine.dispose()
     return settings, config
 
 

@@ -55,7 +55,7 @@ from timeseal.server.tsa.clock import ClockGuard, ClockSource, source_by_name
 from timeseal.server.tsa.service import TSAEndpoint, TSAService, utc_now
 from timeseal.server.web import include_web
 from timeseal.server.web.verify_limits import VerifyLimits
-from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, blob_store_for
+from timeseal.store.blobs import BLOB_URL_ENV, S3_ENDPOINT_ENV, BlobStore, blob_store_for
 from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.evidence.records import EvidenceStore
 from timeseal.store.log.store import LogStore
@@ -157,12 +157,18 @@ def create_app(settings: ServerSettings) -> RouteFirst:
     tsa = StartedTSA()
     chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in chain)
     auth = _auth_service(settings, config, engine)
+    # Not used until the lifespan checks that it is the data directory's blob store.
+    blobs = blob_store_for(
+        settings.data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
+    )
     services = _api_services(
-        settings, config, engine, log_store, log_key.verifier_key, chain, chain_pem, tsa
+        settings, config, engine, blobs, log_store, log_key.verifier_key, chain, chain_pem, tsa
     )
     lifespan = ServerLifespan(
         data_dir=settings.data_dir,
         engine=engine,
+        blobs=blobs,
+        blob_url=settings.blob_url,
         authority=authority,
         guard=guard,
         sequencer=sequencer,
@@ -300,6 +306,7 @@ def _api_services(
     settings: ServerSettings,
     config: configuration.Config,
     engine: Engine,
+    blobs: BlobStore,
     log_store: LogStore,
     log_key: VerifierKey,
     chain: list[x509.Certificate],
@@ -310,9 +317,7 @@ def _api_services(
     is the time-stamp service, which the application's lifespan starts."""
     vault = VaultService(
         EvidenceStore(engine),
-        blob_store_for(
-            settings.data_dir, settings.blob_url, s3_endpoint_url=settings.s3_endpoint_url
-        ),
+        blobs,
         log_store,
         tsa,
         settings.data_dir / STAGING_DIR,

@@ -3,7 +3,8 @@ and stops again, given the pieces ``create_app`` built (constructing them opens 
 
 Start: (1) the data directory is tightened to its owner (:mod:`.runtime.permissions`: file
 modes are changed here, not while the application is built) and its database checked to be
-the data directory's own before anything is written to it; (2) the serial allocator; (3) the
+the data directory's own before anything is written to it, then its blob store
+(:mod:`.runtime.blob_store`); (2) the serial allocator; (3) the
 issuance journal (this process's, or the journal process's socket); (4) the clock guard;
 (5) the log sequencer, when this process runs it; (6) the housekeeper; (7) the TSA service,
 kept in the :class:`StartedTSA` that the services and ``POST /tsa`` read it from, and in the
@@ -28,11 +29,13 @@ from timeseal.core.tsp.authority import TimeStampAuthority
 from timeseal.server.journal.client import RemoteJournal
 from timeseal.server.log.sequencer import Sequencer
 from timeseal.server.runtime import permissions
+from timeseal.server.runtime.blob_store import check_blob_store
 from timeseal.server.runtime.database import prepare_database
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.server.tsa.clock import ClockGuard
 from timeseal.server.tsa.fast_path import TSA_STATE_KEY
 from timeseal.server.tsa.service import TSAService, utc_now
+from timeseal.store.blobs import BlobStore
 from timeseal.store.issuance import IssuanceJournal, Journal, SerialAllocator
 
 log = logging.getLogger("timeseal.server")
@@ -62,6 +65,9 @@ class ServerLifespan:
 
     data_dir: Path
     engine: Engine
+    blobs: BlobStore
+    #: ``TIMESEAL_BLOB_URL`` as the settings read it (None: the data directory's blobs/).
+    blob_url: str | None
     authority: TimeStampAuthority
     guard: ClockGuard
     #: None: the sequencer runs in a process of its own.
@@ -107,6 +113,7 @@ class ServerLifespan:
 
     def _open_data_dir(self) -> None:
         """Tighten a data directory found looser than its owner's alone, then refuse a
-        database other than the data directory's."""
+        database or a blob store other than the data directory's."""
         permissions.tighten(self.data_dir)
         prepare_database(self.data_dir, self.engine)
+        check_blob_store(self.data_dir, self.blobs, self.blob_url, self.engine)

@@ -111,6 +111,17 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobsConfig:
+    """Where this data directory's files (blobs) were when it was first bound to its blob store
+    (:mod:`timeseal.server.runtime.blob_store`): ``TIMESEAL_BLOB_URL`` without credentials, or
+    empty for ``<data-dir>/blobs``. For messages only: the store's own label is what is
+    checked (a bucket may be copied, a data directory moved)."""
+
+    location: str = ""
+    bound: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     tsa: TSAConfig
     clock: ClockConfig = field(default_factory=ClockConfig)
@@ -119,6 +130,7 @@ class Config:
     vault: VaultConfig = field(default_factory=VaultConfig)
     http: HttpConfig = field(default_factory=HttpConfig)  # timeseal.server.runtime.http
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    blobs: BlobsConfig = field(default_factory=BlobsConfig)
 
     def to_json(self) -> str:
         return json.dumps(_asdict(self), indent=2, sort_keys=True) + "\n"
@@ -140,6 +152,7 @@ class Config:
                 vault=VaultConfig(**raw.get("vault", {})),
                 http=HttpConfig.from_json(raw.get("http", {})),
                 database=DatabaseConfig(**raw.get("database", {})),
+                blobs=BlobsConfig(**raw.get("blobs", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise DataDirError(f"{CONFIG_FILE}: {exc}") from exc

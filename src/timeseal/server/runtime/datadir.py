@@ -44,6 +44,7 @@ from timeseal.core.files import write_durably
 from timeseal.core.tlog import format_signer_key, format_verifier_key, generate_signer_key
 from timeseal.server.runtime.configuration import (
     CONFIG_FILE,
+    BlobsConfig,
     Config,
     DatabaseConfig,
     DataDirError,
@@ -223,6 +224,17 @@ def bind_database(data_dir: Path, database: DatabaseConfig) -> DatabaseConfig:
             data_dir / CONFIG_FILE, replace(config, database=database).to_json().encode()
         )
         return database
+
+
+def bind_blobs(data_dir: Path, blobs: BlobsConfig) -> BlobsConfig:
+    """Record ``blobs`` in ``config.json`` unless one is recorded already; return the one
+    recorded (under the initialisation lock, as :func:`bind_database`)."""
+    with _locked(data_dir):
+        config = load_config(data_dir)
+        if config.blobs.bound:
+            return config.blobs
+        _write_private(data_dir / CONFIG_FILE, replace(config, blobs=blobs).to_json().encode())
+        return blobs
 
 
 def add_witness(data_dir: Path, witness: WitnessConfig) -> Config:

@@ -14,7 +14,9 @@ implements :class:`BlobStore`:
 
 Layout (both backends): ``<root>/ab/cd/<64 hex digits>`` with ``ab`` and ``cd`` the first two
 bytes of the digest; writes in progress live under ``<root>/tmp/``, which is never read as a
-blob. :meth:`~BlobStore.sweep_abandoned` removes what a crashed writer left there.
+blob. :meth:`~BlobStore.sweep_abandoned` removes what a crashed writer left there. Beside
+them, ``<root>/timeseal-store.json`` (:data:`LABEL_NAME`) names the installation the store
+belongs to.
 
 Errors::
 
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from timeseal.store.blobs._common import (
     CHUNK_SIZE,
+    LABEL_NAME,
     BlobError,
     BlobNotFound,
     BlobReader,
@@ -47,6 +50,7 @@ from timeseal.store.blobs.s3 import S3_ENDPOINT_ENV, S3_PART_SIZE, S3BlobStore
 __all__ = [
     "BLOB_URL_ENV",
     "CHUNK_SIZE",
+    "LABEL_NAME",
     "S3_ENDPOINT_ENV",
     "S3_PART_SIZE",
     "BlobError",

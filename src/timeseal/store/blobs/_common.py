@@ -199,6 +199,11 @@ class BlobReader(ABC):
         self.close()
 
 
+#: The store's label: a small JSON object beside the blobs, never a blob itself (blobs live
+#: under ``ab/cd/``), naming the installation the store belongs to.
+LABEL_NAME = "timeseal-store.json"
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     """Content-addressed, immutable blobs (see :mod:`timeseal.store.blobs`)."""
@@ -237,4 +242,14 @@ class BlobStore(Protocol):
     def sweep_abandoned(self, older_than: dt.timedelta) -> int:
         """Remove writes in progress that a crashed process left, if older than
         ``older_than``; returns how many. Safe while other writers are running."""
+        ...
+
+    def read_label(self) -> bytes | None:
+        """The store's label (:data:`LABEL_NAME`, beside the blobs), or None if it has none.
+        It names the installation whose files these are
+        (:mod:`timeseal.server.runtime.blob_store`)."""
+        ...
+
+    def write_label(self, data: bytes) -> None:
+        """Write the store's label, replacing any (durably, whole or not at all)."""
         ...

@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from timeseal.core.files import fsync_dir
+from timeseal.core.files import fsync_dir, write_durably
 from timeseal.store.blobs._common import (
     CHUNK_SIZE,
+    LABEL_NAME,
     BlobError,
     BlobNotFound,
     BlobReader,
@@ -132,6 +133,16 @@ class LocalBlobStore:
             return self.path(sha256).stat().st_size
         except FileNotFoundError:
             raise BlobNotFound(f"no blob {sha256.hex()}") from None
+
+    def read_label(self) -> bytes | None:
+        try:
+            return (self.root / LABEL_NAME).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_label(self, data: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_durably(self.root / LABEL_NAME, data, mode=0o600)
 
     # removing
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from timeseal.store.blobs._common import (
     CHUNK_SIZE,
+    LABEL_NAME,
     BlobError,
     BlobNotFound,
     BlobReader,
@@ -194,6 +195,25 @@ class S3BlobStore:
                 raise BlobNotFound(f"no blob {sha256.hex()}") from None
             raise
         return head["ContentLength"]
+
+    def read_label(self) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._join(LABEL_NAME))
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        body = answer["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def write_label(self, data: bytes) -> None:
+        # One PUT: S3 makes an object visible whole or not at all.
+        self.client.put_object(Bucket=self.bucket, Key=self._join(LABEL_NAME), Body=data)
 
     # removing
 
