@@ -8,19 +8,20 @@ DATA_DIR ?= ./timeseal-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-# Packages the tests drive for real: openssl (interop), SoftHSM2 (PKCS#11), poppler (PDF checks),
-# Chromium, ffmpeg and Xvfb (capture), Noto CJK (Chinese rendering), zbar (QR code decoding),
-# x11-utils (xprop, xwininfo: which program drew a recorded window).
-SYSTEM_PACKAGES := openssl softhsm2 opensc poppler-utils chromium ffmpeg xvfb fonts-noto-cjk zbar-tools x11-utils
-# Node.js and npm lint and test the browser code (eslint, node --test; package.json). Installed
-# only when `node` or `npm` is missing: a machine with NodeSource's nodejs (which bundles npm)
-# must not be given Debian's npm package, which conflicts with it.
-NODE_PACKAGES := nodejs npm
+# System packages (apt; tools/system-packages.sh installs the missing ones, or says what to
+# install). Runtime, for `make serve` and the capture commands: python3-venv (the virtualenv),
+# Noto CJK (the certificate PDF's Chinese text: without it no certificate or package can be
+# built), ffmpeg (video previews, recording), Chromium (web capture; a snap on Ubuntu, see the
+# script), openssl (checking tokens by hand). Tests only: SoftHSM2 (PKCS#11), poppler (PDF
+# checks), Xvfb (capture), zbar (QR codes), x11-utils (xprop, xwininfo: which program drew a
+# recorded window); and Node.js and npm, which lint and test the browser code (package.json).
+RUNTIME_PACKAGES := python3-venv openssl ffmpeg chromium fonts-noto-cjk
+TEST_PACKAGES := softhsm2 opensc poppler-utils xvfb zbar-tools x11-utils
 NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test coverage lint typecheck unit jstest system-packages venv clean
+.PHONY: serve test coverage lint typecheck unit jstest runtime-packages system-packages venv clean
 
-serve: $(BIN)/.installed
+serve: runtime-packages $(BIN)/.runtime
 	$(BIN)/timeseal serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) $(if $(CLOCK_SOURCE),--clock-source $(CLOCK_SOURCE))
 
 test: system-packages $(BIN)/.installed lint typecheck jstest unit
@@ -64,24 +65,25 @@ coverage: system-packages $(BIN)/.installed
 	$(BIN)/coverage report --fail-under=$(COVERAGE_MIN)
 	$(BIN)/coverage report --include='*/timeseal/core/*' --fail-under=$(CORE_COVERAGE_MIN)
 
+runtime-packages:
+	@sh tools/system-packages.sh $(RUNTIME_PACKAGES)
+
 system-packages:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing $(NODE_PACKAGES)"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system packages:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	@sh tools/system-packages.sh --node $(RUNTIME_PACKAGES) $(TEST_PACKAGES)
 
 venv: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml
+# Two steps in one virtualenv: `make serve` installs the runtime Python packages only; `make
+# test` adds the dev extras (pytest, mypy, moto, schemathesis…: most of the venv's size). pip
+# prints its progress: a first install downloads a few hundred MB.
+$(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
+	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
 $(NODE_MODULES): package.json package-lock.json

@@ -42,3 +42,16 @@ def no_leaked_connections() -> Iterator[None]:
     watcher.dispose_all()
     if leaks:
         pytest.fail("database connections leaked:\n\n" + "\n\n".join(leaks), pytrace=False)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Last, below the final counts: one line naming the groups of tests skipped for want of
+    PostgreSQL or S3, and how to run them (tests/support/skipped_groups.py)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not isinstance(reporter, pytest.TerminalReporter):
+        return
+    from tests.support.skipped_groups import skipped_groups_line
+
+    line = skipped_groups_line(reporter.stats.get("skipped", []))
+    if line is not None:
+        reporter.write_line(line, yellow=True, bold=True)

@@ -146,6 +146,7 @@ def serve(
         raise usage_error(str(exc)) from None
     settings = dataclasses.replace(settings, http=http)
     _announce(host, port, data_dir, n, config, http)
+    _warn_missing_dependencies()
     if n == 1:
         workers_module.run_single(serving.server_options(host, port, settings))
         return
@@ -233,6 +234,14 @@ def _announce(
             'config.json "http": {"forwarded_allow_ips": [...]}',
             err=True,
         )
+
+
+def _warn_missing_dependencies() -> None:
+    """Each system package the server needs and lacks, named (the start goes on)."""
+    from timeseal.server.runtime.dependencies import missing_dependencies
+
+    for missing in missing_dependencies():
+        typer.echo(missing.message(), err=True)
 
 
 def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_dir: Path) -> int:

@@ -29,6 +29,7 @@ from timeseal.core.package.layout import item_id
 from timeseal.core.pdf_signature import certificate_signature_check, verify_pdf_signatures
 from timeseal.core.tlog import parse_verifier_key
 from timeseal.server.app import ServerSettings, create_app
+from timeseal.server.certificate import media
 from timeseal.server.runtime import datadir, platform_keys
 from timeseal.server.tsa.clock import LocalSource
 
@@ -256,3 +257,29 @@ def test_unknown_items_are_404(server: TestClient, data_dir: Path, path: str) ->
     auth = bearer(server, data_dir)
     assert error(server.get(path, headers=auth)) == (404, "not_found")
     assert error(server.get("/api/v1/cases/424242/package", headers=auth)) == (404, "not_found")
+
+
+def test_without_the_cjk_font_downloads_name_the_package_to_install(
+    server: TestClient, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No 500: the certificate and the package answer 503 naming fonts-noto-cjk, and work
+    as soon as the font is there, without a restart."""
+    auth = bearer(server, data_dir)
+    number = seal(server, auth, PHOTO, "label.jpg", "photo")
+    font = media.NOTO_CJK_REGULAR
+    monkeypatch.setattr(media, "NOTO_CJK_REGULAR", tmp_path / "NotoSansCJK-Regular.ttc")
+    deadline = time.monotonic() + 20
+    while True:  # until the item is in the log, the answer is not_sequenced
+        reply = server.get(f"/api/v1/evidence/{number}/certificate", headers=auth)
+        waiting = reply.status_code == 503 and error(reply) == (503, "not_sequenced")
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert error(reply) == (503, "certificate_font_missing")
+    assert "fonts-noto-cjk" in reply.json()["error"]["message"]
+    english = {**auth, "Accept-Language": "en"}
+    package = server.get(f"/api/v1/evidence/{number}/package", headers=english)
+    assert error(package) == (503, "certificate_font_missing")
+    assert "install the fonts-noto-cjk package" in package.json()["error"]["message"]
+    monkeypatch.setattr(media, "NOTO_CJK_REGULAR", font)
+    assert server.get(f"/api/v1/evidence/{number}/certificate", headers=auth).status_code == 200

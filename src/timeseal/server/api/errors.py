@@ -170,6 +170,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The item was sealed a moment ago and is not in the public log yet; retry shortly.",
     ),
     "case_empty": ("案件中还没有证据，无法打包。", "The case has no items to package."),
+    "certificate_font_missing": (
+        "服务器缺少生成认证证书所需的中文字体，暂时无法生成证书和证据包。请服务器管理员安装"
+        " fonts-noto-cjk 软件包（apt-get install fonts-noto-cjk，或运行 make serve），无需重启。",
+        "The server lacks the Chinese font the certificate PDF needs, so no certificate or "
+        "evidence package can be built. The server's operator must install the fonts-noto-cjk "
+        "package (apt-get install fonts-noto-cjk, or run make serve); no restart is needed.",
+    ),
     "package_failed": (
         "暂时无法生成证据包，请稍后重试。",
         "The package cannot be built right now; try again later.",
@@ -231,6 +238,8 @@ REFUSAL_STATUS: dict[str, int] = {
     "code_expired": 400,
     "code_used": 400,
     "code_exhausted": 400,
+    # certificates (timeseal.server.certificate.issue): an operator's fix, not the client's
+    "certificate_font_missing": 503,
     # share links (timeseal.server.evidence.shares)
     "not_found": 404,
     "share_expired": 410,

@@ -22,6 +22,7 @@ import anyio.to_thread
 
 from timeseal.core.package import JSONObject, format_canonical_json
 from timeseal.server.evidence.vault import NotSequenced, VaultService
+from timeseal.server.refusal import Refusal
 from timeseal.server.runtime.platform_keys import DocumentSigner
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
@@ -100,7 +101,7 @@ class CertificateIssuer:
     async def _build(self, record: EvidenceRecord) -> bytes:
         # Imported here: a worker that never issues a certificate never loads the PDF stack
         # (tens of MiB of resident memory).
-        from timeseal.server.certificate.media import load_fonts
+        from timeseal.server.certificate.media import FontMissing, load_fonts
         from timeseal.server.certificate.render import build_certificate, facts_from_record
         from timeseal.server.certificate.sign import CertificateSigner
 
@@ -108,7 +109,11 @@ class CertificateIssuer:
         if receipt is None:
             raise NotSequenced(f"{record.number} is not in the log yet")
         if self._fonts is None:  # cutting the font the first time takes seconds: off the loop
-            self._fonts = await anyio.to_thread.run_sync(self._load_fonts or load_fonts)
+            try:
+                self._fonts = await anyio.to_thread.run_sync(self._load_fonts or load_fonts)
+            except FontMissing as exc:  # tried again at the next request: no restart needed
+                log.error("cannot build the certificate of %s: %s", record.number, exc)
+                raise Refusal("certificate_font_missing") from exc
         if self._signer is None:
             self._signer = CertificateSigner(self._identity, self._tsa())
         facts = facts_from_record(

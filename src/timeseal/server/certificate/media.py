@@ -30,8 +30,9 @@ from fontTools import subset, ttLib  # type: ignore[import-untyped]
 from PIL import Image, UnidentifiedImageError
 
 from timeseal.core.files import replacing
+from timeseal.server.runtime.dependencies import CJK_FONT, CJK_FONT_PACKAGE
 
-NOTO_CJK_REGULAR = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+NOTO_CJK_REGULAR = CJK_FONT
 #: The face of the collection to use: Noto Sans CJK SC (simplified Chinese glyph shapes).
 NOTO_FAMILY = "Noto Sans CJK SC"
 PREVIEW_MAX_PX = 480
@@ -42,6 +43,10 @@ _lock = threading.Lock()
 
 class CertificateMediaError(Exception):
     """The font cannot be found or read, or a preview cannot be made."""
+
+
+class FontMissing(CertificateMediaError):
+    """The font file is not on this machine (its package is not installed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +98,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "timeseal" / "fonts"
 
 
-def load_fonts(
-    cache_dir: Path | None = None, *, source: Path = NOTO_CJK_REGULAR
-) -> CertificateFonts:
-    """The certificate fonts, cutting the repertoire font into ``cache_dir`` on first use
-    (several seconds, once per machine; safe when processes race: the file is renamed into
-    place complete)."""
+def load_fonts(cache_dir: Path | None = None, *, source: Path | None = None) -> CertificateFonts:
+    """The certificate fonts (from ``source``, by default :data:`NOTO_CJK_REGULAR`), cutting
+    the repertoire font into ``cache_dir`` on first use (several seconds, once per machine;
+    safe when processes race: the file is renamed into place complete)."""
+    source = source or NOTO_CJK_REGULAR
     if not source.exists():
-        raise CertificateMediaError(
-            f"{source} is missing: install the Debian package fonts-noto-cjk"
-        )
+        raise FontMissing(f"{source} is missing: install the Debian package {CJK_FONT_PACKAGE}")
     cache_dir = cache_dir or default_cache_dir()
     with _lock:
         index = _face_index(source)
