@@ -39,7 +39,7 @@ from tests.support.accounts import (
 from tests.unit.server.conftest import running_app
 from tests.unit.server.web.test_web_app import browser_log_in, hidden
 from timeseal.server.api.security import DEVICE_COOKIE
-from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones
+from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones, login_codes
 from timeseal.store.db import DATABASE_URL_ENV
 from timeseal.store.login_policy import LoginPolicy
 
@@ -71,7 +71,8 @@ def test_made_up_codes_for_a_number_that_never_asked_change_nothing(
         # Just "wrong or no longer valid", as for any wrong code: nothing about the number.
         assert error_of(reply) == {"code": "code_invalid", "message": "验证码不正确或已失效。"}
         # Not a row written: no lock, no count, not even a row for the number or the IP.
-        assert [rows(engine, t) for t in (auth_phones, auth_clients, auth_events)] == [0, 0, 0]
+        tables = (auth_phones, auth_clients, auth_events, login_codes)
+        assert [rows(engine, t) for t in tables] == [0, 0, 0, 0]
         # The owner, from another network, asks for a code and logs in at once.
         send_code(owner)
         assert login(owner, latest_code(outbox)).status_code == 200

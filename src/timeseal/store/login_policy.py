@@ -21,6 +21,9 @@ class LoginPolicy:
     resend_interval: dt.timedelta = dt.timedelta(seconds=60)  # per (number, IP)
     codes_per_client: int = 10  # per (number, IP) per phone_window
     codes_per_phone: int = 30  # per number per phone_window, from clients not known to it
+    # Live codes a number holds at once, one per client; more than codes_per_phone, so the
+    # codes strangers can get never fill it and the owner's known device always finds room.
+    live_codes_per_phone: int = 40
     phone_window: dt.timedelta = dt.timedelta(days=1)
     codes_per_ip: int = 20
     failures_per_ip: int = 30
@@ -46,6 +49,8 @@ class LoginPolicy:
         )
         if min(counts) < 1:
             raise ValueError("every limit must allow at least one")
+        if self.live_codes_per_phone <= self.codes_per_phone:
+            raise ValueError("live_codes_per_phone must exceed codes_per_phone")
         if self.backoff_base <= dt.timedelta(0) or self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_base must be positive and at most backoff_cap")
 
@@ -72,6 +77,7 @@ class Limit(enum.Enum):
     IP_FAILURE_QUOTA = "ip_failure_quota"
     SMS_BUDGET = "sms_budget"
     CLIENT_BACKOFF = "client_backoff"
+    LIVE_CODES = "live_codes"  # the number holds live_codes_per_phone live codes already
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,8 @@ class CodeProblem(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class CodeRejected:
     problem: CodeProblem
-    attempts_left: int | None  # guesses left at the live code, for WRONG only
+    # for WRONG only: wrong guesses left before every live code of the number is burned
+    attempts_left: int | None
 
 
 @dataclass(frozen=True, slots=True)

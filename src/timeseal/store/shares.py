@@ -6,9 +6,7 @@ Tables::
     evidence_shares     one link: owner, what it shares (``scope`` + target), SHA-256 of the
                         link token (the token itself is shown once, at creation), optional
                         access code (scrypt, per-link salt), expiry, revocation, and whether
-                        it shares IP addresses and exact locations (``show_ip_location``).
-                        ``code_failures`` and ``code_window_ms`` are no longer used (the
-                        link-wide lock they kept let anyone lock the recipient out)
+                        it shares IP addresses and exact locations (``show_ip_location``)
     share_code_failures wrong access codes per link and client (an IPv4 address or an IPv6
                         /64): how many in a row, the last one, and until when the client waits
 
@@ -64,8 +62,6 @@ evidence_shares = Table(
     Column("created_at_ms", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
     Column("revoked_at_ms", BigInteger, nullable=True),
-    Column("code_failures", Integer, nullable=False),
-    Column("code_window_ms", BigInteger, nullable=False),  # start of the failure window
     Column("case_id", ID_TYPE, ForeignKey("evidence_cases.id"), nullable=True),  # scope "case"
     Column("show_ip_location", Boolean, nullable=False),
     Index("ix_evidence_shares_owner_record", "owner_id", "record_id"),
@@ -176,8 +172,6 @@ class ShareStore:
                     created_at_ms=to_ms(now),
                     expires_at_ms=to_ms(expires_at),
                     revoked_at_ms=None,
-                    code_failures=0,
-                    code_window_ms=to_ms(now),
                     show_ip_location=show_ip_location,
                 )
             )

@@ -17,7 +17,13 @@ from sqlalchemy import Engine, Table, func, select
 
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
 from timeseal.store.accounts.store import AccountStore
-from timeseal.store.accounts.tables import accounts, auth_clients, auth_events, auth_phones
+from timeseal.store.accounts.tables import (
+    accounts,
+    auth_clients,
+    auth_events,
+    auth_phones,
+    login_codes,
+)
 from timeseal.store.login_codes import LoginCodes
 from timeseal.store.login_policy import (
     CodeIssued,
@@ -146,7 +152,8 @@ def test_purging_forgets_only_what_no_limit_or_session_needs(engine: Engine) -> 
     assert isinstance(late, CodeRejected) and late.problem is CodeProblem.EXPIRED
     after = START + dt.timedelta(hours=1) + policy.phone_window
     assert codes.purge(now=after) > 0
-    assert [_rows(engine, t) for t in (auth_events, auth_phones, auth_clients)] == [0, 0, 0]
+    tables = (auth_events, auth_phones, auth_clients, login_codes)
+    assert [_rows(engine, t) for t in tables] == [0, 0, 0, 0]
     # The limits start afresh, as they would have anyway after the window.
     assert isinstance(codes.issue(PHONE, "10.0.0.1", RIGHT, now=after), CodeIssued)
 

@@ -106,6 +106,34 @@ def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     assert differences(engine) == []
 
 
+def test_0012_moves_the_stored_login_codes_over(engine: Engine) -> None:
+    """One code per number (``auth_phones``) becomes one per client (``login_codes``)."""
+    with engine.begin() as conn:
+        command.upgrade(migration_config(conn), "0011")
+        conn.execute(
+            text(
+                "INSERT INTO auth_phones (phone, code_hash, code_sent_at_ms, code_expires_at_ms,"
+                " code_attempts, code_used_at_ms, failures, locked_until_ms, updated_at_ms)"
+                " VALUES ('+8613800000001', :code, 1000, 301000, 2, NULL, 0, 0, 1000),"
+                " ('+8613800000002', NULL, NULL, NULL, 0, NULL, 0, 0, 1000)"
+            ).bindparams(code=b"\x01" * 32)
+        )
+    migrate(engine)
+    assert differences(engine) == []
+    with engine.connect() as conn:
+        moved = conn.execute(
+            text(
+                "SELECT phone, client_key, code_hash, sent_at_ms, expires_at_ms, attempts,"
+                " used_at_ms FROM login_codes"
+            )
+        ).all()
+        phones = conn.execute(text("SELECT phone FROM auth_phones ORDER BY phone")).all()
+    assert [tuple(row) for row in moved] == [
+        ("+8613800000001", "migrated", b"\x01" * 32, 1000, 301000, 2, None)
+    ]
+    assert [p for (p,) in phones] == ["+8613800000001", "+8613800000002"]
+
+
 _MIGRATE_IN_CHILD = """
 import sys, time
 from pathlib import Path

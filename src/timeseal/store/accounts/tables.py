@@ -3,10 +3,11 @@
 Tables (times are milliseconds since 1970, UTC):
 
 - ``accounts``       one per phone number (E.164), created on the first successful login.
-- ``auth_phones``    one per phone number that asked for a code: its current one-time code
-                     (an HMAC, never the digits) and that code's wrong guesses. Also the
-                     number's lock row (``login_codes``). ``failures`` and ``locked_until_ms``
-                     are no longer used (the number lock went in issue 12; always 0).
+- ``auth_phones``    one per phone number that asked for a code or tried one: the number's
+                     lock row (:mod:`timeseal.store.login_codes`), nothing else.
+- ``login_codes``    the one-time codes sent, one per (number, client): the code (an HMAC,
+                     never the digits), when it was sent and expires, its wrong guesses, when
+                     it was used. A client's new code replaces its own previous one only.
 - ``auth_clients``   one per client IP: the IP's lock row; and the SMS budget's lock row.
 - ``auth_events``    when each counted action happened (a code sent to a number, for an IP, to
                      one IP for one number, or at all; a failed login from an IP, or from one
@@ -23,7 +24,17 @@ keyed with the server secret (see ``timeseal.server.accounts.service``).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from timeseal.store.db import ID_TYPE, metadata
 
@@ -40,14 +51,22 @@ auth_phones = Table(
     "auth_phones",
     metadata,
     Column("phone", String(16), primary_key=True),
-    Column("code_hash", LargeBinary(32), nullable=True),
-    Column("code_sent_at_ms", BigInteger, nullable=True),
-    Column("code_expires_at_ms", BigInteger, nullable=True),
-    Column("code_attempts", Integer, nullable=False),
-    Column("code_used_at_ms", BigInteger, nullable=True),
-    Column("failures", Integer, nullable=False),  # unused since issue 12: always 0
-    Column("locked_until_ms", BigInteger, nullable=False),  # unused since issue 12: always 0
     Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+login_codes = Table(
+    "login_codes",
+    metadata,
+    Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+    Column("phone", String(16), nullable=False),
+    # who asked: login_codes.client_subject(phone, IP or known device), as in auth_events
+    Column("client_key", String(80), nullable=False),
+    Column("code_hash", LargeBinary(32), nullable=False),
+    Column("sent_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),  # wrong guesses while it was live
+    Column("used_at_ms", BigInteger, nullable=True),
+    UniqueConstraint("phone", "client_key"),
 )
 
 auth_clients = Table(

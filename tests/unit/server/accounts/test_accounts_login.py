@@ -75,13 +75,13 @@ def test_the_code_is_stored_only_as_a_keyed_hash(
     from sqlalchemy import select
 
     from tests.support.accounts import service_of
-    from timeseal.store.accounts.tables import auth_phones
+    from timeseal.store.accounts.tables import login_codes
 
     send_code(client)
     code = latest_code(outbox)
     service = service_of(app)
     with service.accounts.engine.connect() as conn:
-        stored = conn.execute(select(auth_phones.c.code_hash)).scalar_one()
+        stored = conn.execute(select(login_codes.c.code_hash)).scalar_one()
     assert stored == service.code_hash(PHONE, code)
     assert code.encode() not in stored and len(stored) == 32
 
