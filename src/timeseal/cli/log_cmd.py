@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from timeseal.capture.clients.log import (
@@ -36,6 +37,9 @@ from timeseal.cli.log_receipts import (
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.tlog import SignatureType, VerifierKey, format_verifier_key, parse_verifier_key
+
+#: How long `log add-witness` waits for the witness to answer.
+WITNESS_CHECK_TIMEOUT = 10.0
 
 StateOption = Annotated[
     Path | None,
@@ -86,20 +90,31 @@ def log_add_witness(
             "--data-dir", envvar=cli_settings.DATA_DIR_ENV, help="The log server's data directory."
         ),
     ] = cli_settings.DEFAULT_DATA_DIR,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Ask the witness first (its /healthz) that it answers with this key.",
+        ),
+    ] = True,
 ) -> None:
     """Ask a witness to cosign this log's checkpoints (from the next server start).
 
     The witness operator must first follow this log: `timeseal witness add-log --vkey
-    <this log's /log/vkey>`.
+    <this log's /log/vkey>`. The witness is asked first that it answers, with this key, and
+    follows this log (`--no-check` to configure one that is not reachable yet).
     """
     from timeseal.server.runtime import configuration, datadir
 
     try:
-        parse_verifier_key(vkey)
+        key = parse_verifier_key(vkey)
     except MalformedError as exc:
         raise usage_error(f"--vkey: {exc}") from None
     if not url.startswith(("http://", "https://")):
         raise usage_error("--url must be an http:// or https:// URL")
+    if check:
+        origin = datadir.load_config(data_dir).log.origin
+        _check_witness(url.rstrip("/"), key, origin)
     try:
         config = datadir.add_witness(
             data_dir, configuration.WitnessConfig(url=url.rstrip("/"), vkey=vkey)
@@ -107,6 +122,42 @@ def log_add_witness(
     except configuration.DataDirError as exc:
         raise usage_error(str(exc)) from None
     typer.echo(f"✓ {len(config.log.witnesses)} witness(es) configured; restart the server")
+
+
+def _check_witness(url: str, key: VerifierKey, origin: str) -> None:
+    """Usage error unless the witness answers ``/healthz`` with ``key``; a warning if its
+    status page does not list ``origin`` (it has not run `timeseal witness add-log` yet)."""
+    try:
+        with httpx.Client(timeout=WITNESS_CHECK_TIMEOUT) as client:
+            health = client.get(f"{url}/healthz")
+            status = client.get(f"{url}/") if health.status_code == 200 else None
+    except httpx.HTTPError as exc:
+        raise usage_error(
+            f"见证方无应答 the witness at {url} does not answer ({type(exc).__name__}: {exc}); "
+            "check the URL, or add --no-check to configure it before it runs"
+        ) from None
+    if health.status_code != 200:
+        raise usage_error(
+            f"见证方无应答 the witness at {url} answered /healthz with HTTP "
+            f"{health.status_code}; add --no-check if it is a witness without /healthz"
+        )
+    try:
+        served = str(health.json().get("vkey", ""))
+    except (ValueError, AttributeError):
+        served = ""
+    if served != format_verifier_key(key):
+        raise usage_error(
+            f"见证方公钥不符 the witness at {url} signs with {served or 'an unknown key'}, "
+            f"not with the --vkey given ({key.label})"
+        )
+    listed = status is not None and f"log {origin} " in status.text
+    if not listed:
+        typer.echo(
+            f"⚠ 见证方尚未关注本日志 the witness does not follow {origin} yet: its operator runs "
+            "`timeseal witness add-log --vkey <this log's /log/vkey>`",
+            err=True,
+        )
+    typer.echo(f"✓ 见证方应答 the witness at {url} answers with key {key.label}")
 
 
 def default_state_path(server: str) -> Path:
@@ -232,7 +283,9 @@ def _audit_json(
     cp = audit.checkpoint.checkpoint if audit.checkpoint is not None else None
     prev = audit.previous
     return {
-        "consistent": audit.result.ok,
+        "consistent": audit.result.ok or bool(audit.missing_cosigners),
+        "witnessed": audit.result.ok,
+        "missing_cosignatures": list(audit.missing_cosigners),
         "server": server,
         "log_key": format_verifier_key(key),
         "trust_on_first_use": tofu,
@@ -271,5 +324,16 @@ def _print_audit(
         typer.echo(f"状态已更新 State updated: {state_path}")
     else:
         typer.echo("状态未更新 State NOT updated: the last accepted checkpoint stays the baseline")
-    ok = audit.result.ok
-    typer.echo("结论 Result: 一致 CONSISTENT" if ok else "结论 Result: 不一致 INCONSISTENT")
+    typer.echo(_verdict_line(audit))
+
+
+def _verdict_line(audit: AuditReport) -> str:
+    if audit.result.ok:
+        return "结论 Result: 一致 CONSISTENT"
+    if audit.missing_cosigners:
+        who = ", ".join(audit.missing_cosigners)
+        return (
+            f"结论 Result: 日志一致，但缺少见证方联署：{who} "
+            f"CONSISTENT, but missing cosignature from {who} (is the witness down?)"
+        )
+    return "结论 Result: 不一致 INCONSISTENT"

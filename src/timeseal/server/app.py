@@ -44,6 +44,7 @@ from timeseal.server.evidence.vault import VaultService
 from timeseal.server.lifespan import ServerLifespan, StartedTSA
 from timeseal.server.log.sequencer import Sequencer, sequencer_for
 from timeseal.server.log.sequencer_process import RoleFile
+from timeseal.server.log.witness_health import WitnessHealth
 from timeseal.server.middleware.disk_full import install_disk_full_handlers
 from timeseal.server.middleware.request_bounds import RequestBounds
 from timeseal.server.runtime import configuration, datadir, platform_keys
@@ -185,7 +186,8 @@ def create_app(settings: ServerSettings) -> RouteFirst:
         redoc_url=None,
         routes=[*platform_routes(), *log_routes(log_store, log_key)],
     )
-    keep_platform(app.state, _health(settings, config, http, guard, log_role), chain_pem)
+    health = _health(settings, config, http, guard, log_role, log_store)
+    keep_platform(app.state, health, chain_pem)
     _include_api(app, log_store, auth, services, lifespan.housekeeper)
     include_web(
         app,
@@ -244,6 +246,7 @@ def _health(
     http: HttpConfig,
     guard: ClockGuard,
     log_role: SequencerRole,
+    log_store: LogStore,
 ) -> Health:
     return Health(
         guard=guard,
@@ -253,6 +256,7 @@ def _health(
         data_dir=settings.data_dir,
         free_space=settings.free_space,
         disk_low_bytes=http.disk_low_bytes,
+        witnesses=WitnessHealth(log_store, config.log.witnesses),
     )
 
 

@@ -3,6 +3,7 @@ built with the core's integrate/sign_checkpoint and served by httpx.MockTranspor
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -169,6 +170,24 @@ def test_witness_cosignatures_and_quorum() -> None:
     assert report.result.failed == (Check.COSIGNATURE,)
     assert statuses(report)[Check.LOG_ENTRIES] is Status.PASS  # still audited
     assert report.state is None
+    assert report.missing_cosigners == (w2.verifier_key.label,)  # a witness down
+
+
+def test_a_bad_cosignature_is_not_reported_as_missing() -> None:
+    log = FakeLog(entries(10))
+    w1 = generate_signer_key("w1.test", SignatureType.COSIGNATURE_V1)
+    w2 = generate_signer_key("w2.test", SignatureType.COSIGNATURE_V1)
+    note = format_signed_checkpoint(cosign_checkpoint(log.checkpoint, w1, at=AT))
+    lines = note.decode().split("\n")
+    w1_line = next(i for i, line in enumerate(lines) if line.startswith("— w1.test "))
+    prefix, signature = lines[w1_line].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(signature))
+    raw[-1] ^= 1  # the same key ID, a signature that does not verify
+    lines[w1_line] = f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
+    log.files["checkpoint"] = "\n".join(lines).encode()
+    report, _ = audit(log, cosigners=[w1.verifier_key, w2.verifier_key], quorum=1)
+    assert report.result.failed == (Check.COSIGNATURE,)
+    assert report.missing_cosigners == ()
 
 
 # --- the audit fails, with the right check ----------------------------------------------------

@@ -3,6 +3,7 @@ CliRunner, against a fake platform on a real loopback HTTP server."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,12 @@ from tests.support.pki import PKIFixture
 from timeseal.capture.clients.log import parse_state
 from timeseal.cli.log_cmd import default_state_path, register
 from timeseal.cli.main import app as main_app
-from timeseal.core.tlog import SignatureType, format_verifier_key, generate_signer_key
+from timeseal.core.tlog import (
+    SignatureType,
+    format_verifier_key,
+    generate_signer_key,
+    parse_verifier_key,
+)
 
 app = typer.Typer()
 register(app)
@@ -168,7 +174,6 @@ def test_corrupt_state_is_a_usage_error_and_left_alone(url: str, state: Path) ->
 
 
 def test_witnesses(url: str, platform: FakePlatform, state: Path) -> None:
-    import datetime as dt
 
     from timeseal.core.tlog import cosign_checkpoint, format_signed_checkpoint
 
@@ -177,6 +182,14 @@ def test_witnesses(url: str, platform: FakePlatform, state: Path) -> None:
     result = run("verify", "--server", url, "--state", state, "--witness", wkey)
     assert result.exit_code == 1
     assert "✗ [失败 FAIL] 见证方联署签名有效且数量足够" in result.stdout
+    # A witness that is down is not an inconsistent log: the verdict says what is missing.
+    assert "INCONSISTENT" not in result.stdout
+    assert "CONSISTENT, but missing cosignature from w.test" in result.stdout
+    as_json = json.loads(
+        run("verify", "--server", url, "--state", state, "--witness", wkey, "--json").stdout
+    )
+    assert as_json["consistent"] is True and as_json["witnessed"] is False
+    assert as_json["missing_cosignatures"] == [witness.verifier_key.label]
     at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     cosigned = cosign_checkpoint(platform.log.checkpoint, witness, at=at)
     platform.log.files["checkpoint"] = format_signed_checkpoint(cosigned)
@@ -217,3 +230,49 @@ def test_log_receipt_writes_the_receipt(
     assert "日志 log leaf 300 / size 301" in result.stdout
 
     assert run("receipt", tmp_path / "missing.png", "--server", url).exit_code == 2
+
+
+def test_add_witness_checks_that_the_witness_answers_with_its_key(tmp_path: Path) -> None:
+    from tests.support.accounts import serve_in_thread
+    from tests.support.server import free_port
+    from timeseal.server.runtime import datadir
+    from timeseal.witness.server import DB_FILE, VKEY_FILE, create_witness_app, initialise
+    from timeseal.witness.store import WitnessStore
+
+    data_dir = tmp_path / "data"
+    datadir.initialise(data_dir, now=dt.datetime.now(dt.UTC))
+    origin = datadir.load_config(data_dir).log.origin
+    log_vkey = parse_verifier_key((data_dir / "log" / "log.vkey").read_text().strip())
+    witness_dir = tmp_path / "witness"
+    initialise(witness_dir, name="witness.test/w1")
+    wkey = (witness_dir / VKEY_FILE).read_text().strip()
+    other = format_verifier_key(
+        generate_signer_key("witness.test/w1", SignatureType.COSIGNATURE_V1).verifier_key
+    )
+
+    def add(url: str, vkey: str, *extra: str) -> Result:
+        return run("add-witness", "--url", url, "--vkey", vkey, "--data-dir", data_dir, *extra)
+
+    with serve_in_thread(create_witness_app(witness_dir)) as url:  # type: ignore[arg-type]
+        wrong = add(url, other)
+        assert wrong.exit_code == 2
+        assert "not with the --vkey given" in wrong.stderr
+        assert datadir.load_config(data_dir).log.witnesses == ()
+
+        not_following = add(url, wkey)
+        assert not_following.exit_code == 0, not_following.output
+        assert f"does not follow {origin} yet" in not_following.stderr
+
+        WitnessStore(witness_dir / DB_FILE).add_log(log_vkey, origin, now=dt.datetime.now(dt.UTC))
+        following = add(url, wkey)
+        assert following.exit_code == 0, following.output
+        assert "does not follow" not in following.stderr
+        assert "answers with key witness.test/w1" in following.stdout
+    assert [w.url for w in datadir.load_config(data_dir).log.witnesses] == [url]
+
+    nobody = f"http://127.0.0.1:{free_port()}"
+    refused = add(nobody, wkey)
+    assert refused.exit_code == 2
+    assert "does not answer" in refused.stderr and "--no-check" in refused.stderr
+    assert add(nobody, wkey, "--no-check").exit_code == 0
+    assert len(datadir.load_config(data_dir).log.witnesses) == 2

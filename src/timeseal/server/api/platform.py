@@ -8,10 +8,12 @@ chain's PEM (``timeseal_tsa_chain_pem``), which ``create_app`` keeps with :func:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
+import anyio.to_thread
 from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,6 +51,8 @@ class Health:
     free_space: FreeSpace
     #: Below this many free bytes in the data directory, ``/healthz`` says ``disk_low``.
     disk_low_bytes: int
+    #: Each configured witness's last cosigned size and error (database I/O, off the loop).
+    witnesses: Callable[[], list[dict[str, object]]] = list
 
 
 def keep_platform(state: State, health: Health, tsa_chain_pem: bytes) -> None:
@@ -79,7 +83,9 @@ async def tsa_certs(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     """200 when the TSA issues, the log signs and the disk has room; 503 with the reason
-    (``log_failed``, ``clock_untrusted``, ``disk_low``, in that order) otherwise."""
+    (``log_failed``, ``clock_untrusted``, ``disk_low``, in that order) otherwise. Each
+    configured witness's last cosigned size is shown under ``log.witnesses`` (a witness that
+    is down is not a failure of the platform)."""
     health = health_of(request)
     guard = health.guard
     status = guard.status
@@ -93,6 +99,9 @@ async def healthz(request: Request) -> Response:
     }
     if failure is not None:  # the log stopped signing; the TSA goes on journalling
         log_body.update(failed=True, reason=failure)
+    witnesses = await anyio.to_thread.run_sync(health.witnesses)
+    if witnesses:
+        log_body["witnesses"] = witnesses
     if failure:
         status_name = "log_failed"
     elif not trusted:

@@ -30,6 +30,7 @@ from timeseal.core.tlog import (
     SignerKey,
     VerifierKey,
     format_signed_checkpoint,
+    parse_signed_checkpoint,
 )
 from timeseal.server.log.guard import LastSignedGuard, LogRollback
 from timeseal.server.log.witness_client import (
@@ -41,6 +42,7 @@ from timeseal.server.log.witness_client import (
 from timeseal.server.runtime import datadir, platform_keys
 from timeseal.store.log.lock import SequencerLock
 from timeseal.store.log.store import MAX_BATCH, LogStore
+from timeseal.store.log.witnesses import WitnessBook
 
 log = logging.getLogger("timeseal.log")
 
@@ -71,6 +73,7 @@ class Sequencer:
         *,
         interval: float = 0.5,
         on_checkpoint: OnCheckpoint | None = None,
+        on_idle: Callable[[], None] | None = None,
         guard: LastSignedGuard,
     ) -> None:
         self.store = store
@@ -79,6 +82,7 @@ class Sequencer:
         self._origin = origin
         self._interval = interval
         self._on_checkpoint = on_checkpoint
+        self._on_idle = on_idle
         self._guard = guard
         self._failure: str | None = None
         self._initialised = False
@@ -104,7 +108,8 @@ class Sequencer:
         self.lock.release()
 
     def step(self) -> SignedCheckpoint | None:
-        """One round: take the lock if free, then integrate what is pending. After a refusal
+        """One round: take the lock if free, then integrate what is pending (nothing pending:
+        the ``on_idle`` chore, e.g. catching a witness up). After a refusal
         (:class:`LogRollback`) it signs nothing more; the lock stays held, so that no other
         server's sequencer signs on the same database either."""
         if self._failure is not None:
@@ -122,6 +127,8 @@ class Sequencer:
             self._checkpointed_at = time.monotonic()
         if signed is not None and self._on_checkpoint is not None:
             self._on_checkpoint(signed)
+        elif signed is None and self._on_idle is not None:
+            self._on_idle()
         return signed
 
     def _integrate(self) -> SignedCheckpoint | None:
@@ -176,55 +183,121 @@ class Sequencer:
 def sequencer_for(data_dir: Path, store: LogStore) -> Sequencer:
     """The data directory's sequencer: its log key, origin, interval and witnesses."""
     config = datadir.load_config(data_dir).log
+    cosigner = WitnessCosigner(store, platform_keys.witness_keys(config))
     return Sequencer(
         store,
         SequencerLock(store.engine, data_dir / "log.sequencer.lock"),
         platform_keys.load_log_key(data_dir, config),
         config.origin,
         interval=config.interval_ms / 1000,
-        on_checkpoint=WitnessCosigner(store, platform_keys.witness_keys(config)),
+        on_checkpoint=cosigner,
+        on_idle=cosigner.catch_up,
         guard=LastSignedGuard.for_data_dir(data_dir, config.origin),
     )
 
 
+#: A witness that did not cosign the latest checkpoint is asked again, while the log is idle,
+#: after this many seconds; twice as long after each further failure, at most RETRY_MAX.
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
+
+
 class WitnessCosigner:
     """Asks every configured witness to cosign each new checkpoint (C2SP tlog-witness) and
-    stores the cosigned note, which ``GET /log/checkpoint`` then serves.
+    stores the cosigned note, which ``GET /log/checkpoint`` then serves; records each
+    witness's outcome (:class:`~timeseal.store.log.witnesses.WitnessBook`, shown by
+    ``/healthz``).
 
-    Each witness's last known size starts at 0; a witness that holds more answers 409 with
-    its size, and the request is repeated with a consistency proof from there. A witness
-    that is down only costs its cosignature on this checkpoint.
+    Each witness's last known size starts at what it last cosigned; a witness that holds more
+    answers 409 with its size, and the request is repeated with a consistency proof from
+    there. A witness that is down misses this checkpoint, and :meth:`catch_up` (the
+    sequencer's idle chore) asks it again with back-off until it has cosigned the latest one,
+    so an outage ends with the served checkpoint cosigned even when no new entry arrives.
     """
 
     def __init__(
-        self, store: LogStore, witnesses: Sequence[tuple[str, VerifierKey]], timeout: float = 5.0
+        self,
+        store: LogStore,
+        witnesses: Sequence[tuple[str, VerifierKey]],
+        timeout: float = 5.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._store = store
+        self._transport = transport
+        self._book = WitnessBook(store.engine)
         self._witnesses = list(witnesses)
         self._known: dict[str, int] = {}
         self._timeout = timeout
+        self._clock = clock
+        #: Witnesses that missed the latest checkpoint: when to ask again, and the delay.
+        self._retry_at: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
+        self._seeded = False
 
     def __call__(self, signed: SignedCheckpoint) -> None:
         if self._witnesses:
+            self._seed()
             asyncio.run(self.cosign(signed))
 
-    async def cosign(self, signed: SignedCheckpoint) -> bytes | None:
+    def catch_up(self) -> None:
+        """Ask the witnesses that missed the latest checkpoint again, once their back-off has
+        passed, adding their cosignatures to the one served."""
+        if not self._witnesses:
+            return
+        self._seed()
+        now = self._clock()
+        due = [(u, k) for u, k in self._witnesses if self._retry_at.get(u, now + 1) <= now]
+        head = self._store.head() if due else None
+        if head is None:
+            return
+        signed = parse_signed_checkpoint(head.checkpoint)
+        asyncio.run(self.cosign(signed, due, served=head.served_checkpoint))
+
+    def _seed(self) -> None:
+        """Once: each witness's size as last recorded, and which ones are behind the head."""
+        if self._seeded:
+            return
+        self._seeded = True
+        states = self._book.states()
+        head = self._store.head()
+        for url, _key in self._witnesses:
+            state = states.get(url)
+            cosigned = None if state is None else state.cosigned_size
+            if cosigned is not None:
+                self._known[url] = cosigned
+            if head is not None and head.size > 0 and (cosigned or 0) < head.size:
+                self._retry_at[url] = self._clock()
+
+    async def cosign(
+        self,
+        signed: SignedCheckpoint,
+        witnesses: Sequence[tuple[str, VerifierKey]] | None = None,
+        *,
+        served: bytes | None = None,
+    ) -> bytes | None:
+        """Ask ``witnesses`` (all by default) to cosign ``signed``; store and return the note
+        with their cosignatures added to ``served`` (the note already served for this size,
+        with earlier cosignatures), or None if none cosigned."""
         note = format_signed_checkpoint(signed)
         size = signed.checkpoint.size
-        async with httpx.AsyncClient(timeout=self._timeout) as client:
+        asked = self._witnesses if witnesses is None else witnesses
+        async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
             results = await asyncio.gather(
-                *(self._one(client, url, key, note, size) for url, key in self._witnesses)
+                *(self._one(client, url, key, note, size) for url, key in asked)
             )
         cosignatures = [c for c in results if c is not None]
         if not cosignatures:
             return None
-        cosigned = attach_cosignatures(note, cosignatures)
+        cosigned = attach_cosignatures(served or note, cosignatures)
         self._store.store_cosigned(size, cosigned)
         return cosigned
 
     async def _one(
         self, client: httpx.AsyncClient, url: str, key: VerifierKey, note: bytes, size: int
     ) -> Cosignature | None:
+        error = "the witness answered 409 twice"
         for _ in range(2):  # a 409 teaches us the witness's size; then once more
             old = min(self._known.get(url, 0), size)
             try:
@@ -232,10 +305,18 @@ class WitnessCosigner:
                 result = await submit_checkpoint(url, key, note, old, proof, client=client)
             except (WitnessClientError, LookupError) as exc:
                 log.warning("witness %s did not cosign size %d: %s", url, size, exc)
-                return None
+                error = str(exc)
+                break
             if isinstance(result, Conflict):
                 self._known[url] = result.size
                 continue
             self._known[url] = size
+            self._retry_at.pop(url, None)
+            self._delay.pop(url, None)
+            self._book.cosigned(url, key.label, size, _now())
             return result
+        delay = min(RETRY_MAX, self._delay.get(url, RETRY_FIRST / 2) * 2)
+        self._delay[url] = delay
+        self._retry_at[url] = self._clock() + delay
+        self._book.failed(url, key.label, error, _now())
         return None

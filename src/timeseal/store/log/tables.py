@@ -10,6 +10,9 @@ Tables:
                    inserted: a full tile never changes, and a partial tile has its own path.
 - ``log_state``    one row: tree size, root hash, the right-edge hashes (``TreeState``) and
                    the signed checkpoint for that size (and the witness-cosigned one).
+- ``log_witnesses`` each configured witness's last cosigned size and last attempt (its
+                   error, if it failed), which ``/healthz`` shows and the sequencer's
+                   catching up reads.
 """
 
 from __future__ import annotations
@@ -47,4 +50,15 @@ log_state = Table(
     Column("checkpoint", LargeBinary, nullable=False),  # signed note
     Column("cosigned_checkpoint", LargeBinary, nullable=True),  # same size, with cosignatures
     Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+log_witnesses = Table(
+    "log_witnesses",
+    metadata,
+    Column("url", String(512), primary_key=True),
+    Column("key_label", String(255), nullable=False),
+    Column("cosigned_size", BigInteger, nullable=True),  # None: never cosigned
+    Column("cosigned_at_ms", BigInteger, nullable=True),
+    Column("tried_at_ms", BigInteger, nullable=False),
+    Column("error", String(500), nullable=True),  # the last attempt's; None: it cosigned
 )

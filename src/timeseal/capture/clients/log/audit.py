@@ -5,7 +5,9 @@
 (1) CHECKPOINT_ORIGIN, CHECKPOINT_SIGNATURE  the checkpoint is the expected log's, signed by
     its key (C2SP tlog-checkpoint); without that, no tile is fetched (C2SP tlog-tiles: clients
     MUST NOT fetch partial tiles without verifying a checkpoint that requires them)
-(2) COSIGNATURE        only with witness keys: at least ``quorum`` of them cosigned
+(2) COSIGNATURE        only with witness keys: at least ``quorum`` of them cosigned (when
+    that alone fails because cosignatures are absent, the report names the missing witnesses:
+    the log is consistent, a witness did not cosign)
 (3) CONSISTENCY_PROOF  only with a previous state: the tree did not shrink (rollback,
     truncation) and its first ``previous.size`` leaves still hash to the root seen last time
     (a rewrite or a split view fails)
@@ -41,6 +43,7 @@ from timeseal.core.tlog import (
     SignedCheckpoint,
     Tile,
     VerifierKey,
+    find_signature,
     format_verifier_key,
     parse_signed_checkpoint,
     parse_tile,
@@ -58,6 +61,10 @@ class AuditReport:
     tiles: int = 0  # hash tiles fetched
     bundles: int = 0  # entry bundles fetched
     bytes: int = 0
+    #: When the only failure is that these witnesses' cosignatures are absent (every one
+    #: present verifies): the log itself is consistent, just not witnessed enough (a witness
+    #: that is down), which the report says as such.
+    missing_cosigners: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -129,7 +136,30 @@ def audit_log(
     checks.append(run.entries_check())
     result = VerificationResult(tuple(checks))
     state = AuditState(format_verifier_key(log_key), note) if result.ok else None
-    return AuditReport(result, signed, previous, state, run.tiles, run.bundles, run.bytes)
+    missing = _only_missing(result, signed, log_key, origin, cosigners)
+    return AuditReport(result, signed, previous, state, run.tiles, run.bundles, run.bytes, missing)
+
+
+def _only_missing(
+    result: VerificationResult,
+    signed: SignedCheckpoint,
+    log_key: VerifierKey,
+    origin: str,
+    cosigners: Sequence[VerifierKey],
+) -> tuple[str, ...]:
+    """The witnesses whose cosignatures are absent, when that is all that failed."""
+    if result.failed != (Check.COSIGNATURE,):
+        return ()
+    missing = [key for key in cosigners if find_signature(signed.note, key) is None]
+    present = [key for key in cosigners if key not in missing]
+    if (
+        present
+        and not verify_checkpoint(
+            signed, log_key, origin=origin, cosigners=present, quorum=len(present)
+        ).ok
+    ):
+        return ()  # a present cosignature is bad: that is not a witness being down
+    return tuple(key.label for key in missing)
 
 
 def _skip_rest(
