@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import typer
 
+from timeseal.cli.errors import CliError
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``✗ message``; the exit to raise (1: failed, 2: usage)."""
@@ -17,7 +19,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-class UsageExit(typer.Exit):
+class UsageExit(typer.Exit, CliError):
     """Exit 2 for a usage error, keeping its ``message`` (``timeseal verify --json`` puts it
     in its JSON document)."""
 

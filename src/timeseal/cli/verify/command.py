@@ -84,24 +84,24 @@ def verify(
     as_json: JsonOption = False,
     witness_key: WitnessKeyOption = None,
 ) -> None:
-    """Verify a file against its token, and the token's log receipt when there is one; or an
-    evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
-    a ZIP, with chain.jsonl); or a web capture directory.
+    """Verify a file against its token (and the token's log receipt); an
+    evidence package (a ZIP with manifest.json); a live-sealed recording (a
+    directory, or a ZIP, with chain.jsonl); or a web capture directory.
 
-    The first line of the report is the verdict and the first problem found (the file and
-    the check, in Chinese and English; the technical detail below it).
+    The report's first line: the verdict and the first problem (file, check,
+    中文 / English), the technical detail below it. Verdicts and exit codes:
 
     \b
-    Verdicts and exit codes:
-      0  valid                everything checked and passed
-      0  valid_with_warnings  sound, but e.g. the root or log key came from the evidence
-                              itself, or the environment check was forced
-      3  incomplete           sound so far, but cut off part-way, an output is missing,
-                              or the captured page answered an HTTP error (e.g. 404)
-      1  invalid              a check failed, or the input is unreadable (missing, empty,
-                              not a ZIP, a truncated download)
-      2  usage error          wrong options or arguments (no verdict)
-    --json always prints one JSON document with a "verdict" field (null on a usage error).
+    0 valid                everything checked and passed
+    0 valid_with_warnings  root or log key from the evidence itself,
+                           or a forced environment check
+    3 incomplete           cut off part-way, an output missing, or the
+                           page answered an HTTP error (e.g. 404)
+    1 invalid              a check failed, or unreadable input (missing,
+                           empty, not a ZIP, a truncated download)
+    2 usage error          wrong options (no verdict)
+
+    --json always prints one JSON document with "verdict" (null: usage).
     """
     try:
         _verify(path, token, ca, receipt, log_key, as_json, witness_key or [])

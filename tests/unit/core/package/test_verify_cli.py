@@ -426,3 +426,9 @@ def test_witness_key_option(tmp_path: Path, test_pki: PKIFixture, root_pem: Path
     path = tmp_path / "package.zip"
     usage = runner.invoke(main.app, ["verify", str(path), "--witness-key", log_key])
     assert usage.exit_code == 2  # a log key is not a cosignature key
+
+
+def test_help_documents_verdicts_and_exit_codes() -> None:
+    text = runner.invoke(main.app, ["verify", "--help"]).output
+    for line in ("0 valid ", "0 valid_with_warnings", "3 incomplete", "1 invalid", "2 usage"):
+        assert line in text
