@@ -114,3 +114,26 @@ def test_capture_findings_ignore_what_they_do_not_know() -> None:
     assert capture_findings("x", {"network": {"final_status": True}}) == []
     old = capture_findings("x", {"environment": {"forced": True}})
     assert [f.code for f in old] == [Reason.FORCED_ENVIRONMENT]
+
+
+def test_a_cut_off_recording_is_incomplete_and_a_finished_one_valid() -> None:
+    from tests.support.recordings import make_recording
+    from tests.unit.core.test_segment_chain import verify as verify_recording
+
+    finished = verify_recording(make_recording([b"a", b"b"]))
+    assert finished.assessment.verdict is Verdict.VALID
+    cut = verify_recording(make_recording([b"a", b"b", b"c"], sealed={0}, finished=False))
+    assert cut.ok and cut.assessment.verdict is Verdict.INCOMPLETE
+    (finding,) = cut.assessment.findings
+    assert (finding.subject, finding.code) == ("stop", Reason.CUT_OFF)
+    assert finding.detail.startswith("cut off: sealed through segment 0")
+
+
+def test_a_code_missing_from_the_table_still_reads_as_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from timeseal.core import failure_text
+
+    monkeypatch.delitem(failure_text.FAILURE_TEXT, Check.SIGNATURE)
+    zh, en = failure_text.failure_text(Check.SIGNATURE)
+    assert "signature" in zh and en == "A check failed: signature"
