@@ -134,8 +134,8 @@ def test_kill_9_leaves_every_closed_segment_sealed(
 
     assert not (out / "recording.mp4").exists()
     code, body = verify_json(out, server)
-    assert code == 0, body["failed"]
-    assert body["valid"] and not body["finished"]
+    assert code == 3, body["failed"]  # incomplete: sound, but cut off part-way
+    assert body["valid"] and not body["finished"] and body["verdict"] == "incomplete"
     n = chained(out)
     sealed = body["sealed_through"]
     assert sealed is not None and sealed >= 1
@@ -159,7 +159,8 @@ def test_kill_9_leaves_every_closed_segment_sealed(
         capture_output=True, text=True, timeout=120, check=False,
     ).stdout  # fmt: skip
     assert "停止位置 where the chain stops: cut off" in text
-    assert "结论 Result: 有效 VALID" in text
+    assert text.startswith("结论 Result: 不完整 INCOMPLETE — stop [cut_off]: ")
+    assert text.rstrip().endswith("结论 Result: 不完整 INCOMPLETE")
 
 
 def test_sync_seals_the_newest_head_a_killed_recording_left_pending(
@@ -192,7 +193,7 @@ def test_sync_seals_the_newest_head_a_killed_recording_left_pending(
         time.sleep(0.1)
 
     code, before = verify_json(out, server)
-    assert code == 0, before["failed"]
+    assert code == 3 and before["verdict"] == "incomplete", before["failed"]  # cut off
     n = chained(out)
     assert before["sealed_through"] == 0 and len(before["unsealed"]) == n - 1
 
@@ -204,7 +205,7 @@ def test_sync_seals_the_newest_head_a_killed_recording_left_pending(
     assert f"link[{n - 1}]" in done.stdout and "fetched now, at sync" in done.stdout
     assert list(registry.glob("*.json")) == []
     code, after = verify_json(out, server)
-    assert code == 0, after["failed"]
+    assert code == 3 and after["verdict"] == "incomplete", after["failed"]  # still cut off
     assert after["sealed_through"] == n - 1 and after["unsealed"] == [] and not after["finished"]
     times = {t["head_index"]: t["gen_time"] for t in after["tokens"]}
     assert times[n - 1] > times[0]  # the late token says it is late

@@ -411,9 +411,10 @@ def _verify_json(capture: Capture, path: Path) -> tuple[int, dict[str, object]]:
         timeout=120,
         env=capture.env,
     )
-    assert done.returncode in (0, 1), done.stdout + done.stderr
+    assert done.returncode in (0, 1, 3), done.stdout + done.stderr
     body = json.loads(done.stdout)
     assert isinstance(body, dict)
+    assert (body["verdict"] == "invalid") is (done.returncode == 1)
     return done.returncode, body
 
 
@@ -449,7 +450,9 @@ def test_the_capture_directory_verifies_offline(sealed: Capture) -> None:
     assert "✓ page.pdf: 大小、SHA-256 与时间戳一致 size, SHA-256 and token match — 时间 Time: " in (
         done.stdout
     )
-    assert "结论 Result: 有效 VALID" in done.stdout
+    # package.zip's log key comes from the package itself (no --log-key): a warning, exit 0.
+    assert done.stdout.startswith("结论 Result: 有效，但有警告 VALID WITH WARNINGS — ")
+    assert "[self_supplied_log_key]" in done.stdout.splitlines()[0]
 
 
 def test_upload_made_one_case_whose_package_verifies(sealed: Capture) -> None:
@@ -515,7 +518,11 @@ def test_a_tampered_capture_fails_by_name(
     shutil.copytree(sealed.out, copy)
     tamper(copy)
     code, body = _verify_json(sealed, copy)
-    assert (code, body["valid"]) == (1, False)
+    # A file that is only missing makes the capture incomplete (3); anything else invalid (1).
+    missing = failed == {("page.pdf", "file_present")}
+    assert (code, body["valid"], body["verdict"]) == (
+        (3, False, "incomplete") if missing else (1, False, "invalid")
+    )
     assert failed <= _failed(body)
     assert {subject for subject, _ in _failed(body)} == {subject for subject, _ in failed}
 

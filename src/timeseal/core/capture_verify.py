@@ -19,6 +19,12 @@ file with its size and SHA-256 and has ``capture.json.tsr``. So the token over
 (4) every other file    FILE_LISTED fails: a file in the directory capture.json does not
                         list (and that is not a listed file's token) was added afterwards
 
+Besides the checks, the report's ``reasons`` say what makes the capture incomplete or less
+trusted (:mod:`timeseal.core.verdict`): a listed file that is missing (OUTPUT_MISSING, which
+excuses its FILE_PRESENT and IMPRINT_MATCHES failures), a web archive ``network.file`` names
+that is not listed, and what :func:`~timeseal.core.verdict.capture_findings` reads in
+capture.json (stopped with an error, an HTTP error page, a forced environment check).
+
 Trust comes only from ``roots``: a directory carries no certificates of its own, so without
 roots TRUST_ANCHOR fails and the token checks are skipped. Each file is read once.
 """
@@ -39,6 +45,7 @@ from timeseal.core.package.canonical import JSONValue, parse_canonical_json
 from timeseal.core.package.report import PackageReport, Section
 from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_response
 from timeseal.core.tsp.verify import TOKEN_CHECKS, TimestampVerifier, TimestampVerifierBuilder
+from timeseal.core.verdict import Finding, Reason, capture_findings
 from timeseal.core.verification import Check
 
 WEB_CAPTURE_FORMAT: Final = "timeseal-web-capture/1"
@@ -126,6 +133,7 @@ class _Run:
         self.roots = roots
         self.tst_infos: list[tuple[str, TSTInfo]] = []
         self.started: dt.datetime | None = None
+        self.reasons: list[Finding] = []
 
     def run(self) -> PackageReport:
         head = Checks()
@@ -144,7 +152,9 @@ class _Run:
             c = Checks()
             c.add(Check.FILE_LISTED, False, f"{name} is in the directory but not in capture.json")
             sections.append(Section(name, c.result()))
-        return PackageReport(tuple(sections), (), None, tuple(self.tst_infos))
+        return PackageReport(
+            tuple(sections), (), None, tuple(self.tst_infos), reasons=tuple(self.reasons)
+        )
 
     # (1) capture.json
 
@@ -173,6 +183,12 @@ class _Run:
             c.add(Check.MANIFEST_SCHEMA, False, str(exc))
             return None
         c.add(Check.MANIFEST_SCHEMA, True, f"{WEB_CAPTURE_FORMAT}, {len(listed)} file(s)")
+        self.reasons += capture_findings(METADATA, doc)
+        network = doc.get("network")
+        archive = network.get("file") if isinstance(network, dict) else None
+        if isinstance(archive, str) and all(e.path != archive for e in listed):
+            detail = f"network.file names {archive}, which capture.json does not list"
+            self.reasons.append(Finding(archive, Reason.OUTPUT_MISSING, detail))
         return listed
 
     def _check_anchor(self, c: Checks) -> TimestampVerifier | None:
@@ -200,8 +216,11 @@ class _Run:
         opener = self.files.get(entry.path)
         digest = b""
         if opener is None:
-            c.add(Check.FILE_PRESENT, False, f"{entry.path} is missing from the directory")
+            detail = f"{entry.path} is missing from the directory"
+            c.add(Check.FILE_PRESENT, False, detail)
             c.skip((Check.FILE_SIZE, Check.FILE_SHA256), Check.FILE_PRESENT)
+            excused = (Check.FILE_PRESENT, Check.IMPRINT_MATCHES)
+            self.reasons.append(Finding(entry.path, Reason.OUTPUT_MISSING, detail, excused))
         else:
             c.add(Check.FILE_PRESENT, True)
             digest, size = _sha256(opener)

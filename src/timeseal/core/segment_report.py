@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from timeseal.core.package.report import Section
+from timeseal.core.verdict import Assessment, Finding, Reason, assess, failed_checks
 from timeseal.core.verification import Check
 
 
@@ -36,7 +37,10 @@ class TokenStatus:
 
 @dataclass(frozen=True, slots=True)
 class SegmentChainReport:
-    """Everything ``verify_segment_chain`` found. ``ok`` needs every section to pass."""
+    """Everything ``verify_segment_chain`` found. ``ok`` needs every section to pass;
+    ``assessment`` is the verdict: a sound recording that did not finish is incomplete
+    (:attr:`~timeseal.core.verdict.Reason.CUT_OFF`), and ``reasons`` adds what its capture
+    metadata says (e.g. a forced environment check)."""
 
     sections: tuple[Section, ...]
     segments: tuple[SegmentStatus, ...] = ()
@@ -46,10 +50,22 @@ class SegmentChainReport:
     unsealed: tuple[str, ...] = ()  # chained after the last token: closed, not proven
     tail: tuple[str, ...] = ()  # segment files after the chain: unfinished, not proven
     notices: tuple[str, ...] = ()
+    reasons: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
         return bool(self.sections) and all(s.result.ok for s in self.sections)
+
+    @property
+    def assessment(self) -> Assessment:
+        failures = [f for s in self.sections for f in failed_checks(s.subject, s.result)]
+        reasons = list(self.reasons)
+        if not self.finished:
+            stop = self.section("stop")
+            detail = stop.result.checks[0].detail if stop and stop.result.checks else ""
+            reasons.insert(0, Finding("stop", Reason.CUT_OFF, detail or "not finished"))
+        checked = any(s.result.checks for s in self.sections)
+        return assess(failures, reasons, checked=checked)
 
     @property
     def failed(self) -> tuple[tuple[str, Check], ...]:

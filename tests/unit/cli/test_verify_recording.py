@@ -1,5 +1,6 @@
 """``timeseal verify DIR`` on a recording directory: detected by its chain.jsonl, reported
-segment by segment with where the chain stops, exit 0 valid / 1 invalid / 2 no trust anchor."""
+segment by segment with where the chain stops, exit 0 valid / 3 incomplete (cut off) /
+1 invalid / 2 no trust anchor."""
 
 from __future__ import annotations
 
@@ -40,14 +41,21 @@ def test_a_cut_off_recording_says_where_it_stops(tmp_path: Path) -> None:
     rec = write_recording(made, tmp_path / "rec")
     args = ["verify", str(rec), "--ca", str(root_pem(tmp_path)), "--json"]
     result = runner.invoke(main.app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # incomplete: sound, but cut off part-way
     body = json.loads(result.stdout)
     assert body["kind"] == "recording" and body["valid"] and not body["finished"]
+    assert body["verdict"] == "incomplete"
+    assert [(f["subject"], f["code"]) for f in body["findings"]] == [("stop", "cut_off")]
     assert body["sealed_through"] == 0
     assert body["unsealed"] == ["seg_000001.ts", "seg_000002.ts"]
     assert body["tail"] == ["seg_000003.ts"]
     text = runner.invoke(main.app, args[:-1]).output
-    assert "cut off: sealed through segment 0 (seg_000000.ts)" in text
+    assert text.splitlines()[0] == (
+        "结论 Result: 不完整 INCOMPLETE — stop [cut_off]: "
+        "录像中途中断：只有中断前已固定的部分可以作为证据 / "
+        "The recording was cut off part-way: only the part sealed before that is evidence"
+    )
+    assert "cut off: sealed through segment 0 (seg_000000.ts)" in text.splitlines()[1]
     assert "未固定 not sealed" in text
 
 

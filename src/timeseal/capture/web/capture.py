@@ -329,7 +329,14 @@ class _Session:
             title=f"TimeSeal web capture {format_rfc3339(self.started_at)}",
             description=f"时印网页取证 TimeSeal web capture of {self.options.url}",
         )
-        return {"exchanges": len(exchanges), "responses": responses, "file": WACZ}
+        # What the last page answered (404 and the like make the capture incomplete).
+        final = [ex.status for ex in exchanges if ex.url == self.final_url and ex.status > 0]
+        return {
+            "exchanges": len(exchanges),
+            "responses": responses,
+            "file": WACZ,
+            "final_status": final[-1] if final else None,
+        }
 
     def finish(self, environment: dict[str, JSONValue] | None) -> WebCaptureResult:
         network = self._network() if self.har.is_file() else None

@@ -4,7 +4,12 @@ An evidence package (a ZIP with ``manifest.json``) is verified offline as a whol
 (:mod:`.package`); a live-sealed recording (a directory, or a ZIP, with ``chain.jsonl``) by
 :mod:`.recording`; a web capture directory by :mod:`.web_capture`; any other file against its
 RFC 3161 token (``--token``, default ``PATH.tsr``) and, when there is one, the token's log
-receipt (``PATH.tlog-proof``). Exit 0 valid, 1 invalid, 2 usage error.
+receipt (``PATH.tlog-proof``). Input that is none of these, or cannot be read (missing,
+empty, not a ZIP, cut off in download), is reported as unreadable: invalid.
+
+Verdicts and exit codes (:mod:`timeseal.core.verdict`): 0 valid and valid_with_warnings,
+1 invalid, 3 incomplete, 2 usage error. ``--json`` always prints one JSON document: the
+report with its ``verdict``, or, for a usage error, ``{"verdict": null, "error": "usage"}``.
 """
 
 from __future__ import annotations
@@ -12,19 +17,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from timeseal.cli.data_dir import default_log_key
-from timeseal.cli.exits import usage_error
+from timeseal.cli.exits import UsageExit, usage_error
 from timeseal.cli.log_receipts import ReceiptCheck, check_receipt, load_verifier_key, receipt_path
 from timeseal.cli.verify import report
 from timeseal.cli.verify.package import is_package, verify_package_file
 from timeseal.cli.verify.trust import check_token_over, trust_roots
 from timeseal.core.errors import TimeSealError
 from timeseal.core.tsp.response import TimeStampResponse, parse_response
-from timeseal.core.verification import VerificationResult
+from timeseal.core.verdict import Assessment, Finding, assess, failed_checks
+from timeseal.core.verification import Check, VerificationResult
 
 if TYPE_CHECKING:
     from timeseal.core.tlog import VerifierKey
@@ -78,13 +84,50 @@ def verify(
     as_json: JsonOption = False,
     witness_key: WitnessKeyOption = None,
 ) -> None:
-    """Verify a file against its token, and the token's log receipt when there is one; or an
-    evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
-    a ZIP, with chain.jsonl); or a web capture directory. Exit 0 valid, 1 invalid, 2 usage error."""
+    """Verify a file against its token (and the token's log receipt); an
+    evidence package (a ZIP with manifest.json); a live-sealed recording (a
+    directory, or a ZIP, with chain.jsonl); or a web capture directory.
+
+    The report's first line: the verdict and the first problem (file, check,
+    中文 / English), the technical detail below it. Verdicts and exit codes:
+
+    \b
+    0 valid                everything checked and passed
+    0 valid_with_warnings  root or log key from the evidence itself,
+                           or a forced environment check
+    3 incomplete           cut off part-way, an output missing, or the
+                           page answered an HTTP error (e.g. 404)
+    1 invalid              a check failed, or unreadable input (missing,
+                           empty, not a ZIP, a truncated download)
+    2 usage error          wrong options (no verdict)
+
+    --json always prints one JSON document with "verdict" (null: usage).
+    """
+    try:
+        _verify(path, token, ca, receipt, log_key, as_json, witness_key or [])
+    except UsageExit as exc:
+        if as_json:
+            body = {"verdict": None, "error": "usage", "message": exc.message}
+            typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        raise
+
+
+def _verify(
+    path: Path,
+    token: Path | None,
+    ca: Path | None,
+    receipt: Path | None,
+    log_key: str | None,
+    as_json: bool,
+    witness_key: list[str],
+) -> None:
+    """What ``path`` is decides how it is verified; always exits."""
+    if not path.exists():
+        report.unreadable(path, f"{path}: no such file or directory", as_json)
     if is_package(path):
         if token is not None or receipt is not None:
             raise usage_error("--token and --receipt are for a file, not an evidence package")
-        verify_package_file(path, ca, log_key, witness_key or [], as_json)
+        verify_package_file(path, ca, log_key, witness_key, as_json)
     if path.is_dir():
         _verify_directory(path, token, ca, receipt, log_key, as_json)  # always exits
     if path.is_file() and path.suffix.lower() == ".zip":  # a recording, as a ZIP (chain.zip)
@@ -111,7 +154,8 @@ def _verify_directory(
     from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
 
     if not is_web_capture(path):
-        raise usage_error(f"{path} is no web capture, recording or evidence package")
+        detail = f"{path} is no web capture, recording or evidence package"
+        report.unreadable(path, detail, as_json)
     if token is not None or receipt is not None:
         raise usage_error("--token and --receipt are for a file, not a capture directory")
     given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
@@ -139,32 +183,40 @@ def _verify_file(
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():
-            raise usage_error(f"no token given and {sibling} does not exist (use --token)")
+            detail = (
+                f"{path} is no evidence package, recording or web capture, and has no token "
+                f"to check it against ({sibling.name} does not exist; use --token)"
+            )
+            report.unreadable(path, detail, as_json)
         token = sibling
     roots = trust_roots(ca)
+    if not path.is_file():
+        report.unreadable(path, f"{path} is not a readable file", as_json)
     try:
         token_der = token.read_bytes()
     except OSError as exc:
-        raise usage_error(f"cannot read {token}: {exc}") from None
-    if not path.is_file():
-        raise usage_error(f"{path} is not a readable file")
+        _print_malformed(path, token, f"cannot read {token}: {exc}", as_json)
     found = _receipt(path, receipt, log_key)
     try:
         response = parse_response(token_der)
     except TimeSealError as exc:
         _print_malformed(path, token, str(exc), as_json)
-        raise typer.Exit(1) from None
     result = check_token_over(response, path, roots)
     log = None
+    failures = failed_checks(str(path), result)
     if found is not None:
         log = check_receipt(found.path, found.data, response, found.log_key)
         result = VerificationResult(result.checks + log.checks)
+        failures += failed_checks(str(found.path), VerificationResult(log.checks))
+        if log.malformed:
+            failures.append(Finding(str(found.path), Check.LOG_PROOF_PARSES, log.reason))
+    assessment = assess(failures, checked=bool(result.checks))
     valid = result.ok and not (log is not None and log.malformed)
     if as_json:
-        _print_file_json(path, token, response, result, log, valid)
+        _print_file_json(path, token, response, result, log, valid, assessment)
     else:
-        _print_file_lines(path, token, response, result, log, valid)
-    raise typer.Exit(0 if valid else 1)
+        _print_file_lines(path, token, response, result, log, assessment)
+    raise typer.Exit(assessment.verdict.exit_code)
 
 
 def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt | None:
@@ -202,8 +254,10 @@ def _print_file_json(
     result: VerificationResult,
     log: ReceiptCheck | None,
     valid: bool,
+    assessment: Assessment,
 ) -> None:
     body = {
+        **report.assessment_json(assessment),
         "valid": valid,
         "file": str(path),
         "token": str(token),
@@ -222,8 +276,10 @@ def _print_file_lines(
     response: TimeStampResponse,
     result: VerificationResult,
     log: ReceiptCheck | None,
-    valid: bool,
+    assessment: Assessment,
 ) -> None:
+    for line in report.assessment_lines(assessment):
+        typer.echo(line)
     typer.echo(f"文件 File: {path}")
     typer.echo(f"令牌 Token: {token}")
     if response.token is not None:
@@ -236,20 +292,19 @@ def _print_file_lines(
         typer.echo(line)
     for line in report.result_lines(result):
         typer.echo(line)
-    typer.echo(report.verdict_line(valid))
+    typer.echo(report.verdict_line(assessment.verdict))
 
 
-def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> None:
-    if as_json:
-        body = {
-            "valid": False,
-            "file": str(path),
-            "token": str(token),
-            "error": "malformed_token",
-            "detail": reason,
-            "checks": [],
-        }
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"✗ 令牌无法解析 the token does not parse: {reason}")
-        typer.echo("结论 Result: 无效 INVALID")
+def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> NoReturn:
+    """The token is missing or does not parse: invalid, naming the token."""
+    finding = Finding(str(token), Check.TOKEN_PARSES, reason)
+    body = {
+        "valid": False,
+        "file": str(path),
+        "token": str(token),
+        "error": "malformed_token",
+        "detail": reason,
+        "checks": [],
+    }
+    lines = [f"✗ 令牌无法解析 the token does not parse: {reason}"]
+    report.emit(assess([finding]), as_json, body, f"文件 File: {path}", lines)

@@ -27,7 +27,8 @@ def verify_package_file(
     path: Path, ca: Path | None, log_key: str | None, witnesses: list[str], as_json: bool
 ) -> None:
     """Offline; trust from --ca/--log-key, else (with a warning) from the package itself.
-    Always exits: 0 valid, 1 invalid."""
+    Always exits with the verdict's status: 0 valid (with or without warnings), 1 invalid
+    (an unreadable file too), 3 incomplete."""
     from timeseal.core.package import verify_package
     from timeseal.core.pdf_signature import certificate_signature_check
 
@@ -44,9 +45,9 @@ def verify_package_file(
                 certificate_check=certificate_signature_check,
             )
     except OSError as exc:
-        raise usage_error(f"cannot read {path}: {exc}") from None
+        report.unreadable(path, f"cannot read {path}: {exc}", as_json)
     except ValueError as exc:
         raise usage_error(str(exc)) from None
     body = {"file": str(path), **report.package_json(result)}
     lines = report.package_lines(result) if not as_json else []
-    report.emit(result.ok, as_json, body, f"证据包 Package: {path}", lines)
+    report.emit(result.assessment, as_json, body, f"证据包 Package: {path}", lines)

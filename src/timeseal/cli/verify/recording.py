@@ -8,6 +8,8 @@ and prints the bilingual report: each segment, each head token, where the chain 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import tempfile
 import zipfile
@@ -25,6 +27,7 @@ from timeseal.core.segment_chain import parse_segment_chain
 from timeseal.core.segment_report import SegmentChainReport
 from timeseal.core.segment_verify import verify_segment_chain
 from timeseal.core.tsp.response import parse_response
+from timeseal.core.verdict import Finding, capture_findings
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -75,8 +78,13 @@ def check_recording(directory: Path, roots: list[x509.Certificate]) -> SegmentCh
         for name in ("capture-start.json", "capture.json")
         if (section := _capture_section(directory, roots, name)) is not None
     ]
+    reasons = tuple(
+        finding
+        for name in ("capture-start.json", "capture.json")
+        for finding in _metadata_findings(directory, name)
+    )
     if not metadata:
-        return result
+        return dataclasses.replace(result, reasons=result.reasons + reasons)
     sections = (*result.sections[:-1], *metadata, result.sections[-1])
     return SegmentChainReport(
         sections,
@@ -87,10 +95,21 @@ def check_recording(directory: Path, roots: list[x509.Certificate]) -> SegmentCh
         result.unsealed,
         result.tail,
         result.notices,
+        result.reasons + reasons,
     )
 
 
+def _metadata_findings(directory: Path, name: str) -> list[Finding]:
+    """What the recording's own metadata says of itself (a forced environment check)."""
+    try:
+        doc = json.loads((directory / name).read_bytes())
+    except (OSError, ValueError):
+        return []
+    return capture_findings(name, doc) if isinstance(doc, dict) else []
+
+
 def recording_json(result: SegmentChainReport) -> dict[str, Any]:
+    """The ``--json`` body (``valid``: every check passed; the verdict comes with it)."""
     return {
         "valid": result.ok,
         "kind": "recording",
@@ -184,27 +203,35 @@ def is_recording_zip(path: Path) -> bool:
 
 def verify_recording_zip(path: Path, roots: list[x509.Certificate], as_json: bool) -> None:
     """Unpack the recording directory's files into a private temporary directory and verify
-    it there. Prints the report and exits: 0 valid, 1 invalid."""
+    it there. Prints the report and exits with the verdict's status (a ZIP that breaks
+    while unpacking: unreadable, 1)."""
     with tempfile.TemporaryDirectory(prefix="timeseal-recording-") as scratch:
         directory = Path(scratch)
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.is_dir() or not _MEMBER.fullmatch(info.filename):
-                    continue
-                target = directory / info.filename
-                target.parent.mkdir(exist_ok=True)
-                with archive.open(info) as source, target.open("wb") as sink:
-                    while piece := source.read(1 << 20):
-                        sink.write(piece)
+        try:
+            _unpack(path, directory)
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            report.unreadable(path, f"cannot unpack {path}: {exc}", as_json)
         verify_recording(directory, roots, as_json, shown_as=path)
+
+
+def _unpack(path: Path, directory: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or not _MEMBER.fullmatch(info.filename):
+                continue
+            target = directory / info.filename
+            target.parent.mkdir(exist_ok=True)
+            with archive.open(info) as source, target.open("wb") as sink:
+                while piece := source.read(1 << 20):
+                    sink.write(piece)
 
 
 def verify_recording(
     directory: Path, roots: list[x509.Certificate], as_json: bool, *, shown_as: Path | None = None
 ) -> None:
-    """Print the report and exit: 0 valid, 1 invalid."""
+    """Print the report and exit with the verdict's status (3: cut off part-way)."""
     result = check_recording(directory, roots)
     directory = shown_as or directory
     body = {"directory": str(directory), **recording_json(result)}
     lines = recording_lines(result) if not as_json else []
-    report.emit(result.ok, as_json, body, f"录像 Recording: {directory}", lines)
+    report.emit(result.assessment, as_json, body, f"录像 Recording: {directory}", lines)

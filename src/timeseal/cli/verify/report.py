@@ -1,16 +1,26 @@
-"""Bilingual (中文 first, then English) wording of verification results, and time display."""
+"""Bilingual (中文 first, then English) wording of verification results, and time display.
+
+Every ``timeseal verify`` report ends through :func:`emit`: its first line is the verdict
+and the first finding (the failing file and check, in consumer words from
+:mod:`timeseal.core.failure_text`, the technical detail below), then every other finding,
+then the verifier's own lines, then the verdict again; ``--json`` prints one document with
+``verdict`` and ``findings``. The exit status is the verdict's (0, 0, 3, 1).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 
+from timeseal.core.failure_text import VERDICT_TEXT, failure_text
 from timeseal.core.package import PackageReport
 from timeseal.core.tsp.response import TSTInfo
+from timeseal.core.verdict import Assessment, Finding, Reason, Severity, Verdict, assess
 from timeseal.core.verification import CHECK_TITLES, Check, Status, VerificationResult
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -71,24 +81,84 @@ def result_lines(result: VerificationResult) -> list[str]:
     return lines
 
 
-def verdict_line(ok: bool) -> str:
-    return "结论 Result: 有效 VALID" if ok else "结论 Result: 无效 INVALID"
+_SEVERITY_MARK = {Severity.FAILURE: "✗", Severity.GAP: "…", Severity.WARNING: "!"}
+
+
+def verdict_line(verdict: Verdict) -> str:
+    zh, en = VERDICT_TEXT[verdict]
+    return f"结论 Result: {zh} {en}"
+
+
+def finding_text(finding: Finding) -> str:
+    """``subject [code]: 中文 / English`` — what a consumer reads about one finding."""
+    zh, en = failure_text(finding.code)
+    where = f"{finding.subject} " if finding.subject else ""
+    return f"{where}[{finding.code.value}]: {zh} / {en}"
+
+
+def finding_json(finding: Finding) -> dict[str, str]:
+    zh, en = failure_text(finding.code)
+    return {
+        "subject": finding.subject,
+        "code": finding.code.value,
+        "severity": finding.severity.value,
+        "message_zh": zh,
+        "message_en": en,
+        "detail": finding.detail,
+    }
+
+
+def assessment_json(assessment: Assessment) -> dict[str, Any]:
+    """``verdict`` and ``findings``: the fields every ``--json`` report carries."""
+    return {
+        "verdict": assessment.verdict.value,
+        "findings": [finding_json(f) for f in assessment.findings],
+    }
+
+
+def assessment_lines(assessment: Assessment) -> list[str]:
+    """The report's head: the verdict with the first finding on line one, its technical
+    detail below it, then each other finding the same way."""
+    head = verdict_line(assessment.verdict)
+    if not assessment.findings:
+        return [head]
+    first, rest = assessment.findings[0], assessment.findings[1:]
+    lines = [f"{head} — {finding_text(first)}"]
+    if first.detail:
+        lines.append(f"    技术细节 detail: {first.detail}")
+    for finding in rest:
+        lines.append(f"  {_SEVERITY_MARK[finding.severity]} {finding_text(finding)}")
+        if finding.detail:
+            lines.append(f"      技术细节 detail: {finding.detail}")
+    return lines
 
 
 def emit(
-    ok: bool, as_json: bool, body: dict[str, Any], heading: str, lines: Iterable[str]
+    assessment: Assessment,
+    as_json: bool,
+    body: dict[str, Any],
+    heading: str,
+    lines: Iterable[str],
 ) -> NoReturn:
-    """Print one verifier's report — ``body`` as JSON, or ``heading``, the ``lines`` and the
-    verdict — and exit 0 (valid) or 1 (invalid): the one way every ``timeseal verify``
-    input ends."""
+    """Print one verifier's report — ``body`` with the verdict as JSON, or the verdict and
+    findings, ``heading``, the ``lines`` and the verdict again — and exit with the verdict's
+    status: the one way every ``timeseal verify`` input ends."""
     if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        doc = {**assessment_json(assessment), **body}
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        typer.echo(heading)
-        for line in lines:
+        for line in (*assessment_lines(assessment), heading, *lines):
             typer.echo(line)
-        typer.echo(verdict_line(ok))
-    raise typer.Exit(0 if ok else 1)
+        typer.echo(verdict_line(assessment.verdict))
+    raise typer.Exit(assessment.verdict.exit_code)
+
+
+def unreadable(path: Path, detail: str, as_json: bool, subject: str | None = None) -> NoReturn:
+    """The report for input that is no evidence at all (missing, empty, not a ZIP, cut off
+    in download): invalid, exit 1, a JSON document with ``--json`` like any other."""
+    finding = Finding(subject or str(path), Reason.UNREADABLE, detail)
+    body = {"valid": False, "kind": "unreadable", "path": str(path)}
+    emit(assess([finding]), as_json, body, f"输入 Input: {path}", [])
 
 
 def package_json(report: PackageReport) -> dict[str, Any]:

@@ -5,15 +5,15 @@ Reads the directory and hands it to
 :func:`timeseal.core.capture_verify.verify_capture_directory`. The vault's case package that
 ``capture web --upload`` downloads beside the files (``package.zip``) is no file of the
 capture itself: when present it is verified as ``timeseal verify package.zip`` would, and its
-sections join the report under ``package.zip ›``. Exit 0 valid, 1 invalid.
+sections join the report under ``package.zip ›``. Exits with the verdict's status.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Final
 
-import typer
 from cryptography import x509
 
 from timeseal.cli.verify import report
@@ -27,6 +27,7 @@ from timeseal.core.errors import MalformedError
 from timeseal.core.package import PackageReport, Section, verify_package
 from timeseal.core.package.canonical import parse_canonical_json
 from timeseal.core.tlog import VerifierKey
+from timeseal.core.verdict import Severity
 from timeseal.core.verification import Check
 
 #: Where ``capture web --upload`` puts the vault's case package of the capture.
@@ -73,7 +74,7 @@ def capture_lines(result: PackageReport) -> list[str]:
             )
         else:
             rest.append(section)
-    others = PackageReport(tuple(rest), result.notices, None, result.tst_infos)
+    others = PackageReport(tuple(rest), result.notices, None, result.tst_infos, result.reasons)
     return lines + report.package_lines(others)
 
 
@@ -95,11 +96,17 @@ def check_web_capture(
     sections = tuple(
         Section(f"{PACKAGE_ZIP}{_NESTED}{s.subject}", s.result) for s in nested.sections
     )
+    nested_reasons = tuple(
+        dataclasses.replace(r, subject=f"{PACKAGE_ZIP}{_NESTED}{r.subject}")
+        for r in nested.assessment.findings
+        if r.severity is not Severity.FAILURE
+    )
     return PackageReport(
         result.sections + sections,
         result.notices + tuple(f"{PACKAGE_ZIP}: {n}" for n in nested.notices),
         None,
         result.tst_infos + tuple((f"{PACKAGE_ZIP}{_NESTED}{s}", t) for s, t in nested.tst_infos),
+        result.reasons + nested_reasons,
     )
 
 
@@ -109,12 +116,12 @@ def verify_web_capture(
     log_key: VerifierKey | None,
     as_json: bool,
 ) -> None:
-    """Print the report and exit: 0 valid, 1 invalid."""
+    """Print the report and exit with the verdict's status (3: the capture is incomplete)."""
     try:
         result = check_web_capture(directory, roots, log_key)
     except OSError as exc:
-        typer.echo(f"错误 error: cannot read {directory}: {exc}", err=True)
-        raise typer.Exit(2) from None
+        report.unreadable(directory, f"cannot read {directory}: {exc}", as_json)
     body = {"directory": str(directory), **report.package_json(result), "kind": "web-capture"}
     lines = capture_lines(result) if not as_json else []
-    report.emit(result.ok, as_json, body, f"网页取证 Web capture: {directory}", lines)
+    heading = f"网页取证 Web capture: {directory}"
+    report.emit(result.assessment, as_json, body, heading, lines)

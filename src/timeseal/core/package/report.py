@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from timeseal.core.package.manifest import Manifest
 from timeseal.core.tsp.response import TSTInfo
+from timeseal.core.verdict import Assessment, Finding, assess, capture_findings, failed_checks
 from timeseal.core.verification import Check, VerificationResult
 
 
@@ -19,16 +20,29 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class PackageReport:
-    """Everything ``verify_package`` found. ``ok`` needs every section to pass."""
+    """Everything ``verify_package`` found. ``ok`` needs every section to pass;
+    ``assessment`` is the verdict (:mod:`timeseal.core.verdict`), from the failed checks,
+    ``reasons`` (gaps and warnings the verifier found, e.g. a self-supplied root) and what
+    each item's capture metadata says of itself."""
 
     sections: tuple[Section, ...]
     notices: tuple[str, ...] = ()
     manifest: Manifest | None = None
     tst_infos: tuple[tuple[str, TSTInfo], ...] = ()  # (subject, TSTInfo) of tokens that parsed
+    reasons: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
         return bool(self.sections) and all(s.result.ok for s in self.sections)
+
+    @property
+    def assessment(self) -> Assessment:
+        failures = [f for s in self.sections for f in failed_checks(s.subject, s.result)]
+        reasons = list(self.reasons)
+        for item in self.manifest.items if self.manifest is not None else ():
+            reasons += capture_findings(item.number, item.capture)
+        checked = any(s.result.checks for s in self.sections)
+        return assess(failures, reasons, checked=checked)
 
     @property
     def failed(self) -> tuple[tuple[str, Check], ...]:

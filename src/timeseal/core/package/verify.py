@@ -62,6 +62,7 @@ from timeseal.core.tlog.note import (
 from timeseal.core.tlog.proof import parse_tlog_proof, verify_tlog_proof
 from timeseal.core.tsp.response import TimeStampResponse, TSTInfo, parse_response
 from timeseal.core.tsp.verify import TOKEN_CHECKS, TimestampVerifier, TimestampVerifierBuilder
+from timeseal.core.verdict import Finding, Reason
 from timeseal.core.verification import Check, VerificationResult
 
 #: How a certificate PDF's signatures are checked: called with the PDF bytes and the trust
@@ -140,6 +141,7 @@ class _Run:
         self.quorum = quorum
         self.certificate_check = certificate_check
         self.notices: list[str] = []
+        self.reasons: list[Finding] = []
         self.tst_infos: list[tuple[str, TSTInfo]] = []
 
     def run(self, package: Checks) -> PackageReport:
@@ -165,7 +167,13 @@ class _Run:
             if self.progress is not None:
                 self.progress(0)
             sections.append(self._check_item(item, verifier, key, anchors))
-        return PackageReport(tuple(sections), tuple(self.notices), manifest, tuple(self.tst_infos))
+        return PackageReport(
+            tuple(sections),
+            tuple(self.notices),
+            manifest,
+            tuple(self.tst_infos),
+            reasons=tuple(self.reasons),
+        )
 
     # (1) the package as a whole
 
@@ -210,6 +218,7 @@ class _Run:
             return ()
         prints = ", ".join(fingerprint(r) for r in anchors)
         package.add(Check.TRUST_ANCHOR, True, f"taken from {layout.TSA_CHAIN}: {prints}")
+        self.reasons.append(Finding(PACKAGE, Reason.SELF_SUPPLIED_ROOT, prints))
         self.notices.append(
             f"警告：信任锚取自证据包本身（{layout.TSA_CHAIN}），请将其指纹与时间戳机构公布的核对，"
             f"或用 --ca 指定根证书。 WARNING: the trust anchor was taken from the package itself "
@@ -231,6 +240,7 @@ class _Run:
             package.add(Check.LOG_KEY, False, str(exc))
             return None
         package.add(Check.LOG_KEY, True, f"taken from {layout.LOG_VKEY}: {key.label}")
+        self.reasons.append(Finding(PACKAGE, Reason.SELF_SUPPLIED_LOG_KEY, text))
         self.notices.append(
             f"警告：日志公钥取自证据包本身（{layout.LOG_VKEY}），请与日志公布的公钥核对，或用 "
             f"--log-key 指定。 WARNING: the log key was taken from the package itself "

@@ -21,6 +21,8 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from timeseal.core.failure_text import failure_text
+from timeseal.core.verdict import Reason
 from timeseal.core.verification import CHECK_TITLES, Check
 from timeseal.server.web.assets import StaticAssets
 from timeseal.server.web.i18n import (
@@ -97,6 +99,13 @@ def check_title(check: Check, lang: Lang) -> str:
     return titles[0] if lang == "zh" else titles[1]
 
 
+def failure_message(code: Check | Reason, lang: Lang) -> str:
+    """What a failed check or a verdict reason means to a consumer, in the page's language:
+    the same wording as ``timeseal verify`` (:data:`timeseal.core.failure_text.FAILURE_TEXT`)."""
+    zh, en = failure_text(code)
+    return zh if lang == "zh" else en
+
+
 def filesize(n: int, tr: Translations, locale: str) -> str:
     """``1,048,580 bytes (1.0 MiB)``: exact bytes first, a rounded size after."""
     exact = tr.ngettext("%(num)s byte", "%(num)s bytes", n) % {
@@ -134,6 +143,7 @@ class Pages:
         env.globals["static_url"] = self.assets.url
         env.globals["lang"] = LANG_INFO[lang]
         env.globals["check_title"] = lambda check: check_title(check, lang)
+        env.globals["failure_message"] = lambda code: failure_message(code, lang)
         return env
 
     def environment(self, lang: Lang) -> Environment:

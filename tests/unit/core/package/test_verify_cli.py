@@ -1,5 +1,7 @@
-"""``timeseal verify PACKAGE.zip``: the untouched package exits 0; every tamper exits 1 and the
-``--json`` report names exactly the (subject, check) pairs that failed."""
+"""``timeseal verify PACKAGE.zip``: the untouched package exits 0 (``valid``, or
+``valid_with_warnings`` when its own root is trusted); every tamper exits 1 (``invalid``) and
+the ``--json`` report names exactly the (subject, check) pairs that failed; unreadable input
+is ``invalid`` with a JSON document too."""
 
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ def verify(tmp_path: Path, package: bytes, *args: str | Path) -> tuple[Result, F
     body = json.loads(result.stdout)
     failed = {(f["subject"], f["check"]) for f in body["failed"]}
     assert body["valid"] is (result.exit_code == 0) is (not failed)
+    assert (body["verdict"] == "invalid") is (result.exit_code == 1)
+    failures = [f for f in body["findings"] if f["severity"] == "failure"]
+    assert {(f["subject"], f["code"]) for f in failures} == failed
     return result, failed
 
 
@@ -72,7 +77,28 @@ def test_text_report_is_bilingual(
         "✓ [通过 pass] 文件哈希与时间戳记录一致 / the file's hash matches the token"
         in result.stdout
     )
-    assert "结论 Result: 有效 VALID" in result.stdout
+    assert result.stdout.splitlines()[0] == "结论 Result: 有效 VALID"
+    assert result.stdout.rstrip().endswith("结论 Result: 有效 VALID")
+
+
+def test_tampered_file_is_named_on_the_first_line_in_both_languages(
+    tmp_path: Path, case_package: bytes, trusted: tuple[str, ...]
+) -> None:
+    files = members(case_package)
+    photo = next(p for p in sorted(files) if p.startswith("items/"))
+    files[photo] = flip(files[photo])
+    path = tmp_path / "p.zip"
+    path.write_bytes(rezip(files))
+    result = runner.invoke(main.app, ["verify", str(path), *trusted])
+    assert result.exit_code == 1
+    first, second = result.stdout.splitlines()[:2]
+    assert first == (
+        f"结论 Result: 无效 INVALID — {photo} [file_sha256]: "
+        "文件内容与封存时不同：该文件在封存后被修改过 / "
+        "The file's content differs from when it was sealed: it was changed"
+    )
+    assert second.startswith("    技术细节 detail: listed ")
+    assert result.stdout.rstrip().endswith("结论 Result: 无效 INVALID")
 
 
 def test_without_trust_options_the_package_anchor_is_used_with_a_warning(
@@ -80,7 +106,13 @@ def test_without_trust_options_the_package_anchor_is_used_with_a_warning(
 ) -> None:
     result, failed = verify(tmp_path, case_package)
     assert result.exit_code == 0 and not failed
-    notices = json.loads(result.stdout)["notices"]
+    body = json.loads(result.stdout)
+    assert body["verdict"] == "valid_with_warnings"
+    assert [(f["code"], f["severity"]) for f in body["findings"]] == [
+        ("self_supplied_root", "warning"),
+        ("self_supplied_log_key", "warning"),
+    ]
+    notices = body["notices"]
     digest = hashlib.sha256(test_pki.root.certificate.public_bytes(Encoding.DER)).hexdigest()
     fingerprint = ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper()
     assert any("WARNING: the trust anchor was taken from the package" in n for n in notices)
@@ -315,7 +347,51 @@ def test_not_a_package_falls_back_to_file_verification(tmp_path: Path) -> None:
     path = tmp_path / "plain.txt"
     path.write_bytes(b"hello")
     result = runner.invoke(main.app, ["verify", str(path)])
-    assert result.exit_code == 2  # no token: a usage error, as before
+    assert result.exit_code == 1  # no token to check it by: unreadable evidence, invalid
+    assert result.stdout.startswith(f"结论 Result: 无效 INVALID — {path} [unreadable]: 无法读取")
+
+
+@pytest.mark.parametrize(
+    "kind", ["empty", "not_a_zip", "truncated_zip", "missing", "empty_dir", "broken_token"]
+)
+def test_unreadable_input_is_invalid_with_a_json_document(
+    kind: str, tmp_path: Path, case_package: bytes, root_pem: Path
+) -> None:
+    path = tmp_path / "evidence.zip"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "not_a_zip":
+        path.write_bytes(b"%PDF-1.7 this is no ZIP at all\n" * 100)
+    elif kind == "truncated_zip":
+        path.write_bytes(case_package[: len(case_package) // 2])  # a download cut off
+    elif kind == "empty_dir":
+        path.mkdir()
+    elif kind == "broken_token":
+        path = tmp_path / "photo.jpg"
+        path.write_bytes(b"jpeg")
+        (tmp_path / "photo.jpg.tsr").write_bytes(b"\x30\x03garbage")
+    args = ["verify", str(path), "--ca", str(root_pem), "--json"]
+    result = runner.invoke(main.app, args)
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert body["verdict"] == "invalid" and body["valid"] is False
+    code = "token_parses" if kind == "broken_token" else "unreadable"
+    assert body["findings"][0]["code"] == code
+    assert body["findings"][0]["message_zh"] and body["findings"][0]["message_en"]
+
+
+def test_a_usage_error_with_json_is_still_one_json_document(
+    tmp_path: Path, case_package: bytes
+) -> None:
+    path = tmp_path / "p.zip"
+    path.write_bytes(case_package)
+    result = runner.invoke(main.app, ["verify", str(path), "--token", str(path), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "verdict": None,
+        "error": "usage",
+        "message": "--token and --receipt are for a file, not an evidence package",
+    }
 
 
 def test_token_option_with_a_package_is_a_usage_error(tmp_path: Path, case_package: bytes) -> None:
@@ -350,3 +426,9 @@ def test_witness_key_option(tmp_path: Path, test_pki: PKIFixture, root_pem: Path
     path = tmp_path / "package.zip"
     usage = runner.invoke(main.app, ["verify", str(path), "--witness-key", log_key])
     assert usage.exit_code == 2  # a log key is not a cosignature key
+
+
+def test_help_documents_verdicts_and_exit_codes() -> None:
+    text = runner.invoke(main.app, ["verify", "--help"]).output
+    for line in ("0 valid ", "0 valid_with_warnings", "3 incomplete", "1 invalid", "2 usage"):
+        assert line in text

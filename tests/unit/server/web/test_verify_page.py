@@ -330,6 +330,22 @@ def test_package_upload_is_verified_as_the_cli_does(anonymous: TestClient, seale
         c for c, s in re.findall(r'data-check="(\w+)" data-status="(\w+)"', html) if s == "fail"
     }
     assert {"file_sha256", "imprint_matches"} <= failed
+    # The first finding names the file and says, in the page's language, what it means; the
+    # verifier's own English stays folded away under "技术细节".
+    findings = html[
+        html.index('id="package-findings"') : html.index(
+            "</ol>", html.index('id="package-findings"')
+        )
+    ]
+    first = findings[: findings.index("</li>")]
+    assert 'data-code="file_sha256"' in first and "<code>items/" in first
+    assert "文件内容与封存时不同：该文件在封存后被修改过" in first
+    assert "<summary>技术细节</summary>" in first and "listed " in first
+    outside_details = re.sub(r"<details>.*?</details>", "", text_of_report(html), flags=re.S)
+    assert "listed " not in outside_details and "computed " not in outside_details
+    assert "{" not in re.sub(r"<[^>]+>", "", outside_details)  # no JSON in the browser
+    _, english = _post_package(anonymous, bytes(tampered), lang="en")
+    assert "The file&#39;s content differs from when it was sealed" in english
 
 
 def text_of_report(html: str) -> str:
@@ -342,6 +358,7 @@ def test_package_upload_errors(anonymous: TestClient) -> None:
     status, html = _post_package(anonymous, b"PK\x03\x04 not really a zip")
     assert status == 200 and 'data-verdict="invalid"' in html
     assert re.search(r'data-check="package_zip" data-status="fail"', html)
+    assert "证据包文件已损坏或不是证据包" in html
     too_big = anonymous.post(
         "/verify/package",
         content=b"x",
