@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from timeseal.core.evidence.number import new_evidence_number
+from timeseal.core.evidence.number import new_evidence_number, number_date
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.tlog.proof import TlogProof
 from timeseal.core.tsp.request import build_request
@@ -154,7 +154,7 @@ class VaultService:
             if existing is not None:
                 return existing
         now = self._clock()
-        number = new_evidence_number(now.date())
+        number = new_evidence_number(number_date(now))
         stamped = await self.timestamp(blob.sha256)
         token_sha256 = hashlib.sha256(stamped.token_der).digest()
         entry = EvidenceEntry(
