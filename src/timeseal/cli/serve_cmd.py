@@ -146,6 +146,7 @@ def serve(
         raise usage_error(str(exc)) from None
     settings = dataclasses.replace(settings, http=http)
     _announce(host, port, data_dir, n, config, http)
+    _announce_clock(settings, config)
     if n == 1:
         workers_module.run_single(serving.server_options(host, port, settings))
         return
@@ -222,6 +223,16 @@ def _announce(
             'config.json "http": {"forwarded_allow_ips": [...]}',
             err=True,
         )
+
+
+def _announce_clock(settings: ServerSettings, config: Config) -> None:
+    """The clock source the TSA issues by, and, when its clock is not trusted now, why and
+    the two fixes: the server still starts (time sync may come up), but says so."""
+    from timeseal.server.tsa.clock import source_by_name, startup_report
+
+    source = settings.clock_source or source_by_name(config.clock.source)
+    trusted, text = startup_report(source, config.clock.max_offset_ms / 1000)
+    typer.echo(text, err=not trusted)
 
 
 def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_dir: Path) -> int:
