@@ -127,3 +127,16 @@ def test_server_errors_reach_the_cli_in_both_languages(tmp_path: Path) -> None:
         assert "操作过于频繁，请" in result.output and "/ Too many requests; try again in" in (
             result.output
         ), result.output
+
+
+def test_download_names_a_missing_or_wrong_check_character(tmp_path: Path) -> None:
+    runner = CliRunner(env=_env(tmp_path))
+    for typed, words in (
+        ("TS-20261129-7Q4K-M2X", "the last character is a check character"),
+        ("ts202611297q4km2x", "the last character is a check character"),
+        ("TS-20261129-7Q4K-M2XD", "check character (its last one) does not match"),
+    ):
+        result = runner.invoke(main.app, ["download", typed, "--server", "http://127.0.0.1:9"])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert words in said and "校验字符" in said

@@ -33,8 +33,12 @@ import datetime as dt
 import enum
 import re
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 from timeseal.core.errors import MalformedError
+
+_T = TypeVar("_T")
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: The check symbols of numbers minted before the GF(32) check (still accepted).
@@ -55,6 +59,21 @@ class NumberProblem(enum.Enum):
     MALFORMED = "evidence_number_malformed"
     CHECK_MISSING = "evidence_number_check_missing"
     CHECK_MISMATCH = "evidence_number_check_mismatch"
+
+
+#: What to tell a person about a check problem (中文, English), in the API and the CLI alike.
+PROBLEM_TEXT: dict[NumberProblem, tuple[str, str]] = {
+    NumberProblem.CHECK_MISSING: (
+        "证据编号少了一位：最后一位是校验字符（TS-YYYYMMDD-XXXX-XXXC），请完整复制。",
+        "The evidence number is one character short: the last character is a check "
+        "character (TS-YYYYMMDD-XXXX-XXXC); copy the whole number.",
+    ),
+    NumberProblem.CHECK_MISMATCH: (
+        "证据编号的校验字符（最后一位）不符，可能有输入错误，请核对。",
+        "The evidence number's check character (its last one) does not match: a typo? "
+        "Check the number.",
+    ),
+}
 
 
 class EvidenceNumberError(MalformedError):
@@ -159,3 +178,18 @@ def legacy_check_only(number: str) -> bool:
     no record for it reports a wrong check character, as it would without the old check."""
     day, symbols, check = number[3:11], number[12:16] + number[17:20], number[20]
     return check != check_character(day, symbols)
+
+
+def find_by_number(text: str, get: Callable[[str], _T | None]) -> tuple[_T | None, str | None]:
+    """What ``get`` (a lookup by canonical number) finds for the number a person typed, or
+    None and why: a :class:`NumberProblem` check code, or ``not_found`` (no such record, or
+    not a number at all). One rule for the API, the pages and the CLI: a number that passes
+    only the old check and names nothing is reported as a wrong check character."""
+    try:
+        number = parse_evidence_number(text)
+    except EvidenceNumberError as exc:
+        return None, "not_found" if exc.problem is NumberProblem.MALFORMED else exc.problem.value
+    found = get(number)
+    if found is not None:
+        return found, None
+    return None, NumberProblem.CHECK_MISMATCH.value if legacy_check_only(number) else "not_found"

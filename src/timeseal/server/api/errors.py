@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from timeseal.core.evidence.number import PROBLEM_TEXT, NumberProblem
 from timeseal.server.refusal import Refusal
 from timeseal.store.cases import MAX_CASE_ITEMS
 
@@ -142,6 +143,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "该上传长时间没有进展，已过期；请重新上传。",
         "This upload made no progress for too long and has expired; upload the file again.",
     ),
+    # evidence numbers as typed (timeseal.core.evidence.number)
+    NumberProblem.CHECK_MISSING.value: PROBLEM_TEXT[NumberProblem.CHECK_MISSING],
+    NumberProblem.CHECK_MISMATCH.value: PROBLEM_TEXT[NumberProblem.CHECK_MISMATCH],
     # live recordings (.recordings)
     "chunk_conflict": (
         "该序号的分段已收到，且内容不同；已收到的内容保持不变。",
