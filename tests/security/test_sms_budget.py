@@ -47,6 +47,9 @@ def test_the_budget_caps_codes_across_numbers_and_addresses(engine: Engine, tmp_
         assert reply.json()["error"] == {
             "code": "sms_budget_exhausted",
             "message": "本站本小时的短信发送量已达上限，请 55 分钟后再试。",
+            "message_zh": "本站本小时的短信发送量已达上限，请 55 分钟后再试。",
+            "message_en": "This site has sent as many text messages as it may this hour; try "
+            "again in 55 minutes.",
             "retry_after": 3300,
         }
         assert reply.headers["retry-after"] == "3300"

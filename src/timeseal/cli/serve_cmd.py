@@ -147,6 +147,7 @@ def serve(
     settings = dataclasses.replace(settings, http=http)
     _announce(host, port, data_dir, n, config, http)
     _warn_missing_dependencies()
+    _announce_clock(settings, config)
     if n == 1:
         workers_module.run_single(serving.server_options(host, port, settings))
         return
@@ -242,6 +243,16 @@ def _warn_missing_dependencies() -> None:
 
     for missing in missing_dependencies():
         typer.echo(missing.message(), err=True)
+
+
+def _announce_clock(settings: ServerSettings, config: Config) -> None:
+    """The clock source the TSA issues by, and, when its clock is not trusted now, why and
+    the two fixes: the server still starts (time sync may come up), but says so."""
+    from timeseal.server.tsa.clock import source_by_name, startup_report
+
+    source = settings.clock_source or source_by_name(config.clock.source)
+    trusted, text = startup_report(source, config.clock.max_offset_ms / 1000)
+    typer.echo(text, err=not trusted)
 
 
 def _run_workers(settings: ServerSettings, n: int, host: str, port: int, data_dir: Path) -> int:

@@ -20,6 +20,7 @@ import httpx
 import typer
 
 from timeseal import __version__
+from timeseal.capture.clients import error_words
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.credentials import known_servers, server_key, stored_token
 from timeseal.cli.errors import CliError
@@ -34,7 +35,7 @@ class ServerCallFailed(CliError):
     ``code`` is the API's error code (``unreachable`` when no answer came, ``http_error``
     when the answer named none), ``status`` the HTTP status (0: no answer), ``reason`` the
     server's own words without the status, and ``retryable`` true when trying again may help
-    (network, 5xx, 409, a chunk's checksum)."""
+    (network, 5xx but ``clock_untrusted``, 409, a chunk's checksum)."""
 
     def __init__(
         self,
@@ -70,16 +71,19 @@ def make_client(
 
 def failure(reply: httpx.Response) -> ServerCallFailed:
     """The error for an answer that is not the one expected: the API's error code and
-    message when it gave them (``{"error": {"code", "message"}}``), else its status."""
+    message when it gave them (``{"error": {"code", "message"}}``), in both languages as
+    "中文 / English" when it gave both (``message_zh``, ``message_en``), else its status."""
     code, reason = "http_error", f"HTTP {reply.status_code}"
     message = reason
     try:
         error = reply.json()["error"]
-        code, reason = str(error["code"]), str(error["message"])
+        code, reason = str(error["code"]), error_words(error)
         message = f"{reason} (HTTP {reply.status_code})"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         pass
     retryable = reply.status_code >= 500 or reply.status_code == 409 or code == "checksum_mismatch"
+    # an untrusted clock stays untrusted until the operator acts: retrying only hides the hint
+    retryable = retryable and code != "clock_untrusted"
     return ServerCallFailed(
         message, retryable=retryable, code=code, status=reply.status_code, reason=reason
     )

@@ -33,7 +33,7 @@ from timeseal.cli.vault.download import download_package, download_record
 from timeseal.cli.vault.transfer import DEFAULT_RETRIES, RetryPolicy, progress_bar
 from timeseal.cli.vault.tus import TusUploader
 from timeseal.core.errors import MalformedError
-from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.evidence.number import PROBLEM_TEXT, EvidenceNumberError, parse_evidence_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.package.layout import item_id
 
@@ -191,6 +191,7 @@ def download(
 ) -> None:
     """Download an item's original bytes, or its evidence package (resumable), checked
     against its SHA-256."""
+    _check_character(number)
     if package:
         fetch_package(server, f"/api/v1/evidence/{number}/package", output or _zip_name(number))
         return
@@ -209,6 +210,17 @@ def download(
         except OSError as exc:
             raise fail(f"{number}: {exc}") from None
     typer.echo(f"✓ {record['number']} -> {path}  SHA-256 {record['sha256']} ✓")
+
+
+def _check_character(number: str) -> None:
+    """Exit 2 saying so when ``number`` lacks its check character or has a wrong one (the
+    server would say the same); anything else is for the server to judge."""
+    try:
+        parse_evidence_number(number)
+    except EvidenceNumberError as exc:
+        if exc.problem in PROBLEM_TEXT:
+            zh, en = PROBLEM_TEXT[exc.problem]
+            raise fail(f"{number}: {zh} / {en}", 2) from None
 
 
 def _zip_name(number: str) -> Path:

@@ -10,7 +10,8 @@
      ├─ VerificationFailed  .result: VerificationResult, raised only by raise_for_failure()
      └─ beside the code that raises them: Pkcs11Error (signers/pkcs11.py), Rejection
         (tsp/authority.py), ContentMismatch and InvalidPhoneNumber (also ValueError;
-        package/build.py, phone.py), DirectoryTooLarge (a MalformedError, package/_zipdir.py)
+        package/build.py, phone.py), DirectoryTooLarge (a MalformedError, package/_zipdir.py),
+        EvidenceNumberError (a MalformedError naming its problem, evidence/number.py)
 
 Wrong types raise ``TypeError`` and wrong values ``ValueError``, as builders in
 pyca/cryptography do. Third-party errors are wrapped at the boundary with their cause kept.

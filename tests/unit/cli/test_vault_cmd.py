@@ -189,7 +189,7 @@ def test_usage_errors_and_no_login(cli: typer.Typer, logged: LoggedCli, tmp_path
     stranger = {**logged.env, "XDG_CONFIG_HOME": str(tmp_path / "nobody")}
     result = CliRunner(env=stranger).invoke(cli, ["upload", str(path), "--server", logged.url])
     assert result.exit_code == 1 and "Not logged in" in result.output
-    result = runner.invoke(cli, ["download", "TS-20261129-0000-0000", "--server", logged.url])
+    result = runner.invoke(cli, ["download", "TS-20261129-0000-000A", "--server", logged.url])
     assert result.exit_code == 1
 
 
@@ -298,6 +298,6 @@ def test_packages_download_resume_and_verify(
     )
     assert checked.exit_code == 0, checked.output
     missing = runner.invoke(
-        cli, ["download", "TS-20261129-0000-0000", "--package", "--server", logged.url]
+        cli, ["download", "TS-20261129-0000-000A", "--package", "--server", logged.url]
     )
     assert missing.exit_code == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from timeseal.server.api.errors import MESSAGES
 from timeseal.server.evidence.recordings import RecordingProblem
+from timeseal.server.evidence.vault import SealingFailed
 from timeseal.store.login_policy import CodeProblem
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "timeseal"
@@ -71,7 +72,9 @@ def test_every_service_code_has_a_message() -> None:
     recording = {sub.code for sub in _subclasses(RecordingProblem)}
     # NO_LIVE_CODE is answered as WRONG (code_invalid): a stranger learns nothing
     login = {p.value for p in CodeProblem if p is not CodeProblem.NO_LIVE_CODE}
-    assert (recording | login) - MESSAGES.keys() == set()
+    sealing = {SealingFailed("x").code, SealingFailed("x", clock_untrusted=True).code}
+    assert sealing == {"sealing_failed", "clock_untrusted"}
+    assert (recording | login | sealing) - MESSAGES.keys() == set()
 
 
 def test_every_message_fills_in() -> None:

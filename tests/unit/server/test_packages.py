@@ -252,7 +252,7 @@ def test_not_in_the_log_yet_says_retry(data_dir: Path, db_url: str) -> None:
         assert reply.headers["retry-after"] == "2"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/evidence/TS-20261129-0000-0000/package"])
+@pytest.mark.parametrize("path", ["/api/v1/evidence/TS-20261129-0000-000A/package"])
 def test_unknown_items_are_404(server: TestClient, data_dir: Path, path: str) -> None:
     auth = bearer(server, data_dir)
     assert error(server.get(path, headers=auth)) == (404, "not_found")

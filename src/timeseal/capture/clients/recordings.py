@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from timeseal import __version__
+from timeseal.capture.clients import error_words
 from timeseal.capture.errors import CaptureError
 from timeseal.core.package.canonical import JSONValue
 
@@ -129,10 +130,10 @@ def _failure(reply: httpx.Response) -> RecordingApiError:
     code, message, next_index = "http_error", f"HTTP {reply.status_code}", None
     try:
         error = reply.json()["error"]
-        code, message = str(error["code"]), f"{error['message']} (HTTP {reply.status_code})"
+        code, message = str(error["code"]), f"{error_words(error)} (HTTP {reply.status_code})"
         if isinstance(error.get("next_index"), int):
             next_index = int(error["next_index"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         pass
     retryable = reply.status_code >= 500 or reply.status_code == 429
     return RecordingApiError(message, retryable=retryable, code=code, next_index=next_index)

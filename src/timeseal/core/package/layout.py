@@ -6,7 +6,8 @@ Every path is derived from the evidence number (docs/package-format.md, "Paths")
     log/<id>.proof             its tlog-proof        certificates/<id>.pdf  (case packages)
 
 ``<id>`` is the canonical evidence number with the check symbols that are unsafe in file names
-(``* ~ $ =``) written as ``_`` and their check value (``_32`` .. ``_35``); ``_`` never appears
+(``* ~ $ =``, which only numbers minted before 2026-12 carry) written as ``_`` and their check
+value (``_32`` .. ``_35``); ``_`` never appears
 in a number, so ids never collide. ``<safe name>`` keeps letters and digits of any script,
 ``.``, ``-`` and ``_`` from the original name; everything else becomes ``_``. So no path has a
 ``..`` component, a leading ``/``, a backslash, a space or a shell metacharacter, and VERIFY.md

@@ -1,10 +1,13 @@
-"""JSON errors for ``/api/v1``: ``{"error": {"code": "snake_case", "message": "…"}}``.
+"""JSON errors for ``/api/v1``: ``{"error": {"code": "snake_case", "message": "…",
+"message_zh": "…", "message_en": "…"}}``.
 
 ``code`` is stable (clients and tests branch on it); ``message`` is for people, in Chinese
 unless the request's ``Accept-Language`` prefers English (RFC 9110 §12.5.4: the highest
-q-value among the languages we have wins, ties go to the one listed first). Some errors add
-``retry_after`` (seconds, also sent as a ``Retry-After`` header), ``attempts_left``, ``fields``
-or ``next_index`` (the chunk a recording expects).
+q-value among the languages we have wins, ties go to the one listed first).
+``message_zh`` and ``message_en`` are the same message in each language, whatever the request
+asked, for clients that show both (the ``timeseal`` command prints "中文 / English").
+Some errors add ``retry_after`` (seconds, also sent as a ``Retry-After`` header),
+``attempts_left``, ``fields`` or ``next_index`` (the chunk a recording expects).
 
 A service refuses with :class:`~timeseal.server.refusal.Refusal` and a code; its status is in
 :data:`REFUSAL_STATUS`. Endpoints raise :class:`ApiError`, a refusal with its own status.
@@ -27,12 +30,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from timeseal.core.evidence.number import PROBLEM_TEXT, NumberProblem
 from timeseal.server.refusal import Refusal
 from timeseal.store.cases import MAX_CASE_ITEMS
 
 Language = Literal["zh", "en"]
 
 API_PREFIX = "/api/"
+_LANGUAGES: tuple[Language, Language] = ("zh", "en")
 
 #: code -> (中文, English) for every code the server answers with, all here (a test reads the
 #: codes the code base raises and checks each has its message). ``{wait}``, ``{fields}``,
@@ -124,11 +129,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "暂时无法签发时间戳，请稍后重试。",
         "No timestamp can be issued right now; try again later.",
     ),
+    "clock_untrusted": (
+        "服务器时钟不可信，无法签发时间戳，稍后重试也不会成功，直到服务器管理员处理：启用时间同步"
+        "（chrony/NTP），或以 timeseal serve --clock-source local（make serve CLOCK_SOURCE=local）"
+        "启动，自行担保本机时钟。",
+        "The server's clock is not trusted, so no timestamp can be issued, and retrying will not "
+        "help until the server's operator either enables time sync (chrony/NTP) or starts it "
+        "with timeseal serve --clock-source local (make serve CLOCK_SOURCE=local) to vouch for "
+        "this machine's clock.",
+    ),
     "range_not_satisfiable": ("请求的范围无效。", "The requested range is not satisfiable."),
     "upload_expired": (
         "该上传长时间没有进展，已过期；请重新上传。",
         "This upload made no progress for too long and has expired; upload the file again.",
     ),
+    # evidence numbers as typed (timeseal.core.evidence.number)
+    NumberProblem.CHECK_MISSING.value: PROBLEM_TEXT[NumberProblem.CHECK_MISSING],
+    NumberProblem.CHECK_MISMATCH.value: PROBLEM_TEXT[NumberProblem.CHECK_MISMATCH],
     # live recordings (.recordings)
     "chunk_conflict": (
         "该序号的分段已收到，且内容不同；已收到的内容保持不变。",
@@ -194,6 +211,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
 class ErrorDetail(BaseModel):
     code: str
     message: str
+    message_zh: str
+    message_en: str
     retry_after: int | None = None
     attempts_left: int | None = None
     fields: list[str] | None = None
@@ -303,16 +322,20 @@ def error_body(
     next_index: int | None = None,
 ) -> ErrorBody:
     lang = preferred_language(request.headers.get("accept-language"))
-    template = MESSAGES[code][0 if lang == "zh" else 1]
-    message = template.format(
-        wait=_wait(retry_after or 0, lang),
-        fields=", ".join(fields or ()),
-        status=status,
-        next_index=next_index,
+    zh, en = (
+        template.format(
+            wait=_wait(retry_after or 0, in_lang),
+            fields=", ".join(fields or ()),
+            status=status,
+            next_index=next_index,
+        )
+        for template, in_lang in zip(MESSAGES[code], _LANGUAGES, strict=True)
     )
     detail = ErrorDetail(
         code=code,
-        message=message,
+        message=zh if lang == "zh" else en,
+        message_zh=zh,
+        message_en=en,
         retry_after=retry_after,
         attempts_left=attempts_left,
         fields=fields,

@@ -20,11 +20,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from timeseal.server.api.errors import ApiError, error_responses
+from timeseal.server.api.errors import error_responses
 from timeseal.server.api.models import (
     PublicEvidence,
     PublicEvidenceMatches,
 )
+from timeseal.server.api.public_records import number_refusal
 from timeseal.server.api.state import Public
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -35,14 +36,16 @@ router = APIRouter(prefix="/api/v1/public", tags=["public"])
 @router.get(
     "/evidence/{number}",
     response_model=PublicEvidence,
-    responses=error_responses(404),
+    responses=error_responses(400, 404),
 )
 async def public_evidence(number: str, records: Public) -> PublicEvidence:
     """The public facts of a sealed record (no login). The number may be typed loosely:
-    lowercase, with or without dashes."""
-    record = records.by_number(number)
+    lowercase, with or without dashes; 400 ``evidence_number_check_missing`` or
+    ``evidence_number_check_mismatch`` when its last character, the check character, is
+    missing or wrong."""
+    record, problem = records.lookup(number)
     if record is None:
-        raise ApiError("not_found", 404)
+        raise number_refusal(problem)
     return records.facts(record)
 
 

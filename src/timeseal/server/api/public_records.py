@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from timeseal.core.errors import MalformedError
-from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.evidence.number import NumberProblem, find_by_number, parse_evidence_number
 from timeseal.core.tsp.response import parse_response
+from timeseal.server.api.errors import ApiError
 from timeseal.server.api.models import PublicEvidence, PublicLog, PublicTimestamp
 from timeseal.server.evidence.vault import VaultService
 from timeseal.store.evidence.rows import EvidenceRecord
@@ -29,6 +30,12 @@ class PublicRecords:
             return None
         record = self.vault.store.get(number)
         return None if record is None else self.vault.sequenced(record)
+
+    def lookup(self, text: str) -> tuple[EvidenceRecord | None, str | None]:
+        """The record a person typed the number of, or None and why (``not_found``, or a
+        check character missing or wrong): :func:`~timeseal.core.evidence.number.find_by_number`."""
+        record, problem = find_by_number(text, self.vault.store.get)
+        return (None if record is None else self.vault.sequenced(record)), problem
 
     def by_content(self, sha256: bytes) -> list[EvidenceRecord]:
         """Records whose content has this SHA-256, oldest first."""
@@ -67,3 +74,12 @@ class PublicRecords:
             superseded_by=later,
             supersedes=record.supersedes,
         )
+
+
+def number_refusal(problem: str | None) -> ApiError:
+    """The answer to a typed evidence number that names no record (``problem`` from
+    :func:`~timeseal.core.evidence.number.find_by_number`): 404 ``not_found``, or 400 with
+    the check character's problem."""
+    if problem in (NumberProblem.CHECK_MISSING.value, NumberProblem.CHECK_MISMATCH.value):
+        return ApiError(problem, 400)
+    return ApiError("not_found", 404)

@@ -312,8 +312,8 @@ async def put_chunk(
         answer = await service.put_chunk(recording, index, data)
     except RecordingProblem as exc:
         raise _problem(exc) from None
-    except SealingFailed:
-        raise ApiError("sealing_failed", 503, retry_after=2) from None
+    except SealingFailed as exc:
+        raise ApiError(exc.code, 503, retry_after=2) from None
     return JSONResponse(answer.as_json(), headers=NO_STORE)
 
 
@@ -332,8 +332,8 @@ async def finish_recording(
         done = await service.finish(recording, body.chunks)
     except RecordingProblem as exc:
         raise _problem(exc) from None
-    except SealingFailed:
-        raise ApiError("sealing_failed", 503, retry_after=2) from None
+    except SealingFailed as exc:
+        raise ApiError(exc.code, 503, retry_after=2) from None
     return JSONResponse({"state": "finished", "evidence": done.evidence_number}, headers=NO_STORE)
 
 

@@ -124,8 +124,8 @@ async def seal_finished(
                 client_ip=ip,
             ),
         )
-    except SealingFailed:
-        raise ApiError("sealing_failed", 503, headers=tus_headers()) from None
+    except SealingFailed as exc:
+        raise ApiError(exc.code, 503, headers=tus_headers()) from None
     return record.number
 
 

@@ -18,11 +18,11 @@ from pydantic import AwareDatetime, BaseModel
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from timeseal.core.errors import MalformedError
-from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.evidence.number import find_by_number
 from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.server.api.disposition import content_disposition
 from timeseal.server.api.errors import ApiError, error_responses
+from timeseal.server.api.public_records import number_refusal
 from timeseal.server.api.security import CurrentAccount, client_ip
 from timeseal.server.api.state import Vault
 from timeseal.server.evidence.vault import VaultService
@@ -84,12 +84,12 @@ def proof_fields(vault: VaultService, record: EvidenceRecord) -> dict[str, Any]:
 
 def owned_record(vault: VaultService, number: str, principal: CurrentAccount) -> EvidenceRecord:
     """The caller's record with this number (in any spelling the parser accepts); anything
-    else, another account's record included, is 404 ``not_found``."""
-    try:
-        record = vault.store.get(parse_evidence_number(number))
-    except MalformedError:
-        record = None
-    if record is None or record.owner_id != principal.account.id:
+    else, another account's record included, is 404 ``not_found``, but a number whose check
+    character is missing or wrong is 400 saying so."""
+    record, problem = find_by_number(number, vault.store.get)
+    if record is None:
+        raise number_refusal(problem)
+    if record.owner_id != principal.account.id:
         raise ApiError("not_found", 404)
     return record
 

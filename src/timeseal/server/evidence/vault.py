@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from timeseal.core.evidence.number import new_evidence_number
+from timeseal.core.evidence.number import new_evidence_number, number_date
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.tlog.proof import TlogProof
 from timeseal.core.tsp.request import build_request
-from timeseal.core.tsp.response import parse_response
+from timeseal.core.tsp.response import FailureInfo, parse_response
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.blobs import BlobRef, BlobStore
 from timeseal.store.cases import CaseStore
@@ -33,7 +33,18 @@ from timeseal.store.uploads import PartialUpload, UploadNotFound
 
 
 class SealingFailed(Exception):
-    """The TSA refused to issue a token (for instance: the clock is not trusted)."""
+    """The TSA refused to issue a token; ``clock_untrusted`` when because of its clock
+    (``timeNotAvailable``), which only the operator can fix."""
+
+    def __init__(self, message: str, *, clock_untrusted: bool = False) -> None:
+        super().__init__(message)
+        self.clock_untrusted = clock_untrusted
+
+    @property
+    def code(self) -> str:
+        """The API's error code: ``clock_untrusted`` (what the operator must do) when the
+        TSA's clock is the reason, else ``sealing_failed`` (try again later)."""
+        return "clock_untrusted" if self.clock_untrusted else "sealing_failed"
 
 
 class UploadGone(Exception):
@@ -154,7 +165,7 @@ class VaultService:
             if existing is not None:
                 return existing
         now = self._clock()
-        number = new_evidence_number(now.date())
+        number = new_evidence_number(number_date(now))
         stamped = await self.timestamp(blob.sha256)
         token_sha256 = hashlib.sha256(stamped.token_der).digest()
         entry = EvidenceEntry(
@@ -194,7 +205,10 @@ class VaultService:
         reply = await self._tsa().respond(query.der)
         response = parse_response(reply.der)
         if not reply.granted or response.token is None:
-            raise SealingFailed(f"the TSA refused to stamp: {', '.join(response.status_text)}")
+            raise SealingFailed(
+                f"the TSA refused to stamp: {', '.join(response.status_text)}",
+                clock_untrusted=reply.failure is FailureInfo.TIME_NOT_AVAILABLE,
+            )
         return Stamped(reply.der, response.token.der, response.token.tst_info.gen_time)
 
     def sequenced(self, record: EvidenceRecord) -> EvidenceRecord:

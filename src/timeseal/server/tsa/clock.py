@@ -12,6 +12,12 @@ Sources:
 - ``local``: the operator asserts the local clock is right (development only; stated in
   ``/healthz``).
 - ``unsynchronised``: never trusted (maintenance, tests).
+
+An untrusted clock is never silent: :func:`untrusted_clock_hint` says which source was asked,
+why its clock is not trusted and the two fixes (time sync, or ``--clock-source local``);
+``timeseal serve`` prints it at start-up, the guard logs it at the first refusal of each
+untrusted spell (:meth:`ClockGuard.note_refusal`), and the TSA's rejection carries
+:func:`refusal_text`.
 """
 
 from __future__ import annotations
@@ -19,12 +25,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
+import logging
 import shutil
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+log = logging.getLogger("timeseal.clock")
+
+#: The two ways out, for the operator (中文, English).
+CLOCK_FIXES = (
+    "解决办法：启用时间同步（chrony 或其他 NTP 客户端，如 apt-get install chrony），"
+    "或自行担保本机时钟：timeseal serve --clock-source local（make serve CLOCK_SOURCE=local）。",
+    "Fix: enable time sync (chrony or another NTP client, e.g. apt-get install chrony), or "
+    "vouch for this machine's clock yourself: timeseal serve --clock-source local "
+    "(make serve CLOCK_SOURCE=local).",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +237,41 @@ class FixedSource:
         return ClockStatus(self._synchronised, self.name, self._bound, "fixed report", _now())
 
 
+def _why_untrusted(status: ClockStatus, max_offset: float) -> str:
+    if not status.synchronised or status.error_bound is None:
+        return status.detail
+    return (
+        f"error bound {status.error_bound * 1000:.0f} ms exceeds clock.max_offset_ms "
+        f"({max_offset * 1000:.0f} ms); {status.detail}"
+    )
+
+
+def untrusted_clock_hint(source_name: str, status: ClockStatus, max_offset: float) -> str:
+    """For the operator, three lines: the clock source ``source_name`` (and the one it asked,
+    when ``auto`` chose), why its clock is not trusted, and :data:`CLOCK_FIXES`."""
+    asked = source_name if status.source == source_name else f"{source_name} ({status.source})"
+    return (
+        f"时钟不可信，不签发任何时间戳 The clock is not trusted: no timestamp will be issued. "
+        f"clock source {asked}: {_why_untrusted(status, max_offset)}\n"
+        f"  {CLOCK_FIXES[0]}\n  {CLOCK_FIXES[1]}"
+    )
+
+
+def startup_report(source: ClockSource, max_offset: float) -> tuple[bool, str]:
+    """Ask ``source`` once: whether its clock is trusted now, and what ``timeseal serve``
+    prints about it as it starts (one line, or :func:`untrusted_clock_hint`)."""
+    status = source.status()
+    if status.within(max_offset):
+        return True, f"clock source {source.name}: {status.detail}"
+    return False, untrusted_clock_hint(source.name, status, max_offset)
+
+
+def refusal_text(status: ClockStatus) -> str:
+    """The statusString of a ``timeNotAvailable`` rejection: why, and what the operator can do
+    (every RFC 3161 client prints it; ``timeseal stamp`` does)."""
+    return f"time source not trusted: {status.detail}. {CLOCK_FIXES[1]} {CLOCK_FIXES[0]}"
+
+
 def source_by_name(name: str) -> ClockSource:
     sources: dict[str, type[ClockSource]] = {
         "auto": AutoSource,
@@ -247,12 +300,23 @@ class ClockGuard:
         self._read_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._refusal_noted = False
 
     def refresh(self) -> ClockStatus:
         status = self.source.status()
         self._status = status
         self._read_at = time.monotonic()
+        if status.within(self.max_offset):
+            self._refusal_noted = False  # the next untrusted spell is told again
         return status
+
+    def note_refusal(self) -> None:
+        """A request was refused for the clock: the first refusal of an untrusted spell logs
+        :func:`untrusted_clock_hint` (a warning), the rest of the spell stays quiet."""
+        if self._refusal_noted:
+            return
+        self._refusal_noted = True
+        log.warning("%s", untrusted_clock_hint(self.source.name, self.status, self.max_offset))
 
     def start(self) -> None:
         self.refresh()

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from timeseal.core.tsp.authority import Rejection, TimeStampAuthority, format_rejection
 from timeseal.core.tsp.response import FailureInfo
-from timeseal.server.tsa.clock import ClockGuard
+from timeseal.server.tsa.clock import ClockGuard, refusal_text
 from timeseal.store.issuance import Journal, JournalEntry, SerialAllocator
 
 log = logging.getLogger("timeseal.tsa")
@@ -86,11 +86,8 @@ class TSAService:
         except Rejection as rejection:
             return Reply(rejection.response_der, False, rejection.failure)
         if not self.guard.trusted():
-            status = self.guard.status
-            return _reject(
-                FailureInfo.TIME_NOT_AVAILABLE,
-                f"time source not trusted: {status.detail}",
-            )
+            self.guard.note_refusal()
+            return _reject(FailureInfo.TIME_NOT_AVAILABLE, refusal_text(self.guard.status))
         try:
             issued = self.authority.issue(
                 request, gen_time=self._clock(), serial_number=self.allocator.next()

@@ -22,8 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from timeseal.core.errors import MalformedError
-from timeseal.core.evidence.number import parse_evidence_number
+from timeseal.core.evidence.number import find_by_number
 from timeseal.core.log_entry import EVIDENCE_KINDS
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import Principal
@@ -109,20 +108,22 @@ def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
 
 
-def _not_found(request: Request, principal: Principal) -> Response:
-    return render_signed_in(request, principal, "error.html", {"error": "not_found"}, status=404)
+def _not_found(request: Request, principal: Principal, problem: str = "not_found") -> Response:
+    """The error page for an item not shown: unknown (404), or a number whose check
+    character is missing or wrong (400, saying so)."""
+    status = 404 if problem == "not_found" else 400
+    return render_signed_in(request, principal, "error.html", {"error": problem}, status=status)
 
 
-def _own(request: Request, principal: Principal, number: str) -> EvidenceRecord | None:
-    """The account's item of ``number``; None for another account's, like an unknown one."""
-    vault = vault_service(request)
-    try:
-        record = vault.store.get(parse_evidence_number(number))
-    except MalformedError:
-        return None
-    if record is None or record.owner_id != principal.account.id:
-        return None
-    return record
+def _own(request: Request, principal: Principal, number: str) -> tuple[EvidenceRecord | None, str]:
+    """The account's item of ``number``, or None and why (another account's item is
+    ``not_found``, like an unknown one)."""
+    record, problem = find_by_number(number, vault_service(request).store.get)
+    if record is None:
+        return None, problem or "not_found"
+    if record.owner_id != principal.account.id:
+        return None, "not_found"
+    return record, ""
 
 
 def _page_url(filters: dict[str, str], n: int) -> str:
@@ -187,9 +188,9 @@ def detail_page(request: Request) -> Response:
     principal = page_principal(request)
     if principal is None:
         return login_redirect(request)
-    record = _own(request, principal, request.path_params["number"])
+    record, problem = _own(request, principal, request.path_params["number"])
     if record is None:
-        return _not_found(request, principal)
+        return _not_found(request, principal, problem)
     vault = vault_service(request)
     now = dt.datetime.now(dt.UTC)
     vault.store.add_custody(
@@ -213,9 +214,9 @@ def preview(request: Request) -> Response:
     principal = page_principal(request)
     if principal is None:
         return login_redirect(request)
-    record = _own(request, principal, request.path_params["number"])
+    record, problem = _own(request, principal, request.path_params["number"])
     if record is None or preview_kind(record) is None:
-        return _not_found(request, principal)
+        return _not_found(request, principal, problem or "not_found")
     return inline_preview(vault_service(request), record, request)
 
 

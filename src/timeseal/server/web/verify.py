@@ -225,9 +225,9 @@ async def verify_page(request: Request) -> Response:
     context["number"] = number
     record = None
     if number:
-        record = records.by_number(number)
+        record, problem = records.lookup(number)
         if record is None:
-            context["number_error"] = "not_found"
+            context["number_error"] = problem
         else:
             context["facts"] = records.facts(record)
     if sha256_text:
@@ -239,7 +239,13 @@ async def verify_page(request: Request) -> Response:
             context["compared"] = record.content_sha256 == digest
         else:
             context["matches"] = [records.facts(r) for r in records.by_content(digest)]
-    status = 404 if context["number_error"] else 400 if context["sha256_error"] else 200
+    status = (
+        (404 if context["number_error"] == "not_found" else 400)
+        if context["number_error"]
+        else 400
+        if context["sha256_error"]
+        else 200
+    )
     return web_pages(request).render(request, "verify.html", context, status=status, wasm=True)
 
 

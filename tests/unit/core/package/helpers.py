@@ -23,7 +23,7 @@ from fpdf import FPDF
 from tests.support.pki import NOW, PKIFixture
 from tests.unit.core.tlog.helpers import MemoryHashes
 from timeseal.core import pki
-from timeseal.core.evidence.number import new_evidence_number
+from timeseal.core.evidence.number import legacy_check_symbol, new_evidence_number
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.package import CaptureWindow, PackageItem, build_package
 from timeseal.core.tlog import (
@@ -49,10 +49,14 @@ CASE = {"number": "CASE-2026-0001", "title": "快递面单泄露个人信息 / p
 
 
 def number_with_check(check_symbols: str, start: int = 0) -> str:
-    """An evidence number whose check symbol is one of ``check_symbols``."""
+    """An evidence number whose check symbol is one of ``check_symbols``: a number minted
+    today, or one minted before 2026-12 (Crockford's mod-37 check) for ``*~$=U``, which
+    packages of such numbers still have to name safely."""
     for i in range(start, start + 10_000):
         symbols = "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[(i >> (5 * k)) & 31] for k in range(7))
         number = new_evidence_number(NOW.date(), symbols)
+        if set(check_symbols) & set("*~$=U"):
+            number = number[:-1] + legacy_check_symbol(f"{NOW.date():%Y%m%d}", symbols)
         if number[-1] in check_symbols:
             return number
     raise AssertionError("no such number")

@@ -229,7 +229,14 @@ def test_unauthenticated_requests_get_a_clean_401(https_client: TestClient, outb
         reply = https_client.get("/api/v1/account", headers=headers)
         assert reply.status_code == 401
         assert reply.headers["www-authenticate"] == "Bearer"
-        assert reply.json() == {"error": {"code": "unauthenticated", "message": "请先登录。"}}
+        assert reply.json() == {
+            "error": {
+                "code": "unauthenticated",
+                "message": "请先登录。",
+                "message_zh": "请先登录。",
+                "message_en": "Log in first.",
+            }
+        }
     # A bad token is not rescued by a good session cookie: the header decides.
     log_in(https_client, outbox)
     assert https_client.get("/api/v1/account").status_code == 200

@@ -3,6 +3,7 @@ without logging in; never the title, file name, media type, capture data or owne
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -10,6 +11,7 @@ from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE
 from tests.unit.server.web.conftest import DATA, Sealed, seal, wait_sequenced
+from timeseal.core.evidence.number import new_evidence_number
 from timeseal.core.tsp.response import parse_response
 
 FACT_FIELDS = {
@@ -100,6 +102,8 @@ def test_lookup_rejects_what_is_not_a_sha256(
     assert reply.json()["error"] == {
         "code": "invalid_request",
         "message": message,
+        "message_zh": "请求格式不正确：query.sha256",
+        "message_en": "The request is malformed: query.sha256",
         "fields": ["query.sha256"],
     }
 
@@ -111,12 +115,39 @@ def test_lookup_rejects_what_is_not_a_sha256(
 def test_unknown_and_malformed_numbers_are_404(
     anonymous: TestClient, sealed: Sealed, language: str | None, message: str
 ) -> None:
-    wrong_check = sealed.number[:-1] + ("0" if sealed.number[-1] != "0" else "1")
+    unknown = new_evidence_number(dt.date(2026, 11, 29), "7Q4KM2X")
     headers = {"Accept-Language": language} if language else {}
-    for number in ("TS-20261129-7Q4K-M2XD", wrong_check, "nonsense", "TS-" + "9" * 60):
+    for number in (unknown, "nonsense", "TS-" + "9" * 60):
         reply = anonymous.get(f"/api/v1/public/evidence/{number}", headers=headers)
         assert reply.status_code == 404, number
-        assert reply.json() == {"error": {"code": "not_found", "message": message}}
+        assert reply.json() == {
+            "error": {
+                "code": "not_found",
+                "message": message,
+                "message_zh": "找不到该资源。",
+                "message_en": "Not found.",
+            }
+        }
+
+
+def test_a_missing_or_wrong_check_character_is_named(anonymous: TestClient, sealed: Sealed) -> None:
+    number = sealed.number
+    wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
+    cases = [
+        (number[:-1], "evidence_number_check_missing", "the last character is a check character"),
+        (number[:-1].lower().replace("-", ""), "evidence_number_check_missing", "check character"),
+        (wrong, "evidence_number_check_mismatch", "a typo?"),
+    ]
+    for typed, code, words in cases:
+        reply = anonymous.get(f"/api/v1/public/evidence/{typed}")
+        assert reply.status_code == 400, typed
+        error = reply.json()["error"]
+        assert error["code"] == code
+        assert words in error["message_en"]
+        assert "校验字符" in error["message_zh"]
+    # found however it is typed: lowercase, no dashes
+    typed = number.lower().replace("-", "")
+    assert anonymous.get(f"/api/v1/public/evidence/{typed}").json()["number"] == number
 
 
 def test_openapi_documents_the_public_routes(anonymous: TestClient) -> None:
@@ -133,3 +164,14 @@ def test_openapi_documents_the_public_routes(anonymous: TestClient) -> None:
     }
     assert set(spec["components"]["schemas"]["PublicEvidence"]["properties"]) == FACT_FIELDS
     assert not any(p.startswith(("/verify", "/static")) for p in spec["paths"])
+
+
+def test_the_vault_api_names_a_missing_check_character(
+    anonymous: TestClient, sealed: Sealed
+) -> None:
+    cut = sealed.number[:-1]
+    reply = anonymous.get(f"/api/v1/evidence/{cut.lower()}", headers=sealed.auth)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "evidence_number_check_missing"
+    whole = anonymous.get(f"/api/v1/evidence/{sealed.number.lower()}", headers=sealed.auth)
+    assert whole.status_code == 200

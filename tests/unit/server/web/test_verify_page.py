@@ -151,11 +151,28 @@ def test_number_lookup_shows_the_public_facts(anonymous: TestClient, sealed: Sea
 
 
 def test_unknown_number_says_so(anonymous: TestClient) -> None:
-    page = anonymous.get("/verify", params={"number": "TS-20261129-7Q4K-M2XD"})
+    page = anonymous.get("/verify", params={"number": "TS-20261129-7Q4K-M2X1"})
     assert page.status_code == 404
     assert "没有找到该编号的已固化证据" in text_of(page.text, "number-result")
+    # a wrong check character (D for 1), and the old check's symbol (H) naming nothing
+    for typo in ("TS-20261129-7Q4K-M2XD", "TS-20261129-7Q4K-M2XH"):
+        page = anonymous.get("/verify", params={"number": typo})
+        assert page.status_code == 400
+        assert "校验字符（最后一位）与编号其余部分不符" in text_of(page.text, "number-result")
     hostile = anonymous.get("/verify", params={"number": '"><script>alert(1)</script>'})
     assert "<script>alert" not in hostile.text and "&lt;script&gt;" in hostile.text
+
+
+def test_a_number_cut_before_its_check_character_is_named(
+    anonymous: TestClient, sealed: Sealed
+) -> None:
+    for cut, lang in ((sealed.number[:-1], "zh-CN"), (sealed.number[:-1].lower(), "en")):
+        page = anonymous.get("/verify", params={"number": cut}, headers={"Accept-Language": lang})
+        assert page.status_code == 400
+        said = text_of(page.text, "number-result")
+        assert ("最后一位是校验字符" if lang == "zh-CN" else "is a check character") in said
+    found = anonymous.get("/verify", params={"number": sealed.number.lower().replace("-", "")})
+    assert found.status_code == 200 and sealed.number in found.text
 
 
 def test_file_check_by_hash(anonymous: TestClient, sealed: Sealed) -> None:
