@@ -39,7 +39,7 @@ from timeseal.cli.verify.report import format_time
 case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evidence.")
 
 CaseArg = Annotated[int, typer.Argument(min=1, help="The case's id (see `timeseal case list`).")]
-NumbersArg = Annotated[list[str], typer.Argument(help="Evidence numbers.")]
+NumbersArg = Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Evidence numbers.")]
 #: The server's shortest access code (``share_service.MIN_CODE_LENGTH``; the CLI does not import
 #: the server): checked here so a short one fails before anything is sent.
 MIN_ACCESS_CODE = 6

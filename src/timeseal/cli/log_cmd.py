@@ -27,12 +27,12 @@ from timeseal.capture.clients.log import (
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import (
-    ServerOption,
     load_verifier_key,
     log_receipt,
     tree_json,
     write_atomically,
 )
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.tlog import SignatureType, VerifierKey, format_verifier_key, parse_verifier_key
@@ -55,7 +55,9 @@ VkeyOption = Annotated[
 ]
 WitnessOption = Annotated[
     list[str] | None,
-    typer.Option(help="A witness's cosignature/v1 verifier key (or file); repeatable."),
+    typer.Option(
+        metavar="VKEY", help="A witness's cosignature/v1 verifier key (or file); repeatable."
+    ),
 ]
 QuorumOption = Annotated[
     int | None,
@@ -145,7 +147,7 @@ def _tofu_warning(key: VerifierKey) -> None:
 
 
 def log_verify(
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    server: ServerOption = None,
     state: StateOption = None,
     vkey: VkeyOption = None,
     witness: WitnessOption = None,
@@ -154,6 +156,7 @@ def log_verify(
 ) -> None:
     """Audit the log: verify the checkpoint, rebuild the whole tree from the tiles and entries,
     and check it only grew since the last run. Exit 0 consistent, 1 not, 2 usage error."""
+    server = resolve_server(server)
     state_path = state or default_state_path(server)
     previous = _load_state(state_path)
     given = load_verifier_key(vkey, "--vkey") if vkey is not None else None

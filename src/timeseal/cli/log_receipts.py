@@ -24,8 +24,8 @@ from timeseal.capture.clients.log import (
     ReceiptTimeout,
     token_leaf,
 )
-from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.files import write_durably
@@ -44,8 +44,6 @@ from timeseal.core.verification import CheckResult
 
 RECEIPT_SUFFIX = ".tlog-proof"  # C2SP tlog-proof: "Proofs SHOULD be stored with .tlog-proof"
 DEFAULT_WAIT = 5.0
-
-ServerOption = Annotated[str, cli_settings.server_option()]
 
 
 def load_verifier_key(value: str, what: str) -> VerifierKey:
@@ -136,8 +134,10 @@ def write_receipts(
 
 
 def log_receipt(
-    files: Annotated[list[Path], typer.Argument(help="Stamped files (FILE.tsr next to each).")],
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Stamped files (FILE.tsr next to each).")
+    ],
+    server: ServerOption = None,
     log_key: Annotated[
         str | None,
         typer.Option(
@@ -164,7 +164,8 @@ def log_receipt(
         if response.token is None:
             raise usage_error(f"{token} carries no token (the TSA refused)")
         items.append((path, response))
-    failed, missing = write_receipts(server, items, log_key=key, wait=wait, required=True)
+    base = resolve_server(server)
+    failed, missing = write_receipts(base, items, log_key=key, wait=wait, required=True)
     raise typer.Exit(1 if failed or missing else 0)
 
 

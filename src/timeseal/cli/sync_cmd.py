@@ -44,6 +44,7 @@ def sync(
         list[Path] | None,
         typer.Option(
             "--add",
+            metavar="DIR",
             help="Queue a capture directory (web capture, recording, photo) for upload first.",
         ),
     ] = None,

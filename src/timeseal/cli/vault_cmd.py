@@ -49,7 +49,9 @@ def register(app: typer.Typer) -> None:
 
 
 def upload(
-    files: Annotated[list[Path], typer.Argument(help="Files to upload and seal.")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Files to upload and seal.")
+    ],
     kind: Annotated[
         str, typer.Option("--kind", help=f"Evidence kind: {', '.join(EVIDENCE_KINDS)}.")
     ] = "other",

@@ -92,11 +92,13 @@ def web(
     out: OutOption = DEFAULT_OUT,
 ) -> None:
     """网页取证 Capture a web page: video, screenshots, PDF, HTML, WACZ, operation log.
-    ``timeseal verify DIR`` verifies the result; with --upload it becomes one case in the
+    'timeseal verify DIR' verifies the result; with --upload it becomes one case in the
     vault, and its evidence package is downloaded to DIR/package.zip."""
     from timeseal.capture.web import WebCaptureOptions
+    from timeseal.cli.capture.output import refuse_used_output
 
     _check_url(url)
+    refuse_used_output(out, "--out")
     placed = _load_steps(steps, interactive)
     _check_case(server, case, upload)
     options = WebCaptureOptions(

@@ -19,6 +19,8 @@ import typer
 from timeseal.cli.data_dir import default_log_key
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import ReceiptCheck, check_receipt, load_verifier_key, receipt_path
+from timeseal.cli.marks import echo
+from timeseal.cli.server_client import ServerOption
 from timeseal.cli.verify import report
 from timeseal.cli.verify.package import is_package, verify_package_file
 from timeseal.cli.verify.trust import check_token_over, trust_roots
@@ -27,6 +29,8 @@ from timeseal.core.tsp.response import TimeStampResponse, parse_response
 from timeseal.core.verification import VerificationResult
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from timeseal.core.tlog import VerifierKey
 
 PathArg = Annotated[
@@ -37,7 +41,10 @@ TokenOption = Annotated[
 ]
 CaOption = Annotated[
     Path | None,
-    typer.Option(help="Trust anchor (PEM root). Default: the local data directory's root."),
+    typer.Option(
+        help="Trust anchor (PEM root). Default: the local data directory's root, else the "
+        "root of the server you use (see --server), kept on first use."
+    ),
 ]
 ReceiptOption = Annotated[
     Path | None,
@@ -58,6 +65,7 @@ WitnessKeyOption = Annotated[
     list[str] | None,
     typer.Option(
         "--witness-key",
+        metavar="VKEY",
         help="Evidence package: a witness's cosignature key (vkey or file) that must have "
         "cosigned each checkpoint; repeatable.",
     ),
@@ -77,6 +85,7 @@ def verify(
     log_key: LogKeyOption = None,
     as_json: JsonOption = False,
     witness_key: WitnessKeyOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Verify a file against its token, and the token's log receipt when there is one; or an
     evidence package (a ZIP with manifest.json); or a live-sealed recording (a directory, or
@@ -84,21 +93,32 @@ def verify(
     if is_package(path):
         if token is not None or receipt is not None:
             raise usage_error("--token and --receipt are for a file, not an evidence package")
-        verify_package_file(path, ca, log_key, witness_key or [], as_json)
+        verify_package_file(path, ca, log_key, witness_key or [], as_json, server)
     if path.is_dir():
-        _verify_directory(path, token, ca, receipt, log_key, as_json)  # always exits
+        _verify_directory(path, token, _Anchor(ca, server), receipt, log_key, as_json)
     if path.is_file() and path.suffix.lower() == ".zip":  # a recording, as a ZIP (chain.zip)
         from timeseal.cli.verify.recording import is_recording_zip, verify_recording_zip
 
         if is_recording_zip(path):
-            verify_recording_zip(path, trust_roots(ca), as_json)  # always exits
-    _verify_file(path, token, ca, receipt, log_key, as_json)
+            verify_recording_zip(path, trust_roots(ca, server), as_json)  # always exits
+    _verify_file(path, token, _Anchor(ca, server), receipt, log_key, as_json)
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchor:
+    """Where the trust anchor comes from: ``--ca``, else :func:`trust_roots`'s defaults."""
+
+    ca: Path | None
+    server: str | None
+
+    def roots(self) -> list[x509.Certificate]:
+        return trust_roots(self.ca, self.server)
 
 
 def _verify_directory(
     path: Path,
     token: Path | None,
-    ca: Path | None,
+    anchor: _Anchor,
     receipt: Path | None,
     log_key: str | None,
     as_json: bool,
@@ -107,7 +127,7 @@ def _verify_directory(
     if (path / "chain.jsonl").is_file():
         from timeseal.cli.verify.recording import verify_recording
 
-        verify_recording(path, trust_roots(ca), as_json)  # always exits
+        verify_recording(path, anchor.roots(), as_json)  # always exits
     from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
 
     if not is_web_capture(path):
@@ -115,7 +135,7 @@ def _verify_directory(
     if token is not None or receipt is not None:
         raise usage_error("--token and --receipt are for a file, not a capture directory")
     given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
-    verify_web_capture(path, trust_roots(ca), given, as_json)  # always exits
+    verify_web_capture(path, anchor.roots(), given, as_json)  # always exits
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +150,7 @@ class _Receipt:
 def _verify_file(
     path: Path,
     token: Path | None,
-    ca: Path | None,
+    anchor: _Anchor,
     receipt: Path | None,
     log_key: str | None,
     as_json: bool,
@@ -141,7 +161,7 @@ def _verify_file(
         if not sibling.exists():
             raise usage_error(f"no token given and {sibling} does not exist (use --token)")
         token = sibling
-    roots = trust_roots(ca)
+    roots = anchor.roots()
     try:
         token_der = token.read_bytes()
     except OSError as exc:
@@ -233,9 +253,9 @@ def _print_file_lines(
         typer.echo(f"策略 Policy: {tst.policy}")
         typer.echo(f"哈希 {tst.hash_algorithm.name}: {tst.message_imprint.hex()}")
     for line in log.lines() if log is not None else []:
-        typer.echo(line)
+        echo(line)
     for line in report.result_lines(result):
-        typer.echo(line)
+        echo(line)
     typer.echo(report.verdict_line(valid))
 
 

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from timeseal.cli.marks import echo
 from timeseal.core.package import PackageReport
 from timeseal.core.tsp.response import TSTInfo
 from timeseal.core.verification import CHECK_TITLES, Check, Status, VerificationResult
@@ -86,8 +87,8 @@ def emit(
     else:
         typer.echo(heading)
         for line in lines:
-            typer.echo(line)
-        typer.echo(verdict_line(ok))
+            echo(line)
+        echo(verdict_line(ok))
     raise typer.Exit(0 if ok else 1)
 
 
