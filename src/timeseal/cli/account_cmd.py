@@ -126,7 +126,7 @@ def login(
             "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
     typer.echo(f"✓ 已登录 Logged in to {base} as {mask_phone(e164)}")
-    typer.echo(f"  API token {token['name']!r} saved in {credentials_path()}")
+    typer.echo(f"  API 令牌已保存 API token {token['name']!r} saved in {credentials_path()}")
 
 
 def _send_code(client: httpx.Client, base: str, e164: str) -> None:

@@ -155,7 +155,7 @@ def rename(
 ) -> None:
     """Change the title or the description."""
     if title is None and description is None:
-        raise fail("--title or --description", 2)
+        raise fail("需要 --title 或 --description give --title or --description", 2)
     body = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
     updated = _call(server, "PATCH", f"/api/v1/cases/{case}", json=body)
     typer.echo(f"✓ 案件 case {updated['id']}: {updated['title']}")

@@ -124,7 +124,7 @@ def _load_state(path: Path) -> AuditState | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise usage_error(f"cannot read the state file {path}: {exc}") from None
+        raise usage_error(f"无法读取状态文件 cannot read the state file {path}: {exc}") from None
     try:
         return parse_state(text)
     except TimeSealError as exc:
@@ -194,9 +194,12 @@ def _check_keys(
         if key.signature_type is not SignatureType.COSIGNATURE_V1:
             raise usage_error(f"--witness {key.label} is not a cosignature/v1 key (type 0x04)")
     if len({k.label for k in cosigners}) != len(cosigners):
-        raise usage_error("the same --witness is given twice")
+        raise usage_error("同一个 --witness 给了两次 the same --witness is given twice")
     if quorum is not None and quorum > len(cosigners):
-        raise usage_error(f"--quorum {quorum} needs at least {quorum} --witness keys")
+        raise usage_error(
+            f"--quorum {quorum} 至少需要 {quorum} 个 --witness "
+            f"needs at least {quorum} --witness keys"
+        )
     if previous is not None and given is not None and format_verifier_key(given) != previous.vkey:
         raise usage_error(
             f"--vkey {given.label} is not the key pinned in {state_path} "

@@ -55,11 +55,13 @@ def load_verifier_key(value: str, what: str) -> VerifierKey:
         if path.is_file():
             text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise usage_error(f"{what}: cannot read {value}: {exc}") from None
+        raise usage_error(f"{what}: 无法读取 cannot read {value}: {exc}") from None
     try:
         return parse_verifier_key(text)
     except TimeSealError as exc:
-        raise usage_error(f"{what}: not a verifier key or a file holding one: {exc}") from None
+        raise usage_error(
+            f"{what}: 不是公钥或公钥文件 not a verifier key or a file holding one: {exc}"
+        ) from None
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -158,11 +160,13 @@ def log_receipt(
         try:
             response = parse_response(token.read_bytes())
         except OSError as exc:
-            raise usage_error(f"cannot read {token}: {exc}") from None
+            raise usage_error(f"无法读取 cannot read {token}: {exc}") from None
         except TimeSealError as exc:
-            raise usage_error(f"{token} is not a TimeStampResp: {exc}") from None
+            raise usage_error(f"{token} 不是时间戳应答 is not a TimeStampResp: {exc}") from None
         if response.token is None:
-            raise usage_error(f"{token} carries no token (the TSA refused)")
+            raise usage_error(
+                f"{token} 没有令牌（时间戳机构拒绝了请求） carries no token (the TSA refused)"
+            )
         items.append((path, response))
     base = resolve_server(server)
     failed, missing = write_receipts(base, items, log_key=key, wait=wait, required=True)

@@ -230,7 +230,7 @@ def screen(
 
 def _camera(device: str | None, lavfi: str | None, fps: int) -> Source:
     if device is not None and lavfi is not None:
-        raise _fail("give --device or --lavfi, not both", 2)
+        raise _fail("--device 与 --lavfi 只能选一个 give --device or --lavfi, not both", 2)
     return camera_source(device, lavfi, fps)
 
 

@@ -76,7 +76,7 @@ def capture_file(
 ) -> None:
     """现有文件存证 Seal existing files: token, record; proves existence no later than then."""
     if kind is not None and kind not in EVIDENCE_KINDS:
-        raise _usage(f"--kind: one of {', '.join(EVIDENCE_KINDS)}")
+        raise _usage(f"--kind: 只能是 one of {', '.join(EVIDENCE_KINDS)}")
     for path in files:
         if not path.is_file() or not os.access(path, os.R_OK):
             raise _usage(f"{path} 不是可读文件 is not a readable file")

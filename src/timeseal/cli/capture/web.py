@@ -161,7 +161,7 @@ def _tsa_roots(tsa_ca: Path | None) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_pem_x509_certificates(tsa_ca.read_bytes()))
     except (OSError, ValueError) as exc:
-        raise usage_error(f"cannot read {tsa_ca}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {tsa_ca}: {exc}") from None
 
 
 def _capture(options: WebCaptureOptions) -> WebCaptureResult:

@@ -92,7 +92,10 @@ def verify(
     a ZIP, with chain.jsonl); or a web capture directory. Exit 0 valid, 1 invalid, 2 usage error."""
     if is_package(path):
         if token is not None or receipt is not None:
-            raise usage_error("--token and --receipt are for a file, not an evidence package")
+            raise usage_error(
+                "--token、--receipt 只用于单个文件 "
+                "--token and --receipt are for a file, not an evidence package"
+            )
         verify_package_file(path, ca, log_key, witness_key or [], as_json, server)
     if path.is_dir():
         _verify_directory(path, token, _Anchor(ca, server), receipt, log_key, as_json)
@@ -131,9 +134,14 @@ def _verify_directory(
     from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
 
     if not is_web_capture(path):
-        raise usage_error(f"{path} is no web capture, recording or evidence package")
+        raise usage_error(
+            f"{path} 不是网页取证、录像或证据包 is no web capture, recording or evidence package"
+        )
     if token is not None or receipt is not None:
-        raise usage_error("--token and --receipt are for a file, not a capture directory")
+        raise usage_error(
+            "--token、--receipt 只用于单个文件 "
+            "--token and --receipt are for a file, not a capture directory"
+        )
     given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
     verify_web_capture(path, anchor.roots(), given, as_json)  # always exits
 
@@ -159,15 +167,18 @@ def _verify_file(
     if token is None:
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():
-            raise usage_error(f"no token given and {sibling} does not exist (use --token)")
+            raise usage_error(
+                f"没有令牌：{sibling} 不存在（请用 --token） "
+                f"no token given and {sibling} does not exist (use --token)"
+            )
         token = sibling
     roots = anchor.roots()
     try:
         token_der = token.read_bytes()
     except OSError as exc:
-        raise usage_error(f"cannot read {token}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {token}: {exc}") from None
     if not path.is_file():
-        raise usage_error(f"{path} is not a readable file")
+        raise usage_error(f"{path} 不是可读文件 is not a readable file")
     found = _receipt(path, receipt, log_key)
     try:
         response = parse_response(token_der)
@@ -201,7 +212,7 @@ def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt 
     try:
         data = receipt_file.read_bytes()
     except OSError as exc:
-        raise usage_error(f"cannot read {receipt_file}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {receipt_file}: {exc}") from None
     default_key = default_log_key()
     key: VerifierKey | None = None
     if log_key is not None:
@@ -209,9 +220,9 @@ def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt 
     elif default_key is not None:
         key = load_verifier_key(str(default_key), str(default_key))
     elif receipt is not None:
-        raise usage_error("--receipt needs the log's key: pass --log-key VKEY_OR_FILE")
+        raise usage_error("--receipt 需要日志公钥 needs the log's key: pass --log-key VKEY_OR_FILE")
     if key is not None and key.signature_type is not SignatureType.ED25519:
-        raise usage_error(f"{key.label} is not a log key (Ed25519, type 0x01)")
+        raise usage_error(f"{key.label} 不是日志公钥 is not a log key (Ed25519, type 0x01)")
     return _Receipt(receipt_file, data, key)
 
 

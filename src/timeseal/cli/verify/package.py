@@ -50,7 +50,7 @@ def verify_package_file(
                 certificate_check=certificate_signature_check,
             )
     except OSError as exc:
-        raise usage_error(f"cannot read {path}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {path}: {exc}") from None
     except ValueError as exc:
         raise usage_error(str(exc)) from None
     body = {"file": str(path), **report.package_json(result)}

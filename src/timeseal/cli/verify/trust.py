@@ -21,9 +21,9 @@ def load_roots(path: Path) -> list[x509.Certificate]:
     try:
         roots = x509.load_pem_x509_certificates(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise usage_error(f"cannot read trust anchor {path}: {exc}") from None
+        raise usage_error(f"无法读取信任锚 cannot read trust anchor {path}: {exc}") from None
     if not roots:
-        raise usage_error(f"{path} holds no certificate")
+        raise usage_error(f"{path} 中没有证书 holds no certificate")
     return roots
 
 
