@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.support.pki import NOW, PKIFixture
 from timeseal.core.log_entry import TsaTokenEntry, format_entry
@@ -87,7 +88,8 @@ class FakeLog:
 
 
 class FakePlatform:
-    """``/log/…``, ``/api/v1/log/leaf-index/…`` and, with a PKI, ``POST /tsa``.
+    """``/log/…``, ``/api/v1/log/leaf-index/…`` and, with a PKI, ``POST /tsa`` and
+    ``GET /tsa/certs``.
 
     New tokens wait in ``pending`` until ``sequence_after`` lookups of a leaf that is not yet
     in the log have been answered 404 (0: the next lookup integrates; None: never).
@@ -98,6 +100,7 @@ class FakePlatform:
     ) -> None:
         self.log = log or FakeLog()
         self.authority = pki.authority() if pki is not None else None
+        self.chain_pem = b"".join(c.public_bytes(Encoding.PEM) for c in pki.chain) if pki else b""
         self.has_log = has_log
         self.pending: list[bytes] = []
         self.sequence_after: int | None = 0
@@ -115,6 +118,8 @@ class FakePlatform:
         path = request.url.path
         if request.method == "POST" and path == "/tsa" and self.authority is not None:
             return self._tsa(request.content)
+        if request.method == "GET" and path == "/tsa/certs" and self.chain_pem:
+            return httpx.Response(200, content=self.chain_pem)
         if request.method != "GET" or not self.has_log:
             return httpx.Response(404)
         if path.startswith("/log/"):

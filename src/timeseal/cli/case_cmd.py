@@ -39,7 +39,7 @@ from timeseal.cli.verify.report import format_time
 case_app = typer.Typer(help="案件 Cases: items assembled into one chain of evidence.")
 
 CaseArg = Annotated[int, typer.Argument(min=1, help="The case's id (see `timeseal case list`).")]
-NumbersArg = Annotated[list[str], typer.Argument(help="Evidence numbers.")]
+NumbersArg = Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Evidence numbers.")]
 #: The server's shortest access code (``share_service.MIN_CODE_LENGTH``; the CLI does not import
 #: the server): checked here so a short one fails before anything is sent.
 MIN_ACCESS_CODE = 6
@@ -155,7 +155,7 @@ def rename(
 ) -> None:
     """Change the title or the description."""
     if title is None and description is None:
-        raise fail("--title or --description", 2)
+        raise fail("需要 --title 或 --description give --title or --description", 2)
     body = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
     updated = _call(server, "PATCH", f"/api/v1/cases/{case}", json=body)
     typer.echo(f"✓ 案件 case {updated['id']}: {updated['title']}")

@@ -61,7 +61,7 @@ def credentials() -> Iterator[dict[str, Any]]:
         try:
             data = json.loads(path.read_text()) if path.exists() else {}
         except (OSError, ValueError) as exc:
-            raise fail(f"cannot read {path}: {exc}", 2) from None
+            raise fail(f"无法读取 cannot read {path}: {exc}", 2) from None
         servers = data.get("servers") if isinstance(data, dict) else None
         if not isinstance(servers, dict):
             servers = {}

@@ -53,7 +53,9 @@ def _window_id(text: str) -> int:
     try:
         return int(text, 0)
     except ValueError:
-        raise usage_error(f"--window {text!r} is not a window id (e.g. 0x3a00007)") from None
+        raise usage_error(
+            f"--window {text!r} 不是窗口号 is not a window id (e.g. 0x3a00007)"
+        ) from None
 
 
 TargetOption = Annotated[
@@ -95,7 +97,7 @@ def env_check(
     """环境检查 Check this machine and the network before a capture. Exit 0 when nothing
     fails, 1 when a check fails, 2 on a usage error."""
     if window is not None and pid is not None:
-        raise usage_error("give --window or --pid, not both")
+        raise usage_error("--window 与 --pid 只能选一个 give --window or --pid, not both")
     window_id = _window_id(window) if window is not None else None
     if ca_file is not None:
         _check_ca_file(ca_file)
@@ -119,7 +121,7 @@ def _check_ca_file(ca_file: Path) -> None:
     try:
         ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:
-        raise usage_error(f"cannot load --ca-file {ca_file}: {exc}") from None
+        raise usage_error(f"无法读取 cannot load --ca-file {ca_file}: {exc}") from None
 
 
 def _known_targets(targets: Path | None) -> KnownTargets:

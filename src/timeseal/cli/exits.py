@@ -11,11 +11,12 @@ from __future__ import annotations
 import typer
 
 from timeseal.cli.errors import CliError
+from timeseal.cli.marks import echo
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``✗ message``; the exit to raise (1: failed, 2: usage)."""
-    typer.echo(f"✗ {message}", err=True)
+    echo(f"✗ {message}", err=True)
     return typer.Exit(code)
 
 

@@ -28,12 +28,12 @@ from timeseal.capture.clients.log import (
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import (
-    ServerOption,
     load_verifier_key,
     log_receipt,
     tree_json,
     write_atomically,
 )
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.tlog import SignatureType, VerifierKey, format_verifier_key, parse_verifier_key
@@ -59,7 +59,9 @@ VkeyOption = Annotated[
 ]
 WitnessOption = Annotated[
     list[str] | None,
-    typer.Option(help="A witness's cosignature/v1 verifier key (or file); repeatable."),
+    typer.Option(
+        metavar="VKEY", help="A witness's cosignature/v1 verifier key (or file); repeatable."
+    ),
 ]
 QuorumOption = Annotated[
     int | None,
@@ -173,7 +175,7 @@ def _load_state(path: Path) -> AuditState | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise usage_error(f"cannot read the state file {path}: {exc}") from None
+        raise usage_error(f"无法读取状态文件 cannot read the state file {path}: {exc}") from None
     try:
         return parse_state(text)
     except TimeSealError as exc:
@@ -196,7 +198,7 @@ def _tofu_warning(key: VerifierKey) -> None:
 
 
 def log_verify(
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    server: ServerOption = None,
     state: StateOption = None,
     vkey: VkeyOption = None,
     witness: WitnessOption = None,
@@ -205,6 +207,7 @@ def log_verify(
 ) -> None:
     """Audit the log: verify the checkpoint, rebuild the whole tree from the tiles and entries,
     and check it only grew since the last run. Exit 0 consistent, 1 not, 2 usage error."""
+    server = resolve_server(server)
     state_path = state or default_state_path(server)
     previous = _load_state(state_path)
     given = load_verifier_key(vkey, "--vkey") if vkey is not None else None
@@ -242,9 +245,12 @@ def _check_keys(
         if key.signature_type is not SignatureType.COSIGNATURE_V1:
             raise usage_error(f"--witness {key.label} is not a cosignature/v1 key (type 0x04)")
     if len({k.label for k in cosigners}) != len(cosigners):
-        raise usage_error("the same --witness is given twice")
+        raise usage_error("同一个 --witness 给了两次 the same --witness is given twice")
     if quorum is not None and quorum > len(cosigners):
-        raise usage_error(f"--quorum {quorum} needs at least {quorum} --witness keys")
+        raise usage_error(
+            f"--quorum {quorum} 至少需要 {quorum} 个 --witness "
+            f"needs at least {quorum} --witness keys"
+        )
     if previous is not None and given is not None and format_verifier_key(given) != previous.vkey:
         raise usage_error(
             f"--vkey {given.label} is not the key pinned in {state_path} "

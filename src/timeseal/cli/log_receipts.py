@@ -24,8 +24,8 @@ from timeseal.capture.clients.log import (
     ReceiptTimeout,
     token_leaf,
 )
-from timeseal.cli import settings as cli_settings
 from timeseal.cli.exits import usage_error
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify import report
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.files import write_durably
@@ -45,8 +45,6 @@ from timeseal.core.verification import CheckResult
 RECEIPT_SUFFIX = ".tlog-proof"  # C2SP tlog-proof: "Proofs SHOULD be stored with .tlog-proof"
 DEFAULT_WAIT = 5.0
 
-ServerOption = Annotated[str, cli_settings.server_option()]
-
 
 def load_verifier_key(value: str, what: str) -> VerifierKey:
     """A note verifier key (``name+hex+base64``) given inline, or a file holding one; a usage
@@ -57,11 +55,13 @@ def load_verifier_key(value: str, what: str) -> VerifierKey:
         if path.is_file():
             text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise usage_error(f"{what}: cannot read {value}: {exc}") from None
+        raise usage_error(f"{what}: 无法读取 cannot read {value}: {exc}") from None
     try:
         return parse_verifier_key(text)
     except TimeSealError as exc:
-        raise usage_error(f"{what}: not a verifier key or a file holding one: {exc}") from None
+        raise usage_error(
+            f"{what}: 不是公钥或公钥文件 not a verifier key or a file holding one: {exc}"
+        ) from None
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -136,8 +136,10 @@ def write_receipts(
 
 
 def log_receipt(
-    files: Annotated[list[Path], typer.Argument(help="Stamped files (FILE.tsr next to each).")],
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Stamped files (FILE.tsr next to each).")
+    ],
+    server: ServerOption = None,
     log_key: Annotated[
         str | None,
         typer.Option(
@@ -158,13 +160,16 @@ def log_receipt(
         try:
             response = parse_response(token.read_bytes())
         except OSError as exc:
-            raise usage_error(f"cannot read {token}: {exc}") from None
+            raise usage_error(f"无法读取 cannot read {token}: {exc}") from None
         except TimeSealError as exc:
-            raise usage_error(f"{token} is not a TimeStampResp: {exc}") from None
+            raise usage_error(f"{token} 不是时间戳应答 is not a TimeStampResp: {exc}") from None
         if response.token is None:
-            raise usage_error(f"{token} carries no token (the TSA refused)")
+            raise usage_error(
+                f"{token} 没有令牌（时间戳机构拒绝了请求） carries no token (the TSA refused)"
+            )
         items.append((path, response))
-    failed, missing = write_receipts(server, items, log_key=key, wait=wait, required=True)
+    base = resolve_server(server)
+    failed, missing = write_receipts(base, items, log_key=key, wait=wait, required=True)
     raise typer.Exit(1 if failed or missing else 0)
 
 

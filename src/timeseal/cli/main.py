@@ -8,9 +8,11 @@ printed), 2 usage error.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
+from timeseal import __version__
 from timeseal.cli import (
     account_cmd,
     case_cmd,
@@ -35,7 +37,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no markup, no <type> columns, nothing cut off
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"timeseal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """TimeSeal 时印: trusted timestamps and evidence you can prove."""
+
+
 tsa_app = typer.Typer(help="Time-Stamp Authority administration.", no_args_is_help=True)
 app.add_typer(tsa_app, name="tsa")
 hsm.register(tsa_app)

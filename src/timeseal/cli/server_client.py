@@ -2,8 +2,9 @@
 
 Every command that calls the server's JSON API (or its tus uploads) goes through here:
 
-- :func:`resolve_server` picks the server: ``--server``, else ``$TIMESEAL_SERVER``, else the
-  only server logged in to, else :data:`timeseal.cli.settings.DEFAULT_SERVER`;
+- :func:`resolve_server` picks the server for every command that talks to one: ``--server``,
+  else ``$TIMESEAL_SERVER``, else the only server logged in to, else
+  :data:`timeseal.cli.settings.DEFAULT_SERVER`, and says which on stderr (one line);
 - :func:`logged_in` adds the API token ``timeseal login`` kept for it (or exits asking to log
   in);
 - :func:`make_client` is the HTTP client: our User-Agent, the user's language, the token as
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import click
 import httpx
 import typer
 
@@ -115,20 +117,39 @@ def call_api(
     return None if reply.status_code == 204 else reply.json()
 
 
-def resolve_server(server: str | None) -> str:
+def resolve_server(server: str | None, *, announce: bool = True) -> str:
     """--server, else $TIMESEAL_SERVER, else the only server logged in to, else the default;
-    as :func:`~timeseal.cli.credentials.server_key` spells it (a usage error if no URL)."""
+    as :func:`~timeseal.cli.credentials.server_key` spells it (a usage error if no URL).
+    With ``announce``, says on stderr which server and why, once per server and command."""
     if server:
-        chosen = server
+        chosen, source = server, "--server"
     elif from_env := cli_settings.server_from_env():
-        chosen = from_env
+        chosen, source = from_env, f"${cli_settings.SERVER_ENV}"
     else:
         known = known_servers()
-        chosen = known[0] if len(known) == 1 else cli_settings.DEFAULT_SERVER
+        if len(known) == 1:
+            chosen, source = known[0], "已登录 logged in"
+        else:
+            chosen, source = cli_settings.DEFAULT_SERVER, "默认 default"
     try:
-        return server_key(chosen)
+        base = server_key(chosen)
     except ValueError as exc:
         raise fail(f"--server: {exc}", 2) from None
+    if announce:
+        _announce(base, source)
+    return base
+
+
+def _announce(base: str, source: str) -> None:
+    """``服务器 Server: URL (source)`` on stderr, once per server in one command line (the
+    click context's ``meta`` is shared by the whole invocation; outside one, every time)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        announced: set[str] = context.meta.setdefault("timeseal.servers_announced", set())
+        if base in announced:
+            return
+        announced.add(base)
+    typer.echo(f"服务器 Server: {base} ({source})", err=True)
 
 
 def logged_in(server: str | None) -> tuple[str, str]:

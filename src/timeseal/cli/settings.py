@@ -1,12 +1,13 @@
 """The command line's settings: the one module of the ``timeseal`` command that reads the
 environment (see README, "Settings").
 
-Options with an environment variable (``--data-dir``: ``$TIMESEAL_DATA_DIR``, ``--server``:
-``$TIMESEAL_SERVER``) name it here, and typer reads it when a command line is parsed, never
-when a module is imported; the functions below read the rest when a command runs, and the
-commands hand the values down as arguments. ``timeseal serve`` reads the server's settings
-through :meth:`timeseal.server.app.ServerSettings.from_env` instead, once, and passes them to
-its workers.
+Options with an environment variable (``--data-dir``: ``$TIMESEAL_DATA_DIR``) name it here,
+and typer reads it when a command line is parsed, never when a module is imported; the
+functions below read the rest when a command runs (``$TIMESEAL_SERVER`` through
+:func:`timeseal.cli.server_client.resolve_server`, the one place every command's server is
+chosen), and the commands hand the values down as arguments. ``timeseal serve`` reads the
+server's settings through :meth:`timeseal.server.app.ServerSettings.from_env` instead, once,
+and passes them to its workers.
 """
 
 from __future__ import annotations
@@ -31,11 +32,6 @@ def data_dir_option(
     """``--data-dir`` (a ``typer.Option``): default ``$TIMESEAL_DATA_DIR``, else
     ``./timeseal-data``."""
     return typer.Option("--data-dir", envvar=DATA_DIR_ENV, help=help)
-
-
-def server_option(help: str = "TimeSeal server URL.") -> Any:
-    """``--server``, default ``$TIMESEAL_SERVER``, else :data:`DEFAULT_SERVER`."""
-    return typer.Option("--server", envvar=SERVER_ENV, help=help)
 
 
 def data_dir_from_env() -> Path:
@@ -69,6 +65,11 @@ def xdg_base(variable: str) -> str:
 def locale_name() -> str | None:
     """The user's message locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``), if any."""
     return os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+
+
+def no_colour() -> bool:
+    """Whether ``$NO_COLOR`` is set and not empty (https://no-color.org): print no colour."""
+    return bool(os.environ.get("NO_COLOR"))
 
 
 def display_from_env() -> str | None:

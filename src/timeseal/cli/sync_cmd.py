@@ -44,6 +44,7 @@ def sync(
         list[Path] | None,
         typer.Option(
             "--add",
+            metavar="DIR",
             help="Queue a capture directory (web capture, recording, photo) for upload first.",
         ),
     ] = None,
@@ -56,7 +57,7 @@ def sync(
                 entry = queue_capture_dir(directory, base)
             except (OSError, CaptureMetadataError) as exc:
                 raise usage_error(f"--add {directory}: {exc}") from None
-            typer.echo(f"+ {directory}: {len(entry.items)} file(s) queued for upload")
+            typer.echo(f"+ {directory}: {len(entry.items)} 个文件待上传 file(s) queued for upload")
     with offline_queue.queue_lock():
         unsealed = seal_recordings(server)  # each problem printed
         unsealed += upload_live_recordings(server)

@@ -49,7 +49,9 @@ def register(app: typer.Typer) -> None:
 
 
 def upload(
-    files: Annotated[list[Path], typer.Argument(help="Files to upload and seal.")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Files to upload and seal.")
+    ],
     kind: Annotated[
         str, typer.Option("--kind", help=f"Evidence kind: {', '.join(EVIDENCE_KINDS)}.")
     ] = "other",
@@ -66,10 +68,10 @@ def upload(
 ) -> None:
     """Upload files to the vault (resumable, tus 1.0); each is sealed on arrival."""
     if kind not in EVIDENCE_KINDS:
-        raise fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
+        raise fail(f"--kind: 只能是 one of {', '.join(EVIDENCE_KINDS)}", 2)
     for path in files:
         if not path.is_file() or not os.access(path, os.R_OK):
-            raise fail(f"{path} is not a readable file", 2)
+            raise fail(f"{path} 不是可读文件 is not a readable file", 2)
     base, token = logged_in(server)
     failed = False
     with make_client(base, token) as client, progress_bar() as progress:
@@ -140,7 +142,7 @@ def list_records(
 ) -> None:
     """List your evidence, newest first."""
     if kind is not None and kind not in EVIDENCE_KINDS:
-        raise fail(f"--kind: one of {', '.join(EVIDENCE_KINDS)}", 2)
+        raise fail(f"--kind: 只能是 one of {', '.join(EVIDENCE_KINDS)}", 2)
     base, token = logged_in(server)
     items: list[dict[str, Any]] = []
     with make_client(base, token) as client:

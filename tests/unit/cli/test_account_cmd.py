@@ -100,7 +100,7 @@ def test_login_whoami_logout(
     # whoami finds the only server logged in to without --server.
     result = runner.invoke(cli, ["whoami"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{PHONE}  (account 1)  {api_server.url}")
+    assert result.stdout.startswith(f"{PHONE}  (account 1)  {api_server.url}")
 
     result = runner.invoke(cli, ["logout", "--server", api_server.url])
     assert result.exit_code == 0, result.output
@@ -228,6 +228,29 @@ def test_login_against_timeseal_serve(
         assert result.exit_code == 0, result.output
         result = runner.invoke(cli, ["whoami", "--server", live.url])
         assert result.exit_code == 0, result.output
-        assert result.output.startswith("+8613987654321  (account ")
+        assert result.stdout.startswith("+8613987654321  (account ")
         assert runner.invoke(cli, ["logout", "--server", live.url]).exit_code == 0
         assert runner.invoke(cli, ["whoami", "--server", live.url]).exit_code == 1
+
+
+def test_an_interrupted_login_finishes_with_the_code_already_sent(
+    cli: typer.Typer, api_server: ApiServer, env: dict[str, str | None]
+) -> None:
+    """The prompt is interrupted after the code was sent; ``login PHONE --code CODE`` logs in
+    with that code and asks the server for no new one."""
+    runner = CliRunner(env=env)
+    aborted = runner.invoke(cli, ["login", "13812345678", "--server", api_server.url], input="")
+    assert aborted.exit_code != 0
+    assert len(outbox_entries(api_server.outbox)) == 1
+    code = outbox_entries(api_server.outbox)[-1]["code"]
+    args = ["login", "13812345678", "--code", code, "--server", api_server.url]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"Logged in to {api_server.url} as +86 138****5678" in result.stdout
+    assert len(outbox_entries(api_server.outbox)) == 1  # no second code
+
+
+def test_login_help_says_where_a_development_code_goes(cli: typer.Typer) -> None:
+    result = CliRunner().invoke(cli, ["login", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "sms-outbox.log" in result.stdout and "--code" in result.stdout

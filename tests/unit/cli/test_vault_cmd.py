@@ -71,7 +71,7 @@ def test_upload_list_download_round_trip(
         cli, ["upload", str(big), str(small), "--kind", "photo", "--server", logged.url]
     )
     assert result.exit_code == 0, result.output
-    numbers = [line.rsplit(" -> ", 1)[1] for line in result.output.splitlines() if "✓" in line]
+    numbers = [line.rsplit(" -> ", 1)[1] for line in result.stdout.splitlines() if "✓" in line]
     assert len(numbers) == 2 and all(n.startswith("TS-") for n in numbers)
     assert json.loads(uploads_path_in(logged).read_text()) == {"uploads": {}}
 
@@ -79,7 +79,7 @@ def test_upload_list_download_round_trip(
     assert result.exit_code == 0, result.output
     assert all(n in result.output for n in numbers)
     assert "北京时间 (UTC+8) |" in result.output and " UTC" in result.output
-    listed = json.loads(runner.invoke(cli, ["list", "--json", "--kind", "photo"]).output)
+    listed = json.loads(runner.invoke(cli, ["list", "--json", "--kind", "photo"]).stdout)
     by_number = {item["number"]: item for item in listed["items"]}
     assert by_number[numbers[0]]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     assert by_number[numbers[0]]["filename"] == "录屏.mp4"
@@ -123,7 +123,7 @@ def test_an_interrupted_upload_resumes_into_one_record(
     # The real command picks it up from the server's offset.
     result = CliRunner(env=logged.env).invoke(cli, ["upload", str(path), "--server", logged.url])
     assert result.exit_code == 0, result.output
-    number = result.output.strip().rsplit(" -> ", 1)[1]
+    number = result.stdout.strip().rsplit(" -> ", 1)[1]
     head = httpx.head(entry["url"], headers={"Authorization": f"Bearer {logged.token}", **TUS})
     assert head.headers["timeseal-evidence-number"] == number  # the same upload finished
     sha = hashlib.sha256(data).hexdigest()
@@ -157,7 +157,7 @@ def test_a_resumed_download_is_verified(
     path.write_bytes(data)
     result = runner.invoke(cli, ["upload", str(path), "--server", logged.url])
     assert result.exit_code == 0, result.output
-    number = result.output.strip().rsplit(" -> ", 1)[1]
+    number = result.stdout.strip().rsplit(" -> ", 1)[1]
 
     out = tmp_path / "out" / "call.m4a"
     out.parent.mkdir()
@@ -199,7 +199,7 @@ def test_a_case_from_the_command_line(cli: typer.Typer, logged: LoggedCli, tmp_p
     def run(*args: str, code: int = 0) -> str:
         result = runner.invoke(cli, [*args, "--server", logged.url])
         assert result.exit_code == code, result.output
-        return result.output
+        return result.stdout if code == 0 else result.output
 
     created = run("case", "create", "外卖平台泄露地址", "--description", "骑手念出完整地址")
     case_id = created.split("case ", 1)[1].split(":", 1)[0]
@@ -255,7 +255,7 @@ def test_packages_download_resume_and_verify(
     photo.write_bytes(payload(300_000, 11))
     result = runner.invoke(cli, ["upload", str(photo), "--kind", "photo", "--server", logged.url])
     assert result.exit_code == 0, result.output
-    number = result.output.rsplit(" -> ", 1)[1].strip()
+    number = result.stdout.rsplit(" -> ", 1)[1].strip()
 
     out = tmp_path / "pkg.zip"
     args = ["download", number, "--package", "-o", str(out), "--server", logged.url]
@@ -284,7 +284,7 @@ def test_packages_download_resume_and_verify(
     assert out.read_bytes() == whole
 
     created = runner.invoke(cli, ["case", "create", "包裹", "--server", logged.url])
-    case_id = created.output.split("case ", 1)[1].split(":", 1)[0]
+    case_id = created.stdout.split("case ", 1)[1].split(":", 1)[0]
     assert (
         runner.invoke(cli, ["case", "add", case_id, number, "--server", logged.url]).exit_code == 0
     )

@@ -5,6 +5,9 @@ the capture with exit 2 before ffmpeg starts, unless ``--force``; its report is 
 ``environment_check`` in capture-start.json / capture.json.
 Stops at ``--duration``, Ctrl-C (SIGINT) or SIGTERM: the current segment is finished, chained
 and sealed, and the segments are joined into ``recording.mp4``.
+An output directory that already holds something is refused first (exit 2, nothing started).
+A recording whose last head could not be sealed (the TSA unreachable) is queued for
+``timeseal sync`` and ends with exit 0 and a notice, as every offline capture does.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from timeseal.capture.recording.options import RecordingOptions, RecordingResult
 from timeseal.capture.recording.recorder import Recorder, RecordingError
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.capture.environment import check_environment
+from timeseal.cli.capture.output import refuse_used_output
+from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.core.package.canonical import JSONValue
 
-ServerOption = Annotated[str, cli_settings.server_option("TimeSeal server URL (its /tsa seals).")]
 OutputOption = Annotated[
     Path | None,
     typer.Option("-o", "--output", help="Output directory (default ./timeseal-<kind>-<time>)."),
@@ -74,8 +78,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _default_output(kind: str) -> Path:
-    return Path(f"timeseal-{kind}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
+def _new_output(output: Path | None, kind: str) -> Path:
+    """``--output``, else ``./timeseal-<kind>-<time>``; refused (exit 2) before anything
+    starts when it already holds something."""
+    out = output or Path(f"timeseal-{kind}-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}")
+    refuse_used_output(out)
+    return out
 
 
 def _location(text: str | None) -> dict[str, JSONValue] | None:
@@ -98,7 +106,10 @@ def _record(options: RecordingOptions) -> None:
     recorder = Recorder(options)
     recorder.on_event = lambda message: typer.echo(f"  {message}")
     typer.echo(f"录制中 recording {options.source.description} -> {options.output_dir}")
-    typer.echo("按 Ctrl-C 结束 press Ctrl-C to stop")
+    if options.duration is None:
+        typer.echo("按 Ctrl-C 结束 press Ctrl-C to stop")
+    else:
+        typer.echo(f"{options.duration} 秒后结束 stops after {options.duration} s")
     try:
         result = recorder.run(stop)
     except RecordingError as exc:
@@ -110,14 +121,14 @@ def _record(options: RecordingOptions) -> None:
     if result.recording is not None:
         typer.echo(f"录像 recording: {result.recording}")
     _report_upload(options, result)
-    if result.unsealed_head is not None:
+    typer.echo(f"验证 verify: timeseal verify {options.output_dir}")
+    if result.unsealed_head is not None:  # queued: an offline capture is not a failure
         typer.echo(
-            f"! 时间戳服务不可达，链头 {result.unsealed_head} 未盖时间戳 "
-            f"the TSA was unreachable; head {result.unsealed_head} is not sealed",
+            f"… 已排队 queued: 时间戳服务不可达，链头 {result.unsealed_head} 未盖时间戳，"
+            f"稍后运行 `timeseal sync` 封存 / the TSA was unreachable; head "
+            f"{result.unsealed_head} is not sealed yet: run `timeseal sync` later to seal it",
             err=True,
         )
-        raise typer.Exit(1)
-    typer.echo(f"验证 verify: timeseal verify {options.output_dir}")
 
 
 def _with_upload(options: RecordingOptions, upload: bool, title: str) -> RecordingOptions:
@@ -126,7 +137,6 @@ def _with_upload(options: RecordingOptions, upload: bool, title: str) -> Recordi
     if not upload:
         return options
     from timeseal.cli.credentials import stored_token
-    from timeseal.cli.server_client import resolve_server
 
     base = resolve_server(options.server)
     token = stored_token(base)
@@ -189,12 +199,13 @@ def screen(
     seal_every: SealOption = 30,
     fps: FpsOption = 10,
     location: LocationOption = None,
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    server: ServerOption = None,
     output: OutputOption = None,
     force: ForceOption = False,
     upload: UploadOption = False,
 ) -> None:
     """录屏取证 Record the screen, sealed as it goes (x11grab; gdigrab, avfoundation)."""
+    output = _new_output(output, "screen")
     try:
         source = screen_source(display or cli_settings.display_from_env(), window, fps)
     except ValueError as exc:
@@ -202,8 +213,8 @@ def screen(
     _record_live(
         RecordingOptions(
             source=source,
-            output_dir=output or _default_output("screen"),
-            server=server,
+            output_dir=output,
+            server=resolve_server(server),
             kind="screen_recording",
             segment_seconds=segment_seconds,
             seal_every=seal_every,
@@ -219,7 +230,7 @@ def screen(
 
 def _camera(device: str | None, lavfi: str | None, fps: int) -> Source:
     if device is not None and lavfi is not None:
-        raise _fail("give --device or --lavfi, not both", 2)
+        raise _fail("--device 与 --lavfi 只能选一个 give --device or --lavfi, not both", 2)
     return camera_source(device, lavfi, fps)
 
 
@@ -231,17 +242,18 @@ def camera(
     segment_seconds: SegmentOption = 2,
     seal_every: SealOption = 30,
     fps: FpsOption = 15,
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    server: ServerOption = None,
     output: OutputOption = None,
     force: ForceOption = False,
     upload: UploadOption = False,
 ) -> None:
     """摄像取证 Film with a camera (V4L2 through ffmpeg), sealing it as it goes."""
+    output = _new_output(output, "camera")
     _record_live(
         RecordingOptions(
             source=_camera(device, lavfi, fps),
-            output_dir=output or _default_output("camera"),
-            server=server,
+            output_dir=output,
+            server=resolve_server(server),
             kind="camera_recording",
             segment_seconds=segment_seconds,
             seal_every=seal_every,
@@ -259,7 +271,7 @@ def photo(
     device: DeviceOption = None,
     lavfi: LavfiOption = None,
     location: LocationOption = None,
-    server: ServerOption = cli_settings.DEFAULT_SERVER,
+    server: ServerOption = None,
     output: OutputOption = None,
     force: ForceOption = False,
 ) -> None:
@@ -268,11 +280,12 @@ def photo(
     from timeseal.capture.recording.photo import PhotoError, take_photo
     from timeseal.cli.verify.report import format_time
 
+    out = _new_output(output, "photo")
     source = _camera(device, lavfi, 1)
-    out = output or _default_output("photo")
     where = _location(location)
-    environment = check_environment(server, force=force)
-    with TSAClient(server, timeout=10) as client:
+    base = resolve_server(server)
+    environment = check_environment(base, force=force)
+    with TSAClient(base, timeout=10) as client:
         try:
             taken = take_photo(source, out, client.stamp_digest, where, environment)
         except (PhotoError, TSAClientError) as exc:

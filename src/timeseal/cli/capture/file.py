@@ -25,9 +25,16 @@ import typer
 
 from timeseal.capture.clients.tsa import TSAClient
 from timeseal.capture.offline import queue as offline_queue
-from timeseal.capture.offline.file_seal import guess_kind, record_path, seal_file, token_gen_time
+from timeseal.capture.offline.file_seal import (
+    guess_kind,
+    record_path,
+    seal_file,
+    token_gen_time,
+    token_path,
+)
 from timeseal.capture.offline.queue import PendingItem, QueueEntry
 from timeseal.cli.capture.environment import check_environment
+from timeseal.cli.capture.output import refuse_existing_token
 from timeseal.cli.queue_worker import run_queue
 from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.cli.verify.report import format_time
@@ -47,7 +54,7 @@ def _usage(message: str) -> typer.Exit:
 
 
 def capture_file(
-    files: Annotated[list[Path], typer.Argument(help="Existing files to seal.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Existing files to seal.")],
     server: ServerOption = None,
     kind: Annotated[
         str | None,
@@ -69,12 +76,13 @@ def capture_file(
 ) -> None:
     """现有文件存证 Seal existing files: token, record; proves existence no later than then."""
     if kind is not None and kind not in EVIDENCE_KINDS:
-        raise _usage(f"--kind: one of {', '.join(EVIDENCE_KINDS)}")
+        raise _usage(f"--kind: 只能是 one of {', '.join(EVIDENCE_KINDS)}")
     for path in files:
         if not path.is_file() or not os.access(path, os.R_OK):
             raise _usage(f"{path} 不是可读文件 is not a readable file")
         if record_path(path).exists():
             raise _usage(f"{record_path(path)} 已存在 exists: {path} was sealed before")
+        refuse_existing_token(path, token_path(path))
     base = resolve_server(server)
     environment = check_environment(base, force=force)
     entries: list[QueueEntry] = []

@@ -92,11 +92,13 @@ def web(
     out: OutOption = DEFAULT_OUT,
 ) -> None:
     """网页取证 Capture a web page: video, screenshots, PDF, HTML, WACZ, operation log.
-    ``timeseal verify DIR`` verifies the result; with --upload it becomes one case in the
+    'timeseal verify DIR' verifies the result; with --upload it becomes one case in the
     vault, and its evidence package is downloaded to DIR/package.zip."""
     from timeseal.capture.web import WebCaptureOptions
+    from timeseal.cli.capture.output import refuse_used_output
 
     _check_url(url)
+    refuse_used_output(out, "--out")
     placed = _load_steps(steps, interactive)
     _check_case(server, case, upload)
     options = WebCaptureOptions(
@@ -159,7 +161,7 @@ def _tsa_roots(tsa_ca: Path | None) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_pem_x509_certificates(tsa_ca.read_bytes()))
     except (OSError, ValueError) as exc:
-        raise usage_error(f"cannot read {tsa_ca}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {tsa_ca}: {exc}") from None
 
 
 def _capture(options: WebCaptureOptions) -> WebCaptureResult:

@@ -24,6 +24,8 @@ import typer
 from timeseal.cli.data_dir import default_log_key
 from timeseal.cli.exits import UsageExit, usage_error
 from timeseal.cli.log_receipts import ReceiptCheck, check_receipt, load_verifier_key, receipt_path
+from timeseal.cli.marks import echo
+from timeseal.cli.server_client import ServerOption
 from timeseal.cli.verify import report
 from timeseal.cli.verify.package import is_package, verify_package_file
 from timeseal.cli.verify.trust import check_token_over, trust_roots
@@ -33,6 +35,8 @@ from timeseal.core.verdict import Assessment, Finding, assess, failed_checks
 from timeseal.core.verification import Check, VerificationResult
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from timeseal.core.tlog import VerifierKey
 
 PathArg = Annotated[
@@ -43,7 +47,10 @@ TokenOption = Annotated[
 ]
 CaOption = Annotated[
     Path | None,
-    typer.Option(help="Trust anchor (PEM root). Default: the local data directory's root."),
+    typer.Option(
+        help="Trust anchor (PEM root). Default: the local data directory's root, else the "
+        "root of the server you use (see --server), kept on first use."
+    ),
 ]
 ReceiptOption = Annotated[
     Path | None,
@@ -64,6 +71,7 @@ WitnessKeyOption = Annotated[
     list[str] | None,
     typer.Option(
         "--witness-key",
+        metavar="VKEY",
         help="Evidence package: a witness's cosignature key (vkey or file) that must have "
         "cosigned each checkpoint; repeatable.",
     ),
@@ -83,6 +91,7 @@ def verify(
     log_key: LogKeyOption = None,
     as_json: JsonOption = False,
     witness_key: WitnessKeyOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Verify a file against its token (and the token's log receipt); an
     evidence package (a ZIP with manifest.json); a live-sealed recording (a
@@ -104,7 +113,7 @@ def verify(
     --json always prints one JSON document with "verdict" (null: usage).
     """
     try:
-        _verify(path, token, ca, receipt, log_key, as_json, witness_key or [])
+        _verify(path, token, ca, receipt, log_key, as_json, witness_key or [], server)
     except UsageExit as exc:
         if as_json:
             body = {"verdict": None, "error": "usage", "message": exc.message}
@@ -120,28 +129,43 @@ def _verify(
     log_key: str | None,
     as_json: bool,
     witness_key: list[str],
+    server: str | None,
 ) -> None:
     """What ``path`` is decides how it is verified; always exits."""
     if not path.exists():
         report.unreadable(path, f"{path}: no such file or directory", as_json)
     if is_package(path):
         if token is not None or receipt is not None:
-            raise usage_error("--token and --receipt are for a file, not an evidence package")
-        verify_package_file(path, ca, log_key, witness_key, as_json)
+            raise usage_error(
+                "--token、--receipt 只用于单个文件 "
+                "--token and --receipt are for a file, not an evidence package"
+            )
+        verify_package_file(path, ca, log_key, witness_key, as_json, server)
     if path.is_dir():
-        _verify_directory(path, token, ca, receipt, log_key, as_json)  # always exits
+        _verify_directory(path, token, _Anchor(ca, server), receipt, log_key, as_json)
     if path.is_file() and path.suffix.lower() == ".zip":  # a recording, as a ZIP (chain.zip)
         from timeseal.cli.verify.recording import is_recording_zip, verify_recording_zip
 
         if is_recording_zip(path):
-            verify_recording_zip(path, trust_roots(ca), as_json)  # always exits
-    _verify_file(path, token, ca, receipt, log_key, as_json)
+            verify_recording_zip(path, trust_roots(ca, server), as_json)  # always exits
+    _verify_file(path, token, _Anchor(ca, server), receipt, log_key, as_json)
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchor:
+    """Where the trust anchor comes from: ``--ca``, else :func:`trust_roots`'s defaults."""
+
+    ca: Path | None
+    server: str | None
+
+    def roots(self) -> list[x509.Certificate]:
+        return trust_roots(self.ca, self.server)
 
 
 def _verify_directory(
     path: Path,
     token: Path | None,
-    ca: Path | None,
+    anchor: _Anchor,
     receipt: Path | None,
     log_key: str | None,
     as_json: bool,
@@ -150,16 +174,21 @@ def _verify_directory(
     if (path / "chain.jsonl").is_file():
         from timeseal.cli.verify.recording import verify_recording
 
-        verify_recording(path, trust_roots(ca), as_json)  # always exits
+        verify_recording(path, anchor.roots(), as_json)  # always exits
     from timeseal.cli.verify.web_capture import is_web_capture, verify_web_capture
 
     if not is_web_capture(path):
-        detail = f"{path} is no web capture, recording or evidence package"
+        detail = (
+            f"{path} 不是网页取证、录像或证据包 is no web capture, recording or evidence package"
+        )
         report.unreadable(path, detail, as_json)
     if token is not None or receipt is not None:
-        raise usage_error("--token and --receipt are for a file, not a capture directory")
+        raise usage_error(
+            "--token、--receipt 只用于单个文件 "
+            "--token and --receipt are for a file, not a capture directory"
+        )
     given = load_verifier_key(log_key, "--log-key") if log_key is not None else None
-    verify_web_capture(path, trust_roots(ca), given, as_json)  # always exits
+    verify_web_capture(path, anchor.roots(), given, as_json)  # always exits
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +203,7 @@ class _Receipt:
 def _verify_file(
     path: Path,
     token: Path | None,
-    ca: Path | None,
+    anchor: _Anchor,
     receipt: Path | None,
     log_key: str | None,
     as_json: bool,
@@ -184,18 +213,19 @@ def _verify_file(
         sibling = path.with_name(path.name + ".tsr")
         if not sibling.exists():
             detail = (
-                f"{path} is no evidence package, recording or web capture, and has no token "
+                f"{path} 不是证据包、录像或网页取证，也没有可对照的令牌 "
+                f"is no evidence package, recording or web capture, and has no token "
                 f"to check it against ({sibling.name} does not exist; use --token)"
             )
             report.unreadable(path, detail, as_json)
         token = sibling
-    roots = trust_roots(ca)
+    roots = anchor.roots()
     if not path.is_file():
-        report.unreadable(path, f"{path} is not a readable file", as_json)
+        report.unreadable(path, f"{path} 不是可读文件 is not a readable file", as_json)
     try:
         token_der = token.read_bytes()
     except OSError as exc:
-        _print_malformed(path, token, f"cannot read {token}: {exc}", as_json)
+        _print_malformed(path, token, f"无法读取 cannot read {token}: {exc}", as_json)
     found = _receipt(path, receipt, log_key)
     try:
         response = parse_response(token_der)
@@ -233,7 +263,7 @@ def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt 
     try:
         data = receipt_file.read_bytes()
     except OSError as exc:
-        raise usage_error(f"cannot read {receipt_file}: {exc}") from None
+        raise usage_error(f"无法读取 cannot read {receipt_file}: {exc}") from None
     default_key = default_log_key()
     key: VerifierKey | None = None
     if log_key is not None:
@@ -241,9 +271,9 @@ def _receipt(path: Path, receipt: Path | None, log_key: str | None) -> _Receipt 
     elif default_key is not None:
         key = load_verifier_key(str(default_key), str(default_key))
     elif receipt is not None:
-        raise usage_error("--receipt needs the log's key: pass --log-key VKEY_OR_FILE")
+        raise usage_error("--receipt 需要日志公钥 needs the log's key: pass --log-key VKEY_OR_FILE")
     if key is not None and key.signature_type is not SignatureType.ED25519:
-        raise usage_error(f"{key.label} is not a log key (Ed25519, type 0x01)")
+        raise usage_error(f"{key.label} 不是日志公钥 is not a log key (Ed25519, type 0x01)")
     return _Receipt(receipt_file, data, key)
 
 
@@ -289,10 +319,10 @@ def _print_file_lines(
         typer.echo(f"策略 Policy: {tst.policy}")
         typer.echo(f"哈希 {tst.hash_algorithm.name}: {tst.message_imprint.hex()}")
     for line in log.lines() if log is not None else []:
-        typer.echo(line)
+        echo(line)
     for line in report.result_lines(result):
-        typer.echo(line)
-    typer.echo(report.verdict_line(assessment.verdict))
+        echo(line)
+    echo(report.verdict_line(assessment.verdict))
 
 
 def _print_malformed(path: Path, token: Path, reason: str, as_json: bool) -> NoReturn:

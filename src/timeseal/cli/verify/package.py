@@ -7,7 +7,7 @@ from pathlib import Path
 from timeseal.cli.exits import usage_error
 from timeseal.cli.log_receipts import load_verifier_key
 from timeseal.cli.verify import report
-from timeseal.cli.verify.trust import load_roots
+from timeseal.cli.verify.trust import find_roots
 
 
 def is_package(path: Path) -> bool:
@@ -24,15 +24,21 @@ def is_package(path: Path) -> bool:
 
 
 def verify_package_file(
-    path: Path, ca: Path | None, log_key: str | None, witnesses: list[str], as_json: bool
+    path: Path,
+    ca: Path | None,
+    log_key: str | None,
+    witnesses: list[str],
+    as_json: bool,
+    server: str | None = None,
 ) -> None:
-    """Offline; trust from --ca/--log-key, else (with a warning) from the package itself.
-    Always exits with the verdict's status: 0 valid (with or without warnings), 1 invalid
-    (an unreadable file too), 3 incomplete."""
+    """Offline; trust from --ca, else the local data directory's root, else the server's
+    (:func:`~timeseal.cli.verify.trust.find_roots`), and only when there is none (with a
+    warning) from the package itself. Always exits with the verdict's status: 0 valid (with
+    or without warnings), 1 invalid (an unreadable file too), 3 incomplete."""
     from timeseal.core.package import verify_package
     from timeseal.core.pdf_signature import certificate_signature_check
 
-    roots = load_roots(ca) if ca is not None else []
+    roots = find_roots(ca, server)  # [] only as a last resort: the package's own root
     key = load_verifier_key(log_key, "--log-key") if log_key is not None else None
     cosigners = [load_verifier_key(w, "--witness-key") for w in witnesses]
     try:
@@ -45,7 +51,7 @@ def verify_package_file(
                 certificate_check=certificate_signature_check,
             )
     except OSError as exc:
-        report.unreadable(path, f"cannot read {path}: {exc}", as_json)
+        report.unreadable(path, f"无法读取 cannot read {path}: {exc}", as_json)
     except ValueError as exc:
         raise usage_error(str(exc)) from None
     body = {"file": str(path), **report.package_json(result)}

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from timeseal.cli.marks import echo
 from timeseal.core.failure_text import VERDICT_TEXT, failure_text
 from timeseal.core.package import PackageReport
 from timeseal.core.tsp.response import TSTInfo
@@ -148,8 +149,8 @@ def emit(
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         for line in (*assessment_lines(assessment), heading, *lines):
-            typer.echo(line)
-        typer.echo(verdict_line(assessment.verdict))
+            echo(line)
+        echo(verdict_line(assessment.verdict))
     raise typer.Exit(assessment.verdict.exit_code)
 
 

@@ -1,5 +1,6 @@
-"""The trust anchors a verification starts from: ``--ca ROOT.pem``, else the local server's
-root (a usage error when there is neither)."""
+"""The trust anchors a verification starts from: ``--ca ROOT.pem``, else the local data
+directory's root, else the root of the server the CLI uses (a usage error when there is
+none)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ def load_roots(path: Path) -> list[x509.Certificate]:
     try:
         roots = x509.load_pem_x509_certificates(path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise usage_error(f"cannot read trust anchor {path}: {exc}") from None
+        raise usage_error(f"无法读取信任锚 cannot read trust anchor {path}: {exc}") from None
     if not roots:
-        raise usage_error(f"{path} holds no certificate")
+        raise usage_error(f"{path} 中没有证书 holds no certificate")
     return roots
 
 
@@ -41,9 +42,26 @@ def check_token_over(
     return builder.build().verify(response, hashed)
 
 
-def trust_roots(ca: Path | None) -> list[x509.Certificate]:
-    """The roots in ``--ca``, else the local server's root; a usage error when there is none."""
-    anchor = ca or default_root()
-    if anchor is None:
-        raise usage_error("no trust anchor: pass --ca ROOT.pem")
-    return load_roots(anchor)
+def trust_roots(ca: Path | None, server: str | None = None) -> list[x509.Certificate]:
+    """The roots in ``--ca``, else the local data directory's root, else the root of the
+    server the CLI uses (pinned on first use, :mod:`.server_root`); a usage error when
+    there is none."""
+    roots = find_roots(ca, server)
+    if not roots:
+        raise usage_error(
+            "没有信任锚 no trust anchor: 请用 --ca ROOT.pem，或 `timeseal login` 登录服务器 / "
+            "pass --ca ROOT.pem, or log in to the server (`timeseal login`) so its root is used"
+        )
+    return roots
+
+
+def find_roots(ca: Path | None, server: str | None = None) -> list[x509.Certificate]:
+    """``--ca``, else the local data directory's root, else the server's; [] when none."""
+    from timeseal.cli.verify.server_root import server_roots
+
+    if ca is not None:
+        return load_roots(ca)
+    local = default_root()
+    if local is not None:
+        return load_roots(local)
+    return server_roots(server)
