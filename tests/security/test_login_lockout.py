@@ -69,7 +69,12 @@ def test_made_up_codes_for_a_number_that_never_asked_change_nothing(
             reply = login(stranger, "000000")
             assert reply.status_code == 400, reply.text
         # Just "wrong or no longer valid", as for any wrong code: nothing about the number.
-        assert error_of(reply) == {"code": "code_invalid", "message": "验证码不正确或已失效。"}
+        assert error_of(reply) == {
+            "code": "code_invalid",
+            "message": "验证码不正确或已失效。",
+            "message_zh": "验证码不正确或已失效。",
+            "message_en": "The code is wrong or no longer valid.",
+        }
         # Not a row written: no lock, no count, not even a row for the number or the IP.
         tables = (auth_phones, auth_clients, auth_events, login_codes)
         assert [rows(engine, t) for t in tables] == [0, 0, 0, 0]
@@ -133,11 +138,15 @@ def test_the_back_off_doubles_up_to_its_cap_for_that_client_only(
             reply = login(stranger, wrong_code(code))
             if reply.status_code == 429:
                 wait = int(reply.headers["retry-after"])
-                assert error_of(reply) == {
+                error = error_of(reply)
+                assert error == {
                     "code": "rate_limited",
-                    "message": error_of(reply)["message"],
+                    "message": error["message_zh"],
+                    "message_zh": error["message_zh"],
+                    "message_en": error["message_en"],
                     "retry_after": wait,
                 }
+                assert error["message_en"].startswith("Too many requests; try again in")
                 waits.append(wait)
                 clock.advance(seconds=wait - 1)  # a second early: still refused, unchecked
                 assert login(stranger, code).status_code == 429

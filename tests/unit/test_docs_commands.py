@@ -78,6 +78,15 @@ def _cases() -> list[tuple[str, list[str], bool]]:
     return list({line: (line, args, whole) for line, args, whole in cases}.values())
 
 
+def _eager_options(command: Any) -> set[str]:
+    """The options that act on their own and exit (``--help``, ``--version``)."""
+    eager = {"--help"}
+    for param in command.params:
+        if getattr(param, "is_eager", False):
+            eager.update(param.opts)
+    return eager
+
+
 def _problems(root: Any, args: list[str], *, whole: bool = True) -> list[str]:
     """What is wrong with ``timeseal ARGS`` (typer's click commands: a group has
     ``commands``). ``whole=False``: a mention in prose, which may stop at a group."""
@@ -85,6 +94,8 @@ def _problems(root: Any, args: list[str], *, whole: bool = True) -> list[str]:
     rest = list(args)
     path = ["timeseal"]
     while hasattr(command, "commands"):
+        if rest and rest[0] in _eager_options(command):
+            return []  # `timeseal --version`: the group acts and exits
         if not rest or rest[0].startswith("-") or rest[0] == "…":
             return [f"`{' '.join(path)}` needs a subcommand"] if whole else []
         names = re.split(r"[|/]", rest.pop(0).rstrip("…"))
@@ -126,6 +137,8 @@ def test_the_check_finds_what_is_wrong() -> None:
         "`timeseal case` has no command 'frobnicate'"
     ]
     assert _problems(ROOT_COMMAND, ["log"]) == ["`timeseal log` needs a subcommand"]
+    assert _problems(ROOT_COMMAND, ["--version"]) == []
+    assert _problems(ROOT_COMMAND, ["--frobnicate"]) == ["`timeseal` needs a subcommand"]
     assert _problems(ROOT_COMMAND, ["log", "…"], whole=False) == []
 
 

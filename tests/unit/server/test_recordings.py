@@ -100,11 +100,11 @@ def unzip(data: bytes, into: Path) -> Path:
     return into
 
 
-def verify_dir(directory: Path, data_dir: Path) -> dict[str, Any]:
+def verify_dir(directory: Path, data_dir: Path, *, exit_code: int = 0) -> dict[str, Any]:
     result = CliRunner().invoke(
         cli, ["verify", str(directory), "--ca", str(root_pem(data_dir)), "--json"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     report: dict[str, Any] = json.loads(result.output)
     return report
 
@@ -440,7 +440,7 @@ def test_a_chunk_is_durable_and_chained_before_its_token_and_answer(
         source.trusted = False
         wait_for(lambda: app.get("/healthz").status_code == 503, "the TSA refusing")
         reply = put(app, auth, rid, 1, CHUNKS[1])
-        assert error(reply) == (503, "sealing_failed") and int(reply.headers["retry-after"]) >= 1
+        assert error(reply) == (503, "clock_untrusted") and int(reply.headers["retry-after"]) >= 1
         blobs = LocalBlobStore(data_dir / "blobs")
         assert blobs.exists(hashlib.sha256(CHUNKS[1]).digest())
         engine = make_engine(db_url)
@@ -517,9 +517,12 @@ def test_an_idle_recording_is_cut_off_sealed_and_verifies_as_cut_off(
         result = CliRunner().invoke(
             cli, ["verify", str(directory), "--ca", str(root_pem(data_dir))]
         )
-        assert result.exit_code == 0, result.output
+        # Cut off part-way: what was sealed verifies, and the verdict says it is incomplete.
+        assert result.exit_code == 3, result.output
+        assert "不完整 INCOMPLETE" in result.output
         assert "cut off: sealed through segment 1 (seg_000001.webm)" in result.output
-        report = verify_dir(directory, data_dir)
+        report = verify_dir(directory, data_dir, exit_code=3)
+        assert report["verdict"] == "incomplete"
         assert report["finished"] is False and report["sealed_through"] == 1
         assert [s["sealed_by"] for s in report["segments"]] == [
             "head-000000.tsr",
@@ -570,7 +573,7 @@ def test_a_cut_off_seals_a_chunk_whose_token_failed(data_dir: Path, db_url: str)
         assert put(app, auth, rid, 0, CHUNKS[0]).status_code == 200
         source.trusted = False
         wait_for(lambda: app.get("/healthz").status_code == 503, "the TSA refusing")
-        assert error(put(app, auth, rid, 1, CHUNKS[1])) == (503, "sealing_failed")
+        assert error(put(app, auth, rid, 1, CHUNKS[1])) == (503, "clock_untrusted")
         silent_since = last_chunk_at(app, rid)
         sweeper = sweeper_at(app, lambda: silent_since + IDLE + dt.timedelta(seconds=1))
         try:

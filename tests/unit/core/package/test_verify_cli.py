@@ -390,7 +390,8 @@ def test_a_usage_error_with_json_is_still_one_json_document(
     assert json.loads(result.stdout) == {
         "verdict": None,
         "error": "usage",
-        "message": "--token and --receipt are for a file, not an evidence package",
+        "message": "--token、--receipt 只用于单个文件 "
+        "--token and --receipt are for a file, not an evidence package",
     }
 
 

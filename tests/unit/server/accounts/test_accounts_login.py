@@ -116,7 +116,12 @@ def test_without_a_code_there_is_nothing_to_redeem(client: TestClient) -> None:
     # has a code (tests/security/test_login_lockout.py: and nothing is counted).
     reply = login(client, "123456")
     assert reply.status_code == 400
-    assert error_of(reply) == {"code": "code_invalid", "message": "验证码不正确或已失效。"}
+    assert error_of(reply) == {
+        "code": "code_invalid",
+        "message": "验证码不正确或已失效。",
+        "message_zh": "验证码不正确或已失效。",
+        "message_en": "The code is wrong or no longer valid.",
+    }
 
 
 def test_a_new_code_replaces_the_previous_one(
@@ -163,6 +168,8 @@ def test_wrong_codes_slow_that_client_down_and_never_lock_the_number(
         assert error_of(reply) == {
             "code": "rate_limited",
             "message": "操作过于频繁，请 2 秒后再试。",
+            "message_zh": "操作过于频繁，请 2 秒后再试。",
+            "message_en": "Too many requests; try again in 2 seconds.",
             "retry_after": 2,
         }
         assert reply.headers["retry-after"] == "2"
@@ -203,6 +210,8 @@ def test_one_code_per_minute_and_ten_per_day_per_number(
     assert error_of(reply) == {
         "code": "rate_limited",
         "message": "Too many requests; try again in 30 seconds.",
+        "message_zh": "操作过于频繁，请 30 秒后再试。",
+        "message_en": "Too many requests; try again in 30 seconds.",
         "retry_after": 30,
     }
     assert reply.headers["retry-after"] == "30"
@@ -271,6 +280,9 @@ def test_invalid_numbers_are_refused_in_the_callers_language(
     assert error_of(reply) == {
         "code": "invalid_phone",
         "message": "请输入有效的中国大陆手机号（11 位，以 13–19 开头，可带 +86）。",
+        "message_zh": "请输入有效的中国大陆手机号（11 位，以 13–19 开头，可带 +86）。",
+        "message_en": "Enter a valid mainland China mobile number (11 digits from 13 to 19, "
+        "+86 optional).",
     }
     reply = client.post("/api/v1/auth/login", json={"phone": "12345", "code": "1"}, headers=EN)
     assert error_of(reply)["message"].startswith("Enter a valid mainland China mobile number")
