@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, PHONE, log_in
+from tests.support.accounts import OTHER_PHONE, PHONE, bearer, log_in
 from tests.support.routes import (
     api_operations,
     check_every_route_decided,
@@ -34,7 +34,6 @@ from tests.support.routes import (
 )
 from tests.support.tus import TUS
 from tests.support.two_accounts import DATA, World, browser, snapshot
-from tests.unit.server.test_vault import bearer
 from tests.unit.server.web.test_public_api import FACT_FIELDS
 
 OWNER = "owner"

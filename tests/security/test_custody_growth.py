@@ -15,9 +15,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import FakeClock
+from tests.support.accounts import FakeClock, bearer
 from tests.unit.server.test_shares import clock, seal, server, share
-from tests.unit.server.test_vault import bearer
 from timeseal.server.evidence.shares import MAX_VIEW_CLIENTS_PER_DAY
 from timeseal.store.db import make_engine
 from timeseal.store.evidence.tables import evidence_custody

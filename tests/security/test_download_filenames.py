@@ -14,10 +14,9 @@ from urllib.parse import unquote
 import httpx2
 from starlette.testclient import TestClient
 
-from tests.support.accounts import FakeClock
+from tests.support.accounts import FakeClock, bearer
 from tests.unit.server.test_packages import fetch, seal
 from tests.unit.server.test_shares import clock, server
-from tests.unit.server.test_vault import bearer
 from timeseal.core.package.layout import item_id
 from timeseal.server.api.disposition import content_disposition
 

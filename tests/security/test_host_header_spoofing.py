@@ -20,9 +20,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import log_in, server_database_url
-from tests.support.tus import TUS, tus_metadata
+from tests.support.tus import TUS, create_upload, patch_upload, tus_metadata
 from tests.support.two_accounts import DATA
-from tests.unit.server.test_vault import create, patch
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.certificate.render import verify_url
 from timeseal.server.tsa.clock import LocalSource
@@ -61,7 +60,8 @@ def owner(server: TestClient, data_dir: Path) -> tuple[TestClient, str, dict[str
         "/api/v1/account/tokens", json={"name": "t"}, headers={"X-CSRF-Token": csrf}
     ).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    number = patch(server, auth, create(server, auth, DATA), 0, DATA)[1]["timeseal-evidence-number"]
+    url = create_upload(server, auth, DATA)
+    number = patch_upload(server, auth, url, 0, DATA)[1]["timeseal-evidence-number"]
     return b, csrf, auth, number
 
 

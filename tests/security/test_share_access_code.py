@@ -14,9 +14,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.support.accounts import FakeClock
+from tests.support.accounts import FakeClock, bearer
 from tests.unit.server.test_shares import CODE_HEADER, clock, error, seal, server, share
-from tests.unit.server.test_vault import bearer
 from tests.unit.server.web.test_web_app import browser_log_in, hidden, session
 
 __all__ = ["clock", "server"]

@@ -19,10 +19,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.support.accounts import FakeClock
+from tests.support.accounts import FakeClock, bearer
 from tests.unit.server.test_packages import fetch, seal, verified
 from tests.unit.server.test_shares import clock, server
-from tests.unit.server.test_vault import bearer
 from tests.unit.server.web.test_web_app import browser_log_in, hidden, session
 from timeseal.server.evidence.packages import WITHHELD
 

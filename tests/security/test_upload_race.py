@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE
-from tests.support.tus import PATCH, TUS, tus_metadata
+from tests.support.accounts import OTHER_PHONE, bearer
+from tests.support.tus import PATCH, TUS, create_upload, patch_upload, tus_metadata
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import bearer, create, patch
 from timeseal.server.runtime.housekeeping import Housekeeper
 from timeseal.store.uploads import STAGING_DIR, PartialUpload
 
@@ -40,14 +39,14 @@ def vault(data_dir: Path, db_url: str) -> Iterator[TestClient]:
 def victim_sealed(vault: TestClient, data_dir: Path) -> str:
     """A's sealed file: its SHA-256 and size are what the public log shows anyone."""
     a = bearer(vault, data_dir)
-    status, headers = patch(vault, a, create(vault, a, SECRET), 0, SECRET)
+    status, headers = patch_upload(vault, a, create_upload(vault, a, SECRET), 0, SECRET)
     assert status == 204, headers
     return headers["timeseal-evidence-number"]
 
 
 def _declare_victims_file(vault: TestClient, b: dict[str, str]) -> str:
     """B creates an upload declaring A's public hash and size, without having the bytes."""
-    return create(vault, b, SECRET)
+    return create_upload(vault, b, SECRET)
 
 
 def _evidence_of(vault: TestClient, auth: dict[str, str]) -> list[str]:
@@ -65,7 +64,7 @@ def test_a_patch_after_the_staging_was_discarded_seals_nothing(
     url = _declare_victims_file(vault, b)
     PartialUpload.open(data_dir / STAGING_DIR, url.rsplit("/", 1)[1]).discard()
 
-    status, headers = patch(vault, b, url, len(SECRET), b"")
+    status, headers = patch_upload(vault, b, url, len(SECRET), b"")
     assert status == 404, headers
     assert "timeseal-evidence-number" not in headers
     assert vault.head(url, headers={**b, **TUS}).status_code == 404
@@ -135,7 +134,7 @@ def test_housekeeping_expiry_leaves_no_window_either(
     )
     assert keeper.run_once().uploads >= 1
     assert not (data_dir / STAGING_DIR / upload_id).exists()
-    status, headers = patch(vault, b, url, len(SECRET), b"")
+    status, headers = patch_upload(vault, b, url, len(SECRET), b"")
     assert status == 404, headers
     assert _evidence_of(vault, b) == []
 
@@ -145,7 +144,7 @@ def test_the_same_bytes_uploaded_by_another_account_are_its_own_record(
 ) -> None:
     """Deduplication still works: B who really has the bytes gets a record of its own."""
     b = bearer(vault, data_dir, OTHER_PHONE)
-    status, headers = patch(vault, b, create(vault, b, SECRET), 0, SECRET)
+    status, headers = patch_upload(vault, b, create_upload(vault, b, SECRET), 0, SECRET)
     assert status == 204, headers
     assert _evidence_of(vault, b) == [headers["timeseal-evidence-number"]]
     assert headers["timeseal-evidence-number"] != victim_sealed
@@ -167,7 +166,7 @@ def test_numeric_tus_headers_take_ascii_digits_only(
     if header == "Upload-Length":
         reply = vault.post("/api/v1/uploads", headers=raw({**auth, **TUS, "Upload-Metadata": meta}))
     else:
-        url = create(vault, auth, b"abc")
+        url = create_upload(vault, auth, b"abc")
         reply = vault.patch(url, content=b"abc", headers=raw({**auth, **PATCH}))
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["code"] == "invalid_request"
@@ -218,5 +217,5 @@ def test_chinese_names_and_browser_media_types_are_accepted(
         },
     )
     assert reply.status_code == 201, reply.text
-    status, headers = patch(vault, auth, reply.headers["location"], 0, data)
+    status, headers = patch_upload(vault, auth, reply.headers["location"], 0, data)
     assert status == 204, headers

@@ -218,3 +218,10 @@ def server_database_url() -> str | None:
     test's :class:`~timeseal.server.app.ServerSettings`: the server itself reads it only in
     its settings reader."""
     return os.environ.get(DATABASE_URL_ENV) or None
+
+
+def bearer(client: TestClient, data_dir: Path, phone: str = PHONE) -> dict[str, str]:
+    """Log ``phone`` in on ``client`` (the dev SMS outbox in ``data_dir``) and return the
+    ``Authorization`` header of a new API token."""
+    answer = log_in(client, data_dir / "sms-outbox.log", phone, kind="token", token_name="t")
+    return {"Authorization": f"Bearer {answer['token']['token']}"}

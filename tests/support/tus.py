@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Mapping
 
 import httpx
@@ -47,3 +48,47 @@ def upload_whole(
     )
     assert sent.status_code == 204, sent.text
     return sent.headers
+
+
+def create_upload(
+    client: TestClient | httpx.Client,
+    auth: Mapping[str, str],
+    data: bytes,
+    sha: str | None = None,
+    filename: str = "clip.mp4",
+) -> str:
+    """Create a tus upload declaring ``data``'s length and SHA-256 (or ``sha``, to declare a
+    wrong one); its URL. Nothing is sent yet; the server must answer 201 at offset 0."""
+    reply = client.post(
+        "/api/v1/uploads",
+        headers={
+            **auth,
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": tus_metadata(
+                filename=filename,
+                kind="video",
+                title="证据",
+                sha256=sha or hashlib.sha256(data).hexdigest(),
+            ),
+        },
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.headers["upload-offset"] == "0"
+    location: str = reply.headers["location"]
+    return location
+
+
+def patch_upload(
+    client: TestClient | httpx.Client,
+    auth: Mapping[str, str],
+    url: str,
+    offset: int,
+    body: bytes,
+    **extra: str,
+) -> tuple[int, dict[str, str]]:
+    """Send ``body`` at ``offset`` of the upload at ``url``; the status and the headers."""
+    reply = client.patch(
+        url, content=body, headers={**auth, **PATCH, "Upload-Offset": str(offset), **extra}
+    )
+    return reply.status_code, dict(reply.headers)

@@ -17,8 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.accounts import PHONE, log_in, server_database_url
-from tests.support.tus import TUS
-from tests.unit.server.test_vault import create, patch
+from tests.support.tus import TUS, create_upload, patch_upload
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.tsa.clock import LocalSource
 
@@ -74,8 +73,9 @@ def build_world(server: TestClient, data_dir: Path) -> World:
         headers={"X-CSRF-Token": a_login["csrf_token"]},
     ).json()
     a = {"Authorization": f"Bearer {a_token['token']}"}
-    number = patch(server, a, create(server, a, DATA), 0, DATA)[1]["timeseal-evidence-number"]
-    upload = create(server, a, DATA).rsplit("/", 1)[1]  # left unfinished
+    url = create_upload(server, a, DATA)
+    number = patch_upload(server, a, url, 0, DATA)[1]["timeseal-evidence-number"]
+    upload = create_upload(server, a, DATA).rsplit("/", 1)[1]  # left unfinished
     expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
     share = server.post(
         f"/api/v1/evidence/{number}/shares", json={"expires_at": expires}, headers=a

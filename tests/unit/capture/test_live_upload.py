@@ -17,8 +17,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.accounts import bearer
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import bearer
 from timeseal.capture.clients.recordings import RecordingApi, RecordingApiError, api_location
 from timeseal.capture.recording import live_upload
 from timeseal.capture.recording.chain_journal import ChainJournal

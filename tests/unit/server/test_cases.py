@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, FakeClock
+from tests.support.accounts import OTHER_PHONE, FakeClock, bearer
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error, seal
-from tests.unit.server.test_vault import bearer
 from timeseal.core.evidence.number import parse_evidence_number
 from timeseal.store import cases as case_store
 

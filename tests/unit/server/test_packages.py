@@ -18,11 +18,10 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.support.accounts import FakeClock, server_database_url
+from tests.support.accounts import FakeClock, bearer, server_database_url
 from tests.support.tus import PATCH, TUS, tus_metadata
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error
-from tests.unit.server.test_vault import bearer
 from timeseal.cli.main import app as cli
 from timeseal.core.package import parse_manifest, verify_package
 from timeseal.core.package.layout import item_id

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import OTHER_PHONE, FakeClock, server_database_url
-from tests.unit.server.test_vault import bearer, create, patch
+from tests.support.accounts import OTHER_PHONE, FakeClock, bearer, server_database_url
+from tests.support.tus import create_upload, patch_upload
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.tsa.clock import LocalSource
 from timeseal.store.db import make_engine
@@ -45,8 +45,8 @@ def server(data_dir: Path, db_url: str, clock: FakeClock) -> Iterator[TestClient
 
 
 def seal(client: TestClient, auth: dict[str, str], data: bytes = DATA) -> str:
-    url = create(client, auth, data)
-    status, headers = patch(client, auth, url, 0, data)
+    url = create_upload(client, auth, data)
+    status, headers = patch_upload(client, auth, url, 0, data)
     assert status == 204
     return headers["timeseal-evidence-number"]
 

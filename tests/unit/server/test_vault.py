@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from tests.support.accounts import PHONE, log_in
-from tests.support.tus import PATCH, TUS, tus_metadata
+from tests.support.accounts import bearer
+from tests.support.tus import PATCH, TUS, create_upload, patch_upload, tus_metadata
 from tests.unit.server.conftest import running_app
 from timeseal.cli.log_receipts import check_receipt
 from timeseal.core.tlog import parse_verifier_key
@@ -47,43 +47,6 @@ def vault(data_dir: Path, db_url: str) -> Iterator[TestClient]:
         yield client
 
 
-def bearer(client: TestClient, data_dir: Path, phone: str = PHONE) -> dict[str, str]:
-    answer = log_in(client, data_dir / "sms-outbox.log", phone, kind="token", token_name="t")
-    return {"Authorization": f"Bearer {answer['token']['token']}"}
-
-
-def create(
-    client: TestClient, auth: dict[str, str], data: bytes = DATA, sha: str | None = None
-) -> str:
-    reply = client.post(
-        "/api/v1/uploads",
-        headers={
-            **auth,
-            **TUS,
-            "Upload-Length": str(len(data)),
-            "Upload-Metadata": tus_metadata(
-                filename="clip.mp4",
-                kind="video",
-                title="证据",
-                sha256=sha or hashlib.sha256(data).hexdigest(),
-            ),
-        },
-    )
-    assert reply.status_code == 201, reply.text
-    assert reply.headers["upload-offset"] == "0"
-    location: str = reply.headers["location"]
-    return location
-
-
-def patch(
-    client: TestClient, auth: dict[str, str], url: str, offset: int, body: bytes, **extra: str
-) -> tuple[int, dict[str, str]]:
-    reply = client.patch(
-        url, content=body, headers={**auth, **PATCH, "Upload-Offset": str(offset), **extra}
-    )
-    return reply.status_code, dict(reply.headers)
-
-
 def record_count(db_url: str) -> int:
     engine = make_engine(db_url)
     try:
@@ -99,22 +62,22 @@ def test_interrupted_upload_resumes_seals_once_and_verifies(
     vault: TestClient, data_dir: Path, db_url: str
 ) -> None:
     auth = bearer(vault, data_dir)
-    url = create(vault, auth)
+    url = create_upload(vault, auth, DATA)
     half = len(DATA) // 2
 
     # The connection dropped after half the file: the server kept what arrived.
-    assert patch(vault, auth, url, 0, DATA[:half])[0] == 204
+    assert patch_upload(vault, auth, url, 0, DATA[:half])[0] == 204
     head = vault.head(url, headers={**auth, **TUS})
     assert head.status_code == 200
     offset = int(head.headers["upload-offset"])
     assert offset == half
-    status, headers = patch(vault, auth, url, offset, DATA[offset:])
+    status, headers = patch_upload(vault, auth, url, offset, DATA[offset:])
     assert status == 204
     number = headers["timeseal-evidence-number"]
     assert headers["upload-offset"] == str(len(DATA))
 
     # A retry after completion answers with the same record, and makes no second one.
-    status, again = patch(vault, auth, url, len(DATA), b"")
+    status, again = patch_upload(vault, auth, url, len(DATA), b"")
     assert status == 204 and again["timeseal-evidence-number"] == number
     assert vault.head(url, headers={**auth, **TUS}).headers["timeseal-evidence-number"] == number
     assert record_count(db_url) == 1
@@ -201,7 +164,7 @@ def test_a_crash_while_finishing_is_sealed_by_the_clients_retry(
     vault: TestClient, data_dir: Path, db_url: str, moved: bool
 ) -> None:
     auth = bearer(vault, data_dir)
-    url = create(vault, auth)
+    url = create_upload(vault, auth, DATA)
     # Every byte arrived and the handover to the blob store began; then the server died
     # before the record was sealed, so the client never saw the last reply.
     staged = PartialUpload.open(data_dir / STAGING_DIR, url.rsplit("/", 1)[1])
@@ -213,11 +176,11 @@ def test_a_crash_while_finishing_is_sealed_by_the_clients_retry(
     assert head.headers["upload-offset"] == str(len(DATA))
     assert "timeseal-evidence-number" not in head.headers
     # The client resumes where the server says: an empty PATCH at the end seals the file.
-    assert patch(vault, auth, url, 0, DATA[:10])[0] == 409
-    status, headers = patch(vault, auth, url, len(DATA), b"")
+    assert patch_upload(vault, auth, url, 0, DATA[:10])[0] == 409
+    status, headers = patch_upload(vault, auth, url, len(DATA), b"")
     assert status == 204, headers
     number = headers["timeseal-evidence-number"]
-    assert patch(vault, auth, url, len(DATA), b"")[1]["timeseal-evidence-number"] == number
+    assert patch_upload(vault, auth, url, len(DATA), b"")[1]["timeseal-evidence-number"] == number
     assert record_count(db_url) == 1
     content = vault.get(f"/api/v1/evidence/{number}/content", headers=auth)
     assert content.status_code == 200 and content.content == DATA
@@ -227,8 +190,8 @@ def test_declared_hash_mismatch_keeps_nothing(
     vault: TestClient, data_dir: Path, db_url: str
 ) -> None:
     auth = bearer(vault, data_dir)
-    url = create(vault, auth, sha="00" * 32)
-    status, _ = patch(vault, auth, url, 0, DATA)
+    url = create_upload(vault, auth, DATA, sha="00" * 32)
+    status, _ = patch_upload(vault, auth, url, 0, DATA)
     assert status == 460
     assert vault.head(url, headers={**auth, **TUS}).status_code == 404
     assert record_count(db_url) == 0
@@ -252,16 +215,18 @@ def test_tus_protocol_details(vault: TestClient, data_dir: Path) -> None:
 
     no_version = vault.post("/api/v1/uploads", headers={**auth, "Upload-Length": "1"})
     assert no_version.status_code == 412
-    url = create(vault, auth)
-    assert patch(vault, auth, url, 5, DATA[5:10])[0] == 409
+    url = create_upload(vault, auth, DATA)
+    assert patch_upload(vault, auth, url, 5, DATA[5:10])[0] == 409
     good = base64.b64encode(hashlib.sha256(DATA[:10]).digest()).decode()
     wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
-    status, headers = patch(
+    status, headers = patch_upload(
         vault, auth, url, 0, DATA[:10], **{"Upload-Checksum": f"sha256 {wrong}"}
     )
     assert status == 460
     assert vault.head(url, headers={**auth, **TUS}).headers["upload-offset"] == "0"
-    status, headers = patch(vault, auth, url, 0, DATA[:10], **{"Upload-Checksum": f"sha256 {good}"})
+    status, headers = patch_upload(
+        vault, auth, url, 0, DATA[:10], **{"Upload-Checksum": f"sha256 {good}"}
+    )
     assert status == 204 and headers["upload-offset"] == "10"
     plain = vault.patch(url, content=b"x", headers={**auth, **TUS, "Upload-Offset": "10"})
     assert plain.status_code == 415
@@ -287,8 +252,8 @@ def test_quota_exceeded(data_dir: Path, db_url: str) -> None:
     path.write_text(json.dumps(config))
     with running_app(data_dir) as client:
         auth = bearer(client, data_dir)
-        url = create(client, auth)
-        assert patch(client, auth, url, 0, DATA)[0] == 204
+        url = create_upload(client, auth, DATA)
+        assert patch_upload(client, auth, url, 0, DATA)[0] == 204
         reply = client.post(
             "/api/v1/uploads",
             headers={
@@ -307,13 +272,13 @@ def test_quota_exceeded(data_dir: Path, db_url: str) -> None:
 def test_other_accounts_get_404(vault: TestClient, data_dir: Path) -> None:
     alice = bearer(vault, data_dir)
     bob = bearer(vault, data_dir, OTHER_PHONE)
-    pending = create(vault, alice)
-    done = create(vault, alice, b"sealed")
-    number = patch(vault, alice, done, 0, b"sealed")[1]["timeseal-evidence-number"]
+    pending = create_upload(vault, alice, DATA)
+    done = create_upload(vault, alice, b"sealed")
+    number = patch_upload(vault, alice, done, 0, b"sealed")[1]["timeseal-evidence-number"]
     assert vault.head(pending, headers={**bob, **TUS}).status_code == 404
-    assert patch(vault, bob, pending, 0, DATA)[0] == 404
+    assert patch_upload(vault, bob, pending, 0, DATA)[0] == 404
     assert vault.delete(pending, headers={**bob, **TUS}).status_code == 404
-    assert patch(vault, bob, done, 6, b"")[0] == 404
+    assert patch_upload(vault, bob, done, 6, b"")[0] == 404
     for path in (f"/api/v1/evidence/{number}", f"/api/v1/evidence/{number}/content"):
         reply = vault.get(path, headers=bob)
         assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
@@ -323,8 +288,8 @@ def test_other_accounts_get_404(vault: TestClient, data_dir: Path) -> None:
 
 def test_sealed_records_are_immutable(vault: TestClient, data_dir: Path, db_url: str) -> None:
     auth = bearer(vault, data_dir)
-    url = create(vault, auth, b"x")
-    number = patch(vault, auth, url, 0, b"x")[1]["timeseal-evidence-number"]
+    url = create_upload(vault, auth, b"x")
+    number = patch_upload(vault, auth, url, 0, b"x")[1]["timeseal-evidence-number"]
     engine = make_engine(db_url)
     try:
         store = EvidenceStore(engine)
@@ -344,9 +309,9 @@ def test_uploads_expire_without_progress_and_housekeeping_removes_them(
     vault: TestClient, data_dir: Path, db_url: str
 ) -> None:
     auth = bearer(vault, data_dir)
-    url = create(vault, auth)
+    url = create_upload(vault, auth, DATA)
     upload_id = url.rsplit("/", 1)[1]
-    assert patch(vault, auth, url, 0, DATA[:1000])[0] == 204
+    assert patch_upload(vault, auth, url, 0, DATA[:1000])[0] == 204
     head = vault.head(url, headers={**auth, **TUS})
     expires = email.utils.parsedate_to_datetime(head.headers["upload-expires"])
     hours = (expires - dt.datetime.now(dt.UTC)).total_seconds() / 3600
@@ -355,8 +320,8 @@ def test_uploads_expire_without_progress_and_housekeeping_removes_them(
     store: EvidenceStore = app.state.timeseal_vault.store
     owner = store.upload(upload_id).owner_id  # type: ignore[union-attr]
     assert store.used_bytes(owner) == len(DATA)  # a pending upload counts against the quota
-    kept = create(vault, auth)  # another upload, still making progress
-    assert patch(vault, auth, kept, 0, DATA[:10])[0] == 204
+    kept = create_upload(vault, auth, DATA)  # another upload, still making progress
+    assert patch_upload(vault, auth, kept, 0, DATA[:10])[0] == 204
 
     # Three days without progress: the upload answers 410 until housekeeping removes it.
     state = data_dir / STAGING_DIR / upload_id / "state.json"

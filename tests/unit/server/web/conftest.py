@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.tus import TUS, tus_metadata
+from tests.support.accounts import bearer
+from tests.support.tus import TUS, patch_upload, tus_metadata
 from tests.unit.server.conftest import running_app
-from tests.unit.server.test_vault import bearer, patch
 
 DATA = b"TimeSeal verify page \x00\x01\x02 " * 3000
 
@@ -50,7 +50,7 @@ def seal(
         },
     )
     assert reply.status_code == 201, reply.text
-    status, headers = patch(client, auth, reply.headers["location"], 0, data)
+    status, headers = patch_upload(client, auth, reply.headers["location"], 0, data)
     assert status == 204
     number = headers["timeseal-evidence-number"]
     detail = client.get(f"/api/v1/evidence/{number}", headers=auth).json()
