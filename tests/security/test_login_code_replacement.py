@@ -12,11 +12,8 @@ is the injected clock; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx2
 import pytest
@@ -33,6 +30,7 @@ from tests.support.accounts import (
     outbox_entries,
     send_code,
 )
+from tests.support.races import race
 from timeseal.store.accounts.tables import auth_events, login_codes
 from timeseal.store.login_codes import LoginCodes
 from timeseal.store.login_policy import (
@@ -48,7 +46,6 @@ from timeseal.store.login_policy import (
 OWNER = ("203.0.113.7", 50000)
 OWNER_ELSEWHERE = ("203.0.113.99", 50000)  # the owner's phone, moved to another network
 STRANGER = ("198.51.100.66", 40000)
-T = TypeVar("T")
 
 
 def ask(client: TestClient, phone: str = PHONE) -> httpx2.Response:
@@ -247,17 +244,6 @@ def test_discarding_an_undelivered_code_forgets_only_that_code(engine: Engine) -
     gone = codes.redeem(PHONE, "10.0.0.2", h(2), now=START)
     assert isinstance(gone, CodeRejected) and gone.problem is CodeProblem.WRONG
     assert isinstance(codes.redeem(PHONE, "10.0.0.1", h(1), now=START), LoggedIn)
-
-
-def race(n: int, task: Callable[[int], T]) -> list[T]:
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> T:
-        barrier.wait()
-        return task(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def test_codes_asked_for_at_once_by_many_clients_all_work(engine: Engine) -> None:

@@ -21,10 +21,10 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.support.accounts import bearer, log_in, server_database_url
+from tests.support.races import race
 from tests.support.tus import TUS, tus_metadata
 from tests.unit.server.conftest import running_app
 from tests.unit.server.test_packages import fetch, verified
-from tests.unit.store.test_accounts_store import race
 from timeseal.cli.main import app as cli
 from timeseal.core.segment_chain import end_link, segment_link, start_link
 from timeseal.server.api.recordings import canonical_values

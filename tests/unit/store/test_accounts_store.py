@@ -5,17 +5,15 @@ and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine, Table, func, select
 
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
+from tests.support.races import race
 from timeseal.store.accounts.store import AccountStore
 from timeseal.store.accounts.tables import (
     accounts,
@@ -35,7 +33,6 @@ from timeseal.store.login_policy import (
     Refused,
 )
 
-T = TypeVar("T")
 RIGHT = b"\x01" * 32
 WRONG = b"\x02" * 32
 
@@ -44,18 +41,6 @@ WRONG = b"\x02" * 32
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with database_url(request.param, tmp_path) as url, migrated_engine(url) as engine:
         yield engine
-
-
-def race(n: int, task: Callable[[int], T]) -> list[T]:
-    """Run ``task(0..n-1)`` in ``n`` threads released at the same instant."""
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> T:
-        barrier.wait()
-        return task(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def test_one_code_per_client_however_many_times_it_asks_at_once(engine: Engine) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tests.support.accounts import PHONE, START, database_url, migrated_engine
-from tests.unit.store.test_accounts_store import race
+from tests.support.races import race
 from timeseal.core.segment_chain import segment_link, start_link
 from timeseal.store.login_codes import LoginCodes
 from timeseal.store.login_policy import CodeIssued, LoggedIn
