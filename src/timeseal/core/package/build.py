@@ -35,7 +35,12 @@ from timeseal.core.package.manifest import (
 from timeseal.core.package.verify_md import render_verify_md
 from timeseal.core.tlog.note import VerifierKey, format_verifier_key
 from timeseal.core.tlog.proof import parse_tlog_proof
-from timeseal.core.tsp.response import PKIStatus, TimeStampResponse, parse_response, parse_token
+from timeseal.core.tsp.response import (
+    PKIStatus,
+    TimeStampResponse,
+    granted_response,
+    parse_response,
+)
 
 #: Returns a fresh binary stream over the item's bytes, positioned at the start.
 Opener = Callable[[], BinaryIO]
@@ -211,10 +216,10 @@ def _response_der(der: bytes, digest: bytes, what: str) -> bytes:
         response = parse_response(der)
     except TimeSealError:
         try:
-            parse_token(der)
+            wrapped = granted_response(der)
         except TimeSealError as exc:
             raise ValueError(f"{what}: neither a TimeStampResp nor a token: {exc}") from exc
-        response = parse_response(_wrap_token(der))
+        response = parse_response(wrapped)
     _require_token_over(response, digest, what)
     return response.der
 
@@ -233,18 +238,3 @@ def _checked_proof(item: PackageItem) -> bytes:
     except MalformedError as exc:
         raise ValueError(f"{item.number}: log proof does not parse: {exc}") from exc
     return item.log_proof
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _wrap_token(token_der: bytes) -> bytes:
-    """``TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken }`` (RFC 3161
-    §2.4.2) with status granted (0), around the token's bytes as given."""
-    status = b"\x30\x03\x02\x01\x00"
-    body = status + token_der
-    return b"\x30" + _der_length(len(body)) + body

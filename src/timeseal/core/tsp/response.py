@@ -177,6 +177,21 @@ def parse_response(data: bytes) -> TimeStampResponse:
     )
 
 
+def granted_response(token_der: bytes) -> bytes:
+    """A TimeStampResp with status granted around a bare TimeStampToken (RFC 3161 §2.4.2),
+    the token's bytes kept exactly as given; :class:`MalformedError` if it is not a token."""
+    parse_token(token_der)
+    # A freshly loaded, untouched ContentInfo dumps its own bytes, so nothing is re-encoded.
+    response = tsp.TimeStampResp(
+        {
+            "status": tsp.PKIStatusInfo({"status": "granted"}),
+            "time_stamp_token": cms.ContentInfo.load(bytes(token_der)),
+        }
+    )
+    der: bytes = response.dump()
+    return der
+
+
 def _status_from_native(value: tsp.PKIStatus) -> PKIStatus:
     # asn1crypto names the six values RFC 3161 defines and gives any other as an int.
     native = value.native

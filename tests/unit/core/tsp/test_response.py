@@ -12,7 +12,13 @@ from asn1crypto import cms, core, tsp
 from tests.support.pki import make_pki
 from timeseal.core.errors import MalformedError, UnsupportedError
 from timeseal.core.tsp.request import build_request
-from timeseal.core.tsp.response import Accuracy, PKIStatus, parse_response, parse_token
+from timeseal.core.tsp.response import (
+    Accuracy,
+    PKIStatus,
+    granted_response,
+    parse_response,
+    parse_token,
+)
 
 NOW = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)
 _AUTHORITY = make_pki(NOW).authority()
@@ -120,3 +126,17 @@ def test_tsa_name_is_read_for_people() -> None:
         info["tsa"] = {"dns_name": "tsa.example"}
 
     assert parse_token(_with_tst_info(edit)).tst_info.tsa_name == "tsa.example"
+
+
+def test_a_bare_token_is_wrapped_byte_for_byte_in_a_granted_response() -> None:
+    wrapped = granted_response(TOKEN_DER)
+    response = parse_response(wrapped)
+    assert response.status is PKIStatus.GRANTED and response.token is not None
+    assert response.token.der == TOKEN_DER and wrapped.endswith(TOKEN_DER)
+    assert wrapped == tsp.TimeStampResp.load(wrapped).dump(force=True)  # DER throughout
+    assert tsp.TimeStampResp.load(wrapped)["time_stamp_token"].dump(force=True) == TOKEN_DER
+
+
+def test_only_a_token_is_wrapped() -> None:
+    with pytest.raises(MalformedError):
+        granted_response(b"\x30\x03\x02\x01\x00")
