@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.data_dir import DataDirOption
+from timeseal.cli.exits import fail, usage_error
 from timeseal.core import pki
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
@@ -37,11 +38,6 @@ CHAIN_FILE = "pki/tsa-pkcs11-chain.pem"
 def register(tsa_app: typer.Typer) -> None:
     """Add ``use-pkcs11`` to the ``timeseal tsa`` command group."""
     tsa_app.command("use-pkcs11")(use_pkcs11)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(code)
 
 
 ModuleOption = Annotated[
@@ -73,7 +69,7 @@ def use_pkcs11(
     try:
         config = datadir.load_config(data_dir)
     except configuration.DataDirError as exc:
-        raise _fail(str(exc)) from None
+        raise usage_error(str(exc)) from None
     root = _load_root(data_dir)
     pin_env = config.tsa.signer.pkcs11_pin_env
     pin = cli_settings.secret_from_env(pin_env)
@@ -127,7 +123,7 @@ def _certify_on_token(
             chain = [certificate, root.certificate]
             _trial_issue(TimeStampAuthority(signer, chain, policy=policy), root, now=now)
     except Pkcs11Error as exc:
-        raise _fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
+        raise fail(f"PKCS#11: {exc}", 1 if exc.reason is Pkcs11Failure.DEVICE else 2) from None
     return certificate
 
 
@@ -138,11 +134,11 @@ def _load_root(data_dir: Path) -> pki.IssuedCertificate:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except (OSError, ValueError, TypeError) as exc:
-        raise _fail(f"cannot read the root CA ({key_path}, {cert_path}): {exc}") from None
+        raise usage_error(f"cannot read the root CA ({key_path}, {cert_path}): {exc}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise _fail(f"{key_path}: only an EC or RSA root key can issue certificates")
+        raise usage_error(f"{key_path}: only an EC or RSA root key can issue certificates")
     if key.public_key() != certificate.public_key():
-        raise _fail(f"{key_path} is not the key of {cert_path}")
+        raise usage_error(f"{key_path} is not the key of {cert_path}")
     return pki.IssuedCertificate(key=key, certificate=certificate)
 
 
@@ -157,9 +153,9 @@ def _trial_issue(
     try:
         response = parse_response(issued.response_der)
     except TimeSealError as exc:  # pragma: no cover - our own encoder's output
-        raise _fail(f"the trial token does not parse: {exc}", 1) from None
+        raise fail(f"the trial token does not parse: {exc}") from None
     verifier = TimestampVerifierBuilder().add_root(root.certificate).nonce(nonce).build()
     result = verifier.verify(response, digest)
     if not result.ok:
         names = ", ".join(c.value for c in result.failed)
-        raise _fail(f"a trial token signed by the HSM key does not verify ({names})", 1)
+        raise fail(f"a trial token signed by the HSM key does not verify ({names})")

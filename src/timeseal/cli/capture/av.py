@@ -29,6 +29,7 @@ from timeseal.capture.recording.recorder import Recorder, RecordingError
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.capture.environment import check_environment
 from timeseal.cli.capture.output import refuse_used_output
+from timeseal.cli.exits import fail, usage_error
 from timeseal.cli.server_client import ServerOption, resolve_server
 from timeseal.core.package.canonical import JSONValue
 
@@ -73,11 +74,6 @@ ForceOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"错误 error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _new_output(output: Path | None, kind: str) -> Path:
     """``--output``, else ``./timeseal-<kind>-<time>``; refused (exit 2) before anything
     starts when it already holds something."""
@@ -92,7 +88,7 @@ def _location(text: str | None) -> dict[str, JSONValue] | None:
     try:
         return parse_location(text)
     except ValueError as exc:
-        raise _fail(f"--location: {exc}", 2) from None
+        raise usage_error(f"--location: {exc}") from None
 
 
 def _record(options: RecordingOptions) -> None:
@@ -113,7 +109,7 @@ def _record(options: RecordingOptions) -> None:
     try:
         result = recorder.run(stop)
     except RecordingError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -209,7 +205,7 @@ def screen(
     try:
         source = screen_source(display or cli_settings.display_from_env(), window, fps)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise usage_error(str(exc)) from None
     _record_live(
         RecordingOptions(
             source=source,
@@ -230,7 +226,7 @@ def screen(
 
 def _camera(device: str | None, lavfi: str | None, fps: int) -> Source:
     if device is not None and lavfi is not None:
-        raise _fail("--device 与 --lavfi 只能选一个 give --device or --lavfi, not both", 2)
+        raise usage_error("--device 与 --lavfi 只能选一个 give --device or --lavfi, not both")
     return camera_source(device, lavfi, fps)
 
 
@@ -289,7 +285,7 @@ def photo(
         try:
             taken = take_photo(source, out, client.stamp_digest, where, environment)
         except (PhotoError, TSAClientError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(f"照片 photo: {taken.path}  SHA-256 {taken.sha256.hex()}")
     typer.echo(f"时间 Time: {format_time(taken.gen_time)}")
     typer.echo(f"验证 verify: timeseal verify {taken.path}")
