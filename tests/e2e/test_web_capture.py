@@ -303,6 +303,7 @@ def test_operation_log_lists_each_step_with_times(sealed: Capture) -> None:
     assert "text" not in phone
     assert PHONE not in (sealed.out / "operations.jsonl").read_text("utf-8")
     assert qty["text"] == "2"
+    assert qty["value"] == "2"  # the field held "1": typing replaced it, never "12"
     assert chat_click["text"] == "联系客服 Customer service"
     assert wait["selector"] == ".loaded"
     assert scroll["to"] == "bottom"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from timeseal.capture.web.errors import WebCaptureError
 from timeseal.capture.web.oplog import OperationLog, keystroke_kinds
@@ -78,11 +78,15 @@ def _run(page: Page, step: Step, index: int, line: int, oplog: OperationLog) -> 
         page.wait_for_load_state("load")
         oplog.record("click", {**where, "selector": step.selector, "text": text})
     elif isinstance(step, Type):
-        page.locator(step.selector).first.press_sequentially(step.text)
+        field = page.locator(step.selector).first
+        # `type` means "enter this": what was in the field is replaced, not appended to.
+        field.fill("")
+        field.press_sequentially(step.text)
         fields: dict[str, JSONValue] = {**where, "selector": step.selector}
         fields["keystrokes"] = keystroke_kinds(step.text)
         if step.safe:
             fields["text"] = step.text
+            fields["value"] = _field_value(field)
         oplog.record("type", fields)
     elif isinstance(step, Scroll):
         if step.to_bottom:
@@ -105,3 +109,12 @@ def _run(page: Page, step: Step, index: int, line: int, oplog: OperationLog) -> 
         pass  # the caller takes it, named as the step says
     else:  # pragma: no cover - the Step union is closed
         raise AssertionError(f"unknown step {step!r}")
+
+
+def _field_value(field: Locator) -> JSONValue:
+    """What a form field holds after typing; None for an element without a value (a
+    contenteditable)."""
+    try:
+        return field.input_value()
+    except PlaywrightError:
+        return None
