@@ -40,6 +40,7 @@ from tests.support.server import TIMESEAL, LiveServer
 from tests.support.shop_site import PROMISE, ShopSite, make_test_ca, shop_site
 from tests.support.xvfb import xvfb_display
 from timeseal.capture.web import WebCaptureError, WebCaptureOptions, capture_web
+from timeseal.capture.web.steps import parse_steps
 from timeseal.capture.web.trust import pin_target_leaf
 from timeseal.cli.main import app
 from timeseal.core.package.canonical import parse_canonical_json
@@ -628,6 +629,21 @@ def _act_as_the_person(page: Page) -> None:
     page.wait_for_selector(".loaded")
     page.mouse.wheel(0, 900)
     page.wait_for_timeout(800)  # the recorder reports a scroll once it has stopped
+
+
+def test_a_step_whose_selector_matches_nothing_is_named_and_the_rest_kept(
+    shop: ShopSite, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    steps = parse_steps('- click: "#accept-privacy"\n- click: "#no-such-button"\n')
+    result = capture_web(
+        WebCaptureOptions(url=shop.page("/"), out_dir=out, steps=steps, ca_file=shop.ca_file)
+    )
+    assert not result.completed
+    assert result.error is not None
+    assert "第 2 步 step 2 (line 2) 选择器 selector '#no-such-button' 失败 failed" in result.error
+    ops = [json.loads(line) for line in (out / "operations.jsonl").read_text().splitlines()]
+    assert [op["selector"] for op in ops if op["kind"] == "click"] == ["#accept-privacy"]
 
 
 def test_interactive_recorder_logs_the_persons_actions(shop: ShopSite, tmp_path: Path) -> None:

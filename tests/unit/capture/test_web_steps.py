@@ -76,6 +76,15 @@ def test_errors_name_line_and_step(text: str, line: int | None, step: int | None
         assert f"line {line}" in str(caught.value)
 
 
+def test_an_unquoted_hash_selector_gets_the_hint_to_quote_it() -> None:
+    # YAML reads `#buy` as a comment: the step has no selector at all.
+    with pytest.raises(StepsError) as caught:
+        parse_steps("- click: #buy\n")
+    assert (caught.value.line, caught.value.step) == (1, 1)
+    assert '"#buy"' in str(caught.value) and "comment" in str(caught.value)
+    assert parse_steps('- click: "#buy"\n')[0].step == Click("#buy")
+
+
 def test_keystrokes_are_counted_by_kind_not_kept() -> None:
     assert keystroke_kinds("13812345678") == {"characters": 11, "digits": 11}
     assert keystroke_kinds("张三 Li-4") == {

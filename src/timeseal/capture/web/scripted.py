@@ -50,8 +50,10 @@ def run_script(
         except PlaywrightError as exc:
             where = "目标地址 target URL" if index == 0 else f"第 {index} 步 step {index}"
             line = f" (line {item.line})" if item.line else ""
+            selector = getattr(item.step, "selector", None)
+            target = f" 选择器 selector {selector!r}" if selector else ""
             message = str(exc).splitlines()[0]
-            raise WebCaptureError(f"{where}{line} 失败 failed: {message}") from exc
+            raise WebCaptureError(f"{where}{line}{target} 失败 failed: {message}") from exc
 
 
 def _kind(step: Step) -> str:

@@ -197,7 +197,13 @@ def _scalar(node: yaml.Node) -> str | None:
 
 def _selector(value: object, fail: _Fail, at: yaml.Node) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise fail("需要选择器 a selector (a non-empty string) is needed", at)
+        # `click: #buy` is `click:` and a YAML comment: the most common way to lose one.
+        raise fail(
+            '需要选择器（以 # 开头的选择器须加引号，如 "#buy"） a selector (a non-empty '
+            'string) is needed; quote one that starts with #, e.g. "#buy": unquoted, YAML '
+            "reads the rest of the line as a comment",
+            at,
+        )
     return value
 
 
