@@ -17,7 +17,9 @@ from typer.testing import CliRunner, Result
 from tests.support.fake_log import FakeLog, FakePlatform, entries, serve
 from tests.support.pki import PKIFixture
 from timeseal import __version__
+from timeseal.capture.web.steps import Click, Goto, Screenshot, Scroll, Type, Wait, parse_steps
 from timeseal.cli import main
+from timeseal.cli.capture.web import STEPS_HELP
 from timeseal.core.tsp.response import parse_response
 
 
@@ -167,3 +169,15 @@ def test_the_environment_wins_over_the_login(url: str, env: dict[str, str | None
     result = run({**env, "TIMESEAL_SERVER": url}, "stamp", "a.txt", "--no-receipt")
     assert result.exit_code == 0, result.output
     assert f"服务器 Server: {url} ($TIMESEAL_SERVER)" in result.stderr
+
+
+def test_capture_web_help_shows_the_whole_steps_syntax_and_it_parses() -> None:
+    result = CliRunner().invoke(main.app, ["capture", "web", "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    example = [line.strip() for line in STEPS_HELP.splitlines() if line.startswith("  - ")]
+    for line in example:
+        assert line in result.output
+    # The example is a steps file that parses, with one step of every kind.
+    steps = [placed.step for placed in parse_steps("\n".join(example))]
+    kinds = {type(step) for step in steps}
+    assert kinds == {Goto, Click, Type, Scroll, Wait, Screenshot}

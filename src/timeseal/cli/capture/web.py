@@ -75,8 +75,21 @@ OutOption = Annotated[
 ]
 
 
+#: The steps file's whole syntax, under ``--help`` (\b: click keeps the lines as written).
+STEPS_HELP = """\b
+步骤文件 The steps file (--steps): a YAML list, one step per item:
+  - goto: https://shop.example/item/1
+  - click: "#accept-privacy"        # quote selectors that start with #
+  - type: {selector: "#phone", text: "13812345678"}   # replaces the field's content
+  - type: {selector: "#qty", text: "2", safe: true}   # safe: the text is logged too
+  - scroll: {to: bottom}            # or {px: 800}
+  - wait: {ms: 500}                 # or {selector: ".loaded"}
+  - screenshot: chat                # letters, digits, _ and -
+Typed text shows in the video, screenshots and archive."""
+
+
 def register(capture_app: typer.Typer) -> None:
-    capture_app.command("web")(web)
+    capture_app.command("web", epilog=STEPS_HELP)(web)
 
 
 def web(
