@@ -59,7 +59,7 @@ STEPS = f"""\
 - click: "#chat-link"
 - wait: {{selector: ".loaded"}}
 - scroll: {{to: bottom}}
-- screenshot: chat
+- screenshot: 聊天记录
 """
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 WACZ_CLI = str(Path(sys.executable).with_name("wacz"))
@@ -254,14 +254,14 @@ def test_screenshots_one_per_step_and_not_blank(sealed: Capture) -> None:
         "05-click.png",
         "06-wait.png",
         "07-scroll.png",
-        "08-chat.png",
+        "08-聊天记录.png",
     ]
     for name in names:
         with Image.open(sealed.out / "screenshots" / name) as image:
             assert image.width == 1280
             grey = image.convert("L")
             assert ImageStat.Stat(grey).stddev[0] > 10, f"{name} is blank"
-    with Image.open(sealed.out / "screenshots" / "08-chat.png") as chat:
+    with Image.open(sealed.out / "screenshots" / "08-聊天记录.png") as chat:
         assert chat.height > 1600  # full page: the long chat, not only the viewport
     # No OCR here (tesseract is not among the test packages): the text itself is checked in
     # page.html, page.pdf and the WARC.
@@ -490,14 +490,14 @@ def _rewrite_member(package: Path, name: str, data: bytes) -> None:
 
 
 def _change_png(out: Path) -> None:
-    shot = out / "screenshots" / "08-chat.png"
+    shot = out / "screenshots" / "08-聊天记录.png"
     shot.write_bytes(shot.read_bytes() + b"\0")
 
 
 @pytest.mark.parametrize(
     ("tamper", "failed"),
     [
-        (_change_png, {("screenshots/08-chat.png", "file_sha256")}),
+        (_change_png, {("screenshots/08-聊天记录.png", "file_sha256")}),
         (lambda out: (out / "page.pdf").unlink(), {("page.pdf", "file_present")}),
         (
             lambda out: (out / "screenshots" / "09-later.png").write_bytes(b"planted"),

@@ -26,6 +26,7 @@ GOOD = """\
 - wait: {ms: 500}
 - wait: {selector: "#end"}
 - screenshot: chat-1
+- screenshot: 聊天记录_2
 """
 
 
@@ -41,8 +42,9 @@ def test_a_good_file_parses_with_lines() -> None:
         Wait(ms=500),
         Wait(selector="#end"),
         Screenshot("chat-1"),
+        Screenshot("聊天记录_2"),
     ]
-    assert [s.line for s in steps] == list(range(1, 10))
+    assert [s.line for s in steps] == list(range(1, 11))
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,8 @@ def test_a_good_file_parses_with_lines() -> None:
         ("- wait: {ms: 999999}\n", 1, 1),
         ("- wait: {}\n", 1, 1),
         ("- screenshot: ../../etc/passwd\n", 1, 1),
+        ("- screenshot: 聊天/记录\n", 1, 1),
+        ("- screenshot: _hidden\n", 1, 1),
         ("- goto: https://x.test/\n- [unclosed\n", 3, None),
     ],
 )

@@ -9,7 +9,7 @@ The file is a YAML list; each item is a mapping with exactly one key, the step's
     - type: {selector: "#qty", text: "2", safe: true}           # safe: the text is logged too
     - scroll: {to: bottom}                                      # or {px: 800}
     - wait: {ms: 500}                                           # or {selector: "#end"}
-    - screenshot: chat
+    - screenshot: 聊天记录                                       # any script
 
 Errors name the line and the step (:class:`StepsError`). YAML is read with the safe loader's
 composer, which keeps the position of every node.
@@ -27,7 +27,9 @@ import yaml
 
 from timeseal.capture.web.errors import StepsError
 
-SCREENSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+#: Letters and digits of any script (a person names a screenshot 聊天记录), ``_`` and ``-``:
+#: never a path separator or a dot, so the name stays one file name.
+SCREENSHOT_NAME = re.compile(r"^[^\W_][\w-]{0,39}$")
 MAX_WAIT_MS = 120_000
 MAX_STEPS = 500
 
@@ -141,8 +143,8 @@ def _parse_step(node: yaml.Node, index: int) -> Step:
         name = _scalar(value)
         if name is None or not SCREENSHOT_NAME.match(name):
             raise fail(
-                "截图名只能含字母、数字、_ 和 - screenshot name: letters, digits, _ and -, "
-                "up to 40",
+                "截图名只能含字母（含中文）、数字、_ 和 -，最多 40 个字符 screenshot name: "
+                "letters (any script), digits, _ and -, up to 40",
                 value,
             )
         return Screenshot(name)

@@ -84,7 +84,7 @@ STEPS_HELP = """\b
   - type: {selector: "#qty", text: "2", safe: true}   # safe: the text is logged too
   - scroll: {to: bottom}            # or {px: 800}
   - wait: {ms: 500}                 # or {selector: ".loaded"}
-  - screenshot: chat                # letters, digits, _ and -
+  - screenshot: 聊天记录            # letters of any script, digits, _ and -
 Typed text shows in the video, screenshots and archive."""
 
 
