@@ -28,9 +28,8 @@ from tests.support.accounts import (
     send_code,
 )
 from tests.support.tus import TUS, tus_metadata
-from timeseal.store.accounts.records import to_ms
 from timeseal.store.accounts.tables import accounts, api_tokens
-from timeseal.store.db import make_engine, migrate
+from timeseal.store.db import make_engine, migrate, to_ms
 
 
 @pytest.fixture

@@ -54,16 +54,20 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def to_ms(t: dt.datetime) -> int:
-    """A time column's value: milliseconds since 1970 (UTC); a naive ``t`` is refused."""
+    """A time column's value: whole milliseconds since 1970 (UTC), rounded down; a naive ``t``
+    is refused. Integer arithmetic, so microseconds never drift through a float."""
     if t.tzinfo is None:
         raise ValueError("naive datetime")
-    return int(t.timestamp() * 1000)
+    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def from_ms(ms: int) -> dt.datetime:
     """The aware UTC time of a column's milliseconds since 1970."""
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 #: The modules whose tables live on :data:`metadata`. A module that defines tables must be

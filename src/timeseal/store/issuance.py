@@ -38,7 +38,7 @@ from sqlalchemy import (
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.log_entry import TsaTokenEntry, format_entry
 from timeseal.core.tlog import leaf_hash
-from timeseal.store.db import WriterTurns, metadata
+from timeseal.store.db import WriterTurns, from_ms, metadata, to_ms
 from timeseal.store.log.store import LogStore
 
 EPOCH_SHIFT = 64
@@ -65,16 +65,6 @@ issuance_journal = Table(
     Column("policy", String(255), nullable=False),
     Column("token_sha256", LargeBinary(32), nullable=False),
 )
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _to_ms(t: dt.datetime) -> int:
-    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
-
-
-def _from_ms(ms: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +305,7 @@ def _log_row(e: JournalEntry) -> tuple[bytes, bytes]:
 def _row(e: JournalEntry) -> tuple[object, ...]:
     return (
         format(e.serial_number, "x"),
-        _to_ms(e.gen_time),
+        to_ms(e.gen_time),
         e.hash_algorithm,
         e.message_imprint,
         e.policy,
@@ -332,7 +322,7 @@ def iter_journal(engine: Engine, *, after_id: int = 0) -> Iterator[tuple[int, Jo
                 row.id,
                 JournalEntry(
                     serial_number=int(row.serial_number, 16),
-                    gen_time=_from_ms(row.gen_time_ms),
+                    gen_time=from_ms(row.gen_time_ms),
                     hash_algorithm=row.hash_algorithm,
                     message_imprint=row.message_imprint,
                     policy=row.policy,

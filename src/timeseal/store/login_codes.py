@@ -62,8 +62,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, delete, func, insert, select, update
 
-from timeseal.store.accounts.records import from_ms, login_account, to_ms, upsert_returning
+from timeseal.store.accounts.records import login_account, upsert_returning
 from timeseal.store.accounts.tables import auth_clients, auth_events, auth_phones, login_codes
+from timeseal.store.db import from_ms, to_ms
 from timeseal.store.login_policy import (
     CodeIssued,
     CodeProblem,

@@ -13,19 +13,7 @@ from sqlalchemy import Connection, Row, Table, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from timeseal.store.accounts.tables import accounts
-from timeseal.store.db import StoreError
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def to_ms(t: dt.datetime) -> int:
-    if t.tzinfo is None:
-        raise ValueError("naive datetime")
-    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
-
-
-def from_ms(ms: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(milliseconds=ms)
+from timeseal.store.db import StoreError, from_ms, to_ms
 
 
 def duration_ms(d: dt.timedelta) -> int:

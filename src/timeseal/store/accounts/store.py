@@ -17,13 +17,12 @@ from timeseal.store.accounts.records import (
     TokenRecord,
     account_from_row,
     duration_ms,
-    from_ms,
     new_public_id,
     session_from_row,
-    to_ms,
     token_from_row,
 )
 from timeseal.store.accounts.tables import TOKEN_SCOPES, accounts, api_tokens, auth_sessions
+from timeseal.store.db import from_ms, to_ms
 
 
 class AccountStore:
