@@ -10,7 +10,6 @@ from timeseal.core.errors import (
     UnsupportedAlgorithm,
     UnsupportedError,
     UnsupportedVersion,
-    VerificationFailed,
 )
 from timeseal.core.signers import KeySigner, SignatureAlgorithm, Signer
 from timeseal.core.tsp.authority import IssuedToken, Rejection, TimeStampAuthority
@@ -26,7 +25,13 @@ from timeseal.core.tsp.response import (
     parse_token,
 )
 from timeseal.core.tsp.verify import TimestampVerifier, TimestampVerifierBuilder
-from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
+from timeseal.core.verification import (
+    Check,
+    CheckResult,
+    Status,
+    VerificationFailed,
+    VerificationResult,
+)
 
 __all__ = [
     "Accuracy",

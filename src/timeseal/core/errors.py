@@ -7,7 +7,8 @@
      ├─ UnsupportedError    known but unsupported algorithm or version
  │   ├─ UnsupportedAlgorithm   a digest or signature algorithm we refuse (SHA-1, MD5, ...)
  │   └─ UnsupportedVersion     a structure version we do not implement
-     ├─ VerificationFailed  .result: VerificationResult, raised only by raise_for_failure()
+     ├─ (beside its code, verification.py) VerificationFailed: .result, raised only by
+     │     VerificationResult.raise_for_failure()
      └─ beside the code that raises them: Pkcs11Error (signers/pkcs11.py), Rejection
         (tsp/authority.py), ContentMismatch and InvalidPhoneNumber (also ValueError;
         package/build.py, phone.py), DirectoryTooLarge (a MalformedError, package/_zipdir.py),
@@ -18,11 +19,6 @@ pyca/cryptography do. Third-party errors are wrapped at the boundary with their 
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from timeseal.core.verification import VerificationResult
 
 
 class TimeSealError(Exception):
@@ -43,12 +39,3 @@ class UnsupportedAlgorithm(UnsupportedError):
 
 class UnsupportedVersion(UnsupportedError):
     """A structure version this implementation does not know."""
-
-
-class VerificationFailed(TimeSealError):
-    """Raised by ``VerificationResult.raise_for_failure()``; ``result`` says which checks failed."""
-
-    def __init__(self, result: VerificationResult) -> None:
-        self.result = result
-        names = ", ".join(c.value for c in result.failed) or "no checks ran"
-        super().__init__(f"verification failed: {names}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from timeseal.core.errors import VerificationFailed
+from timeseal.core.errors import TimeSealError
 
 
 class Check(enum.Enum):
@@ -210,3 +210,12 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
         "the recording finished, or was cut off after a sealed segment",
     ),
 }
+
+
+class VerificationFailed(TimeSealError):
+    """Raised by ``VerificationResult.raise_for_failure()``; ``result`` says which checks failed."""
+
+    def __init__(self, result: VerificationResult) -> None:
+        self.result = result
+        names = ", ".join(c.value for c in result.failed) or "no checks ran"
+        super().__init__(f"verification failed: {names}")

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from timeseal.core.errors import VerificationFailed
-from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
+from timeseal.core.verification import (
+    Check,
+    CheckResult,
+    Status,
+    VerificationFailed,
+    VerificationResult,
+)
 
 PASSED = CheckResult(Check.PKI_STATUS_GRANTED, Status.PASS)
 FAILED = CheckResult(Check.NONCE_MATCHES, Status.FAIL, "nonce 1, expected 2")
