@@ -9,7 +9,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from timeseal.server.api.errors import MESSAGES
+from timeseal.server.api.messages import MESSAGES
 from timeseal.server.evidence.recordings import RecordingProblem
 from timeseal.server.evidence.vault import SealingFailed
 from timeseal.store.login_policy import CodeProblem

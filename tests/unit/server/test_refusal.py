@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 import timeseal.server.app  # noqa: F401  (every room registers its error messages)
-from timeseal.server.api.errors import MESSAGES, REFUSAL_STATUS, ApiError, install_error_handlers
+from timeseal.server.api.errors import REFUSAL_STATUS, ApiError, install_error_handlers
+from timeseal.server.api.messages import MESSAGES
 from timeseal.server.refusal import Refusal
 from timeseal.store.login_policy import CodeProblem
 

@@ -4,7 +4,7 @@
 The pages call the same :class:`~timeseal.server.accounts.service.AuthService` as the JSON API
 (``POST /api/v1/auth/sms-code`` and ``/auth/login`` with ``kind=session``), so the rate limits,
 the back-off after wrong codes and the session cookies are exactly the API's; its refusals are
-shown with the API's own wording (:data:`timeseal.server.api.errors.MESSAGES`) in the page's
+shown with the API's own wording (:data:`timeseal.server.api.messages.MESSAGES`) in the page's
 language, with the same status and ``Retry-After``. While the development SMS provider is on,
 the page says that codes are not texted (``dev_sms`` in the template).
 
@@ -40,7 +40,8 @@ from timeseal.core.phone import InvalidPhoneNumber, mask_phone, normalise_phone
 from timeseal.core.text import is_ascii_decimal
 from timeseal.server.accounts.service import AuthService, Principal
 from timeseal.server.accounts.sms import is_development
-from timeseal.server.api.errors import MESSAGES, http_status
+from timeseal.server.api.errors import http_status
+from timeseal.server.api.messages import MESSAGES
 from timeseal.server.api.security import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
