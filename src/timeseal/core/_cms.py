@@ -207,20 +207,23 @@ def certificates(signed_data: cms.SignedData) -> list[x509.Certificate]:
     return out
 
 
-def load_padded_signed_data(contents: bytes) -> cms.SignedData:
-    """The SignedData of a ``/Contents`` value, its zero padding cut off (the DER says how
-    long it is). Raises MalformedError."""
+def load_signed_data(contents: bytes, what: str, *, padded: bool) -> cms.SignedData:
+    """The SignedData of a ContentInfo (``what`` names it in errors); ``padded``: a PDF's
+    ``/Contents`` value, whose zero padding is cut off (the DER says how long it is), else
+    nothing may follow the DER. Raises MalformedError."""
     length = der_length(contents)
-    if any(contents[length:]):
-        raise MalformedError("/Contents: non-zero bytes after the CMS object")
-    info = _asn1.load(cms.ContentInfo, contents[:length], "/Contents", values=False)
+    if padded and any(contents[length:]):
+        raise MalformedError(f"{what}: non-zero bytes after the CMS object")
+    if not padded and len(contents) != length:
+        raise MalformedError(f"{what}: {len(contents) - length} bytes after the CMS object")
+    info = _asn1.load(cms.ContentInfo, contents[:length], what, values=False)
     try:
         if info["content_type"].dotted != ID_SIGNED_DATA:
-            raise MalformedError("/Contents: not a CMS SignedData")
+            raise MalformedError(f"{what}: not a CMS SignedData")
         signed: cms.SignedData = info["content"]
         count = len(signed["signer_infos"])
     except _asn1.ASN1_ERRORS as exc:
-        raise MalformedError(f"/Contents: bad SignedData ({exc})") from exc
+        raise MalformedError(f"{what}: bad SignedData ({exc})") from exc
     if count != 1:
         raise MalformedError(f"{count} SignerInfos, expected exactly 1")
     return signed

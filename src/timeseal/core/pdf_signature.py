@@ -50,11 +50,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from asn1crypto import cms
 from cryptography import x509
 
-from timeseal.core import _asn1, _cms, _pdf_scan
-from timeseal.core.errors import MalformedError, UnsupportedError
+from timeseal.core import _cms, _pdf_scan
+from timeseal.core.cades import verify as cades
+from timeseal.core.errors import MalformedError
 from timeseal.core.pdf_report import (
     PdfCheck,
     PdfCheckResult,
@@ -62,13 +62,6 @@ from timeseal.core.pdf_report import (
     PdfSignatureReport,
     SignatureKind,
 )
-from timeseal.core.tsp.response import (
-    PKIStatus,
-    TimeStampResponse,
-    TimeStampToken,
-    parse_token,
-)
-from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -222,7 +215,7 @@ class _Run:
             self.record(PdfCheck.CMS_STRUCTURE, False, str(exc))
             self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
             return
-        result, token, error = _verify_token(token_der, signed, self.roots)
+        result, token, error = cades.verify_token_over(token_der, signed, self.roots)
         if result is None or token is None:
             self.record(PdfCheck.CMS_STRUCTURE, False, error)
             self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
@@ -231,122 +224,26 @@ class _Run:
         # (9)
         self.timestamp = result
         self.gen_time = token.tst_info.gen_time
-        self.signer_subject = _token_signer(token, result)
-        self.record(PdfCheck.DOCUMENT_TIMESTAMP, result.ok, _failed_text(result))
+        self.signer_subject = cades.token_signer(token, result)
+        self.record(PdfCheck.DOCUMENT_TIMESTAMP, result.ok, cades.failed_text(result))
 
     # -- /Sig ----------------------------------------------------------------------------
 
     def _signature(self, contents: bytes, signed: bytes) -> None:
         # (3)
         try:
-            signed_data = _cms.load_padded_signed_data(contents)
-            signer_info = signed_data["signer_infos"][0]
-            attrs = _cms.signed_attributes(signer_info)
-            certificates = _cms.certificates(signed_data)
-        except (MalformedError, *_asn1.ASN1_ERRORS) as exc:
+            signed_data = cades.parse_signed_data(contents, padded=True)
+        except MalformedError as exc:
             self.record(PdfCheck.CMS_STRUCTURE, False, str(exc))
             self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
             return
-        if not attrs:
-            self.record(PdfCheck.CMS_STRUCTURE, False, "no (or duplicated) signed attributes")
-            self.skip(self.later_checks(), PdfCheck.CMS_STRUCTURE)
-            return
         self.record(PdfCheck.CMS_STRUCTURE, True)
-        # (4)
-        sid = signer_info["sid"]
-        signer = next((c for c in certificates if _cms.sid_matches(sid, c)), None)
-        if signer is None:
-            missing = "the certificate named by the SignerInfo is not in the SignedData"
-            self.record(PdfCheck.SIGNER_CERTIFICATE, False, missing)
-        else:
-            self.signer_subject = signer.subject.rfc4514_string()
-            self.record(PdfCheck.SIGNER_CERTIFICATE, True, self.signer_subject)
-        # (5)
-        self.record(PdfCheck.MESSAGE_DIGEST, *_cms.message_digest_check(signer_info, attrs, signed))
-        if signer is None:
-            self.skip((PdfCheck.SIGNATURE,), PdfCheck.SIGNER_CERTIFICATE)
-        else:
-            # (6)
-            try:
-                error = _cms.signature_error(signer_info, signer)
-            except KeyError:
-                error = "digest algorithm refused"
-            self.record(PdfCheck.SIGNATURE, error is None, error or "")
-        # (7)
-        check_time = self._signature_timestamp(signer_info)
-        # (8)
-        if signer is None:
-            self.skip(
-                (PdfCheck.CHAIN_TRUSTED, PdfCheck.SIGNER_PURPOSE), PdfCheck.SIGNER_CERTIFICATE
-            )
-            return
-        if check_time is None:
-            self.record(PdfCheck.CHAIN_TRUSTED, False, "no trusted time to check the chain at")
-        else:
-            error = _cms.chain_error(signer, certificates, self.roots, check_time)
-            self.record(
-                PdfCheck.CHAIN_TRUSTED,
-                error is None,
-                "" if error is None else f"no trusted path at {check_time.isoformat()}: {error}",
-            )
-        # (9)
-        self.record(PdfCheck.SIGNER_PURPOSE, *_cms.document_signing_purpose(signer))
-
-    def _signature_timestamp(self, signer_info: cms.SignerInfo) -> dt.datetime | None:
-        """Check the signature-time-stamp token (when present); the time to check the chain at."""
-        token_der = None
-        unsigned = signer_info["unsigned_attrs"]
-        if unsigned.native is not None:
-            for attr in unsigned:
-                if attr["type"].native == "signature_time_stamp_token" and len(attr["values"]):
-                    token_der = attr["values"][0].dump()
-        if token_der is None:
-            self.record(PdfCheck.SIGNATURE_TIMESTAMP, True, "none (optional)")
-            return self.at
-        signature_value = bytes(signer_info["signature"].native)
-        result, token, error = _verify_token(token_der, signature_value, self.roots)
-        if result is None or token is None:
-            self.record(PdfCheck.SIGNATURE_TIMESTAMP, False, error)
-            return None
-        self.timestamp = result
-        self.gen_time = token.tst_info.gen_time
-        self.record(PdfCheck.SIGNATURE_TIMESTAMP, result.ok, _failed_text(result))
-        return token.tst_info.gen_time if result.ok else None
-
-
-def _verify_token(
-    der: bytes, message: bytes, roots: tuple[x509.Certificate, ...]
-) -> tuple[VerificationResult | None, TimeStampToken | None, str]:
-    """Parse a bare TimeStampToken and verify it over ``message``; on a parse error return
-    why instead."""
-    try:
-        token = parse_token(der)
-    except (MalformedError, UnsupportedError) as exc:
-        return None, None, f"not an RFC 3161 token: {exc}"
-    builder = TimestampVerifierBuilder()
-    for root in roots:
-        builder = builder.add_root(root)
-    response = TimeStampResponse(
-        status=PKIStatus.GRANTED,
-        status_text=(),
-        failure_info=frozenset(),
-        token=token,
-        der=token.der,  # there is no TimeStampResp around a token found bare
-    )
-    return builder.build().verify_message(response, message), token, ""
-
-
-def _token_signer(token: TimeStampToken, result: VerificationResult) -> str | None:
-    signer = result.get(Check.SIGNER_CERTIFICATE)
-    if signer is not None and signer.status is Status.PASS:
-        return signer.detail
-    return token.tst_info.tsa_name
-
-
-def _failed_text(result: VerificationResult) -> str:
-    return "; ".join(
-        f"{c.check.value}: {c.detail}" for c in result.checks if c.status is Status.FAIL
-    )
+        # (4)-(9): the detached CAdES signature over the signed bytes
+        found = cades.verify_detached(signed_data, signed, self.roots, at=self.at)
+        self.results.extend(found.checks)
+        self.signer_subject = found.signer_subject
+        self.gen_time = found.timestamp_gen_time
+        self.timestamp = found.timestamp
 
 
 def certificate_signature_check(

@@ -24,6 +24,13 @@ class SignatureAlgorithm(enum.Enum):
     ECDSA_SHA256 = "1.2.840.10045.4.3.2"
     RSA_PKCS1_SHA256 = "1.2.840.113549.1.1.11"
 
+    def identifier(self) -> dict[str, object]:
+        """The AlgorithmIdentifier as asn1crypto takes it. RFC 5758 §3.2: ECDSA identifiers
+        have absent parameters; RFC 4055 §5: RSA ones have NULL."""
+        if self is SignatureAlgorithm.RSA_PKCS1_SHA256:
+            return {"algorithm": self.value, "parameters": None}
+        return {"algorithm": self.value}
+
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey

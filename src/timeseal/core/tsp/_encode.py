@@ -123,7 +123,7 @@ class ReferenceEncoder:
             ),
             "digest_algorithm": {"algorithm": "sha256"},
             "signed_attrs": cms.CMSAttributes.load(attrs_der),
-            "signature_algorithm": _signature_algorithm_id(self._profile.signature_algorithm),
+            "signature_algorithm": self._profile.signature_algorithm.identifier(),
             "signature": signature,
         }
         signed_data: dict[str, object] = {
@@ -161,13 +161,6 @@ def _accuracy_fields(accuracy: Accuracy | None) -> dict[str, int]:
         )
         if value
     }
-
-
-def _signature_algorithm_id(algorithm: SignatureAlgorithm) -> dict[str, object]:
-    # RFC 5758 §3.2: ECDSA identifiers have absent parameters; RFC 4055 §5: RSA ones have NULL.
-    if algorithm is SignatureAlgorithm.RSA_PKCS1_SHA256:
-        return {"algorithm": algorithm.value, "parameters": None}
-    return {"algorithm": algorithm.value}
 
 
 # --- fast path: static parts pre-encoded, variable parts spliced in -------------------------
@@ -251,7 +244,7 @@ class TemplateEncoder:
             + _dump(cms.DigestAlgorithm({"algorithm": "sha256"}))
         )
         self._signature_alg = _dump(
-            cms.SignedDigestAlgorithm(_signature_algorithm_id(profile.signature_algorithm))
+            cms.SignedDigestAlgorithm(profile.signature_algorithm.identifier())
         )
         self._signed_data_head = _der_integer(3) + _dump(
             cms.DigestAlgorithms([{"algorithm": "sha256"}])
