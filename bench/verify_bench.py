@@ -31,6 +31,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.core import pki
+from timeseal.core.cades.sign import sign_detached
 from timeseal.core.evidence.number import new_evidence_number
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.package import PackageItem, build_package
@@ -81,6 +82,7 @@ def seal(directory: Path, total: int) -> tuple[Path, Path, str]:
     root = pki.create_root_ca(now=NOW - dt.timedelta(hours=1))
     tsa = pki.create_tsa_key_and_certificate(root, now=NOW - dt.timedelta(hours=1))
     chain = [tsa.certificate, root.certificate]
+    docsign = pki.create_document_signing_key_and_certificate(root, now=NOW - dt.timedelta(hours=1))
     authority = TimeStampAuthority(KeySigner(tsa.key), chain, policy="2.25.1234567890")
     key = generate_signer_key(ORIGIN)
     serial = [0]
@@ -127,6 +129,10 @@ def seal(directory: Path, total: int) -> tuple[Path, Path, str]:
         build_package(
             out, items, tsa_chain=chain, log_key=key.verifier_key, sealed_at=NOW,
             stamp=stamp, case={"title": "bench"},
+            sign=lambda manifest: sign_detached(
+                manifest, KeySigner(docsign.key), [docsign.certificate, root.certificate],
+                signing_time=NOW, stamp=stamp,
+            ),
         )  # fmt: skip
     for _, path, *_ in specs:
         path.unlink()

@@ -14,10 +14,12 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.support.openssl import ts_verify
-from tests.support.pki import PKIFixture
-from tests.unit.core.package.helpers import Sealer, flip, three_specs
+from tests.support.pki import PKIFixture, make_pki
+from tests.unit.core.package.helpers import GEN_TIME, Sealer, flip, three_specs
+from timeseal.core.cades.sign import sign_detached
 from timeseal.core.package import PackageItem, parse_manifest
 from timeseal.core.package.layout import log_proof_path, token_path
+from timeseal.core.signers import KeySigner
 from timeseal.core.tlog import parse_tlog_proof
 
 pytestmark = pytest.mark.interop
@@ -44,7 +46,7 @@ def unzipped(tmp_path: Path, sealed: tuple[Sealer, list[PackageItem], bytes]) ->
 def blocks(directory: Path) -> list[str]:
     text = (directory / "VERIFY.md").read_text(encoding="utf-8")
     found = re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M)
-    assert len(found) == 3, "VERIFY.md: sha256sum, openssl ts -verify, log proof"
+    assert len(found) == 4, "VERIFY.md: sha256sum, openssl ts -verify, openssl cms, log proof"
     return found
 
 
@@ -60,12 +62,15 @@ def run(directory: Path, script: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_verify_md_commands_succeed_on_the_package(unzipped: Path) -> None:
-    sha, ts, log = (run(unzipped, b) for b in blocks(unzipped))
+    sha, ts, signature, log = (run(unzipped, b) for b in blocks(unzipped))
     assert sha.returncode == 0, sha.stderr
     assert sha.stdout.count(": OK") == 14 + 15  # VERIFY.md's list, then manifest.json's
     assert "VERIFY.md: OK" in sha.stdout
     assert ts.returncode == 0, ts.stderr
     assert ts.stdout.count("Verification: OK") == 4  # 3 items + the manifest
+    assert signature.returncode == 0, signature.stderr
+    assert "CMS Verification successful" in signature.stderr
+    assert "signed by the platform" in signature.stdout
     assert log.returncode == 0, log.stderr
     assert log.stdout.count("Signature Verified Successfully") == 3
     assert log.stdout.count("已收录于日志 in the log") == 3
@@ -96,7 +101,7 @@ def test_swapped_tokens_fail_openssl_and_the_log_check(
     a.write_bytes(data_b)
     b.write_bytes(data_a)
     assert run(unzipped, scripts[1]).returncode != 0
-    log = run(unzipped, scripts[2])
+    log = run(unzipped, scripts[3])
     assert log.returncode != 0 and "the leaf is not in the checkpoint" in log.stderr
 
 
@@ -109,7 +114,7 @@ def test_a_proof_from_another_log_fails_the_log_check(
     proof = unzipped / log_proof_path(items[0].number)
     index = parse_tlog_proof(items[0].log_proof).leaf_index
     proof.write_bytes(other.proofs([index])[0])
-    log = run(unzipped, blocks(unzipped)[2])
+    log = run(unzipped, blocks(unzipped)[3])
     assert log.returncode != 0
     assert "is not signed by certs/log.vkey" in log.stderr
 
@@ -121,6 +126,64 @@ def test_an_edited_manifest_fails_its_token(unzipped: Path) -> None:
     ts = run(unzipped, scripts[1])
     assert ts.returncode != 0
     assert ts.stdout.count("Verification: OK") == 3
+
+
+def test_claims_edited_and_restamped_pass_the_timestamps_but_fail_the_signature(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    """The audit's forgery, checked with OpenSSL alone: a genuine new token over the edited
+    manifest satisfies ``openssl ts -verify``; ``openssl cms -verify`` does not."""
+    scripts = blocks(unzipped)
+    manifest = unzipped / "manifest.json"
+    edited = manifest.read_bytes().replace(b'"title":"photo', b'"title":"Photo')
+    manifest.write_bytes(edited)
+    (unzipped / "proofs" / "manifest.tsr").write_bytes(
+        sealed[0].stamp(hashlib.sha256(edited).digest())
+    )
+    ts = run(unzipped, scripts[1])
+    assert ts.returncode == 0 and ts.stdout.count("Verification: OK") == 4, ts.stderr
+    signature = run(unzipped, scripts[2])
+    assert signature.returncode != 0
+    assert "proofs/manifest.p7s: the signature does not verify" in signature.stderr
+
+
+def test_a_signer_of_the_same_root_for_another_purpose_fails_the_purpose_check(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    """``-purpose any`` leaves the signer's purpose to VERIFY.md: the TSA's key (same root,
+    timestamping only) makes a signature OpenSSL accepts, and the EKU check refuses."""
+    sealer = sealed[0]
+    signature = sign_detached(
+        (unzipped / "manifest.json").read_bytes(),
+        KeySigner(sealer.pki.tsa.key),
+        sealer.pki.chain,
+        signing_time=GEN_TIME,
+        stamp=sealer.stamp,
+    )
+    (unzipped / "proofs" / "manifest.p7s").write_bytes(signature)
+    outcome = run(unzipped, blocks(unzipped)[2])
+    assert outcome.returncode != 0
+    assert "CMS Verification successful" in outcome.stderr
+    assert "the signer is not for signing documents" in outcome.stderr
+
+
+def test_openssl_cms_verifies_the_manifest_signature_with_the_published_root(
+    unzipped: Path, test_pki: PKIFixture
+) -> None:
+    root = unzipped.parent / "published-root.pem"
+    root.write_bytes(test_pki.root.certificate.public_bytes(Encoding.PEM))
+    command = [
+        "openssl", "cms", "-verify", "-binary", "-inform", "DER",
+        "-in", "proofs/manifest.p7s", "-content", "manifest.json",
+        "-CAfile", str(root), "-purpose", "any", "-out", os.devnull,
+    ]  # fmt: skip
+    good = subprocess.run(command, cwd=unzipped, env=_ENV, capture_output=True, text=True)
+    assert good.returncode == 0 and "CMS Verification successful" in good.stderr, good.stderr
+    other = unzipped.parent / "other-root.pem"
+    other.write_bytes(make_pki().root.certificate.public_bytes(Encoding.PEM))
+    command[command.index(str(root))] = str(other)
+    wrong = subprocess.run(command, cwd=unzipped, env=_ENV, capture_output=True, text=True)
+    assert wrong.returncode != 0 and "unable to get local issuer certificate" in wrong.stderr
 
 
 def test_openssl_verifies_every_token_against_the_published_root(

@@ -245,8 +245,9 @@ def der_length(data: bytes) -> int:
     return total
 
 
+ID_KP_DOCUMENT_SIGNING = "1.3.6.1.5.5.7.3.36"  # RFC 9336
 DOCUMENT_SIGNING_PURPOSES = {
-    "1.3.6.1.5.5.7.3.36",  # id-kp-documentSigning, RFC 9336
+    ID_KP_DOCUMENT_SIGNING,
     "1.3.6.1.4.1.311.10.3.12",  # Microsoft document signing
     "1.2.840.113583.1.1.5",  # Adobe Authentic Documents Trust
     "1.3.6.1.5.5.7.3.4",  # id-kp-emailProtection
@@ -275,3 +276,23 @@ def document_signing_purpose(signer: x509.Certificate) -> tuple[bool, str]:
     if purposes & DOCUMENT_SIGNING_PURPOSES:
         return True, ""
     return False, f"extendedKeyUsage {sorted(purposes)} is not for signing documents"
+
+
+def platform_signing_purpose(signer: x509.Certificate) -> tuple[bool, str]:
+    """Is ``signer`` a platform's document-signing certificate? Stricter than
+    :func:`document_signing_purpose`: extendedKeyUsage must be present and name
+    id-kp-documentSigning (RFC 9336), so no other certificate under the same root (the TSA's, a
+    TLS server's) can sign a package. Returns (ok, why not)."""
+    ok, why = document_signing_purpose(signer)
+    if not ok:
+        return ok, why
+    try:
+        eku = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False, "no extendedKeyUsage: not a document-signing certificate"
+    if ID_KP_DOCUMENT_SIGNING not in {p.dotted_string for p in eku}:
+        return (
+            False,
+            f"extendedKeyUsage {sorted(p.dotted_string for p in eku)} lacks document signing",
+        )
+    return True, ""

@@ -148,6 +148,12 @@ FAILURE_TEXT: dict[Check | Reason, tuple[str, str]] = {
         "认证证书（PDF）的签名无效：证书被改动过或不是本平台签发的",
         "The certificate PDF's signature is not valid: it was altered or not issued here",
     ),
+    Check.MANIFEST_SIGNATURE: (
+        "证据清单没有签发平台的有效签名：清单内容（标题、文件、保管记录等）在签发后被改动过，"
+        "或证据包不是该平台签发的",
+        "The evidence list is not validly signed by the issuing platform: what it says (title, "
+        "files, custody) was changed after issue, or the package was not issued there",
+    ),
     # Segment chains of live-sealed recordings
     Check.SEGMENT_CHAIN_FORMAT: (
         "录像的片段链文件已损坏或被改动",

@@ -52,6 +52,7 @@ class Check(enum.Enum):
     LOG_PROOF_PARSES = "log_proof_parses"  # log/<item>.proof is a C2SP tlog-proof
     LOG_ENTRY_MATCHES = "log_entry_matches"  # the proof's entry names this item and token
     CERTIFICATE_SIGNATURE = "certificate_signature"  # the certificate PDF's signature (plug-in)
+    MANIFEST_SIGNATURE = "manifest_signature"  # proofs/manifest.p7s: the platform's CAdES B-T
     # Segment chains of live-sealed recordings (timeseal.core.segment_verify), in the order
     # verify_segment_chain runs them (docs/segment-chain.md "Verifying"); each head token then
     # runs TOKEN_PARSES and the RFC 3161 checks above, and the end record the FILE_* checks.
@@ -181,6 +182,11 @@ CHECK_TITLES: dict[Check, tuple[str, str]] = {
         "the log entry names this item, its hash and its token",
     ),
     Check.CERTIFICATE_SIGNATURE: ("认证证书签名有效", "the certificate PDF's signature is valid"),
+    Check.MANIFEST_SIGNATURE: (
+        "清单由签发本证据包的平台签名（文档签名证书，签名带时间戳）",
+        "manifest.json is signed by the issuing platform (document-signing certificate, "
+        "timestamped signature)",
+    ),
     # Segment chains of live-sealed recordings
     Check.SEGMENT_CHAIN_FORMAT: (
         "片段链文件格式正确（规范 JSON，序号连续）",

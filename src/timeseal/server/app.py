@@ -326,14 +326,17 @@ def _api_services(
         tsa,
         settings.data_dir / STAGING_DIR,
     )
+    document_signer = datadir.load_document_signer(settings.data_dir, now=utc_now())
     certificates = CertificateIssuer(
-        vault,
-        tsa,
-        datadir.load_document_signer(settings.data_dir, now=utc_now()),
-        base_url=lambda: settings.public_url,
+        vault, tsa, document_signer, base_url=lambda: settings.public_url
     )
     packages = PackageService(
-        vault, tsa, tsa_chain=chain, log_key=log_key, certificates=certificates
+        vault,
+        tsa,
+        tsa_chain=chain,
+        log_key=log_key,
+        document_signer=document_signer,
+        certificates=certificates,
     )
     return ApiServices(
         vault=vault,

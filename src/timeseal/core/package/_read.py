@@ -59,6 +59,8 @@ def kept_cap(path: str) -> int | None:
         return MAX_MANIFEST_SIZE
     if path.startswith("proofs/") and path.endswith(".tsr"):
         return MAX_TOKEN_SIZE
+    if path == layout.MANIFEST_SIGNATURE:  # a token and a few certificates
+        return MAX_TOKEN_SIZE
     if path.startswith("log/") and path.endswith(".proof"):
         return MAX_PROOF_SIZE
     if path.startswith("certs/"):

@@ -1,11 +1,13 @@
-"""Sealing an evidence package: stream the items into a deterministic ZIP, then timestamp the
-manifest through a callable the caller supplies (the core never talks to a network).
+"""Sealing an evidence package: stream the items into a deterministic ZIP, then timestamp and
+sign the manifest through callables the caller supplies (the core never talks to a network and
+holds no key).
 
 The same inputs give byte-identical packages: fixed member order (items in the order given,
-then every other listed file by path, then ``manifest.json``, then ``proofs/manifest.tsr``),
-fixed dates and modes (see :mod:`timeseal.core.package._zip`), canonical JSON. The caller's
-``stamp`` is called once, only after every item's bytes were read and matched; any failure
-before the end leaves the output stream as it was.
+then every other listed file by path, then ``manifest.json``, ``proofs/manifest.tsr`` and
+``proofs/manifest.p7s``), fixed dates and modes (see :mod:`timeseal.core.package._zip`),
+canonical JSON. The caller's ``stamp`` and ``sign`` are called once each, only after every
+item's bytes were read and matched; any failure before the end leaves the output stream as it
+was.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import BinaryIO
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from timeseal.core._cms import message_digest_check, signed_attributes
+from timeseal.core.cades.verify import parse_signed_data
 from timeseal.core.errors import MalformedError, TimeSealError
 from timeseal.core.package import layout
 from timeseal.core.package._zip import DeterministicZipWriter
@@ -46,6 +50,9 @@ from timeseal.core.tsp.response import (
 Opener = Callable[[], BinaryIO]
 #: Takes the SHA-256 of manifest.json and returns an RFC 3161 TimeStampResp or token (DER).
 Stamp = Callable[[bytes], bytes]
+#: Takes manifest.json's bytes and returns the platform's detached CAdES signature over them
+#: (a DER CMS ContentInfo with a signature timestamp: docs/package-format.md).
+Sign = Callable[[bytes], bytes]
 
 CHUNK_SIZE = 4 << 20
 
@@ -94,6 +101,7 @@ def build_package(
     log_key: VerifierKey,
     sealed_at: dt.datetime,
     stamp: Stamp,
+    sign: Sign,
     case: JSONObject | None = None,
 ) -> Manifest:
     """Write one package to ``out`` (seekable) and return its manifest.
@@ -101,7 +109,8 @@ def build_package(
     An item package when ``case`` is None (exactly one item), else a case package. Raises
     ``ContentMismatch`` when an item's bytes do not match, ``ValueError`` for inputs that
     could never verify (a token over another hash, a token that is not granted, a malformed
-    log proof) and whatever ``stamp`` raises; in every case ``out`` is left as it was.
+    log proof, a signature that is not a detached signature over the manifest) and whatever
+    ``stamp`` and ``sign`` raise; in every case ``out`` is left as it was.
     """
     if not tsa_chain:
         raise ValueError("tsa_chain must hold the TSA certificate and its issuers")
@@ -133,6 +142,9 @@ def build_package(
         zf.write(layout.MANIFEST, manifest_bytes)
         digest = hashlib.sha256(manifest_bytes).digest()
         zf.write(layout.MANIFEST_TOKEN, _response_der(stamp(digest), digest, layout.MANIFEST))
+        zf.write(
+            layout.MANIFEST_SIGNATURE, _checked_signature(sign(manifest_bytes), manifest_bytes)
+        )
     return manifest
 
 
@@ -230,6 +242,22 @@ def _require_token_over(response: TimeStampResponse, digest: bytes, what: str) -
     imprint = response.token.tst_info.message_imprint
     if not hmac.compare_digest(imprint, digest):
         raise ValueError(f"{what}: token imprint {imprint.hex()}, expected {digest.hex()}")
+
+
+def _checked_signature(der: bytes, manifest_bytes: bytes) -> bytes:
+    """``der`` if it is a detached CMS signature whose messageDigest is the manifest's."""
+    try:
+        signed_data = parse_signed_data(der)
+    except MalformedError as exc:
+        raise ValueError(f"{layout.MANIFEST_SIGNATURE}: {exc}") from exc
+    if signed_data["encap_content_info"]["content"].native is not None:
+        raise ValueError(f"{layout.MANIFEST_SIGNATURE}: not a detached signature")
+    signer_info = signed_data["signer_infos"][0]
+    attrs = signed_attributes(signer_info)
+    ok, why = message_digest_check(signer_info, attrs, manifest_bytes)
+    if not ok:
+        raise ValueError(f"{layout.MANIFEST_SIGNATURE}: {why}")
+    return der
 
 
 def _checked_proof(item: PackageItem) -> bytes:

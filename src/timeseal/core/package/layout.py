@@ -23,6 +23,7 @@ from timeseal.core.evidence.number import parse_evidence_number
 
 MANIFEST = "manifest.json"
 MANIFEST_TOKEN = "proofs/manifest.tsr"
+MANIFEST_SIGNATURE = "proofs/manifest.p7s"
 TSA_CHAIN = "certs/tsa-chain.pem"
 LOG_VKEY = "certs/log.vkey"
 VERIFY_MD = "VERIFY.md"

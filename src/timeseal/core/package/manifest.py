@@ -36,7 +36,8 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z")
 
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One file of the package other than manifest.json and proofs/manifest.tsr."""
+    """One file of the package other than manifest.json, proofs/manifest.tsr and
+    proofs/manifest.p7s."""
 
     path: str
     size: int

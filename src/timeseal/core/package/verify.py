@@ -11,6 +11,9 @@ number):
                          FILE_LISTED fails for each file in the ZIP the manifest does not list
 (3) proofs/manifest.tsr  the RFC 3161 checks (timeseal.core.tsp.verify) over SHA-256 of the
                          manifest.json bytes as found
+    proofs/manifest.p7s  MANIFEST_SIGNATURE: the platform's signature over them
+                         (:mod:`._signature`); without it nothing a manifest claims is
+                         attributable, so a package without one is invalid
 (4) every item           TOKEN_PARSES, the RFC 3161 checks over the SHA-256 of the item's bytes
                          as found, CAPTURE_WINDOW (when the manifest gives one),
                          LOG_PROOF_PARSES, LOG_ENTRY_MATCHES, CHECKPOINT_ORIGIN,
@@ -50,6 +53,7 @@ from timeseal.core.package._read import (
     read_archive,
 )
 from timeseal.core.package._rules import Checks, capture_window, entry_difference, fingerprint
+from timeseal.core.package._signature import check_manifest_signature
 from timeseal.core.package.canonical import parse_canonical_json
 from timeseal.core.package.manifest import Manifest, ManifestItem, manifest_from_json
 from timeseal.core.package.report import PackageReport, Section
@@ -163,6 +167,7 @@ class _Run:
                 builder = builder.add_intermediate(cert)
             verifier = builder.build()
         sections.append(self._check_manifest_token(manifest_member, verifier))
+        sections.append(check_manifest_signature(self.archive, anchors))
         for item in manifest.items if manifest is not None else ():
             if self.progress is not None:
                 self.progress(0)
@@ -278,7 +283,7 @@ class _Run:
                     else f"listed {entry.sha256.hex()}, computed {member.sha256.hex()}",
                 )
             sections.append(Section(entry.path, c.result()))
-        reserved = {layout.MANIFEST, layout.MANIFEST_TOKEN}
+        reserved = {layout.MANIFEST, layout.MANIFEST_TOKEN, layout.MANIFEST_SIGNATURE}
         for path in sorted(set(self.members) - listed - reserved):
             c = Checks()
             c.add(Check.FILE_LISTED, False, f"{path} is in the ZIP but not in manifest.json")

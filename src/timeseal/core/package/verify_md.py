@@ -92,6 +92,7 @@ def render_verify_md(
         *_trust_anchor_section(tsa_chain, log_key),
         *_file_digests_section(files),
         *_timestamps_section(items),
+        *_signature_section(),
         *_log_section(items),
     ]
     return ("\n".join(lines)).encode("utf-8")
@@ -139,10 +140,12 @@ def _file_digests_section(files: Sequence[FileEntry]) -> list[str]:
     return [
         "## 1. 文件完整性 / Every file's SHA-256",
         "",
-        "`manifest.json` 列出包内每个文件的大小和 SHA-256（`manifest.json` 与",
-        "`proofs/manifest.tsr` 本身除外，二者由第 2 步的时间戳保护）。",
-        "`manifest.json` lists every file with its size and SHA-256, except itself and",
-        "`proofs/manifest.tsr`, which step 2 checks with a timestamp.",
+        "`manifest.json` 列出包内每个文件的大小和 SHA-256（`manifest.json`、",
+        "`proofs/manifest.tsr` 与 `proofs/manifest.p7s` 本身除外，",
+        "由第 2、3 步的时间戳和签名保护）。",
+        "`manifest.json` lists every file with its size and SHA-256, except itself,",
+        "`proofs/manifest.tsr` and `proofs/manifest.p7s`, which steps 2 and 3 check with a",
+        "timestamp and a signature.",
         "",
         "第二条命令直接从 `manifest.json` 读取清单（含 VERIFY.md 本身），不依赖本文件；",
         "`manifest.json` 是否为封存时的原件由第 2 步验证。",
@@ -182,10 +185,43 @@ def _timestamps_section(items: Sequence[ManifestItem]) -> list[str]:
     ]
 
 
+def _signature_section() -> list[str]:
+    """Step 3: ``openssl cms -verify`` of the platform's signature over manifest.json, and the
+    signer certificate's purpose (document signing, RFC 9336), which ``-purpose any`` leaves
+    to us."""
+    return [
+        "## 3. 平台签名 / The platform's signature",
+        "",
+        f"`{layout.MANIFEST_SIGNATURE}` 是签发平台对 `manifest.json` 的 CMS（CAdES）分离签名，",
+        "签名者为同一根证书下的文档签名证书（扩展密钥用途 1.3.6.1.5.5.7.3.36）。时间戳只证明",
+        "“何时”，签名证明清单所述（标题、文件、保管记录）出自该平台。应输出",
+        "`CMS Verification successful`。",
+        f"`{layout.MANIFEST_SIGNATURE}` is the issuing platform's detached CMS (CAdES) signature",
+        "over `manifest.json`, by a document-signing certificate (extended key usage",
+        "1.3.6.1.5.5.7.3.36) under the same root. A timestamp proves only *when*; the signature",
+        "proves that what the manifest says (titles, files, custody) is the platform's. The first",
+        "command prints `CMS Verification successful`.",
+        "",
+        "```sh",
+        _FAIL,
+        "work=$(mktemp -d)",
+        f"openssl cms -verify -binary -inform DER -in {layout.MANIFEST_SIGNATURE} "
+        f"-content {layout.MANIFEST} \\",
+        f'  -CAfile {layout.TSA_CHAIN} -purpose any -signer "$work/signer.pem" -out /dev/null \\',
+        f'  || fail "{layout.MANIFEST_SIGNATURE}: the signature does not verify"',
+        'openssl x509 -in "$work/signer.pem" -noout -ext extendedKeyUsage '
+        "| grep -Eq '1\\.3\\.6\\.1\\.5\\.5\\.7\\.3\\.36|Document Signing' \\",
+        f'  || fail "{layout.MANIFEST_SIGNATURE}: the signer is not for signing documents"',
+        'echo "✓ manifest.json: 平台签名有效 signed by the platform"',
+        "```",
+        "",
+    ]
+
+
 def _log_section(items: Sequence[ManifestItem]) -> list[str]:
     """Step 3: each item's leaf rebuilt, hashed up its inclusion path to a signed checkpoint."""
     return [
-        "## 3. 公开日志 / The public log",
+        "## 4. 公开日志 / The public log",
         "",
         "`log/<编号>.proof` 是 C2SP tlog-proof：第一行 `c2sp.org/tlog-proof@v1`，可选的 `extra`",
         "行（未经认证的附加数据），`index <叶子序号>`，包含路径（每行一个 base64 哈希），一个",

@@ -3,7 +3,9 @@
 :meth:`PackageService.item_package` and :meth:`PackageService.case_package` return the sealed
 ZIP for a record or a case, building it on first request: each item's bytes stream from the
 blob store into a temporary file beside the staging directory, the manifest is timestamped by
-the in-process TSA, and the finished ZIP becomes a blob of its own (content-addressed, so the
+the in-process TSA and signed with the platform's document-signing key (``pki/docsign.pem``:
+a detached CAdES signature, ``proofs/manifest.p7s``, whose signature timestamp comes from the
+same TSA), and the finished ZIP becomes a blob of its own (content-addressed, so the
 local store renames it into place and S3 receives it once). The package is recorded with the
 fingerprint of its inputs, so the same inputs always give back the same bytes (downloads
 resume across requests) and a package is never modified after it is sealed.
@@ -34,6 +36,7 @@ import anyio.from_thread
 import anyio.to_thread
 from cryptography import x509
 
+from timeseal.core.cades.sign import sign_detached
 from timeseal.core.digest import digest_file
 from timeseal.core.package import (
     CaptureWindow,
@@ -43,12 +46,14 @@ from timeseal.core.package import (
     build_package,
     format_canonical_json,
 )
+from timeseal.core.signers import KeySigner
 from timeseal.core.tlog import VerifierKey
 from timeseal.core.tlog.proof import format_tlog_proof
 from timeseal.core.tsp.request import build_request
 from timeseal.server.certificate.issue import CertificateIssuer
 from timeseal.server.evidence.vault import NotSequenced, VaultService
 from timeseal.server.evidence.withhold import WITHHELD, withhold_capture, withhold_custody
+from timeseal.server.runtime.platform_keys import DocumentSigner
 from timeseal.server.tsa.service import TSAService, utc_now
 from timeseal.store.cases import Case
 from timeseal.store.evidence.rows import CustodyEvent, EvidenceRecord
@@ -59,8 +64,8 @@ Clock = Callable[[], dt.datetime]
 __all__ = ["WITHHELD", "EmptyCase", "PackageError", "PackageService", "capture_window"]
 
 #: Part of every fingerprint: raising it makes every package be built afresh once (for a
-#: change in what the server puts into packages).
-BUILD_VERSION = 1
+#: change in what the server puts into packages). 2: the platform signs the manifest.
+BUILD_VERSION = 2
 
 
 class PackageError(Exception):
@@ -92,6 +97,7 @@ class PackageService:
         *,
         tsa_chain: Sequence[x509.Certificate],
         log_key: VerifierKey,
+        document_signer: DocumentSigner,
         certificates: CertificateIssuer | None = None,
         clock: Clock = utc_now,
     ) -> None:
@@ -100,6 +106,8 @@ class PackageService:
         self._tsa = tsa
         self._chain = list(tsa_chain)
         self._log_key = log_key
+        self._manifest_signer = KeySigner(document_signer.key)
+        self._manifest_chain = document_signer.chain
         self._certificates = certificates
         self._clock = clock
 
@@ -189,6 +197,13 @@ class PackageService:
                         log_key=self._log_key,
                         sealed_at=sealed_at,
                         stamp=self._stamp,
+                        sign=lambda manifest: sign_detached(
+                            manifest,
+                            self._manifest_signer,
+                            self._manifest_chain,
+                            signing_time=sealed_at,
+                            stamp=self._stamp,
+                        ),
                         case=case,
                     )
                     out.flush()
@@ -233,7 +248,8 @@ class PackageService:
         )
 
     def _stamp(self, sha256: bytes) -> bytes:
-        """The manifest's token, from the in-process TSA (called on the builder's thread)."""
+        """A token over the manifest or over its signature, from the in-process TSA (called on
+        the builder's thread)."""
         query = build_request(sha256, nonce=secrets.randbits(63))
         reply = anyio.from_thread.run(self._tsa().respond, query.der)
         if not reply.granted:

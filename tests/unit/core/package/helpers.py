@@ -23,9 +23,11 @@ from fpdf import FPDF
 from tests.support.pki import NOW, PKIFixture
 from tests.unit.core.tlog.helpers import MemoryHashes
 from timeseal.core import pki
+from timeseal.core.cades.sign import sign_detached
 from timeseal.core.evidence.number import legacy_check_symbol, new_evidence_number
 from timeseal.core.log_entry import EvidenceEntry, format_entry
 from timeseal.core.package import CaptureWindow, PackageItem, build_package
+from timeseal.core.signers import KeySigner
 from timeseal.core.tlog import (
     Checkpoint,
     SignerKey,
@@ -131,6 +133,26 @@ class Sealer:
         self.leaves = [f"other entry {i}".encode() for i in range(filler)]
         self.serial = 0x1000
         self._certificate_signer: CertificateSigner | None = None
+        self._document_signer: DocumentSigner | None = None
+
+    @property
+    def document_signer(self) -> DocumentSigner:
+        """The platform's document-signing key and chain (it signs manifests and PDFs)."""
+        if self._document_signer is None:
+            issued = pki.create_document_signing_key_and_certificate(self.pki.root, now=NOW)
+            assert isinstance(issued.key, ec.EllipticCurvePrivateKey)
+            self._document_signer = DocumentSigner(
+                issued.key, (issued.certificate, self.pki.root.certificate)
+            )
+        return self._document_signer
+
+    def sign(self, manifest: bytes) -> bytes:
+        """The platform's signature over ``manifest``, as the server makes it."""
+        identity = self.document_signer
+        return sign_detached(
+            manifest, KeySigner(identity.key), identity.chain, signing_time=GEN_TIME,
+            stamp=self.stamp,
+        )  # fmt: skip
 
     def stamp(self, digest: bytes) -> bytes:
         self.serial += 1
@@ -144,10 +166,7 @@ class Sealer:
         document-signing certificate of this PKI's root and document-timestamped by its TSA,
         as the server signs certificates (the layout does not matter here)."""
         if self._certificate_signer is None:
-            issued = pki.create_document_signing_key_and_certificate(self.pki.root, now=NOW)
-            assert isinstance(issued.key, ec.EllipticCurvePrivateKey)
-            identity = DocumentSigner(issued.key, (issued.certificate, self.pki.root.certificate))
-            self._certificate_signer = CertificateSigner(identity, _Responder(self))
+            self._certificate_signer = CertificateSigner(self.document_signer, _Responder(self))
         page = FPDF()
         page.add_page()
         page.set_font("helvetica", size=14)
@@ -224,6 +243,7 @@ class Sealer:
             log_key=self.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=self.stamp,
+            sign=self.sign,
             case=CASE if case else None,
         )
         return out.getvalue()

@@ -7,7 +7,7 @@ import hashlib
 import io
 import tracemalloc
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import pytest
@@ -38,8 +38,13 @@ def test_same_inputs_give_identical_bytes(sealer: Sealer, case_items: list[Packa
     # stamp that returns the same token for the same digest shows everything else is fixed.
     issued: dict[bytes, bytes] = {}
 
+    signed: dict[bytes, bytes] = {}
+
     def stamp(digest: bytes) -> bytes:
         return issued.setdefault(digest, sealer.stamp(digest))
+
+    def sign(manifest: bytes) -> bytes:  # ECDSA signatures are randomised, like tokens
+        return signed.setdefault(manifest, sealer.sign(manifest))
 
     outputs = []
     for _ in range(2):
@@ -51,11 +56,13 @@ def test_same_inputs_give_identical_bytes(sealer: Sealer, case_items: list[Packa
             log_key=sealer.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=stamp,
+            sign=sign,
             case={"title": "t"},
         )
         outputs.append(out.getvalue())
     assert outputs[0] == outputs[1]
     assert len(issued) == 1
+    assert len(signed) == 1
 
 
 def test_zip_layout_is_fixed(case_package: bytes, case_items: list[PackageItem]) -> None:
@@ -65,8 +72,8 @@ def test_zip_layout_is_fixed(case_package: bytes, case_items: list[PackageItem])
     assert names[:3] == [
         parse_manifest(members(case_package)["manifest.json"])[0].items[i].path for i in range(3)
     ]
-    assert names[-2:] == ["manifest.json", "proofs/manifest.tsr"]
-    assert names[3:-2] == sorted(names[3:-2])
+    assert names[-3:] == ["manifest.json", "proofs/manifest.tsr", "proofs/manifest.p7s"]
+    assert names[3:-3] == sorted(names[3:-3])
     for info in infos:
         assert info.compress_type == zipfile.ZIP_STORED
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
@@ -74,7 +81,8 @@ def test_zip_layout_is_fixed(case_package: bytes, case_items: list[PackageItem])
         assert not info.flag_bits & 0x08  # sizes and CRC in the local header, no descriptor
     manifest, canonical = parse_manifest(members(case_package)["manifest.json"])
     assert canonical and manifest.scope == "case"
-    assert {f.path for f in manifest.files} == set(names) - {"manifest.json", "proofs/manifest.tsr"}
+    unlisted = {"manifest.json", "proofs/manifest.tsr", "proofs/manifest.p7s"}
+    assert {f.path for f in manifest.files} == set(names) - unlisted
     assert manifest.items[0].number.endswith("$")
     assert manifest.items[0].path.startswith("items/TS-") and "_34_" in manifest.items[0].path
     assert all(i.certificate and i.certificate.startswith("certificates/") for i in manifest.items)
@@ -101,6 +109,7 @@ def test_bare_tokens_are_wrapped_byte_for_byte(sealer: Sealer) -> None:
         log_key=sealer.key.verifier_key,
         sealed_at=GEN_TIME,
         stamp=lambda d: sealer.token_der(sealer.stamp(d)),
+        sign=sealer.sign,
     )
     files = members(out.getvalue())
     assert files["proofs/" + item.number.replace("$", "_34") + ".tsr"].endswith(token)
@@ -134,6 +143,7 @@ def test_mismatched_bytes_are_refused_and_nothing_is_left(
             log_key=sealer.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=lambda d: stamped.append(d) or sealer.stamp(d),  # type: ignore[func-returns-value]
+            sign=sealer.sign,
             case={},
         )
     assert info.value.number == item.number
@@ -162,6 +172,7 @@ def test_unseekable_output_is_refused(sealer: Sealer, case_items: list[PackageIt
             log_key=sealer.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=sealer.stamp,
+            sign=sealer.sign,
             case={},
         )
 
@@ -240,6 +251,7 @@ def test_a_200_mib_item_is_streamed(test_pki: PKIFixture) -> None:
             log_key=sealer.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=sealer.stamp,
+            sign=sealer.sign,
         )
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -257,6 +269,7 @@ def test_a_tsa_chain_is_required(sealer: Sealer, case_items: list[PackageItem]) 
             log_key=sealer.key.verifier_key,
             sealed_at=GEN_TIME,
             stamp=sealer.stamp,
+            sign=sealer.sign,
         )
 
 
@@ -293,3 +306,56 @@ def test_capture_metadata_too_large_for_a_verifier_is_refused(
     many = dataclasses.replace(case_items[0], capture={"frames": [0] * 300_000})
     with pytest.raises(ValueError, match=r"manifest\.json would not verify"):
         sealer.build([many])
+
+
+def _build_signed_by(
+    sealer: Sealer, items: list[PackageItem], sign: Callable[[bytes], bytes], out: io.BytesIO
+) -> io.BytesIO:
+    build_package(
+        out,
+        items,
+        tsa_chain=sealer.pki.chain,
+        log_key=sealer.key.verifier_key,
+        sealed_at=GEN_TIME,
+        stamp=sealer.stamp,
+        sign=sign,
+        case={},
+    )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("signature", "why"),
+    [
+        (lambda s, m: s.sign(m + b" "), "messageDigest"),  # over other bytes
+        (lambda s, m: b"not DER", "DER|length|Insufficient"),
+        (lambda s, m: s.sign(m) + b"\x00", "after the CMS object"),
+        (lambda s, m: s.stamp(hashlib.sha256(m).digest()), "not a CMS SignedData|SignedData"),
+    ],
+    ids=["other-bytes", "garbage", "trailing-byte", "a-token-not-a-signature"],
+)
+def test_a_signature_that_could_never_verify_is_refused_and_nothing_is_left(
+    signature: Callable[[Sealer, bytes], bytes],
+    why: str,
+    sealer: Sealer,
+    case_items: list[PackageItem],
+) -> None:
+    out = io.BytesIO(b"prefix")
+    out.seek(0, 2)
+    with pytest.raises(ValueError, match=why):
+        _build_signed_by(sealer, case_items, lambda m: signature(sealer, m), out)
+    assert out.getvalue() == b"prefix"  # truncated back; no central directory was written
+
+
+def test_the_manifest_signature_is_the_last_member_and_covers_the_manifest(
+    sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    signed: list[bytes] = []
+
+    def sign(manifest: bytes) -> bytes:
+        signed.append(manifest)
+        return sealer.sign(manifest)
+
+    files = members(_build_signed_by(sealer, case_items, sign, io.BytesIO()).getvalue())
+    assert signed == [files["manifest.json"]]
+    assert list(files)[-1] == "proofs/manifest.p7s"

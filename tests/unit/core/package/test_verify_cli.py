@@ -125,9 +125,14 @@ def test_another_root_fails_every_chain(tmp_path: Path, case_package: bytes, log
     other.write_bytes(make_pki().root.certificate.public_bytes(Encoding.PEM))
     _, failed = verify(tmp_path, case_package, "--ca", other, "--log-key", log_vkey)
     numbers = [n for n, c in failed if n.startswith("TS-")]
-    # Every token's chain, and every certificate's signer (the same platform root).
-    assert {c for _, c in failed} == {"chain_trusted", "certificate_signature"}
+    # Every token's chain, every certificate's signer and the manifest's (the same root).
+    assert {c for _, c in failed} == {
+        "chain_trusted",
+        "certificate_signature",
+        "manifest_signature",
+    }
     assert len(numbers) == 6 and ("proofs/manifest.tsr", "chain_trusted") in failed
+    assert ("proofs/manifest.p7s", "manifest_signature") in failed
 
 
 # Every file, one byte flipped: that file is named, and nothing unrelated fails.
@@ -140,11 +145,11 @@ def _related(path: str, items: list[PackageItem]) -> set[str]:
         if ident in path:  # the item's bytes, token, proof or certificate
             return {path, item.number}
     if path == "manifest.json":
-        return {"package", "proofs/manifest.tsr"}
+        return {"package", "proofs/manifest.tsr", "proofs/manifest.p7s"}
     return {path}
 
 
-@pytest.mark.parametrize("index", range(17))
+@pytest.mark.parametrize("index", range(18))
 def test_one_flipped_byte_in_any_file_is_named(
     index: int,
     tmp_path: Path,
@@ -153,7 +158,7 @@ def test_one_flipped_byte_in_any_file_is_named(
     trusted: tuple[str, ...],
 ) -> None:
     files = members(case_package)
-    assert len(files) == 17  # 3 items + 3 tokens + 3 proofs + 3 PDFs + 2 certs + VERIFY.md + 2
+    assert len(files) == 18  # 3 items + 3 tokens + 3 proofs + 3 PDFs + 2 certs + VERIFY.md + 3
     path = sorted(files)[index]
     files[path] = flip(files[path])
     result, failed = verify(tmp_path, rezip(files), *trusted)
@@ -161,9 +166,11 @@ def test_one_flipped_byte_in_any_file_is_named(
     subjects = {s for s, _ in failed}
     if path == "manifest.json":
         assert ("proofs/manifest.tsr", "imprint_matches") in failed
+        assert ("proofs/manifest.p7s", "manifest_signature") in failed
         # A flipped hex digit may also make a listed hash disagree with its file.
-        assert subjects - {"package", "proofs/manifest.tsr"} <= set(files)
-    elif path == "proofs/manifest.tsr":
+        related = {"package", "proofs/manifest.tsr", "proofs/manifest.p7s"}
+        assert subjects - related <= set(files)
+    elif path in ("proofs/manifest.tsr", "proofs/manifest.p7s"):
         assert subjects == {path}
     else:
         assert (path, "file_sha256") in failed
@@ -306,7 +313,10 @@ def test_manifest_edited_and_recanonicalised(
     value["items"][0]["title"] = "edited"
     files["manifest.json"] = format_canonical_json(value)
     _, failed = verify(tmp_path, rezip(files), *trusted)
-    assert failed == {("proofs/manifest.tsr", "imprint_matches")}
+    assert failed == {
+        ("proofs/manifest.tsr", "imprint_matches"),
+        ("proofs/manifest.p7s", "manifest_signature"),
+    }
 
 
 def test_manifest_edited_without_recanonicalising(
@@ -315,7 +325,11 @@ def test_manifest_edited_without_recanonicalising(
     files = members(case_package)
     files["manifest.json"] = json.dumps(json.loads(files["manifest.json"]), indent=2).encode()
     _, failed = verify(tmp_path, rezip(files), *trusted)
-    assert failed == {("package", "manifest_canonical"), ("proofs/manifest.tsr", "imprint_matches")}
+    assert failed == {
+        ("package", "manifest_canonical"),
+        ("proofs/manifest.tsr", "imprint_matches"),
+        ("proofs/manifest.p7s", "manifest_signature"),
+    }
 
 
 def test_item_replaced_with_manifest_updated_to_match(
@@ -337,6 +351,7 @@ def test_item_replaced_with_manifest_updated_to_match(
     _, failed = verify(tmp_path, rezip(files), *trusted)
     assert failed == {
         ("proofs/manifest.tsr", "imprint_matches"),
+        ("proofs/manifest.p7s", "manifest_signature"),
         (item.number, "imprint_matches"),
         (item.number, "log_entry_matches"),
         (item.number, "inclusion_proof"),
