@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -23,10 +24,13 @@ from tests.support.tus import PATCH, TUS, tus_metadata
 from tests.unit.server import test_shares
 from tests.unit.server.test_shares import custody, error
 from timeseal.cli.main import app as cli
+from timeseal.core.cades.verify import parse_signed_data, verify_detached
+from timeseal.core.log_entry import format_entry, tsa_token_entry
 from timeseal.core.package import parse_manifest, verify_package
 from timeseal.core.package.layout import item_id
 from timeseal.core.pdf_signature import certificate_signature_check, verify_pdf_signatures
-from timeseal.core.tlog import parse_verifier_key
+from timeseal.core.tlog import leaf_hash, parse_verifier_key
+from timeseal.core.tsp.response import parse_response
 from timeseal.server.app import ServerSettings, create_app
 from timeseal.server.certificate import media
 from timeseal.server.runtime import datadir, platform_keys
@@ -282,3 +286,35 @@ def test_without_the_cjk_font_downloads_name_the_package_to_install(
     assert "install the fonts-noto-cjk package" in package.json()["error"]["message"]
     monkeypatch.setattr(media, "NOTO_CJK_REGULAR", font)
     assert server.get(f"/api/v1/evidence/{number}/certificate", headers=auth).status_code == 200
+
+
+def test_the_manifest_is_signed_by_the_installation_and_its_hash_is_in_the_log(
+    server: TestClient, data_dir: Path
+) -> None:
+    """What a package claims is the installation's (its document-signing certificate signs
+    the manifest), and the manifest's hash is in the public log: the TSA logs every token it
+    issues, the manifest's own among them, so a package version can be proven to exist."""
+    auth = bearer(server, data_dir)
+    number = seal(server, auth, PHOTO, "面单.jpg", "photo")
+    package = fetch(server, f"/api/v1/evidence/{number}/package", auth)
+    verified(data_dir, package)
+    files = zipfile.ZipFile(io.BytesIO(package))
+    manifest = files.read("manifest.json")
+    found = verify_detached(
+        parse_signed_data(files.read("proofs/manifest.p7s")),
+        manifest,
+        [x509.load_pem_x509_certificate((data_dir / "pki" / "root.pem").read_bytes())],
+        require_timestamp=True,
+    )
+    assert found.ok, found.failure_text()
+    docsign = x509.load_pem_x509_certificate((data_dir / "pki" / "docsign.pem").read_bytes())
+    assert found.signer == docsign
+
+    token = parse_response(files.read("proofs/manifest.tsr")).token
+    assert token is not None and token.tst_info.message_imprint == hashlib.sha256(manifest).digest()
+    leaf = leaf_hash(format_entry(tsa_token_entry(token))).hex()
+    deadline = time.monotonic() + 20
+    while (reply := server.get(f"/api/v1/log/leaf-index/{leaf}")).status_code == 404:
+        assert time.monotonic() < deadline, "the manifest's token never reached the log"
+        time.sleep(0.2)
+    assert reply.status_code == 200 and reply.json()["leaf_index"] >= 0
