@@ -193,3 +193,72 @@ def test_an_expired_signing_certificate_still_verifies_at_its_timestamp(sealer: 
     assert report.ok, report.failed
     section = report.section(SIGNATURE)
     assert section is not None and section.result.checks[0].status is Status.PASS
+
+
+def _drop_item(sealer: Sealer, package: bytes, index: int) -> bytes:
+    """Remove one item from a case package and every trace of it from the manifest, re-stamp
+    the edited manifest at the genuine TSA: what a party hiding an unhelpful item would do."""
+    files = members(package)
+    value = json.loads(files["manifest.json"])
+    dropped = value["items"].pop(index)
+    gone = {dropped["path"], dropped["token"], dropped["log_proof"], dropped["certificate"]}
+    value["case"]["items"] = [n for n in value["case"].get("items", []) if n != dropped["number"]]
+    value["files"] = [f for f in value["files"] if f["path"] not in gone]
+    for path in gone:
+        del files[path]
+    manifest = format_canonical_json(value)
+    files["manifest.json"] = manifest
+    files["proofs/manifest.tsr"] = sealer.stamp(hashlib.sha256(manifest).digest())
+    return rezip(files)
+
+
+def test_an_item_silently_dropped_from_a_case_package_is_invalid(
+    sealer: Sealer, case_package: bytes
+) -> None:
+    report = _verify(sealer, _drop_item(sealer, case_package, 1))
+    assert report.failed == ((SIGNATURE, Check.MANIFEST_SIGNATURE),)
+    assert report.assessment.verdict is Verdict.INVALID
+
+
+def test_another_items_genuine_certificate_does_not_pass_for_this_one(
+    sealer: Sealer, case_package: bytes
+) -> None:
+    """Both certificates are genuinely signed; swapping them (and fixing the listed hashes,
+    then re-stamping) still leaves a manifest the platform never signed."""
+    files = members(case_package)
+    value = json.loads(files["manifest.json"])
+    first, second = (item["certificate"] for item in value["items"][:2])
+    files[first], files[second] = files[second], files[first]
+    listed = {f["path"]: f for f in value["files"]}
+    for path in (first, second):
+        listed[path]["sha256"] = hashlib.sha256(files[path]).hexdigest()
+        listed[path]["size"] = len(files[path])
+    manifest = format_canonical_json(value)
+    files["manifest.json"] = manifest
+    files["proofs/manifest.tsr"] = sealer.stamp(hashlib.sha256(manifest).digest())
+    report = _verify(sealer, rezip(files))
+    assert report.failed == ((SIGNATURE, Check.MANIFEST_SIGNATURE),)
+    # Without re-listing, the swap is a changed file by name.
+    files = members(case_package)
+    files[first], files[second] = files[second], files[first]
+    report = _verify(sealer, rezip(files))
+    assert (first, Check.FILE_SHA256) in report.failed and (
+        second,
+        Check.FILE_SHA256,
+    ) in report.failed
+
+
+def test_a_certificate_removed_from_the_package_and_the_manifest_is_invalid(
+    sealer: Sealer, case_package: bytes
+) -> None:
+    files = members(case_package)
+    value = json.loads(files["manifest.json"])
+    path = value["items"][0]["certificate"]
+    value["items"][0]["certificate"] = None  # as a package built without one says
+    value["files"] = [f for f in value["files"] if f["path"] != path]
+    del files[path]
+    manifest = format_canonical_json(value)
+    files["manifest.json"] = manifest
+    files["proofs/manifest.tsr"] = sealer.stamp(hashlib.sha256(manifest).digest())
+    report = _verify(sealer, rezip(files))
+    assert report.failed == ((SIGNATURE, Check.MANIFEST_SIGNATURE),)
