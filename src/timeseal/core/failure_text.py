@@ -237,6 +237,11 @@ FAILURE_TEXT: dict[Check | Reason, tuple[str, str]] = {
         "取证前的环境检查未通过，取证被强制继续",
         "The pre-capture environment check failed and the capture was forced to go on",
     ),
+    Reason.TIMES_DISAGREE: (
+        "证据清单的时间戳与其封存时间相差过大：请核实清单是否在封存后另行加盖时间戳",
+        "The evidence list's timestamp is far from its sealing time: check whether it was "
+        "timestamped again after sealing",
+    ),
 }
 
 

@@ -12,7 +12,8 @@ in one :class:`Assessment`. Its verdict is, in this order:
                              HTTP error (4xx/5xx)
 (3) ``valid_with_warnings``  sound and complete, but trusted less than fully: the trust root
                              or log key was taken from the evidence itself, the TSA's clock
-                             was only vouched for locally, the environment check was forced
+                             was only vouched for locally, the environment check was forced,
+                             the manifest was timestamped long before or after its sealing
 (4) ``valid``                everything checked and passed
 
 A gap may *excuse* failed checks of its own subject that only restate it (a listed file
@@ -69,6 +70,7 @@ class Reason(enum.Enum):
     SELF_SUPPLIED_LOG_KEY = "self_supplied_log_key"  # log key taken from the evidence
     LOCAL_CLOCK_TSA = "local_clock_tsa"  # the TSA's time source is its own local clock
     FORCED_ENVIRONMENT = "forced_environment"  # the environment check failed, then forced
+    TIMES_DISAGREE = "times_disagree"  # the manifest's token is far from its sealing time
 
 
 SEVERITY: dict[Reason, Severity] = {
@@ -82,6 +84,7 @@ SEVERITY: dict[Reason, Severity] = {
     Reason.SELF_SUPPLIED_LOG_KEY: Severity.WARNING,
     Reason.LOCAL_CLOCK_TSA: Severity.WARNING,
     Reason.FORCED_ENVIRONMENT: Severity.WARNING,
+    Reason.TIMES_DISAGREE: Severity.WARNING,
 }
 
 

@@ -1,5 +1,6 @@
-"""Small pure helpers of the package verifier: a check list, the capture-window rule, how
-a wrong log entry is described, and certificate fingerprints as people compare them."""
+"""Small pure helpers of the package verifier: a check list, the capture-window and seal-time
+rules, how a wrong log entry is described, and certificate fingerprints as people compare
+them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from timeseal.core.package import layout
 from timeseal.core.package.manifest import ManifestItem
 from timeseal.core.tsp.response import TSTInfo
+from timeseal.core.verdict import Finding, Reason
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -30,6 +33,25 @@ def not_before_start(start: dt.datetime, tst: TSTInfo) -> tuple[Check, bool, str
     ok = tst.gen_time + accuracy >= start
     detail = f"genTime {tst.gen_time.isoformat()} ± {accuracy}, capture start {start.isoformat()}"
     return Check.CAPTURE_WINDOW, ok, detail if ok else "token predates capture: " + detail
+
+
+#: How far the manifest's token may lie from ``sealed_at``: the server stamps the manifest
+#: the moment it seals it, so minutes apart means the token was obtained some other time.
+SEAL_TOLERANCE = dt.timedelta(minutes=5)
+
+
+def seal_time_finding(sealed_at: dt.datetime, tst: TSTInfo) -> Finding | None:
+    """A warning when the manifest token's genTime (± its accuracy) is more than
+    :data:`SEAL_TOLERANCE` from the manifest's own ``sealed_at``."""
+    accuracy = tst.accuracy.total if tst.accuracy is not None else dt.timedelta(0)
+    apart = abs(tst.gen_time - sealed_at) - accuracy
+    if apart <= SEAL_TOLERANCE:
+        return None
+    detail = (
+        f"genTime {tst.gen_time.isoformat()} ± {accuracy}, sealed_at {sealed_at.isoformat()}: "
+        f"{apart} apart, more than {SEAL_TOLERANCE}"
+    )
+    return Finding(layout.MANIFEST_TOKEN, Reason.TIMES_DISAGREE, detail)
 
 
 def entry_difference(found: bytes, expected: bytes) -> str:

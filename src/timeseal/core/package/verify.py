@@ -11,6 +11,8 @@ number):
                          FILE_LISTED fails for each file in the ZIP the manifest does not list
 (3) proofs/manifest.tsr  the RFC 3161 checks (timeseal.core.tsp.verify) over SHA-256 of the
                          manifest.json bytes as found
+                         (a token more than 5 minutes from ``sealed_at`` is a warning,
+                         ``Reason.TIMES_DISAGREE``)
     proofs/manifest.p7s  MANIFEST_SIGNATURE: the platform's signature over them
                          (:mod:`._signature`); without it nothing a manifest claims is
                          attributable, so a package without one is invalid
@@ -52,7 +54,13 @@ from timeseal.core.package._read import (
     looks_like_package,
     read_archive,
 )
-from timeseal.core.package._rules import Checks, capture_window, entry_difference, fingerprint
+from timeseal.core.package._rules import (
+    Checks,
+    capture_window,
+    entry_difference,
+    fingerprint,
+    seal_time_finding,
+)
 from timeseal.core.package._signature import check_manifest_signature
 from timeseal.core.package.canonical import parse_canonical_json
 from timeseal.core.package.manifest import Manifest, ManifestItem, manifest_from_json
@@ -167,6 +175,7 @@ class _Run:
                 builder = builder.add_intermediate(cert)
             verifier = builder.build()
         sections.append(self._check_manifest_token(manifest_member, verifier))
+        self._check_seal_time(manifest, sections[-1])
         sections.append(check_manifest_signature(self.archive, anchors))
         for item in manifest.items if manifest is not None else ():
             if self.progress is not None:
@@ -301,6 +310,15 @@ class _Run:
             digest = manifest.sha256 if manifest is not None and not manifest.error else b""
             self._verify_token(c, layout.MANIFEST_TOKEN, response, digest, verifier)
         return Section(layout.MANIFEST_TOKEN, c.result())
+
+    def _check_seal_time(self, manifest: Manifest | None, token_section: Section) -> None:
+        """A manifest token that verified but lies far from ``sealed_at`` is flagged."""
+        tst = next((t for s, t in self.tst_infos if s == layout.MANIFEST_TOKEN), None)
+        if manifest is None or tst is None or not token_section.result.ok:
+            return
+        finding = seal_time_finding(manifest.sealed_at, tst)
+        if finding is not None:
+            self.reasons.append(finding)
 
     def _token(self, c: Checks, path: str) -> TimeStampResponse | None:
         try:

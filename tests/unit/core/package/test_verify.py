@@ -12,11 +12,19 @@ import pytest
 from cryptography import x509
 
 from tests.support.pki import PKIFixture
-from tests.unit.core.package.helpers import CAPTURE, Sealer, members, rezip, three_specs
+from tests.unit.core.package.helpers import (
+    CAPTURE,
+    GEN_TIME,
+    Sealer,
+    members,
+    rezip,
+    three_specs,
+)
 from timeseal.core.package import (
     CaptureWindow,
     PackageItem,
     PackageReport,
+    build_package,
     parse_manifest,
     verify_package,
 )
@@ -26,6 +34,7 @@ from timeseal.core.tlog import (
     format_verifier_key,
     generate_signer_key,
 )
+from timeseal.core.verdict import Reason, Verdict
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
 
 
@@ -304,3 +313,47 @@ def test_a_cosigner_key_as_the_packaged_log_key_fails(case_package: bytes) -> No
     assert package is not None
     log_key = package.result.get(Check.LOG_KEY)
     assert log_key is not None and "is not an Ed25519 log key" in log_key.detail
+
+
+@pytest.mark.parametrize("shift_minutes", [-60, 6, 30])
+def test_a_manifest_token_far_from_the_sealing_time_is_flagged(
+    shift_minutes: int, sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    """The server stamps a manifest as it seals it: a token minutes away (beyond the token's
+    accuracy and 5 minutes) was obtained some other time, and the verdict says so."""
+    out = io.BytesIO()
+    build_package(
+        out,
+        case_items,
+        tsa_chain=sealer.pki.chain,
+        log_key=sealer.key.verifier_key,
+        sealed_at=GEN_TIME - dt.timedelta(minutes=shift_minutes),
+        stamp=sealer.stamp,
+        sign=sealer.sign,
+        case={},
+    )
+    report = _verify(sealer, out.getvalue())
+    assert isinstance(report, PackageReport) and report.ok
+    assessment = report.assessment
+    assert assessment.verdict is Verdict.VALID_WITH_WARNINGS
+    [finding] = assessment.findings
+    assert (finding.subject, finding.code) == ("proofs/manifest.tsr", Reason.TIMES_DISAGREE)
+
+
+def test_a_manifest_token_within_five_minutes_and_its_accuracy_is_not_flagged(
+    sealer: Sealer, case_items: list[PackageItem]
+) -> None:
+    out = io.BytesIO()
+    build_package(
+        out,
+        case_items,
+        tsa_chain=sealer.pki.chain,
+        log_key=sealer.key.verifier_key,
+        sealed_at=GEN_TIME - dt.timedelta(minutes=5, milliseconds=500),  # accuracy is 500 ms
+        stamp=sealer.stamp,
+        sign=sealer.sign,
+        case={},
+    )
+    report = _verify(sealer, out.getvalue())
+    assert isinstance(report, PackageReport)
+    assert report.assessment.verdict is Verdict.VALID
