@@ -1,9 +1,12 @@
 """An evidence package checked with no TimeSeal software: the commands of its VERIFY.md run
-literally in bash (cwd = the unzipped package), and ``openssl ts -verify`` on every token."""
+literally in plain bash, as pasted into a shell without ``-e`` (cwd = the unzipped package),
+and ``openssl ts -verify`` on every token."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import io
 import os
 import re
 import subprocess
@@ -11,14 +14,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.support.openssl import ts_verify
-from tests.support.pki import PKIFixture, make_pki
+from tests.support.pki import NOW, PKIFixture, make_pki
 from tests.unit.core.package.helpers import GEN_TIME, Sealer, flip, three_specs
+from timeseal.core import pki
 from timeseal.core.cades.sign import sign_detached
-from timeseal.core.package import PackageItem, parse_manifest
+from timeseal.core.package import PackageItem, parse_manifest, verify_package
 from timeseal.core.package.layout import log_proof_path, token_path
+from timeseal.core.pdf_signature import certificate_signature_check
 from timeseal.core.signers import KeySigner
 from timeseal.core.tlog import parse_tlog_proof
 
@@ -51,8 +57,9 @@ def blocks(directory: Path) -> list[str]:
 
 
 def run(directory: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` as a reader pasting it into bash would run it: no ``-e`` of our own."""
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
+        ["bash", "-c", script],
         cwd=directory,
         env=_ENV,
         capture_output=True,
@@ -103,6 +110,48 @@ def test_swapped_tokens_fail_openssl_and_the_log_check(
     assert run(unzipped, scripts[1]).returncode != 0
     log = run(unzipped, scripts[3])
     assert log.returncode != 0 and "the leaf is not in the checkpoint" in log.stderr
+
+
+def test_a_failed_log_check_stops_the_block_there(
+    unzipped: Path, sealed: tuple[Sealer, list[PackageItem], bytes]
+) -> None:
+    """Once printed ✗ then ✓ and exited 0: now the first failure ends the block, non-zero."""
+    first = unzipped / log_proof_path(sealed[1][0].number)
+    lines = first.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith("index "))
+    lines[index + 1] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"  # a wrong path hash
+    first.write_text("".join(lines))
+    log = run(unzipped, blocks(unzipped)[3])
+    assert log.returncode != 0
+    assert "the leaf is not in the checkpoint" in log.stderr
+    assert "已收录于日志 in the log" not in log.stdout  # not even for the items after it
+
+
+def test_the_commands_work_after_the_tsa_certificate_expired(tmp_path: Path) -> None:
+    """-attime: each token is checked at its own time, as RFC 3161 Appendix B asks. The TSA
+    certificate here was valid for one day in 2026-11 and has expired since."""
+    root = pki.create_root_ca(now=NOW)
+    key = ec.generate_private_key(ec.SECP256R1())
+    tsa = pki.create_tsa_certificate(root, key.public_key(), now=NOW, validity=dt.timedelta(days=1))
+    assert tsa.not_valid_after_utc < dt.datetime.now(dt.UTC)
+    sealer = Sealer(PKIFixture(root=root, tsa=pki.IssuedCertificate(key=key, certificate=tsa)))
+    package = sealer.build(sealer.items(three_specs()))
+    report = verify_package(
+        io.BytesIO(package),
+        roots=[root.certificate],
+        log_key=sealer.key.verifier_key,
+        certificate_check=certificate_signature_check,
+    )
+    assert report.ok, report.failed  # and so does the offline verifier
+    target = tmp_path / "package"
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        zf.extractall(target)
+    for script in blocks(target):
+        outcome = run(target, script)
+        assert outcome.returncode == 0, outcome.stderr
+    without = run(target, re.sub(r" -attime \d+", "", blocks(target)[1]))
+    assert without.returncode != 0  # today's clock alone refuses the expired certificate
+    assert "certificate has expired" in without.stdout + without.stderr
 
 
 def test_a_proof_from_another_log_fails_the_log_check(

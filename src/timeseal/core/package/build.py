@@ -121,7 +121,12 @@ def build_package(
     listed = [FileEntry(e.path, e.size, e.sha256) for e in entries]
     listed += [FileEntry(p, len(d), hashlib.sha256(d).digest()) for p, d in small.items()]
     small[layout.VERIFY_MD] = render_verify_md(
-        entries, sorted(listed, key=lambda f: f.path), tsa_chain=tsa_chain, log_key=log_key
+        entries,
+        sorted(listed, key=lambda f: f.path),
+        tsa_chain=tsa_chain,
+        log_key=log_key,
+        token_times={number: _gen_time(der) for number, der in tokens.items()},
+        sealed_at=sealed_at,
     )
     verify_md = small[layout.VERIFY_MD]
     listed.append(FileEntry(layout.VERIFY_MD, len(verify_md), hashlib.sha256(verify_md).digest()))
@@ -234,6 +239,13 @@ def _response_der(der: bytes, digest: bytes, what: str) -> bytes:
         response = parse_response(wrapped)
     _require_token_over(response, digest, what)
     return response.der
+
+
+def _gen_time(response_der: bytes) -> dt.datetime:
+    """The genTime of a response :func:`_response_der` accepted (so it parses and is granted)."""
+    token = parse_response(response_der).token
+    assert token is not None
+    return token.tst_info.gen_time
 
 
 def _require_token_over(response: TimeStampResponse, digest: bytes, what: str) -> None:

@@ -1,14 +1,24 @@
 """``VERIFY.md``: how to verify a package with bash, coreutils and OpenSSL alone (中文 first).
 
-Every ``sh`` block is a self-contained bash script (``bash -euo pipefail``); a test runs them
-literally in an extracted package and expects success on a good one and failure on a
-tampered one. Each check that fails calls ``fail``, which prints why and returns 1.
+Every ``sh`` block is a self-contained bash script run in a subshell with ``set -euo
+pipefail``, so that pasted into an interactive shell it stops at the first failed step (and
+exits non-zero) without closing the reader's terminal. A test runs each block literally in an
+extracted package with plain ``bash -c`` and expects success on a good one and failure, at
+the failing step, on a tampered one. Each check that fails calls ``fail``, which prints why
+and returns 1.
+
+Every ``openssl`` verification runs with ``-attime``: a token at its own genTime, the
+manifest's token and signature at ``sealed_at``; so the commands keep working after the TSA's
+and the signer's certificates expire (RFC 3161 Appendix B), the chain being checked when it
+was used.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -20,8 +30,12 @@ from timeseal.core.tlog.note import VerifierKey, format_verifier_key
 
 _OPENSSL_TS = (
     "openssl ts -verify -in {token} -data {data} "
-    f"-CAfile {layout.TSA_CHAIN} -untrusted {layout.TSA_CHAIN}"
+    f"-CAfile {layout.TSA_CHAIN} -untrusted {layout.TSA_CHAIN} -attime {{attime}}"
 )
+#: Opens and closes every ``sh`` block: a subshell, so ``set -e`` stops the block, not the
+#: reader's shell.
+_BEGIN = "(\nset -euo pipefail"
+_END = ")"
 
 #: Canonical JSON puts each ``files`` entry as {"path":…,"sha256":…,"size":N} (sorted keys,
 #: no whitespace, paths without quotes or escapes), so grep and sed can read it.
@@ -73,6 +87,12 @@ def _fingerprints(chain: Sequence[x509.Certificate]) -> list[tuple[str, str]]:
     return out
 
 
+def _epoch(t: dt.datetime) -> int:
+    """``-attime``'s value: whole seconds since 1970, rounded up so a token issued within the
+    second counts."""
+    return math.ceil(t.timestamp())
+
+
 def _q(text: str) -> str:
     """Single-quoted for bash (evidence numbers may end in ``$``)."""
     return "'" + text.replace("'", "'\\''") + "'"
@@ -84,15 +104,18 @@ def render_verify_md(
     *,
     tsa_chain: Sequence[x509.Certificate],
     log_key: VerifierKey,
+    token_times: Mapping[str, dt.datetime],
+    sealed_at: dt.datetime,
 ) -> bytes:
     """The VERIFY.md for a package holding ``items`` and listing ``files`` (VERIFY.md's own
-    entry cannot be among them; manifest.json is checked by its token instead)."""
+    entry cannot be among them; manifest.json is checked by its token instead).
+    ``token_times``: each item's token genTime, by evidence number."""
     lines = [
         *_introduction(),
         *_trust_anchor_section(tsa_chain, log_key),
         *_file_digests_section(files),
-        *_timestamps_section(items),
-        *_signature_section(),
+        *_timestamps_section(items, token_times, sealed_at),
+        *_signature_section(sealed_at),
         *_log_section(items),
     ]
     return ("\n".join(lines)).encode("utf-8")
@@ -104,11 +127,17 @@ def _introduction() -> list[str]:
         "",
         "本证据包无需任何 TimeSeal 软件即可验证：只需 bash、sha256sum（coreutils）和 OpenSSL。",
         "先解压本包，在解压出的目录中打开终端，依次把下面每个代码块粘贴到 bash 中运行。",
-        "任何一步失败都会打印“✗ 失败 FAILED”。",
+        "任何一步失败都会打印“✗ 失败 FAILED”或“FAILED”，该代码块随即停止并返回非零状态",
+        "（每个代码块在子 shell 中运行，不会关闭您的终端）。需要 OpenSSL 3.0 或更新版本，",
+        "以及 GNU coreutils（Linux 自带；macOS 上请先 `brew install coreutils openssl@3`，",
+        "并使用其 sha256sum 与 openssl）。",
         "",
         "This package can be verified without any TimeSeal software: bash, sha256sum",
         "(coreutils) and OpenSSL are enough. Unzip it, open a terminal in the unzipped folder,",
-        "and paste each code block below into bash. Any failing step prints “✗ 失败 FAILED”.",
+        "and paste each code block below into bash. Any failing step prints “✗ 失败 FAILED” or",
+        "“FAILED”, and the block stops there with a non-zero status (each block runs in a",
+        "subshell, so your terminal stays open). Needs OpenSSL 3.0 or later and GNU coreutils",
+        "(standard on Linux; on macOS, `brew install coreutils openssl@3` and use those).",
         "",
     ]
 
@@ -153,16 +182,20 @@ def _file_digests_section(files: Sequence[FileEntry]) -> list[str]:
         "it does not depend on this file; step 2 proves `manifest.json` is the sealed one.",
         "",
         "```sh",
+        _BEGIN,
         "sha256sum --strict -c <<'EOF'",
         *(f"{f.sha256.hex()}  {f.path}" for f in files),
         "EOF",
         _FROM_MANIFEST,
+        _END,
         "```",
         "",
     ]
 
 
-def _timestamps_section(items: Sequence[ManifestItem]) -> list[str]:
+def _timestamps_section(
+    items: Sequence[ManifestItem], token_times: Mapping[str, dt.datetime], sealed_at: dt.datetime
+) -> list[str]:
     """Step 2: ``openssl ts -verify`` for each item's token and the manifest's."""
     return [
         "## 2. 时间戳 / RFC 3161 timestamps",
@@ -178,14 +211,21 @@ def _timestamps_section(items: Sequence[ManifestItem]) -> list[str]:
         "file holds the TSA certificate too.",
         "",
         "```sh",
-        *(_OPENSSL_TS.format(token=item.token, data=item.path) for item in items),
-        _OPENSSL_TS.format(token=layout.MANIFEST_TOKEN, data=layout.MANIFEST),
+        _BEGIN,
+        *(
+            _OPENSSL_TS.format(token=i.token, data=i.path, attime=_epoch(token_times[i.number]))
+            for i in items
+        ),
+        _OPENSSL_TS.format(
+            token=layout.MANIFEST_TOKEN, data=layout.MANIFEST, attime=_epoch(sealed_at)
+        ),
+        _END,
         "```",
         "",
     ]
 
 
-def _signature_section() -> list[str]:
+def _signature_section(sealed_at: dt.datetime) -> list[str]:
     """Step 3: ``openssl cms -verify`` of the platform's signature over manifest.json, and the
     signer certificate's purpose (document signing, RFC 9336), which ``-purpose any`` leaves
     to us."""
@@ -203,16 +243,19 @@ def _signature_section() -> list[str]:
         "command prints `CMS Verification successful`.",
         "",
         "```sh",
+        _BEGIN,
         _FAIL,
         "work=$(mktemp -d)",
         f"openssl cms -verify -binary -inform DER -in {layout.MANIFEST_SIGNATURE} "
         f"-content {layout.MANIFEST} \\",
-        f'  -CAfile {layout.TSA_CHAIN} -purpose any -signer "$work/signer.pem" -out /dev/null \\',
+        f"  -CAfile {layout.TSA_CHAIN} -purpose any -attime {_epoch(sealed_at)} "
+        '-signer "$work/signer.pem" -out /dev/null \\',
         f'  || fail "{layout.MANIFEST_SIGNATURE}: the signature does not verify"',
         'openssl x509 -in "$work/signer.pem" -noout -ext extendedKeyUsage '
         "| grep -Eq '1\\.3\\.6\\.1\\.5\\.5\\.7\\.3\\.36|Document Signing' \\",
         f'  || fail "{layout.MANIFEST_SIGNATURE}: the signer is not for signing documents"',
         'echo "✓ manifest.json: 平台签名有效 signed by the platform"',
+        _END,
         "```",
         "",
     ]
@@ -241,9 +284,11 @@ def _log_section(items: Sequence[ManifestItem]) -> list[str]:
         "hash, and the checkpoint must carry an Ed25519 signature by `certs/log.vkey`.",
         "",
         "```sh",
+        _BEGIN,
         _FAIL,
         _LOG_FUNCTIONS,
         *(_log_commands(item) for item in items),
+        _END,
         "```",
         "",
     ]
