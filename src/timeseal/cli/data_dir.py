@@ -59,6 +59,9 @@ def default_log_key() -> Path | None:
 def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     """Create the data directory: root CA, TSA certificate and configuration, and bind it to
     its database ($TIMESEAL_DATABASE_URL, else SQLite in the directory). Idempotent."""
+    from cryptography import x509
+
+    from timeseal.core.pki import sha256_fingerprint
     from timeseal.server.runtime import datadir, platform_keys
 
     config = datadir.initialise(data_dir, now=utc_now())
@@ -67,4 +70,8 @@ def init(data_dir: DataDirOption = cli_settings.DEFAULT_DATA_DIR) -> None:
     typer.echo(f"data directory {data_dir.resolve()}")
     typer.echo(f"database {config.database.location} (id {config.database.id})")
     typer.echo(f"TSA policy {config.tsa.policy}")
-    typer.echo(f"root certificate {platform_keys.root_certificate_path(data_dir).resolve()}")
+    root_path = platform_keys.root_certificate_path(data_dir).resolve()
+    typer.echo(f"root certificate {root_path}")
+    root = x509.load_pem_x509_certificate(root_path.read_bytes())
+    # What verifiers compare with: publish it where your users can find it independently.
+    typer.echo(f"root SHA-256 fingerprint {sha256_fingerprint(root)}")

@@ -55,6 +55,13 @@ class IssuedCertificate:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def sha256_fingerprint(certificate: x509.Certificate) -> str:
+    """The certificate's SHA-256 fingerprint as ``openssl x509 -noout -fingerprint -sha256``
+    prints it (``AB:CD:…``, 32 pairs): what people compare with a published one."""
+    digest = certificate.fingerprint(hashes.SHA256()).hex().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
 def _require_aware(now: dt.datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")

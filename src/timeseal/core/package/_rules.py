@@ -5,14 +5,13 @@ them."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.core.package import layout
 from timeseal.core.package.manifest import ManifestItem
+from timeseal.core.pki import sha256_fingerprint
 from timeseal.core.tsp.response import TSTInfo
 from timeseal.core.verdict import Finding, Reason
 from timeseal.core.verification import Check, CheckResult, Status, VerificationResult
@@ -69,10 +68,7 @@ def entry_difference(found: bytes, expected: bytes) -> str:
 
 def fingerprint(cert: x509.Certificate) -> str:
     """``subject SHA256 AB:CD:…``, as ``openssl x509 -fingerprint -sha256`` prints it."""
-    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
-    return f"{cert.subject.rfc4514_string()} SHA256 " + ":".join(
-        digest[i : i + 2] for i in range(0, len(digest), 2)
-    )
+    return f"{cert.subject.rfc4514_string()} SHA256 {sha256_fingerprint(cert)}"
 
 
 class Checks:

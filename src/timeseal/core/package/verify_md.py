@@ -16,16 +16,15 @@ was used.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from timeseal.core.log_entry import EVIDENCE_HEADER
 from timeseal.core.package import layout
 from timeseal.core.package.manifest import FileEntry, ManifestItem
+from timeseal.core.pki import sha256_fingerprint
 from timeseal.core.tlog.note import VerifierKey, format_verifier_key
 
 _OPENSSL_TS = (
@@ -78,13 +77,11 @@ log_name=$(cut -d+ -f1 certs/log.vkey)"""
 
 
 def _fingerprints(chain: Sequence[x509.Certificate]) -> list[tuple[str, str]]:
-    out = []
-    for cert in chain:
-        if cert.issuer == cert.subject:
-            digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
-            pairs = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-            out.append((cert.subject.rfc4514_string(), pairs))
-    return out
+    return [
+        (cert.subject.rfc4514_string(), sha256_fingerprint(cert))
+        for cert in chain
+        if cert.issuer == cert.subject
+    ]
 
 
 def _epoch(t: dt.datetime) -> int:

@@ -37,6 +37,7 @@ from starlette.types import Message
 
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import TimeSealError
+from timeseal.core.pki import sha256_fingerprint
 from timeseal.core.text import is_ascii_decimal
 from timeseal.core.tlog import VerifierKey, verify_tlog_proof
 from timeseal.core.tsp.response import TSTInfo, parse_response
@@ -217,9 +218,19 @@ def _empty_form() -> dict[str, Any]:
     }
 
 
+def _page_context(request: Request) -> dict[str, Any]:
+    """The page's empty forms, the visitor's layout, and the roots this server verifies
+    against with their SHA-256 fingerprints, which readers compare with a package's."""
+    roots = [
+        (root.subject.rfc4514_string(), sha256_fingerprint(root))
+        for root in web_settings(request).roots
+    ]
+    return {**_empty_form(), **visitor_context(request), "root_fingerprints": roots}
+
+
 async def verify_page(request: Request) -> Response:
     records = public_records(request)
-    context = {**_empty_form(), **visitor_context(request)}
+    context = _page_context(request)
     number = request.query_params.get("number", "").strip()[:64]
     sha256_text = request.query_params.get("sha256", "").strip()[:200]
     context["number"] = number
@@ -250,7 +261,7 @@ async def verify_page(request: Request) -> Response:
 
 
 async def token_page(request: Request) -> Response:
-    context = {**_empty_form(), **visitor_context(request)}
+    context = _page_context(request)
     pages, records, settings = web_pages(request), public_records(request), web_settings(request)
 
     def fail(error: str, status: int) -> Response:
@@ -298,7 +309,7 @@ async def token_page(request: Request) -> Response:
 
 
 async def package_page(request: Request) -> Response:
-    context = {**_empty_form(), **visitor_context(request)}
+    context = _page_context(request)
     settings = web_settings(request)
     pages = web_pages(request)
     return await verify_package_upload(request, pages, settings.roots, settings.log_key, context)

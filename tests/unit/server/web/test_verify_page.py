@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -398,3 +400,21 @@ def test_a_failed_log_check_makes_the_report_invalid() -> None:
         assert with_log_checks(report, good).result == VerificationResult(
             token.checks + good.checks
         )
+
+
+def test_the_page_publishes_the_root_fingerprint_as_openssl_prints_it(
+    anonymous: TestClient, data_dir: Path
+) -> None:
+    """A reader compares it with a package's VERIFY.md, a certificate or the operator's word."""
+    page = anonymous.get("/verify")
+    printed = re.findall(r"data-root-fingerprint>([0-9A-F:]+)<", page.text)
+    openssl = subprocess.run(
+        ["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+        input=(data_dir / "pki" / "root.pem").read_bytes(),
+        capture_output=True,
+        check=True,
+    )
+    assert printed == [openssl.stdout.decode().strip().split("=", 1)[1]]
+    assert "本服务的根证书" in page.text
+    english = anonymous.get("/verify?lang=en")
+    assert "This service's root certificate" in english.text and printed[0] in english.text
