@@ -88,6 +88,10 @@ def certificate_kit(data_dir: Path) -> Iterator[CertificateKit]:
         engine.dispose()
 
 
+#: A root fingerprint as openssl prints it (32 pairs).
+ROOT_FINGERPRINT = ":".join(f"{b:02X}" for b in range(0xA0, 0xC0))
+
+
 def sample_facts(
     *,
     title: str = "客服聊天记录被删除前的录屏",
@@ -116,6 +120,7 @@ def sample_facts(
         checkpoint=Checkpoint("timeseal.local/log/0123456789ab", 43, bytes(range(32))),
         environment_check=environment_check,
         target_verification=target_verification,
+        root_fingerprint=ROOT_FINGERPRINT,
     )
 
 

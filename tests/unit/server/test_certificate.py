@@ -19,6 +19,7 @@ from PIL import Image
 from tests.support.certificates import (
     BASE_URL,
     NUMBER,
+    ROOT_FINGERPRINT,
     CertificateKit,
     certificate_kit,
     sample_facts,
@@ -88,6 +89,9 @@ def test_text_has_the_chinese_labels_number_and_digest(photo_pdf: Path) -> None:
     assert "2026-11-29 11:00:00.123 UTC" in text
     assert "客服聊天记录被删除前的录屏" in text
     assert NOT_PROVIDED in text  # target verification was not given
+    assert "签发时间" in text and "根证书指纹" in text
+    assert ROOT_FINGERPRINT[:47] in text and ROOT_FINGERPRINT[48:] in text
+    assert "VERIFY.md" in text and "timeseal verify" in text  # how to verify offline
 
 
 def _page_png(pdf: Path, tmp_path: Path, dpi: int = 100) -> Path:
@@ -253,6 +257,37 @@ def test_facts_from_a_record(kit: CertificateKit) -> None:
     assert facts.issued_at == dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
     bare = facts_from_record(_record(kit, {}), checkpoint=None, base_url=BASE_URL)
     assert bare.capture_start is None and bare.environment_check is None
+    assert bare.root_fingerprint is None
+
+
+def test_a_browser_captures_recorded_environment_is_shown(kit: CertificateKit) -> None:
+    """A browser capture runs no environment check but records its environment: the
+    certificate says so rather than "not provided"."""
+    browser = {
+        "user_agent": "Mozilla/5.0 (Linux; Android 15) Chrome/131.0",
+        "timezone": "Asia/Shanghai",
+        "utc_offset_minutes": 480,
+        "clock_offset_ms": -12,
+        "clock_round_trip_ms": 48,
+    }
+    facts = facts_from_record(
+        _record(kit, {"browser_environment": browser}),
+        checkpoint=None,
+        base_url=BASE_URL,
+        root_fingerprint=ROOT_FINGERPRINT,
+    )
+    summary = facts.environment_check
+    assert summary is not None and summary.startswith("浏览器取证，未做环境检测")
+    assert "Chrome/131.0" in summary and "Asia/Shanghai (UTC+8)" in summary
+    assert "clock offset -12 ms" in summary and "round trip 48 ms" in summary
+    assert facts.root_fingerprint == ROOT_FINGERPRINT
+    unmeasured = facts_from_record(
+        _record(kit, {"browser_environment": {"clock_error": "timeout"}}),
+        checkpoint=None,
+        base_url=BASE_URL,
+    )
+    assert unmeasured.environment_check is not None
+    assert "clock not measured" in unmeasured.environment_check
 
 
 # -- the document signer of the data dir ----------------------------------------------------

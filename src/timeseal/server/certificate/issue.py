@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from timeseal.core.package import JSONObject, format_canonical_json
+from timeseal.core.pki import sha256_fingerprint
 from timeseal.server.evidence.vault import NotSequenced, VaultService
 from timeseal.server.refusal import Refusal
 from timeseal.server.runtime.platform_keys import DocumentSigner
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 #: Part of every certificate's fingerprint: raising it issues every certificate afresh once.
-CERTIFICATE_VERSION = 1
+CERTIFICATE_VERSION = 2  # 2: issue date, root fingerprint, offline steps, browser environment
 #: Images larger than this get no thumbnail (it would be read into memory whole).
 MAX_PREVIEW_IMAGE_BYTES = 64 << 20
 
@@ -116,11 +117,13 @@ class CertificateIssuer:
                 raise Refusal("certificate_font_missing") from exc
         if self._signer is None:
             self._signer = CertificateSigner(self._identity, self._tsa())
+        root = self._identity.chain[-1]
         facts = facts_from_record(
             record,
             checkpoint=receipt.checkpoint.checkpoint,
             base_url=self._base_url(),
             issued_at=self._clock(),
+            root_fingerprint=sha256_fingerprint(root) if root.issuer == root.subject else None,
         )
         preview = await anyio.to_thread.run_sync(_preview, self.vault.blobs, record)
         return await build_certificate(

@@ -79,6 +79,7 @@ class CertificateFacts:
     checkpoint: Checkpoint | None = None
     environment_check: str | None = None
     target_verification: str | None = None
+    root_fingerprint: str | None = None  # the installation root's, as openssl prints it
 
     def __post_init__(self) -> None:
         if len(self.content_sha256) != 32:
@@ -102,12 +103,14 @@ def facts_from_record(
     checkpoint: Checkpoint | None,
     base_url: str,
     issued_at: dt.datetime | None = None,
+    root_fingerprint: str | None = None,
 ) -> CertificateFacts:
     """The facts of a sealed record: its columns, its token's TSTInfo, its capture metadata.
 
     Capture metadata is free-form JSON; we read ``started_at``/``ended_at`` (ISO 8601),
     ``environment_check`` and ``target_verification`` (a string, or an object whose
-    ``verdict``, ``summary`` or ``status`` we show).
+    ``verdict``, ``summary`` or ``status`` we show); a browser capture records no check but
+    ``browser_environment``, which is summarised instead (browser, time zone, clock offset).
     """
     token = parse_response(record.tsr_der).token
     if token is None:
@@ -132,8 +135,10 @@ def facts_from_record(
         capture_end=_time(capture, "ended_at", "end"),
         leaf_index=record.leaf_index,
         checkpoint=checkpoint,
-        environment_check=_summary(capture.get("environment_check")),
+        environment_check=_summary(capture.get("environment_check"))
+        or _browser_summary(capture.get("browser_environment")),
         target_verification=_summary(capture.get("target_verification")),
+        root_fingerprint=root_fingerprint,
     )
 
 
@@ -170,6 +175,29 @@ def _summary(value: object) -> str | None:
         parts = [str(value[k]) for k in ("verdict", "status", "summary") if value.get(k)]
         return " — ".join(parts) if parts else None
     return None
+
+
+def _browser_summary(value: object) -> str | None:
+    """What a browser capture recorded of its environment, in one or two lines."""
+    if not isinstance(value, Mapping):
+        return None
+    parts = []
+    agent = value.get("user_agent")
+    if isinstance(agent, str) and agent:
+        parts.append(f"浏览器 browser: {agent[:120]}")
+    zone, offset = value.get("timezone"), value.get("utc_offset_minutes")
+    if isinstance(zone, str) and isinstance(offset, int):
+        parts.append(f"时区 time zone {zone} (UTC{offset / 60:+g})")
+    clock, trip = value.get("clock_offset_ms"), value.get("clock_round_trip_ms")
+    if isinstance(clock, int) and isinstance(trip, int):
+        parts.append(f"与服务器时钟偏差 clock offset {clock} ms (往返 round trip {trip} ms)")
+    elif value.get("clock_error"):
+        parts.append("时钟未能测量 clock not measured")
+    if not parts:
+        return None
+    return "浏览器取证，未做环境检测；记录的环境 browser capture, no check; recorded: " + "; ".join(
+        parts
+    )
 
 
 async def build_certificate(
@@ -229,17 +257,28 @@ def _rows(facts: CertificateFacts) -> list[tuple[str, str]]:
         ("日志检查点\nLog checkpoint", checkpoint),
         ("环境检测\nEnvironment check", facts.environment_check or NOT_PROVIDED),
         ("目标核验\nTarget verification", facts.target_verification or NOT_PROVIDED),
+        ("签发时间\nIssued", _both(facts.issued_at)),
+        ("根证书指纹\nRoot SHA-256", _fingerprint_lines(facts.root_fingerprint)),
     ]
+
+
+def _fingerprint_lines(fingerprint: str | None) -> str:
+    """The 32 pairs in two lines of 16, so the cell stays narrow and each half reads aloud."""
+    if fingerprint is None:
+        return NOT_PROVIDED
+    return f"{fingerprint[:47]}\n{fingerprint[48:]}"
 
 
 _HEADING = "电子数据存证证书"
 _HEADING_EN = "Certificate of Electronic Evidence"
 _STATEMENT = (
-    "本证书记载的文件哈希已由时间戳机构按 RFC 3161 签发时间戳，并记入公开的只增日志。"
-    "本证书本身经数字签名并加盖文档时间戳；扫描二维码或访问下方地址可核验。\n"
-    "The SHA-256 above was time-stamped under RFC 3161 and recorded in a public append-only "
-    "log. This PDF is digitally signed and carries a document timestamp; scan the code or "
-    "open the address below to verify."
+    "本证书所载文件哈希已按 RFC 3161 加盖时间戳并记入公开只增日志；本 PDF 经数字签名并带文档"
+    "时间戳。扫码或访问下方地址核验；离线核验按证据包内 VERIFY.md（或 timeseal verify "
+    "证据包.zip --ca root.pem），根证书指纹须与上表一致。\n"
+    "The SHA-256 above is RFC 3161 time-stamped and in a public append-only log; this PDF is "
+    "signed and document-timestamped. Verify by the code or address below; offline, follow "
+    "the package's VERIFY.md (or timeseal verify PACKAGE.zip --ca root.pem); the root "
+    "fingerprint must match the one above."
 )
 
 
@@ -295,8 +334,8 @@ def _table(pdf: FPDF, rows: list[tuple[str, str]]) -> None:
     with pdf.table(
         col_widths=(42, 138),
         first_row_as_headings=False,
-        line_height=4.2,
-        padding=1.2,
+        line_height=3.9,
+        padding=1.0,
         borders_layout=TableBordersLayout.HORIZONTAL_LINES,
         text_align=("LEFT", "LEFT"),
     ) as table:
