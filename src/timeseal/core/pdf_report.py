@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from timeseal.core.verification import Status, VerificationResult
@@ -38,6 +39,22 @@ class PdfCheckResult:
     check: PdfCheck
     status: Status
     detail: str = ""
+
+
+class PdfCheckList:
+    """Check results in the order they are recorded; a check that needs one that failed is
+    recorded SKIPPED, naming what it needed."""
+
+    def __init__(self) -> None:
+        self.results: list[PdfCheckResult] = []
+
+    def record(self, check: PdfCheck, ok: bool, detail: str = "") -> bool:
+        self.results.append(PdfCheckResult(check, Status.PASS if ok else Status.FAIL, detail))
+        return ok
+
+    def skip(self, checks: Sequence[PdfCheck], because: PdfCheck) -> None:
+        for check in checks:
+            self.results.append(PdfCheckResult(check, Status.SKIPPED, f"needs {because.value}"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from timeseal.core.cades import verify as cades
 from timeseal.core.errors import MalformedError
 from timeseal.core.pdf_report import (
     PdfCheck,
+    PdfCheckList,
     PdfCheckResult,
     PdfSignature,
     PdfSignatureReport,
@@ -112,7 +113,7 @@ def verify_pdf_signatures(
     return PdfSignatureReport(signatures=signatures, checks=tuple(file_checks))
 
 
-class _Run:
+class _Run(PdfCheckList):
     """The checks of one signature dictionary."""
 
     def __init__(
@@ -126,7 +127,7 @@ class _Run:
         self.raw = raw
         self.roots = roots
         self.at = at
-        self.results: list[PdfCheckResult] = []
+        super().__init__()
         self.kind = (
             SignatureKind.DOCUMENT_TIMESTAMP
             if raw.type_name == "DocTimeStamp" or raw.sub_filter == "ETSI.RFC3161"
@@ -135,14 +136,6 @@ class _Run:
         self.signer_subject: str | None = None
         self.gen_time: dt.datetime | None = None
         self.timestamp: VerificationResult | None = None
-
-    def record(self, check: PdfCheck, ok: bool, detail: str = "") -> bool:
-        self.results.append(PdfCheckResult(check, Status.PASS if ok else Status.FAIL, detail))
-        return ok
-
-    def skip(self, checks: Sequence[PdfCheck], because: PdfCheck) -> None:
-        for check in checks:
-            self.results.append(PdfCheckResult(check, Status.SKIPPED, f"needs {because.value}"))
 
     def report(self) -> PdfSignature:
         return PdfSignature(
@@ -159,14 +152,7 @@ class _Run:
     def later_checks(self) -> tuple[PdfCheck, ...]:
         if self.kind is SignatureKind.DOCUMENT_TIMESTAMP:
             return (PdfCheck.DOCUMENT_TIMESTAMP,)
-        return (
-            PdfCheck.SIGNER_CERTIFICATE,
-            PdfCheck.MESSAGE_DIGEST,
-            PdfCheck.SIGNATURE,
-            PdfCheck.SIGNATURE_TIMESTAMP,
-            PdfCheck.CHAIN_TRUSTED,
-            PdfCheck.SIGNER_PURPOSE,
-        )
+        return cades.DETACHED_CHECKS
 
     def verify(self) -> PdfSignature:
         # (1) (2)

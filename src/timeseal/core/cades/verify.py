@@ -31,7 +31,7 @@ from cryptography import x509
 
 from timeseal.core import _asn1, _cms
 from timeseal.core.errors import MalformedError, UnsupportedError
-from timeseal.core.pdf_report import PdfCheck, PdfCheckResult
+from timeseal.core.pdf_report import PdfCheck, PdfCheckList, PdfCheckResult
 from timeseal.core.tsp.response import PKIStatus, TimeStampResponse, TimeStampToken, parse_token
 from timeseal.core.tsp.verify import TimestampVerifierBuilder
 from timeseal.core.verification import Check, Status, VerificationResult
@@ -183,19 +183,11 @@ def token_signer(token: TimeStampToken, result: VerificationResult) -> str | Non
     return token.tst_info.tsa_name
 
 
-class _Run:
+class _Run(PdfCheckList):
     def __init__(self) -> None:
-        self.results: list[PdfCheckResult] = []
+        super().__init__()
         self.gen_time: dt.datetime | None = None
         self.timestamp: VerificationResult | None = None
-
-    def record(self, check: PdfCheck, ok: bool, detail: str = "") -> bool:
-        self.results.append(PdfCheckResult(check, Status.PASS if ok else Status.FAIL, detail))
-        return ok
-
-    def skip(self, checks: Sequence[PdfCheck], because: PdfCheck) -> None:
-        for check in checks:
-            self.results.append(PdfCheckResult(check, Status.SKIPPED, f"needs {because.value}"))
 
     def signature_timestamp(
         self,
