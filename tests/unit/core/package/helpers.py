@@ -26,7 +26,7 @@ from timeseal.core import pki
 from timeseal.core.cades.sign import sign_detached
 from timeseal.core.evidence.number import legacy_check_symbol, new_evidence_number
 from timeseal.core.log_entry import EvidenceEntry, format_entry
-from timeseal.core.package import CaptureWindow, PackageItem, build_package
+from timeseal.core.package import CaptureWindow, JSONObject, PackageItem, build_package
 from timeseal.core.signers import KeySigner
 from timeseal.core.tlog import (
     Checkpoint,
@@ -234,17 +234,28 @@ class Sealer:
             for i in indices
         ]  # fmt: skip
 
-    def build(self, items: Sequence[PackageItem], *, case: bool = True) -> bytes:
-        out = io.BytesIO()
+    def build(
+        self,
+        items: Sequence[PackageItem],
+        *,
+        case: bool | JSONObject = True,
+        sealed_at: dt.datetime = GEN_TIME,
+        stamp: Callable[[bytes], bytes] | None = None,
+        sign: Callable[[bytes], bytes] | None = None,
+        out: io.BytesIO | None = None,
+    ) -> bytes:
+        """The package of ``items``: a case package of :data:`CASE` (or of the ``case`` given),
+        an item package for ``case=False``; written to ``out`` when given."""
+        out = io.BytesIO() if out is None else out
         build_package(
             out,
             items,
             tsa_chain=self.pki.chain,
             log_key=self.key.verifier_key,
-            sealed_at=GEN_TIME,
-            stamp=self.stamp,
-            sign=self.sign,
-            case=CASE if case else None,
+            sealed_at=sealed_at,
+            stamp=stamp or self.stamp,
+            sign=sign or self.sign,
+            case=case if isinstance(case, dict) else CASE if case else None,
         )
         return out.getvalue()
 

@@ -46,20 +46,7 @@ def test_same_inputs_give_identical_bytes(sealer: Sealer, case_items: list[Packa
     def sign(manifest: bytes) -> bytes:  # ECDSA signatures are randomised, like tokens
         return signed.setdefault(manifest, sealer.sign(manifest))
 
-    outputs = []
-    for _ in range(2):
-        out = io.BytesIO()
-        build_package(
-            out,
-            case_items,
-            tsa_chain=sealer.pki.chain,
-            log_key=sealer.key.verifier_key,
-            sealed_at=GEN_TIME,
-            stamp=stamp,
-            sign=sign,
-            case={"title": "t"},
-        )
-        outputs.append(out.getvalue())
+    outputs = [sealer.build(case_items, case={"title": "t"}, stamp=stamp, sign=sign) for _ in "ab"]
     assert outputs[0] == outputs[1]
     assert len(issued) == 1
     assert len(signed) == 1
@@ -308,22 +295,6 @@ def test_capture_metadata_too_large_for_a_verifier_is_refused(
         sealer.build([many])
 
 
-def _build_signed_by(
-    sealer: Sealer, items: list[PackageItem], sign: Callable[[bytes], bytes], out: io.BytesIO
-) -> io.BytesIO:
-    build_package(
-        out,
-        items,
-        tsa_chain=sealer.pki.chain,
-        log_key=sealer.key.verifier_key,
-        sealed_at=GEN_TIME,
-        stamp=sealer.stamp,
-        sign=sign,
-        case={},
-    )
-    return out
-
-
 @pytest.mark.parametrize(
     ("signature", "why"),
     [
@@ -343,7 +314,7 @@ def test_a_signature_that_could_never_verify_is_refused_and_nothing_is_left(
     out = io.BytesIO(b"prefix")
     out.seek(0, 2)
     with pytest.raises(ValueError, match=why):
-        _build_signed_by(sealer, case_items, lambda m: signature(sealer, m), out)
+        sealer.build(case_items, case={}, sign=lambda m: signature(sealer, m), out=out)
     assert out.getvalue() == b"prefix"  # truncated back; no central directory was written
 
 
@@ -356,6 +327,6 @@ def test_the_manifest_signature_is_the_last_member_and_covers_the_manifest(
         signed.append(manifest)
         return sealer.sign(manifest)
 
-    files = members(_build_signed_by(sealer, case_items, sign, io.BytesIO()).getvalue())
+    files = members(sealer.build(case_items, case={}, sign=sign))
     assert signed == [files["manifest.json"]]
     assert list(files)[-1] == "proofs/manifest.p7s"
