@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from timeseal.capture.clients import http_client
 from timeseal.capture.clients.log import (
     AuditReport,
     AuditState,
@@ -130,7 +131,7 @@ def _check_witness(url: str, key: VerifierKey, origin: str) -> None:
     """Usage error unless the witness answers ``/healthz`` with ``key``; a warning if its
     status page does not list ``origin`` (it has not run `timeseal witness add-log` yet)."""
     try:
-        with httpx.Client(timeout=WITNESS_CHECK_TIMEOUT) as client:
+        with http_client(timeout=WITNESS_CHECK_TIMEOUT) as client:
             health = client.get(f"{url}/healthz")
             status = client.get(f"{url}/") if health.status_code == 200 else None
     except httpx.HTTPError as exc:

@@ -21,8 +21,7 @@ import click
 import httpx
 import typer
 
-from timeseal import __version__
-from timeseal.capture.clients import error_words
+from timeseal.capture.clients import error_words, http_client
 from timeseal.cli import settings as cli_settings
 from timeseal.cli.credentials import known_servers, server_key, stored_token
 from timeseal.cli.errors import CliError
@@ -65,10 +64,13 @@ def make_client(
 ) -> httpx.Client:
     """An HTTP client for ``server``, with the API token when there is one; ``transport``
     for tests."""
-    headers = {"User-Agent": f"timeseal/{__version__}", "Accept-Language": accept_language()}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=server, headers=headers, timeout=TIMEOUT, transport=transport)
+    return http_client(
+        base_url=server,
+        token=token,
+        headers={"Accept-Language": accept_language()},
+        timeout=TIMEOUT,
+        transport=transport,
+    )
 
 
 def failure(reply: httpx.Response) -> ServerCallFailed:

@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import httpx
+
+from timeseal import __version__
+
+#: Every request names the software, so a server's log tells TimeSeal clients apart.
+USER_AGENT = f"timeseal/{__version__}"
+
+
+def http_client(
+    *,
+    timeout: float | httpx.Timeout,
+    transport: httpx.BaseTransport | None = None,
+    base_url: str = "",
+    token: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Client:
+    """The one way a client of a TimeSeal server is made: our User-Agent, the API token as a
+    bearer when there is one, a timeout on every request; ``transport`` for tests."""
+    sent = {"User-Agent": USER_AGENT, **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=base_url, headers=sent, timeout=timeout, transport=transport)
+
 
 def error_words(error: Mapping[str, object]) -> str:
     """The words of a ``/api/v1`` error object as the ``timeseal`` command writes them:

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 
-from timeseal import __version__
-from timeseal.capture.clients import error_words
+from timeseal.capture.clients import error_words, http_client
 from timeseal.capture.errors import CaptureError
 from timeseal.core.package.canonical import JSONValue
 
@@ -56,11 +55,8 @@ class RecordingApi:
     def __init__(
         self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"User-Agent": f"timeseal/{__version__}", "Authorization": f"Bearer {token}"},
-            timeout=TIMEOUT,
-            transport=transport,
+        self._client = http_client(
+            base_url=base_url.rstrip("/"), token=token, timeout=TIMEOUT, transport=transport
         )
 
     def __enter__(self) -> RecordingApi:

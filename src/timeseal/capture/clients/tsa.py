@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 from cryptography import x509
 
+from timeseal.capture.clients import http_client
 from timeseal.capture.errors import CaptureError
 from timeseal.core.digest import HashAlgorithm
 from timeseal.core.errors import MalformedError
@@ -43,7 +44,7 @@ class TSAClient:
         timeout: float = 30.0,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._http = http_client(transport=transport, timeout=timeout)
 
     def __enter__(self) -> TSAClient:
         return self

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from timeseal.capture.clients import http_client
 from timeseal.capture.clients.log.errors import LogClientError
 from timeseal.core.errors import TimeSealError
 from timeseal.core.tlog import (
@@ -52,7 +53,7 @@ class LogClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._http = http_client(transport=transport, timeout=timeout)
         self.workers = max(1, workers)  # tiles fetched at once by an audit
         self.sleep = sleep
         self.clock = clock
