@@ -121,7 +121,6 @@ def seal(directory: Path, total: int) -> tuple[Path, Path, str]:
             PackageItem(
                 number=numbers[kind], kind=kind, original_name=path.name, size=size,
                 sha256=digest, open=opener, token=response, log_proof=format_tlog_proof(proof),
-                certificate_pdf=b"%PDF-1.7 placeholder",
             )
         )  # fmt: skip
     package = directory / "package.zip"
