@@ -43,12 +43,12 @@ typecheck: $(BIN)/.installed
 # databases, ports, data directories and X displays are its own). First every test but the
 # end-to-end ones, under coverage (the `timeseal serve` processes they start included:
 # [tool.coverage.run] in pyproject.toml), with two floors enforced on what they reach: the
-# trust core (99.4% measured on 2026-12-07, floor 98) and the whole project (89.5% measured,
-# floor 89; the target is 90). Then the end-to-end tests, without the tracer, which made them
+# trust core (99.36% measured on 2026-12-07, floor 98) and the whole project (90.07%
+# measured the same day, floor 90). Then the end-to-end tests, without the tracer, which made them
 # about three times slower. The 15 slowest tests of each run are printed, so the suite's time
 # stays visible.
 TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
-COVERAGE_MIN ?= 89
+COVERAGE_MIN ?= 90
 CORE_COVERAGE_MIN ?= 98
 E2E_TESTS := tests/e2e
 
