@@ -262,3 +262,12 @@ def test_a_certificate_removed_from_the_package_and_the_manifest_is_invalid(
     files["proofs/manifest.tsr"] = sealer.stamp(hashlib.sha256(manifest).digest())
     report = _verify(sealer, rezip(files))
     assert report.failed == ((SIGNATURE, Check.MANIFEST_SIGNATURE),)
+
+
+def test_an_oversized_signature_is_refused_unread(sealer: Sealer, case_package: bytes) -> None:
+    """A signature member is read into memory only under its cap (64 KiB, like a token)."""
+    files = members(case_package)
+    files[SIGNATURE] = files[SIGNATURE] + bytes(65 << 10)
+    report = _verify(sealer, rezip(files))
+    assert report.failed == ((SIGNATURE, Check.MANIFEST_SIGNATURE),)
+    assert "allowed" in _signature_detail(report)
