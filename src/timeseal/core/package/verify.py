@@ -174,8 +174,9 @@ class _Run:
             for cert in chain:
                 builder = builder.add_intermediate(cert)
             verifier = builder.build()
-        sections.append(self._check_manifest_token(manifest_member, verifier))
-        self._check_seal_time(manifest, sections[-1])
+        token_section = self._check_manifest_token(manifest_member, verifier)
+        sections.append(token_section)
+        self._check_seal_time(manifest, token_section)
         sections.append(check_manifest_signature(self.archive, anchors))
         for item in manifest.items if manifest is not None else ():
             if self.progress is not None:
